@@ -1,0 +1,99 @@
+/// Matrix products through the GEMM kernel. Pullbacks are GEMMs too:
+/// for `C = A·B`, `∂A = ∂C·Bᵀ` and `∂B = Aᵀ·∂C`, computed by flagging the
+/// transposes, never by building a Jacobian or copying a transpose.
+
+/// The matrix product of `a` and `b`, optionally transposing either.
+///
+/// - `[n]·[n]` → `[]`, `[m, k]·[k]` → `[m]`, `[k]·[k, n]` → `[n]`,
+///   `[m, k]·[k, n]` → `[m, n]`, `[b, m, k]·[b, k, n]` → `[b, m, n]`, and
+///   `[b, m, k]·[k, n]` → `[b, m, n]`.
+/// - The transpose flags apply to matrices (the last two axes) and
+///   multiply by the transpose without copying it.
+public func matmul<Scalar>(
+  _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, transposeA: Bool = false, transposeB: Bool = false
+) -> Tensor<Scalar> {
+  switch (a.rank, b.rank) {
+  case (1, 1):
+    return matmul(a.reshaped(to: [1, -1]), b.reshaped(to: [-1, 1])).reshaped(to: [])
+  case (2, 1):
+    return matmul(a, b.reshaped(to: [-1, 1]), transposeA: transposeA).reshaped(to: [-1])
+  case (1, 2):
+    return matmul(a.reshaped(to: [1, -1]), b, transposeB: transposeB).reshaped(to: [-1])
+  case (2, 2), (3, 3):
+    return batchedMatmul(a, transposeA, b, transposeB)
+  case (3, 2) where !transposeA:
+    let (batch, m) = (a.shape[0], a.shape[1])
+    let product = batchedMatmul(a.reshaped(to: [batch * m, a.shape[2]]), false, b, transposeB)
+    return product.reshaped(to: [batch, m, -1])
+  default:
+    preconditionFailure("matmul: unsupported shapes \(a.shape) and \(b.shape)")
+  }
+}
+
+/// `op(a)·op(b)` for matrices, or batch by batch for rank-3 tensors.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+private func batchedMatmul<Scalar>(
+  _ a: Tensor<Scalar>, _ transposeA: Bool, _ b: Tensor<Scalar>, _ transposeB: Bool
+) -> Tensor<Scalar> {
+  let batched = a.rank == 3
+  let batch = batched ? a.shape[0] : 1
+  precondition(
+    !batched || b.shape[0] == batch,
+    "matmul: batch sizes differ in shapes \(a.shape) and \(b.shape)")
+  let (rowsA, colsA) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+  let (rowsB, colsB) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+  let (m, k) = transposeA ? (colsA, rowsA) : (rowsA, colsA)
+  let (k2, n) = transposeB ? (colsB, rowsB) : (rowsB, colsB)
+  precondition(
+    k == k2,
+    "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") (\(k) vs \(k2))"
+  )
+  let out = Tensor<Scalar>.uninitialized(batched ? [batch, m, n] : [m, n])
+  for i in 0..<batch {
+    gemm(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+      a: a.storage.pointer + i * m * k, lda: colsA, b: b.storage.pointer + i * k * n, ldb: colsB,
+      c: out.storage.pointer + i * m * n, ldc: n, accumulate: false)
+  }
+  return record(
+    "matmul", a, b, output: out,
+    pullbackX: { g in
+      let grad = Tensor<Scalar>.uninitialized(a.shape)
+      for i in 0..<batch {
+        let (pg, pb, pa) = (
+          g.storage.pointer + i * m * n, b.storage.pointer + i * k * n,
+          grad.storage.pointer + i * m * k
+        )
+        if transposeA {  // ∂A = op(B)·∂Cᵀ, [k, m]
+          gemm(
+            transposeA: transposeB, transposeB: true, m: k, n: m, k: n, a: pb, lda: colsB, b: pg,
+            ldb: n, c: pa, ldc: m, accumulate: false)
+        } else {  // ∂A = ∂C·op(B)ᵀ, [m, k]
+          gemm(
+            transposeA: false, transposeB: !transposeB, m: m, n: k, k: n, a: pg, lda: n, b: pb,
+            ldb: colsB, c: pa, ldc: k, accumulate: false)
+        }
+      }
+      return grad
+    },
+    pullbackY: { g in
+      let grad = Tensor<Scalar>.uninitialized(b.shape)
+      for i in 0..<batch {
+        let (pg, pa, pb) = (
+          g.storage.pointer + i * m * n, a.storage.pointer + i * m * k,
+          grad.storage.pointer + i * k * n
+        )
+        if transposeB {  // ∂B = ∂Cᵀ·op(A), [n, k]
+          gemm(
+            transposeA: true, transposeB: transposeA, m: n, n: k, k: m, a: pg, lda: n, b: pa,
+            ldb: colsA, c: pb, ldc: k, accumulate: false)
+        } else {  // ∂B = op(A)ᵀ·∂C, [k, n]
+          gemm(
+            transposeA: !transposeA, transposeB: false, m: k, n: n, k: m, a: pa, lda: colsA, b: pg,
+            ldb: n, c: pb, ldc: n, accumulate: false)
+        }
+      }
+      return grad
+    })
+}

@@ -1,0 +1,161 @@
+/// Reductions: sums and means distribute the upstream gradient over the
+/// elements they reduced (the add gate); max and min route it to the
+/// element that won (the max gate, first occurrence on ties).
+
+extension Tensor {
+  func normalizedAxes(_ axes: [Int], _ name: String) -> [Int] {
+    let result = axes.map { axis -> Int in
+      let normalized = axis < 0 ? axis + rank : axis
+      precondition(
+        normalized >= 0 && normalized < rank,
+        "\(name): axis \(axis) is out of range for a tensor of shape \(shape)")
+      return normalized
+    }
+    return Array(Set(result)).sorted()
+  }
+
+  func normalizedAxis(_ axis: Int, _ name: String, extra: Int = 0) -> Int {
+    let normalized = axis < 0 ? axis + rank + extra : axis
+    precondition(
+      normalized >= 0 && normalized < rank + extra,
+      "\(name): axis \(axis) is out of range for a tensor of shape \(shape)")
+    return normalized
+  }
+
+  /// The shape after reducing `axes`: 1 there when `keepDims`, otherwise
+  /// those dimensions removed.
+  func reducedShape(_ axes: [Int], keepDims: Bool) -> [Int] {
+    keepDims
+      ? shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+      : shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+  }
+
+  /// Sum of all elements: a 0-d tensor.
+  public func sum() -> Tensor { sum(alongAxes: Array(0..<rank)) }
+
+  /// Sums along the given axes (negative axes count from the end).
+  public func sum(alongAxes axes: Int...) -> Tensor { sum(alongAxes: axes) }
+
+  /// Sums along the given axes; keeps them as size 1 when `keepDims`.
+  /// Pullback: the upstream gradient broadcast back over the summed axes.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func sum(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
+    let axes = normalizedAxes(axes, "sum")
+    var value = self.withoutDerivative
+    var kept = shape
+    for axis in axes.reversed() {
+      let outer = kept[..<axis].reduce(1, *)
+      let inner = kept[(axis + 1)...].reduce(1, *)
+      kept[axis] = 1
+      let out = Tensor.uninitialized(kept)
+      reduceKernel(
+        value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
+        out.storage.pointer, initial: 0, +)
+      value = out
+    }
+    let result = value.reshapedStorage(reducedShape(axes, keepDims: keepDims))
+    let inputShape = shape
+    return record("sum", self, output: result) { g in
+      g.reshapedStorage(kept).broadcasted(to: inputShape)
+    }
+  }
+
+  /// Mean of all elements: a 0-d tensor.
+  public func mean() -> Tensor { mean(alongAxes: Array(0..<rank)) }
+
+  /// Means along the given axes.
+  public func mean(alongAxes axes: Int...) -> Tensor { mean(alongAxes: axes) }
+
+  /// Means along the given axes; keeps them as size 1 when `keepDims`.
+  public func mean(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
+    let axes = normalizedAxes(axes, "mean")
+    let count = axes.map { shape[$0] }.reduce(1, *)
+    return sum(alongAxes: axes, keepDims: keepDims) / Scalar(count)
+  }
+
+  /// Largest element: a 0-d tensor. Gradient goes to the first largest.
+  public func max() -> Tensor { max(alongAxes: Array(0..<rank)) }
+  /// Smallest element: a 0-d tensor. Gradient goes to the first smallest.
+  public func min() -> Tensor { min(alongAxes: Array(0..<rank)) }
+  public func max(alongAxes axes: Int...) -> Tensor { max(alongAxes: axes) }
+  public func min(alongAxes axes: Int...) -> Tensor { min(alongAxes: axes) }
+
+  /// Maxima along the given axes. The max gate: the upstream gradient goes
+  /// to the element that attained the maximum, the first one in row-major
+  /// order on a tie.
+  public func max(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
+    extremum("max", alongAxes: axes, keepDims: keepDims) { $0 > $1 }
+  }
+
+  /// Minima along the given axes, routing the gradient like ``max(alongAxes:keepDims:)``.
+  public func min(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
+    extremum("min", alongAxes: axes, keepDims: keepDims) { $0 < $1 }
+  }
+
+  /// Moves the reduced axes last and views the tensor as `[groups, size]`.
+  private func groupedForReduction(_ axes: [Int]) -> (values: Tensor, permutation: [Int], size: Int)
+  {
+    let rest = (0..<rank).filter { !axes.contains($0) }
+    let permutation = rest + axes
+    let size = axes.map { shape[$0] }.reduce(1, *)
+    let moved =
+      permutation == Array(0..<rank) ? self.withoutDerivative : permutedStorage(permutation)
+    return (moved, permutation, size)
+  }
+
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  private func extremum(
+    _ name: String, alongAxes axes: [Int], keepDims: Bool, _ better: (Scalar, Scalar) -> Bool
+  ) -> Tensor {
+    let axes = normalizedAxes(axes, name)
+    precondition(
+      axes.allSatisfy { shape[$0] > 0 }, "\(name): cannot reduce an empty axis of shape \(shape)")
+    let (moved, permutation, size) = groupedForReduction(axes)
+    let groups = size == 0 ? 0 : scalarCount / size
+    let result = Tensor.uninitialized(reducedShape(axes, keepDims: keepDims))
+    var winners = [Int](repeating: 0, count: groups)
+    for group in 0..<groups {
+      let row = moved.storage.pointer + group * size
+      var best = 0
+      for k in 1..<Swift.max(size, 1) where better(row[k], row[best]) { best = k }
+      winners[group] = best
+      result.storage.pointer[group] = row[best]
+    }
+    let movedShape = moved.shape
+    return record(name, self, output: result) { g in
+      let routed = Tensor.zeros(movedShape)
+      for group in 0..<groups {
+        routed.storage.pointer[group * size + winners[group]] = g.storage.pointer[group]
+      }
+      return routed.permutedStorage(inversePermutation(permutation))
+    }
+  }
+
+  /// Flat indices (row-major, in `[0, size)`) of the largest element along
+  /// `axis`, one per position of the remaining axes, in row-major order.
+  /// The first index wins a tie.
+  public func argmax(alongAxis axis: Int) -> [Int] {
+    let axis = normalizedAxis(axis, "argmax")
+    let (moved, _, size) = groupedForReduction([axis])
+    precondition(size > 0, "argmax: axis \(axis) of shape \(shape) is empty")
+    return (0..<(scalarCount / size)).map { group in
+      let row = moved.storage.pointer + group * size
+      var best = 0
+      for k in 1..<size where row[k] > row[best] { best = k }
+      return best
+    }
+  }
+
+  /// The flat index of the largest element (the first on a tie).
+  public func argmax() -> Int {
+    reshapedStorage([scalarCount]).argmax(alongAxis: 0)[0]
+  }
+}
+
+func inversePermutation(_ permutation: [Int]) -> [Int] {
+  var inverse = [Int](repeating: 0, count: permutation.count)
+  for (i, p) in permutation.enumerated() { inverse[p] = i }
+  return inverse
+}

@@ -1,0 +1,42 @@
+/// The bytes of a tensor: one contiguous, 64-byte aligned allocation.
+///
+/// This is the one place that knows where a tensor's scalars live. A tensor
+/// shares its storage with its copies until one of them is mutated
+/// (copy-on-write).
+final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
+  let count: Int
+  let pointer: UnsafeMutablePointer<Scalar>
+
+  /// Allocates storage for `count` scalars whose values are undefined.
+  init(uninitializedCount count: Int) {
+    precondition(count >= 0, "a tensor cannot hold \(count) scalars")
+    self.count = count
+    let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
+    pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+      .bindMemory(to: Scalar.self, capacity: max(count, 1))
+  }
+
+  convenience init(repeating value: Scalar, count: Int) {
+    self.init(uninitializedCount: count)
+    pointer.initialize(repeating: value, count: count)
+  }
+
+  convenience init<C: Collection>(_ scalars: C) where C.Element == Scalar {
+    self.init(uninitializedCount: scalars.count)
+    _ = UnsafeMutableBufferPointer(start: pointer, count: count).initialize(from: scalars)
+  }
+
+  func copy() -> TensorStorage {
+    let result = TensorStorage(uninitializedCount: count)
+    result.pointer.update(from: pointer, count: count)
+    return result
+  }
+
+  var buffer: UnsafeMutableBufferPointer<Scalar> {
+    UnsafeMutableBufferPointer(start: pointer, count: count)
+  }
+
+  deinit {
+    UnsafeMutableRawPointer(pointer).deallocate()
+  }
+}

@@ -1,0 +1,3 @@
+import Cortex
+
+print("cortex")

@@ -12,6 +12,8 @@ public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
   static var dtypeName: String { get }
   /// The tolerance a gradient check uses by default for this precision.
   static var defaultGradientTolerance: Self { get }
+  /// The central-difference step a gradient check uses by default.
+  static var defaultGradientStep: Self { get }
 
   static func exp(_ x: Self) -> Self
   static func log(_ x: Self) -> Self
@@ -22,6 +24,7 @@ public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
 extension Float: TensorScalar {
   public static var dtypeName: String { "F32" }
   public static var defaultGradientTolerance: Float { 1e-2 }
+  public static var defaultGradientStep: Float { 1e-2 }
   @inlinable public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
   @inlinable public static func log(_ x: Float) -> Float { Foundation.logf(x) }
   @inlinable public static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
@@ -31,6 +34,7 @@ extension Float: TensorScalar {
 extension Double: TensorScalar {
   public static var dtypeName: String { "F64" }
   public static var defaultGradientTolerance: Double { 1e-7 }
+  public static var defaultGradientStep: Double { 1e-6 }
   @inlinable public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
   @inlinable public static func log(_ x: Double) -> Double { Foundation.log(x) }
   @inlinable public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }

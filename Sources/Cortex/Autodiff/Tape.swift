@@ -44,6 +44,8 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
 
   let id: UInt64
   private(set) var entries: [Entry] = []
+  /// The recorded values of the parameters being differentiated.
+  var bindings: [ObjectIdentifier: Tensor<Scalar>] = [:]
 
   init() {
     id = tapeCounter.add(1, ordering: .relaxed).newValue

@@ -1,0 +1,129 @@
+/// A building block of a model: a function of one tensor, with parameters
+/// that are discovered, never listed by hand.
+///
+/// A user-defined layer is a struct of layers with a `callAsFunction`:
+///
+/// ```swift
+/// struct TwoLayerNet: Layer {
+///   var hidden = Dense<Float>(inputSize: 784, outputSize: 100)
+///   var output = Dense<Float>(inputSize: 100, outputSize: 10)
+///
+///   func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
+///     output(relu(hidden(x)))
+///   }
+///
+///   func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+///     try output.outputShape(for: hidden.outputShape(for: input))
+///   }
+/// }
+/// ```
+///
+/// Its parameters are found by reflection and named after the properties
+/// that hold them, like PyTorch's state dicts: `hidden.weight`,
+/// `hidden.bias`, `output.weight`, `output.bias`.
+public protocol Layer<Scalar> {
+  associatedtype Scalar: TensorScalar
+
+  /// Applies the layer.
+  func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar>
+
+  /// The shape of the output for an input of the given shape, or a thrown
+  /// error saying why that input cannot work. Runs no computation.
+  func outputShape(for input: [Int]) throws(ShapeError) -> [Int]
+
+  /// Whether the layer's output is computed elementwise in place of its
+  /// input in memory accounting (activations, dropout): a summary counts
+  /// no activation memory for it.
+  var isElementwise: Bool { get }
+
+  /// The name a summary shows.
+  var summaryName: String { get }
+}
+
+extension Layer {
+  public var isElementwise: Bool { false }
+  public var summaryName: String {
+    String(describing: type(of: self)).components(separatedBy: "<")[0]
+  }
+
+  /// The parameters, named by the properties that hold them, in
+  /// declaration order; both trainable ones and state.
+  public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
+    var found: [(String, Parameter<Scalar>)] = []
+    collectParameters(of: self, prefix: "", into: &found)
+    return found
+  }
+
+  /// The trainable parameters, in declaration order.
+  public var parameters: [Parameter<Scalar>] {
+    namedParameters.map(\.parameter).filter(\.isTrainable)
+  }
+
+  /// The number of trainable scalars.
+  public var parameterCount: Int {
+    parameters.map { $0.shape.reduce(1, *) }.reduce(0, +)
+  }
+
+  /// The values of all parameters and state by name, for a checkpoint.
+  public var stateDictionary: [String: Tensor<Scalar>] {
+    Dictionary(
+      namedParameters.map { ($0.name, $0.parameter.value) }, uniquingKeysWith: { a, _ in a })
+  }
+
+  /// Loads values by name; every parameter must be present with its shape.
+  public func load(stateDictionary: [String: Tensor<Scalar>]) throws(ShapeError) {
+    for (name, parameter) in namedParameters {
+      guard let value = stateDictionary[name] else {
+        throw ShapeError("checkpoint has no tensor named '\(name)'")
+      }
+      guard value.shape == parameter.shape else {
+        throw ShapeError(
+          "tensor '\(name)' has shape \(value.shape) in the checkpoint, the model expects \(parameter.shape)"
+        )
+      }
+      parameter.value = value
+    }
+  }
+}
+
+/// Walks a value by reflection and collects the parameters it holds,
+/// looking into layers, arrays and optionals.
+private func collectParameters<Scalar>(
+  of value: Any, prefix: String, into found: inout [(String, Parameter<Scalar>)]
+) {
+  let mirror = Mirror(reflecting: value)
+  for (offset, child) in mirror.children.enumerated() {
+    let label =
+      child.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } ?? String(offset)
+    let name = prefix.isEmpty ? label : prefix + "." + label
+    if let parameter = child.value as? Parameter<Scalar> {
+      found.append((name, parameter))
+    } else if child.value is any Layer {
+      collectParameters(of: child.value, prefix: name, into: &found)
+    } else {
+      let style = Mirror(reflecting: child.value).displayStyle
+      if style == .collection || style == .optional {
+        // Optionals keep the name of the property; collections number their elements.
+        collectParameters(of: child.value, prefix: style == .optional ? prefix : name, into: &found)
+      }
+    }
+  }
+}
+
+/// Whether layers run for training (dropout drops, batch norm uses batch
+/// statistics) or for inference.
+public enum LearningPhase: Sendable {
+  case training
+  case inference
+
+  @TaskLocal static var taskLocal: LearningPhase = .training
+
+  /// The phase in effect on the current thread or task; `.training` unless
+  /// set by ``withLearningPhase(_:_:)``.
+  public static var current: LearningPhase { taskLocal }
+}
+
+/// Runs `body` with the given learning phase.
+public func withLearningPhase<R>(_ phase: LearningPhase, _ body: () throws -> R) rethrows -> R {
+  try LearningPhase.$taskLocal.withValue(phase) { try body() }
+}

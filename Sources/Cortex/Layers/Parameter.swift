@@ -1,0 +1,69 @@
+/// A tensor a model learns (a weight or a bias) or keeps as state (batch
+/// norm's running statistics).
+///
+/// Parameters are reference types because their identity matters: a layer
+/// holds one, an optimizer updates it in place, and a checkpoint names it.
+/// While a gradient is being computed for a parameter, reading ``value``
+/// inside the computation gives the recorded version of it.
+public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
+  private var stored: Tensor<Scalar>
+  /// Whether optimizers update it; `false` for state such as running means
+  /// (PyTorch's buffers), which checkpoints still save.
+  public let isTrainable: Bool
+
+  public init(_ value: Tensor<Scalar>, trainable: Bool = true) {
+    stored = value.withoutDerivative
+    isTrainable = trainable
+  }
+
+  /// The current value, or, inside ``valueWithGradient(for:of:)``, the
+  /// value as recorded on the active tape.
+  public var value: Tensor<Scalar> {
+    get {
+      if let tape = ActiveTape.current as? Tape<Scalar>, let bound = tape.binding(of: self) {
+        return bound
+      }
+      return stored
+    }
+    set { stored = newValue.withoutDerivative }
+  }
+
+  public var shape: [Int] { stored.shape }
+
+  /// Updates the scalars in place.
+  public func update(_ body: (UnsafeMutableBufferPointer<Scalar>) -> Void) {
+    stored.withUnsafeMutableBufferPointer(body)
+  }
+}
+
+extension Tape {
+  func binding(of parameter: Parameter<Scalar>) -> Tensor<Scalar>? {
+    bindings[ObjectIdentifier(parameter)]
+  }
+}
+
+/// The value of `f` and its gradient with respect to each parameter, in
+/// order. `f` reads the parameters' values (typically by running a model)
+/// and must return one scalar.
+public func valueWithGradient<Scalar>(
+  for parameters: [Parameter<Scalar>], of f: () throws -> Tensor<Scalar>
+) rethrows -> (value: Tensor<Scalar>, gradients: [Tensor<Scalar>]) {
+  let tape = Tape<Scalar>()
+  var indices: [Int] = []
+  for parameter in parameters {
+    let watched = tape.watch(parameter.value, name: "parameter")
+    tape.bindings[ObjectIdentifier(parameter)] = watched
+    indices.append(tape.count - 1)
+  }
+  let output = try ActiveTape.$current.withValue(tape) { try f() }
+  tape.bindings.removeAll()
+  precondition(
+    output.scalarCount == 1,
+    "gradient: the function must return one scalar, found a tensor of shape \(output.shape)")
+  guard let outputIndex = tape.index(of: output) else {
+    return (output, parameters.map { Tensor.zeros($0.shape) })
+  }
+  let gradients = tape.backward(
+    from: outputIndex, seed: Tensor(repeating: 1, shape: output.shape), wanted: indices)
+  return (output.withoutDerivative, gradients)
+}

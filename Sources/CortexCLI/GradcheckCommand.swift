@@ -1,0 +1,50 @@
+import Cortex
+import Foundation
+
+/// `cortex gradcheck`: checks every differentiable operation against
+/// central differences and prints a table.
+struct GradcheckCommand: Command {
+  let name = "gradcheck"
+  let abstract = "Check every differentiable operation's gradient numerically"
+  let help = """
+    usage: cortex gradcheck [--filter TEXT]
+
+    Checks the analytic gradient of every differentiable operation in Double
+    against central differences (step 1e-6) and prints op, shapes, max
+    relative error and pass/fail (tolerance 1e-7). Exits with 1 if any fails.
+
+    options:
+      --filter TEXT   only operations whose name contains TEXT
+    """
+
+  func run(_ arguments: [String]) throws -> Int32 {
+    let options = try Arguments(arguments, valueOptions: ["filter"], flagOptions: [])
+    guard options.positional.isEmpty else {
+      throw CommandLineError("gradcheck takes no positional arguments, found \(options.positional)")
+    }
+    let filter = options.string("filter")?.lowercased()
+    let checks = OperationCheck.all.filter {
+      filter == nil || $0.name.lowercased().contains(filter!)
+    }
+    guard !checks.isEmpty else { throw CommandLineError("no operation matches '\(filter ?? "")'") }
+    let nameWidth = max(9, checks.map(\.name.count).max() ?? 0)
+    let shapeWidth = max(6, checks.map(\.shapes.count).max() ?? 0)
+    func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
+      a.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
+        + b.padding(toLength: shapeWidth, withPad: " ", startingAt: 0) + "  "
+        + c.padding(toLength: 12, withPad: " ", startingAt: 0) + "  " + d
+    }
+    print(row("operation", "shapes", "max rel err", "result"))
+    var failures = 0
+    for check in checks {
+      let report = check.run()
+      if !report.passed { failures += 1 }
+      print(
+        row(
+          check.name, check.shapes, String(format: "%.2e", report.maxRelativeError),
+          report.passed ? "pass" : "FAIL"))
+    }
+    print("\(checks.count - failures) passed, \(failures) failed")
+    return failures == 0 ? 0 : 1
+  }
+}

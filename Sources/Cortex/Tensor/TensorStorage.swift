@@ -11,8 +11,7 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
   init(uninitializedCount count: Int) {
     precondition(count >= 0, "a tensor cannot hold \(count) scalars")
     self.count = count
-    let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
-    pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    pointer = BufferPool.shared.allocate(bytes: Self.bytes(count))
       .bindMemory(to: Scalar.self, capacity: max(count, 1))
   }
 
@@ -36,7 +35,9 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
     UnsafeMutableBufferPointer(start: pointer, count: count)
   }
 
+  private static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Scalar>.stride }
+
   deinit {
-    UnsafeMutableRawPointer(pointer).deallocate()
+    BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: Self.bytes(count))
   }
 }

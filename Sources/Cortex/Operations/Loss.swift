@@ -1,0 +1,164 @@
+/// Classification losses over a batch of scores `[N, classes]` and one
+/// integer label per example, each averaged over the batch and returned as
+/// a 0-d tensor. Each has a fused pullback written in closed form.
+
+/// Traps unless `labels` holds one label in `0..<classes` per example.
+private func validate(labels: [Int], examples: Int, classes: Int, _ name: String) {
+  precondition(
+    labels.count == examples,
+    "\(name): \(labels.count) labels for a batch of \(examples) examples")
+  for (example, label) in labels.enumerated() {
+    precondition(
+      label >= 0 && label < classes,
+      "\(name): label \(label) of example \(example) is out of range for \(classes) classes")
+  }
+}
+
+/// Traps unless `scores` is a non-empty `[N, classes]` matrix.
+private func validate<Scalar>(scores: Tensor<Scalar>, _ name: String) {
+  precondition(
+    scores.rank == 2 && scores.shape[0] > 0 && scores.shape[1] > 0,
+    "\(name): expected scores of shape [N, classes] with N, classes > 0, found \(scores.shape)")
+}
+
+/// The softmax cross-entropy loss (the softmax classifier), averaged over
+/// the batch: `L = (1/N) Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`.
+///
+/// Computed through log-sum-exp with the row maximum subtracted, so it
+/// stays finite for logits of any size. Pullback, fused:
+/// `∂z = (softmax(z) − onehot(y)) / N`, times the upstream gradient. With
+/// tiny random weights and `C` classes the loss starts near `ln C`
+/// (≈ 2.303 for 10 classes).
+///
+/// - Parameters:
+///   - logits: `[N, classes]` unnormalized scores.
+///   - labels: `N` class indices, each in `0..<classes`; one out of range
+///     traps with a message naming it and the class count.
+/// - Returns: a 0-d tensor.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func softmaxCrossEntropy<Scalar>(logits: Tensor<Scalar>, labels: [Int]) -> Tensor<Scalar> {
+  validate(scores: logits, "softmaxCrossEntropy")
+  let (examples, classes) = (logits.shape[0], logits.shape[1])
+  validate(labels: labels, examples: examples, classes: classes, "softmaxCrossEntropy")
+  let probabilities = Tensor<Scalar>.uninitialized(logits.shape)
+  var total: Scalar = 0
+  for example in 0..<examples {
+    let row = logits.storage.pointer + example * classes
+    let probability = probabilities.storage.pointer + example * classes
+    var largest = row[0]
+    for j in 1..<classes where row[j] > largest { largest = row[j] }
+    var sum: Scalar = 0
+    for j in 0..<classes {
+      probability[j] = Scalar.exp(row[j] - largest)
+      sum += probability[j]
+    }
+    for j in 0..<classes { probability[j] /= sum }
+    total += largest + Scalar.log(sum) - row[labels[example]]
+  }
+  let loss = Tensor<Scalar>(total / Scalar(examples))
+  return record("softmaxCrossEntropy", logits, output: loss) { g in
+    let scale = g.scalar / Scalar(examples)
+    let gradient = Tensor<Scalar>.uninitialized(logits.shape)
+    for i in 0..<gradient.scalarCount {
+      gradient.storage.pointer[i] = probabilities.storage.pointer[i] * scale
+    }
+    for (example, label) in labels.enumerated() {
+      gradient.storage.pointer[example * classes + label] -= scale
+    }
+    return gradient
+  }
+}
+
+/// The cross-entropy of given class probabilities, averaged over the batch:
+/// `L = −(1/N) Σᵢ log max(pᵢ,yᵢ, ε)`.
+///
+/// The probability of the true class is clamped from below at `epsilon`,
+/// so a probability of 0 gives the finite loss `−log ε` instead of +∞. The
+/// gradient is `−1 / (N · max(pᵢ,yᵢ, ε))` at the true class and 0
+/// elsewhere: the clamp passes the gradient straight through, so a true
+/// class with probability 0 still receives a (large, finite) push upward.
+/// Prefer ``softmaxCrossEntropy(logits:labels:)`` when the probabilities
+/// come from a softmax: it never forms them and needs no clamp.
+///
+/// - Parameters:
+///   - probabilities: `[N, classes]`, each row a distribution.
+///   - labels: `N` class indices, each in `0..<classes`.
+///   - epsilon: the smallest probability the logarithm sees (default 1e-12).
+/// - Returns: a 0-d tensor.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func crossEntropy<Scalar>(
+  probabilities: Tensor<Scalar>, labels: [Int], epsilon: Scalar = 1e-12
+) -> Tensor<Scalar> {
+  validate(scores: probabilities, "crossEntropy")
+  let (examples, classes) = (probabilities.shape[0], probabilities.shape[1])
+  validate(labels: labels, examples: examples, classes: classes, "crossEntropy")
+  precondition(epsilon > 0, "crossEntropy: epsilon must be positive, found \(epsilon)")
+  let clamped = labels.enumerated().map { example, label in
+    Swift.max(probabilities.storage.pointer[example * classes + label], epsilon)
+  }
+  let total = clamped.reduce(0) { $0 - Scalar.log($1) }
+  let loss = Tensor<Scalar>(total / Scalar(examples))
+  return record("crossEntropy", probabilities, output: loss) { g in
+    let scale = g.scalar / Scalar(examples)
+    let gradient = Tensor<Scalar>.zeros(probabilities.shape)
+    for (example, label) in labels.enumerated() {
+      gradient.storage.pointer[example * classes + label] = -scale / clamped[example]
+    }
+    return gradient
+  }
+}
+
+/// The multiclass hinge loss (the multiclass SVM), averaged over the batch:
+/// `L = (1/N) Σᵢ Σ_{j≠yᵢ} max(0, sᵢⱼ − sᵢ,yᵢ + Δ)`.
+///
+/// Pullback, fused: each margin that is positive adds `1/N` to its class
+/// score's gradient and subtracts `1/N` from the true class's. A margin of
+/// exactly 0 counts as inactive (gradient 0, as `relu′(0) = 0`). With tiny
+/// random weights every margin is about `Δ`, so the loss starts near
+/// `(C − 1)·Δ` (≈ 9 for 10 classes).
+///
+/// - Parameters:
+///   - scores: `[N, classes]` class scores.
+///   - labels: `N` class indices, each in `0..<classes`.
+///   - margin: `Δ`, the margin the true class must win by (default 1).
+/// - Returns: a 0-d tensor.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func multiclassHingeLoss<Scalar>(
+  scores: Tensor<Scalar>, labels: [Int], margin: Scalar = 1
+) -> Tensor<Scalar> {
+  validate(scores: scores, "multiclassHingeLoss")
+  let (examples, classes) = (scores.shape[0], scores.shape[1])
+  validate(labels: labels, examples: examples, classes: classes, "multiclassHingeLoss")
+  // 1 where a margin is positive, 0 elsewhere (and at the true class).
+  let active = Tensor<Scalar>.zeros(scores.shape)
+  var total: Scalar = 0
+  for (example, label) in labels.enumerated() {
+    let row = scores.storage.pointer + example * classes
+    for j in 0..<classes where j != label {
+      let slack = row[j] - row[label] + margin
+      if slack > 0 {
+        total += slack
+        active.storage.pointer[example * classes + j] = 1
+      }
+    }
+  }
+  let loss = Tensor<Scalar>(total / Scalar(examples))
+  return record("multiclassHingeLoss", scores, output: loss) { g in
+    let scale = g.scalar / Scalar(examples)
+    let gradient = Tensor<Scalar>.uninitialized(scores.shape)
+    for (example, label) in labels.enumerated() {
+      let row = active.storage.pointer + example * classes
+      let out = gradient.storage.pointer + example * classes
+      var violations: Scalar = 0
+      for j in 0..<classes {
+        out[j] = row[j] * scale
+        violations += row[j]
+      }
+      out[label] = -violations * scale
+    }
+    return gradient
+  }
+}

@@ -1,0 +1,203 @@
+/// Batch normalization: each channel (feature) is normalized to zero mean
+/// and unit variance over the batch (and the spatial positions), then
+/// scaled by γ and shifted by β. Conventions follow PyTorch's
+/// `BatchNorm1d`/`BatchNorm2d`.
+
+/// The running estimates of each channel's mean and variance that batch
+/// normalization uses at inference. A layer holds one and passes it
+/// `inout` to ``batchNorm(_:scale:offset:statistics:training:momentum:epsilon:)``,
+/// which updates it at every training step.
+public struct BatchNormStatistics<Scalar: TensorScalar>: Sendable, Equatable {
+  /// The running mean, `[C]`.
+  public var mean: Tensor<Scalar>
+  /// The running unbiased variance, `[C]`.
+  public var variance: Tensor<Scalar>
+
+  /// Statistics for `channels` channels before any training: mean 0 and
+  /// variance 1, as in PyTorch.
+  public init(channels: Int) {
+    precondition(
+      channels > 0, "BatchNormStatistics: channel count must be positive, found \(channels)")
+    mean = .zeros([channels])
+    variance = .ones([channels])
+  }
+
+  /// Statistics with the given running mean and variance, both `[C]`.
+  public init(mean: Tensor<Scalar>, variance: Tensor<Scalar>) {
+    precondition(
+      mean.rank == 1 && mean.shape == variance.shape,
+      "BatchNormStatistics: mean of shape \(mean.shape) and variance of shape \(variance.shape) must both be [C]"
+    )
+    self.mean = mean.withoutDerivative
+    self.variance = variance.withoutDerivative
+  }
+}
+
+/// Batch normalization over the batch (and spatial) positions of each
+/// channel: `y = γ · (x − μ) / √(σ² + ε) + β`, per channel.
+///
+/// In training, `μ` and `σ²` are the batch's mean and biased variance, and
+/// the running statistics move toward the batch's:
+/// `running = (1 − momentum) · running + momentum · batch`, with the
+/// unbiased variance (`σ² · m/(m − 1)` over `m` values per channel). At
+/// inference the running mean and variance are used and left unchanged.
+///
+/// Pullback, in closed form per channel over its `m` values, with
+/// `x̂ = (x − μ)/√(σ² + ε)`: `∂β = Σg`, `∂γ = Σ g·x̂`, and in training
+/// `∂x = γ/√(σ² + ε) · (g − Σg/m − x̂ · Σ(g·x̂)/m)` (at inference
+/// `∂x = γ/√(σ² + ε) · g`). A channel with zero variance gives `y = β` and
+/// finite gradients, since `ε > 0`.
+///
+/// - Parameters:
+///   - x: `[N, C]` (features) or `[N, C, H, W]` (channels); any
+///     `[N, C, ...]` works, normalizing over every axis but 1.
+///   - scale: `γ`, `[C]`.
+///   - offset: `β`, `[C]`.
+///   - statistics: the running mean and variance, each `[C]`; updated in
+///     training, read at inference.
+///   - training: whether to use the batch's statistics (and update the
+///     running ones) or the running ones.
+///   - momentum: the weight of the batch's statistics in the update (0.1).
+///   - epsilon: `ε`, added to the variance (1e-5).
+/// - Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func batchNorm<Scalar>(
+  _ x: Tensor<Scalar>, scale: Tensor<Scalar>, offset: Tensor<Scalar>,
+  statistics: inout BatchNormStatistics<Scalar>, training: Bool,
+  momentum: Scalar = 0.1, epsilon: Scalar = 1e-5
+) -> Tensor<Scalar> {
+  precondition(x.rank >= 2, "batchNorm: expected an input of shape [N, C, ...], found \(x.shape)")
+  let (batch, channels) = (x.shape[0], x.shape[1])
+  let spatial = x.shape[2...].reduce(1, *)
+  let count = batch * spatial
+  precondition(
+    scale.shape == [channels] && offset.shape == [channels],
+    "batchNorm: scale of shape \(scale.shape) and offset of shape \(offset.shape) do not match input of shape \(x.shape) (expected [\(channels)])"
+  )
+  precondition(
+    statistics.mean.shape == [channels] && statistics.variance.shape == [channels],
+    "batchNorm: running mean of shape \(statistics.mean.shape) and variance of shape \(statistics.variance.shape) do not match input of shape \(x.shape) (expected [\(channels)])"
+  )
+  precondition(epsilon > 0, "batchNorm: epsilon must be positive, found \(epsilon)")
+  precondition(
+    momentum >= 0 && momentum <= 1, "batchNorm: momentum must be in 0...1, found \(momentum)")
+
+  let mean: [Scalar]
+  let variance: [Scalar]
+  if training {
+    precondition(
+      count > 1,
+      "batchNorm: training needs more than one value per channel, found input of shape \(x.shape)")
+    (mean, variance) = channelMoments(x, batch: batch, channels: channels, spatial: spatial)
+    let correction = Scalar(count) / Scalar(count - 1)
+    statistics.mean = Tensor(
+      zip(statistics.mean.scalars, mean).map { (1 - momentum) * $0 + momentum * $1 })
+    statistics.variance = Tensor(
+      zip(statistics.variance.scalars, variance).map {
+        (1 - momentum) * $0 + momentum * correction * $1
+      })
+  } else {
+    mean = statistics.mean.scalars
+    variance = statistics.variance.scalars
+  }
+  let inverseDeviation = variance.map { 1 / ($0 + epsilon).squareRoot() }
+  let gamma = scale.scalars
+  let beta = offset.scalars
+
+  let output = Tensor<Scalar>.uninitialized(x.shape)
+  for n in 0..<batch {
+    for c in 0..<channels {
+      let start = (n * channels + c) * spatial
+      let source = x.storage.pointer + start
+      let destination = output.storage.pointer + start
+      let (center, factor, shift) = (mean[c], gamma[c] * inverseDeviation[c], beta[c])
+      for s in 0..<spatial { destination[s] = factor * (source[s] - center) + shift }
+    }
+  }
+
+  return record("batchNorm", inputs: [x, scale, offset], output: output) { g, needs in
+    // Per channel: Σg (the gradient of β) and Σ g·x̂ (the gradient of γ).
+    var sumG = [Scalar](repeating: 0, count: channels)
+    var sumGNormalized = [Scalar](repeating: 0, count: channels)
+    for n in 0..<batch {
+      for c in 0..<channels {
+        let start = (n * channels + c) * spatial
+        let source = x.storage.pointer + start
+        let upstream = g.storage.pointer + start
+        let (center, inverse) = (mean[c], inverseDeviation[c])
+        var (total, totalNormalized): (Scalar, Scalar) = (0, 0)
+        for s in 0..<spatial {
+          total += upstream[s]
+          totalNormalized += upstream[s] * (source[s] - center) * inverse
+        }
+        sumG[c] += total
+        sumGNormalized[c] += totalNormalized
+      }
+    }
+    var inputGradient: Tensor<Scalar>?
+    if needs[0] {
+      let gradient = Tensor<Scalar>.uninitialized(x.shape)
+      for n in 0..<batch {
+        for c in 0..<channels {
+          let start = (n * channels + c) * spatial
+          let source = x.storage.pointer + start
+          let upstream = g.storage.pointer + start
+          let destination = gradient.storage.pointer + start
+          let (center, inverse) = (mean[c], inverseDeviation[c])
+          let factor = gamma[c] * inverse
+          if training {
+            let meanG = sumG[c] / Scalar(count)
+            let meanGNormalized = sumGNormalized[c] / Scalar(count)
+            for s in 0..<spatial {
+              let normalized = (source[s] - center) * inverse
+              destination[s] = factor * (upstream[s] - meanG - normalized * meanGNormalized)
+            }
+          } else {
+            for s in 0..<spatial { destination[s] = factor * upstream[s] }
+          }
+        }
+      }
+      inputGradient = gradient
+    }
+    return [
+      inputGradient,
+      needs[1] ? Tensor(sumGNormalized) : nil,
+      needs[2] ? Tensor(sumG) : nil,
+    ]
+  }
+}
+
+/// The mean and biased variance of each channel of `x`, viewed as
+/// `[batch, channels, spatial]`, in two passes (the second sums squared
+/// deviations from the mean, which keeps the variance accurate and ≥ 0).
+private func channelMoments<Scalar: TensorScalar>(
+  _ x: Tensor<Scalar>, batch: Int, channels: Int, spatial: Int
+) -> (mean: [Scalar], variance: [Scalar]) {
+  let count = Scalar(batch * spatial)
+  var mean = [Scalar](repeating: 0, count: channels)
+  for n in 0..<batch {
+    for c in 0..<channels {
+      let source = x.storage.pointer + (n * channels + c) * spatial
+      var total: Scalar = 0
+      for s in 0..<spatial { total += source[s] }
+      mean[c] += total
+    }
+  }
+  for c in 0..<channels { mean[c] /= count }
+  var variance = [Scalar](repeating: 0, count: channels)
+  for n in 0..<batch {
+    for c in 0..<channels {
+      let source = x.storage.pointer + (n * channels + c) * spatial
+      let center = mean[c]
+      var total: Scalar = 0
+      for s in 0..<spatial {
+        let deviation = source[s] - center
+        total += deviation * deviation
+      }
+      variance[c] += total
+    }
+  }
+  for c in 0..<channels { variance[c] /= count }
+  return (mean, variance)
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+@testable import Cortex
+
+@Suite struct SoftmaxTests {
+  @Test func valuesOfOneRow() {
+    let y = softmax(Tensor<Double>([1, 2, 3]))
+    let expected = Tensor<Double>([0.09003057317038046, 0.24472847105479767, 0.6652409557748219])
+    #expect(y.isAlmostEqual(to: expected, absoluteTolerance: 1e-15, relativeTolerance: 1e-14))
+  }
+
+  @Test(arguments: [0, 1, 2, -1])
+  func slicesSumToOne(axis: Int) {
+    let x = Tensor<Double>.randomNormal([2, 3, 5], standardDeviation: 3, seed: 1)
+    let sums = softmax(x, alongAxis: axis).sum(alongAxes: [axis])
+    #expect(sums.isAlmostEqual(to: .ones(sums.shape), absoluteTolerance: 1e-14))
+  }
+
+  @Test(arguments: [([3, 5], 1), ([4, 3], 0), ([2, 3, 4], 1), ([2, 3, 5], 2), ([7], 0)])
+  func gradientCheck(shape: [Int], axis: Int) {
+    // Logits of unit scale, as at initialization. A much wider spread makes
+    // some probabilities, and so some derivatives, so small that central
+    // differences in Double cannot resolve them to a relative error of 1e-7.
+    let x = Tensor<Double>.randomNormal(shape, seed: UInt64(shape.count + axis))
+    let report = checkGradients(at: x) { softmax($0, alongAxis: axis) }
+    #expect(report.maxRelativeError <= 1e-7, "\(report)")
+  }
+
+  @Test func finiteForHugeLogits() {
+    let x = Tensor<Double>(shape: [2, 3], scalars: [1e4, -1e4, 1e4, -1e4, -1e4, 0])
+    let weights = Tensor<Double>.randomNormal([2, 3], seed: 9)
+    let (y, gradient) = valueWithGradient(at: x) { (softmax($0, alongAxis: 1) * weights).sum() }
+    #expect(y.scalar.isFinite)
+    #expect(gradient.scalars.allSatisfy { $0.isFinite })
+    let probabilities = softmax(x, alongAxis: 1)
+    #expect(probabilities == Tensor(shape: [2, 3], scalars: [0.5, 0, 0.5, 0, 0, 1]))
+  }
+}
+
+@Suite struct LogSoftmaxTests {
+  @Test func equalsTheLogarithmOfSoftmax() {
+    let x = Tensor<Double>.randomNormal([4, 6], seed: 2)
+    let expected = log(softmax(x, alongAxis: 1))
+    #expect(logSoftmax(x, alongAxis: 1).isAlmostEqual(to: expected, absoluteTolerance: 1e-14))
+  }
+
+  @Test(arguments: [([3, 5], 1), ([4, 3], 0), ([2, 3, 4], 1), ([5], 0)])
+  func gradientCheck(shape: [Int], axis: Int) {
+    let x = Tensor<Double>.randomNormal(shape, seed: UInt64(10 + axis))
+    let report = checkGradients(at: x) { logSoftmax($0, alongAxis: axis) }
+    #expect(report.maxRelativeError <= 1e-7, "\(report)")
+  }
+
+  @Test func finiteForHugeLogits() {
+    let x = Tensor<Double>([1e4, -1e4, 0])
+    let weights = Tensor<Double>([0.3, -1.2, 0.7])
+    let (y, gradient) = valueWithGradient(at: x) { (logSoftmax($0) * weights).sum() }
+    #expect(y.scalar.isFinite)
+    #expect(gradient.scalars.allSatisfy { $0.isFinite })
+    #expect(logSoftmax(x) == Tensor([0, -2e4, -1e4]))
+  }
+}
+
+@Suite struct LogSumExpTests {
+  @Test func valuesAlongAxes() {
+    let x = Tensor<Double>(shape: [2, 2], scalars: [0, 0, 1, 2])
+    let rows = x.logSumExp(alongAxes: 1)
+    #expect(rows.shape == [2])
+    #expect(
+      rows.isAlmostEqual(
+        to: Tensor([Foundation.log(2.0), Foundation.log(Foundation.exp(1.0) + Foundation.exp(2.0))]
+        ),
+        absoluteTolerance: 1e-15))
+    let all = x.logSumExp(alongAxes: [0, 1], keepDims: true)
+    #expect(all.shape == [1, 1])
+    #expect(
+      Swift.abs(all.scalar - Foundation.log(2 + Foundation.exp(1.0) + Foundation.exp(2.0))) < 1e-15)
+  }
+
+  @Test(arguments: [[1], [0, 2], [0, 1, 2], [-1]])
+  func gradientCheck(axes: [Int]) {
+    let x = Tensor<Double>.randomNormal([2, 3, 5], seed: UInt64(axes.count))
+    for keepDims in [false, true] {
+      let report = checkGradients(at: x) { $0.logSumExp(alongAxes: axes, keepDims: keepDims) }
+      #expect(report.maxRelativeError <= 1e-7, "\(report)")
+    }
+  }
+
+  @Test func finiteForHugeLogits() {
+    let x = Tensor<Double>([1e4, -1e4, 1e4])
+    let (value, gradient) = valueWithGradient(at: x) { $0.logSumExp(alongAxes: 0) }
+    #expect(Swift.abs(value.scalar - (1e4 + Foundation.log(2.0))) < 1e-9)
+    #expect(gradient.isAlmostEqual(to: Tensor([0.5, 0, 0.5]), absoluteTolerance: 1e-15))
+    let negative = Tensor<Double>([-1e4, -1e4]).logSumExp(alongAxes: 0)
+    #expect(Swift.abs(negative.scalar - (-1e4 + Foundation.log(2.0))) < 1e-9)
+  }
+
+  @Test func allNegativeInfinityGivesNegativeInfinity() {
+    let x = Tensor<Double>([-.infinity, -.infinity])
+    #expect(x.logSumExp(alongAxes: 0).scalar == -.infinity)
+  }
+}

@@ -177,6 +177,14 @@ func doubled(_ x: Tensor<Double>, keeping marker: Marker) -> Tensor<Double> {
       ])
     #expect(lines.filter { $0.contains("[label=") }.count == 7)
   }
+
+  @Test func graphvizEscapesOperationNames() {
+    let (_, tape) = recordTape(at: [x]) { t in
+      record(#"say "hi" \ bye"#, inputs: [t[0]], output: t[0].withoutDerivative) { g, _ in [g] }
+    }
+    #expect(tape.graphviz.contains(#"n1 [label="say \"hi\" \\ bye\n[3]", shape=box];"#))
+    #expect(tape.description == #"%0 = input [3]"# + "\n" + #"%1 = say "hi" \ bye(%0) [3]"#)
+  }
 }
 
 @Suite struct CustomOperationTests {

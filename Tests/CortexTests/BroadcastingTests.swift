@@ -192,3 +192,40 @@ func referenceBroadcast(
     #expect(relu(t).scalars == [0, 0, 0, 1, 800])
   }
 }
+
+@Suite struct BroadcastingFuzzTests {
+  /// A random shape of rank 0 to 4 with dimensions 1 to 3.
+  static func randomShape(_ generator: inout SeededGenerator) -> [Int] {
+    (0..<Int(generator.next() % 5)).map { _ in 1 + Int(generator.next() % 3) }
+  }
+
+  /// `b`'s shape made compatible with `a`'s: a random suffix of `a`'s shape
+  /// with some dimensions replaced by 1, possibly with extra leading axes.
+  static func compatibleShape(_ a: [Int], _ generator: inout SeededGenerator) -> [Int] {
+    let suffix = a.suffix(Int(generator.next() % UInt64(a.count + 1)))
+    let ones = suffix.map { generator.next() % 3 == 0 ? 1 : $0 }
+    let leading = a.count == suffix.count ? (0..<Int(generator.next() % 2)).map { _ in 2 } : []
+    return leading + ones
+  }
+
+  @Test func randomShapePairsMatchTheReference() {
+    var generator = SeededGenerator(seed: 2024)
+    for trial in 0..<200 {
+      let shapeA = Self.randomShape(&generator)
+      let shapeB = Self.compatibleShape(shapeA, &generator)
+      let (a, b) = (random(shapeA, seed: UInt64(trial)), random(shapeB, seed: UInt64(trial) + 1000))
+      let (first, second) = trial.isMultiple(of: 2) ? (a, b) : (b, a)
+      #expect(first + second == referenceBroadcast(first, second, +), "\(shapeA) \(shapeB)")
+      #expect(first * second == referenceBroadcast(first, second, *), "\(shapeA) \(shapeB)")
+      #expect(max(first, second) == referenceBroadcast(first, second, Swift.max))
+      let broadcastShape = referenceBroadcast(first, second, +).shape
+      #expect(
+        first.broadcasted(to: broadcastShape) == referenceBroadcast(first, second) { x, _ in x })
+      let (ga, gb) = gradient(at: first, second) { ($0 * $1).sum() }
+      #expect(ga.shape == first.shape)
+      #expect(gb.shape == second.shape)
+      let expected = referenceBroadcast(first, second) { _, y in y }
+      expectClose(ga, expected.unbroadcast(to: first.shape), tolerance: 1e-12)
+    }
+  }
+}

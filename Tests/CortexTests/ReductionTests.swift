@@ -111,3 +111,28 @@ func referenceReduce(
     }
   }
 }
+
+@Suite struct ReductionFuzzTests {
+  @Test func randomAxesMatchTheReference() {
+    var generator = SeededGenerator(seed: 99)
+    for trial in 0..<60 {
+      let rank = 1 + Int(generator.next() % 4)
+      let shape = (0..<rank).map { _ in 1 + Int(generator.next() % 4) }
+      let axes = (0..<rank).filter { _ in generator.next() % 2 == 0 }
+      let x = random(shape, seed: UInt64(trial))
+      let sum = x.sum(alongAxes: axes, keepDims: true)
+      expectClose(sum, referenceReduce(x, axes: axes, initial: 0, +), tolerance: 1e-13)
+      #expect(
+        x.max(alongAxes: axes, keepDims: true)
+          == referenceReduce(x, axes: axes, initial: -.infinity, Swift.max))
+      #expect(
+        x.min(alongAxes: axes, keepDims: true)
+          == referenceReduce(x, axes: axes, initial: .infinity, Swift.min))
+      // The max gate: one 1 per reduced group, at the group's maximum.
+      let g = gradient(at: x) { $0.max(alongAxes: axes).sum() }
+      #expect(g.sum().scalar == Double(sum.scalarCount))
+      let winners = (x .== x.max(alongAxes: axes, keepDims: true)) * g
+      #expect(winners == g)
+    }
+  }
+}

@@ -136,3 +136,70 @@ import Testing
     #expect(g.unbroadcast(to: [2, 3, 4]) == g)
   }
 }
+
+@Suite struct ShapeOperationFuzzTests {
+  /// The multi-index of a row-major flat index.
+  static func index(_ flat: Int, _ shape: [Int]) -> [Int] {
+    var rest = flat
+    var index = [Int](repeating: 0, count: shape.count)
+    for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+      index[axis] = rest % shape[axis]
+      rest /= shape[axis]
+    }
+    return index
+  }
+
+  static func offset(_ index: [Int], _ shape: [Int]) -> Int {
+    zip(index, shape).reduce(0) { $0 * $1.1 + $1.0 }
+  }
+
+  @Test func randomPermutationsMatchTheReference() {
+    var generator = SeededGenerator(seed: 77)
+    for trial in 0..<60 {
+      let rank = 1 + Int(generator.next() % 4)
+      let shape = (0..<rank).map { _ in 1 + Int(generator.next() % 4) }
+      let permutation = Array(0..<rank).shuffled(using: &generator)
+      let x = random(shape, seed: UInt64(trial))
+      let p = x.permuted(permutation)
+      #expect(p.shape == permutation.map { shape[$0] })
+      for flat in 0..<p.scalarCount {
+        let outIndex = Self.index(flat, p.shape)
+        var sourceIndex = [Int](repeating: 0, count: rank)
+        for (i, axis) in permutation.enumerated() { sourceIndex[axis] = outIndex[i] }
+        #expect(p.scalars[flat] == x.scalars[Self.offset(sourceIndex, shape)])
+      }
+      let g = gradient(at: x) { ($0.permuted(permutation) * p).sum() }
+      #expect(g == x)
+    }
+  }
+
+  @Test func randomSlicesAndPaddingsMatchTheReference() {
+    var generator = SeededGenerator(seed: 78)
+    for trial in 0..<60 {
+      let rank = 1 + Int(generator.next() % 4)
+      let shape = (0..<rank).map { _ in 1 + Int(generator.next() % 4) }
+      let axis = Int(generator.next() % UInt64(rank))
+      let lower = Int(generator.next() % UInt64(shape[axis]))
+      let upper = lower + Int(generator.next() % UInt64(shape[axis] - lower + 1))
+      let x = random(shape, seed: UInt64(trial))
+      let s = x.sliced(alongAxis: axis, range: lower..<upper)
+      for flat in 0..<s.scalarCount {
+        var index = Self.index(flat, s.shape)
+        index[axis] += lower
+        #expect(s.scalars[flat] == x.scalars[Self.offset(index, shape)])
+      }
+      let padding = (0..<rank).map { _ in (Int(generator.next() % 3), Int(generator.next() % 3)) }
+      let padded = x.padded(with: padding)
+      #expect(padded.shape == zip(shape, padding).map { $0 + $1.0 + $1.1 })
+      #expect(padded.sum().scalar == x.sum().scalar)
+      for flat in 0..<x.scalarCount {
+        let index = zip(Self.index(flat, shape), padding).map { $0 + $1.0 }
+        #expect(padded.scalars[Self.offset(index, padded.shape)] == x.scalars[flat])
+      }
+      let back = (0..<rank).reduce(padded) { t, axis in
+        t.sliced(alongAxis: axis, range: padding[axis].0..<(padding[axis].0 + shape[axis]))
+      }
+      #expect(back == x)
+    }
+  }
+}

@@ -113,39 +113,55 @@ extension OperationCase {
     return cases
   }()
 
+  /// Every form of matmul, on two sets of sizes: small ones, and odd ones
+  /// with an inner or outer dimension of 1.
   static let matrixProducts: [OperationCase] = {
-    func r(_ shape: [Int], _ seed: UInt64) -> Tensor<Double> { random(shape, seed: 200 + seed) }
-    return [
-      OperationCase("vector · vector", [r([4], 0), r([4], 1)]) { matmul($0[0], $0[1]) },
-      OperationCase("matrix · vector", [r([3, 4], 2), r([4], 3)]) { matmul($0[0], $0[1]) },
-      OperationCase("matrixᵀ · vector", [r([4, 3], 4), r([4], 5)]) {
-        matmul($0[0], $0[1], transposeA: true)
-      },
-      OperationCase("vector · matrix", [r([3], 6), r([3, 5], 7)]) { matmul($0[0], $0[1]) },
-      OperationCase("vector · matrixᵀ", [r([3], 8), r([5, 3], 9)]) {
-        matmul($0[0], $0[1], transposeB: true)
-      },
-      OperationCase("matrix · matrix", [r([3, 4], 10), r([4, 2], 11)]) { matmul($0[0], $0[1]) },
-      OperationCase("matrixᵀ · matrix", [r([4, 3], 12), r([4, 2], 13)]) {
-        matmul($0[0], $0[1], transposeA: true)
-      },
-      OperationCase("matrix · matrixᵀ", [r([3, 4], 14), r([2, 4], 15)]) {
-        matmul($0[0], $0[1], transposeB: true)
-      },
-      OperationCase("matrixᵀ · matrixᵀ", [r([4, 3], 16), r([2, 4], 17)]) {
-        matmul($0[0], $0[1], transposeA: true, transposeB: true)
-      },
-      OperationCase("batch · batch", [r([2, 3, 4], 18), r([2, 4, 2], 19)]) {
-        matmul($0[0], $0[1])
-      },
-      OperationCase("batchᵀ · batchᵀ", [r([2, 4, 3], 20), r([2, 2, 4], 21)]) {
-        matmul($0[0], $0[1], transposeA: true, transposeB: true)
-      },
-      OperationCase("batch · matrix", [r([2, 3, 4], 22), r([4, 2], 23)]) { matmul($0[0], $0[1]) },
-      OperationCase("batch · matrixᵀ", [r([2, 3, 4], 24), r([2, 4], 25)]) {
-        matmul($0[0], $0[1], transposeB: true)
-      },
-    ]
+    var cases: [OperationCase] = []
+    for (set, (batch, m, k, n)) in [(2, 3, 4, 2), (3, 1, 5, 1)].enumerated() {
+      var seed = 200 + 100 * UInt64(set)
+      func r(_ shape: [Int]) -> Tensor<Double> {
+        seed += 1
+        return random(shape, seed: seed)
+      }
+      cases += [
+        OperationCase("vector · vector", [r([k]), r([k])]) { matmul($0[0], $0[1]) },
+        OperationCase("matrix · vector", [r([m, k]), r([k])]) { matmul($0[0], $0[1]) },
+        OperationCase("matrixᵀ · vector", [r([k, m]), r([k])]) {
+          matmul($0[0], $0[1], transposeA: true)
+        },
+        OperationCase("vector · matrix", [r([k]), r([k, n])]) { matmul($0[0], $0[1]) },
+        OperationCase("vector · matrixᵀ", [r([k]), r([n, k])]) {
+          matmul($0[0], $0[1], transposeB: true)
+        },
+        OperationCase("matrix · matrix", [r([m, k]), r([k, n])]) { matmul($0[0], $0[1]) },
+        OperationCase("matrixᵀ · matrix", [r([k, m]), r([k, n])]) {
+          matmul($0[0], $0[1], transposeA: true)
+        },
+        OperationCase("matrix · matrixᵀ", [r([m, k]), r([n, k])]) {
+          matmul($0[0], $0[1], transposeB: true)
+        },
+        OperationCase("matrixᵀ · matrixᵀ", [r([k, m]), r([n, k])]) {
+          matmul($0[0], $0[1], transposeA: true, transposeB: true)
+        },
+        OperationCase("batch · batch", [r([batch, m, k]), r([batch, k, n])]) {
+          matmul($0[0], $0[1])
+        },
+        OperationCase("batchᵀ · batch", [r([batch, k, m]), r([batch, k, n])]) {
+          matmul($0[0], $0[1], transposeA: true)
+        },
+        OperationCase("batch · batchᵀ", [r([batch, m, k]), r([batch, n, k])]) {
+          matmul($0[0], $0[1], transposeB: true)
+        },
+        OperationCase("batchᵀ · batchᵀ", [r([batch, k, m]), r([batch, n, k])]) {
+          matmul($0[0], $0[1], transposeA: true, transposeB: true)
+        },
+        OperationCase("batch · matrix", [r([batch, m, k]), r([k, n])]) { matmul($0[0], $0[1]) },
+        OperationCase("batch · matrixᵀ", [r([batch, m, k]), r([n, k])]) {
+          matmul($0[0], $0[1], transposeB: true)
+        },
+      ]
+    }
+    return cases
   }()
 
   static let shapeOperations: [OperationCase] = {

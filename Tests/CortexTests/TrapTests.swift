@@ -46,7 +46,7 @@ import Testing
       Self.standardError(result).contains("matmul: inner dimensions differ: [3] · [4] (3 vs 4)"))
   }
 
-  @Test func matmulWithTransposeNamesTheTransposedShape() async {
+  @Test func matmulOfABatchNamesTheShapesPassed() async {
     let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = matmul(Tensor<Double>.zeros([2, 3, 4]), Tensor<Double>.zeros([5, 4]))
     }

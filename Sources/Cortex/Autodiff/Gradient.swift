@@ -8,7 +8,7 @@
 /// The value of `f` at `inputs` and a pullback that maps a gradient of the
 /// value (its shape) to the gradients of the inputs.
 ///
-/// The pullback can be called once.
+/// The pullback can be called once; a second call traps.
 public func valueWithPullback<Scalar>(
   at inputs: [Tensor<Scalar>], of f: ([Tensor<Scalar>]) throws -> Tensor<Scalar>
 ) rethrows -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> [Tensor<Scalar>]) {

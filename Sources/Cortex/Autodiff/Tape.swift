@@ -46,6 +46,9 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   private(set) var entries: [Entry] = []
   /// The recorded values of the parameters being differentiated.
   var bindings: [ObjectIdentifier: Tensor<Scalar>] = [:]
+  /// Whether backward has run: it releases each pullback once used, so a
+  /// tape can be walked only once.
+  private var walked = false
 
   init() {
     id = tapeCounter.add(1, ordering: .relaxed).newValue
@@ -90,6 +93,9 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   /// the operation's name. Pullbacks run with recording off, and each
   /// entry's pullback and gradient are released as soon as it is used.
   func backward(from output: Int, seed: Tensor<Scalar>, wanted: [Int]) -> [Tensor<Scalar>] {
+    precondition(
+      !walked, "backward: the tape was already walked; a pullback can be called only once")
+    walked = true
     precondition(
       seed.shape == entries[output].shape,
       "backward: seed of shape \(seed.shape) for an output of shape \(entries[output].shape)")

@@ -26,12 +26,14 @@ extension Tape: CustomStringConvertible {
   }
 
   /// The tape as a Graphviz DOT digraph: one node per entry, labelled with
-  /// the operation and its output shape; edges carry data forward.
+  /// the operation and its output shape; edges carry data forward. Quotes
+  /// and backslashes in operation names are escaped.
   public var graphviz: String {
     var lines = ["digraph tape {", "  rankdir=LR;", "  node [shape=box, fontname=\"Helvetica\"];"]
     for (index, entry) in entries.enumerated() {
       let shape = entry.inputs.isEmpty ? "ellipse" : "box"
-      lines.append("  n\(index) [label=\"\(entry.name)\\n\(entry.shape)\", shape=\(shape)];")
+      let name = String(entry.name.flatMap { $0 == "\"" || $0 == "\\" ? ["\\", $0] : [$0] })
+      lines.append("  n\(index) [label=\"\(name)\\n\(entry.shape)\", shape=\(shape)];")
       for source in entry.inputs.compactMap({ $0 }) {
         lines.append("  n\(source) -> n\(index);")
       }

@@ -34,7 +34,7 @@ public struct InputGradientReport: Sendable, CustomStringConvertible {
   }
 }
 
-/// The result of ``checkGradients(at:step:tolerance:mode:seed:of:)``.
+/// The result of ``checkGradients(at:step:tolerance:mode:seed:of:)-([Tensor<Scalar>],_,_,_,_,_)``.
 public struct GradientCheckReport: Sendable, CustomStringConvertible {
   /// One report per input; in fast mode, empty when the check passed.
   public let inputs: [InputGradientReport]
@@ -81,7 +81,7 @@ func relativeError(_ a: Double, _ n: Double, floor: Double) -> Double {
 ///   - f: the function; it may return a tensor of any shape.
 public func checkGradients<Scalar>(
   at inputs: [Tensor<Scalar>], step: Scalar = Scalar.defaultGradientStep,
-  tolerance: Double = Double(Scalar.defaultGradientTolerance), mode: GradientCheckMode = .full,
+  tolerance: Double = Scalar.defaultGradientTolerance, mode: GradientCheckMode = .full,
   seed: UInt64 = 0, of f: ([Tensor<Scalar>]) -> Tensor<Scalar>
 ) -> GradientCheckReport {
   var generator = SeededGenerator(seed: seed)
@@ -158,7 +158,7 @@ public func checkGradients<Scalar>(
 /// Checks the gradient of a function of one tensor.
 public func checkGradients<Scalar>(
   at x: Tensor<Scalar>, step: Scalar = Scalar.defaultGradientStep,
-  tolerance: Double = Double(Scalar.defaultGradientTolerance), mode: GradientCheckMode = .full,
+  tolerance: Double = Scalar.defaultGradientTolerance, mode: GradientCheckMode = .full,
   seed: UInt64 = 0, of f: (Tensor<Scalar>) -> Tensor<Scalar>
 ) -> GradientCheckReport {
   checkGradients(at: [x], step: step, tolerance: tolerance, mode: mode, seed: seed) { f($0[0]) }

@@ -196,4 +196,5 @@ extension Tensor {
   public static func .>= (a: Tensor, b: Scalar) -> Tensor { a .>= Tensor(b) }
   public static func .<= (a: Tensor, b: Scalar) -> Tensor { a .<= Tensor(b) }
   public static func .== (a: Tensor, b: Scalar) -> Tensor { a .== Tensor(b) }
+  public static func .!= (a: Tensor, b: Scalar) -> Tensor { a .!= Tensor(b) }
 }

@@ -12,6 +12,16 @@
 public func matmul<Scalar>(
   _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, transposeA: Bool = false, transposeB: Bool = false
 ) -> Tensor<Scalar> {
+  // Vectors and batches are reshaped into matrices below; the shapes are
+  // checked first so that a mismatch names the shapes the caller passed.
+  let supported =
+    (1...2).contains(a.rank) && (1...2).contains(b.rank)
+    || a.rank == 3 && (b.rank == 3 || b.rank == 2 && !transposeA)
+  if supported {
+    let k = a.rank == 1 ? a.shape[0] : a.shape[a.rank - (transposeA ? 2 : 1)]
+    let k2 = b.rank == 1 ? b.shape[0] : b.shape[b.rank - (transposeB ? 1 : 2)]
+    checkInnerDimensions(k, k2, a.shape, transposeA, b.shape, transposeB)
+  }
   switch (a.rank, b.rank) {
   case (1, 1):
     return matmul(a.reshaped(to: [1, -1]), b.reshaped(to: [-1, 1])).reshaped(to: [])
@@ -45,10 +55,7 @@ private func batchedMatmul<Scalar>(
   let (rowsB, colsB) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
   let (m, k) = transposeA ? (colsA, rowsA) : (rowsA, colsA)
   let (k2, n) = transposeB ? (colsB, rowsB) : (rowsB, colsB)
-  precondition(
-    k == k2,
-    "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") (\(k) vs \(k2))"
-  )
+  checkInnerDimensions(k, k2, a.shape, transposeA, b.shape, transposeB)
   let out = Tensor<Scalar>.uninitialized(batched ? [batch, m, n] : [m, n])
   for i in 0..<batch {
     gemm(
@@ -96,4 +103,15 @@ private func batchedMatmul<Scalar>(
       }
       return grad
     })
+}
+
+/// Traps unless the inner dimensions `k` of `op(a)` and `k2` of `op(b)` agree,
+/// naming both shapes.
+private func checkInnerDimensions(
+  _ k: Int, _ k2: Int, _ a: [Int], _ transposeA: Bool, _ b: [Int], _ transposeB: Bool
+) {
+  precondition(
+    k == k2,
+    "matmul: inner dimensions differ: \(a)\(transposeA ? "ᵀ" : "") · \(b)\(transposeB ? "ᵀ" : "") (\(k) vs \(k2))"
+  )
 }

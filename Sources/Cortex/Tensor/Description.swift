@@ -1,5 +1,8 @@
-/// Printing tensors the way NumPy prints arrays: nested brackets, aligned
-/// columns, and `...` in place of the middle when a tensor is large.
+import Foundation
+
+/// Printing tensors the way NumPy prints arrays: nested brackets, columns
+/// aligned on the decimal point, and `...` in place of the middle when a
+/// tensor is large.
 
 extension Tensor: CustomStringConvertible, CustomDebugStringConvertible {
   /// Tensors with more elements than this are abbreviated.
@@ -9,32 +12,38 @@ extension Tensor: CustomStringConvertible, CustomDebugStringConvertible {
 
   public var description: String {
     let summarize = scalarCount > Tensor.summarizationThreshold
-    let formatted = (0..<scalarCount).map { format(storage.pointer[$0]) }
-    let width = formatted.map(\.count).max() ?? 0
-    func render(axis: Int, offset: Int, indent: String) -> String {
-      if rank == 0 { return formatted[0] }
-      let size = shape[axis]
-      let stride = shape[(axis + 1)...].reduce(1, *)
-      var items: [String] = []
-      let shown: [Int?] =
-        summarize && size > 2 * Tensor.edgeItems
+    let strides = contiguousStrides(shape)
+    // The indices shown along each axis; `nil` stands for the elided middle.
+    let shown: [[Int?]] = shape.map { size in
+      summarize && size > 2 * Tensor.edgeItems
         ? Array(0..<Tensor.edgeItems) + [nil] + Array((size - Tensor.edgeItems)..<size)
         : Array(0..<size)
-      for index in shown {
-        guard let index else {
-          items.append("...")
-          continue
-        }
-        if axis == rank - 1 {
-          let text = formatted[offset + index]
-          items.append(String(repeating: " ", count: width - text.count) + text)
-        } else {
-          items.append(
-            render(axis: axis + 1, offset: offset + index * stride, indent: indent + " "))
-        }
+    }
+    // Only the elements shown decide the column width, as in NumPy.
+    var offsets: [Int] = []
+    func collect(axis: Int, offset: Int) {
+      guard axis < rank else {
+        offsets.append(offset)
+        return
       }
-      if axis == rank - 1 { return "[" + items.joined(separator: ", ") + "]" }
-      let separator = ",\n" + String(repeating: "\n", count: rank - axis - 2) + indent + " "
+      for case let index? in shown[axis] {
+        collect(axis: axis + 1, offset: offset + index * strides[axis])
+      }
+    }
+    collect(axis: 0, offset: 0)
+    let format = ScalarFormat(offsets.map { storage.pointer[$0] })
+
+    func render(axis: Int, offset: Int, indent: String) -> String {
+      if axis == rank { return format.text(storage.pointer[offset]) }
+      let items = shown[axis].map { index in
+        index.map {
+          render(axis: axis + 1, offset: offset + $0 * strides[axis], indent: indent + " ")
+        }
+          ?? "..."
+      }
+      let separator =
+        axis == rank - 1
+        ? ", " : ",\n" + String(repeating: "\n", count: rank - axis - 2) + indent + " "
       return "[" + items.joined(separator: separator) + "]"
     }
     return render(axis: 0, offset: 0, indent: "")
@@ -43,13 +52,56 @@ extension Tensor: CustomStringConvertible, CustomDebugStringConvertible {
   public var debugDescription: String {
     "Tensor<\(Scalar.self)>(shape: \(shape), \(description))"
   }
+}
 
-  private func format(_ value: Scalar) -> String {
-    if value.isNaN { return "nan" }
-    if value.isInfinite { return value < 0 ? "-inf" : "inf" }
-    if value == value.rounded() && Swift.abs(value) < 1e15 {
-      return String(describing: Int64(value)) + "."
+/// NumPy's positional float format: each value with the fewest digits that
+/// identify it (at most `precision` after the point), `1.` for whole
+/// numbers, padded so that the decimal points line up.
+private struct ScalarFormat<Scalar: TensorScalar> {
+  /// The most digits printed after the decimal point.
+  static var precision: Int { 8 }
+
+  let integerWidth: Int
+  let fractionWidth: Int
+
+  init(_ values: [Scalar]) {
+    let finite = values.filter(\.isFinite).map(Self.parts)
+    let fractionWidth = finite.map(\.fraction.count).max() ?? 0
+    let finiteWidth = (finite.map(\.integer.count).max() ?? 0) + 1 + fractionWidth
+    let nonFiniteWidth = values.filter { !$0.isFinite }.map { Self.nonFinite($0).count }.max() ?? 0
+    self.fractionWidth = fractionWidth
+    self.integerWidth = Swift.max(finiteWidth, nonFiniteWidth) - 1 - fractionWidth
+  }
+
+  func text(_ value: Scalar) -> String {
+    guard value.isFinite else {
+      let text = Self.nonFinite(value)
+      return pad(text, toWidth: integerWidth + 1 + fractionWidth)
     }
-    return String(describing: value)
+    let (integer, fraction) = Self.parts(value)
+    return pad(integer, toWidth: integerWidth) + "." + fraction
+      + String(repeating: " ", count: fractionWidth - fraction.count)
+  }
+
+  private func pad(_ text: String, toWidth width: Int) -> String {
+    String(repeating: " ", count: Swift.max(0, width - text.count)) + text
+  }
+
+  private static func nonFinite(_ value: Scalar) -> String {
+    value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf")
+  }
+
+  /// The digits before and after the decimal point, trailing zeros removed.
+  private static func parts(_ value: Scalar) -> (integer: String, fraction: String) {
+    var text = String(describing: value)
+    let point = text.firstIndex(of: ".")
+    let digitsAfterPoint = point.map { text.distance(from: $0, to: text.endIndex) - 1 } ?? 0
+    if text.contains("e") || digitsAfterPoint > precision {
+      text = String(format: "%.\(precision)f", Double(value))
+    }
+    let pieces = text.split(separator: ".", omittingEmptySubsequences: false)
+    var fraction = pieces.count > 1 ? String(pieces[1]) : ""
+    while fraction.hasSuffix("0") { fraction.removeLast() }
+    return (String(pieces[0]), fraction)
   }
 }

@@ -57,11 +57,19 @@ extension Tensor {
   }
 
   /// Uniform draws from `[lower, upper)` taken from `generator`.
+  ///
+  /// A draw just below 1 can round up to `upper` in the scalar's precision
+  /// (in `Float`, any draw above 1 − 2⁻²⁵); such draws become the largest
+  /// scalar below `upper`, so that `upper` itself is never drawn.
   public static func randomUniform(
     _ shape: [Int], lower: Scalar = 0, upper: Scalar = 1, using generator: inout SeededGenerator
   ) -> Tensor {
+    precondition(lower < upper, "randomUniform: lower bound \(lower) is not below upper \(upper)")
     let width = Double(upper - lower)
-    return Tensor(shape: shape) { _ in lower + Scalar(generator.nextUnit() * width) }
+    let largest = upper.nextDown
+    return Tensor(shape: shape) { _ in
+      Swift.min(lower + Scalar(generator.nextUnit() * width), largest)
+    }
   }
 
   /// Normal draws with the given mean and standard deviation, reproducible

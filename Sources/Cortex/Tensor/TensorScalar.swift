@@ -10,8 +10,10 @@ public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
 {
   /// The safetensors dtype name: `F32` or `F64`.
   static var dtypeName: String { get }
-  /// The tolerance a gradient check uses by default for this precision.
-  static var defaultGradientTolerance: Self { get }
+  /// The largest relative error a gradient check passes by default for
+  /// this precision. Relative errors are computed in `Double`, so the
+  /// tolerance is a `Double` too (exactly 1e-2 for `Float`).
+  static var defaultGradientTolerance: Double { get }
   /// The central-difference step a gradient check uses by default.
   static var defaultGradientStep: Self { get }
 
@@ -23,7 +25,7 @@ public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
 
 extension Float: TensorScalar {
   public static var dtypeName: String { "F32" }
-  public static var defaultGradientTolerance: Float { 1e-2 }
+  public static var defaultGradientTolerance: Double { 1e-2 }
   public static var defaultGradientStep: Float { 1e-2 }
   @inlinable public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
   @inlinable public static func log(_ x: Float) -> Float { Foundation.logf(x) }

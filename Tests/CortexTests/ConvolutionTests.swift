@@ -59,18 +59,27 @@ import Testing
     #expect(square.shape == [2, 3, 3, 3])
   }
 
-  @Test func inputGradientIsSkippedForTheFirstLayer() {
+  /// The pullback computes exactly the gradients asked for: a first layer
+  /// (whose input needs none) does not pay for its input's gradient.
+  @Test func eachGradientIsComputedOnlyWhenNeeded() {
     let x = Tensor<Double>.randomNormal([2, 2, 5, 5], seed: 7)
     let w = Tensor<Double>.randomNormal([3, 2, 3, 3], seed: 8)
+    let b = Tensor<Double>.randomNormal([3], seed: 9)
     let tape = Tape<Double>()
-    let watched = tape.watch(w)
-    let y = ActiveTape.$current.withValue(tape) { conv2d(x, filters: watched, padding: 1) }
-    let entry = tape.entries[tape.count - 1]
-    #expect(entry.name == "conv2d")
-    let gradients = entry.pullback!(Tensor.ones(y.shape), [false, true])
-    #expect(gradients.count == 2)
-    #expect(gradients[0] == nil)
-    #expect(gradients[1]?.shape == w.shape)
+    let watched = [x, w, b].map { tape.watch($0) }
+    let y = ActiveTape.$current.withValue(tape) {
+      conv2d(watched[0], filters: watched[1], bias: watched[2], stride: 2, padding: 1)
+    }
+    let pullback = tape.entries[tape.count - 1].pullback!
+    let upstream = Tensor<Double>.randomNormal(y.shape, seed: 10)
+    let all = pullback(upstream, [true, true, true])
+    for mask in 0..<8 {
+      let needs = (0..<3).map { mask & (1 << $0) != 0 }
+      let gradients = pullback(upstream, needs)
+      for i in 0..<3 {
+        #expect(gradients[i] == (needs[i] ? all[i] : nil), "input \(i), needs \(needs)")
+      }
+    }
   }
 
   @Test func floatMatchesDouble() {

@@ -238,9 +238,12 @@ func convolution2DBackward<S: TensorScalar>(
   partials?.initialize(repeating: 0, count: filterCount * coreCount)
   defer { partials?.deallocate() }
   let cost = 2 * g.filters * g.patchSize * positions
-  forEachChunk(of: g.batch, costPerItem: cost) { chunk, images in
+  // The bias gradient alone needs no pass over the images.
+  let batch = partials == nil && inputGradient == nil ? 0 : g.batch
+  forEachChunk(of: batch, costPerItem: cost) { chunk, images in
     let scratch =
-      g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
+      g.isPointwise || images.isEmpty
+      ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
     defer { scratch?.deallocate() }
     for n in images {
       let image = input + n * g.inputImageCount

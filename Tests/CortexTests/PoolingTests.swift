@@ -49,7 +49,10 @@ func distinctValues(_ shape: [Int], seed: UInt64) -> Tensor<Double> {
   @Test(arguments: cases)
   func avgPoolGradientMatchesCentralDifferences(_ c: Case) {
     let x = Tensor<Double>.randomNormal(c.input, seed: 2)
-    let report = checkGradients(at: x) {
+    // Average pooling is linear, so a central difference has no truncation
+    // error; a step larger than the default keeps rounding noise away from
+    // gradient elements that are near zero.
+    let report = checkGradients(at: x, step: 1e-4) {
       avgPool2d(
         $0, sizes: c.sizes, strides: c.strides, paddings: c.paddings, rounding: c.rounding)
     }

@@ -15,7 +15,8 @@ var kernelFlags: [SwiftSetting] = []
 #endif
 
 let playgrounds = [
-  "ComputationalGraph"
+  "ComputationalGraph",
+  "ConvArithmetic",
 ]
 
 let package = Package(

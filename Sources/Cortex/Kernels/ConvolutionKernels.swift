@@ -1,0 +1,293 @@
+import Foundation
+
+/// 2-D convolution on NCHW buffers: im2col, then one GEMM per image.
+///
+/// For image `n`, im2col lays its receptive fields out as the columns of a
+/// matrix `cols` of shape `[C·Fh·Fw, H2·W2]` (row `(c, i, j)` holds input
+/// `x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw]` for every output position,
+/// zero where that falls in the padding). With the filters viewed as
+/// `W [K, C·Fh·Fw]`:
+/// - forward: `y[n] = W · cols + b`,
+/// - filter gradient: `∂W += ∂y[n] · colsᵀ`,
+/// - input gradient: `∂cols = Wᵀ · ∂y[n]`, then col2im adds every column
+///   back onto the input positions it was read from.
+/// Images are processed in parallel, one chunk of the batch per core, each
+/// chunk with its own scratch buffer for `cols`.
+
+/// A pair of sizes, one per spatial axis.
+struct Extent: Sendable, Equatable {
+  var height: Int
+  var width: Int
+}
+
+extension Extent {
+  /// The extent `(height, width)`.
+  init(_ pair: (Int, Int)) {
+    self.init(height: pair.0, width: pair.1)
+  }
+}
+
+/// The sizes of a sliding window over one `H×W` plane: the window, its
+/// stride, zero padding and dilation, and the output plane they produce.
+struct WindowGeometry: Sendable, Equatable {
+  var input: Extent
+  var window: Extent
+  var stride: Extent
+  var padding: Extent
+  var dilation: Extent
+  var output: Extent
+
+  var inputCount: Int { input.height * input.width }
+  var windowCount: Int { window.height * window.width }
+  var outputCount: Int { output.height * output.width }
+}
+
+/// The sizes of a batched 2-D convolution: input `[N, C, H, W]`, filters
+/// `[K, C, Fh, Fw]`, output `[N, K, H2, W2]`.
+struct ConvolutionGeometry: Sendable, Equatable {
+  var batch: Int
+  var channels: Int
+  var filters: Int
+  var plane: WindowGeometry
+
+  /// The rows of `cols`: `C·Fh·Fw`, one per filter weight.
+  var patchSize: Int { channels * plane.windowCount }
+  var inputImageCount: Int { channels * plane.inputCount }
+  var outputImageCount: Int { filters * plane.outputCount }
+
+  /// A 1×1 convolution with stride 1 and no padding: `cols` is the image
+  /// itself and im2col is skipped.
+  var isPointwise: Bool {
+    plane.window == Extent(height: 1, width: 1) && plane.stride == Extent(height: 1, width: 1)
+      && plane.padding == Extent(height: 0, width: 0)
+  }
+}
+
+/// The output positions `ow` whose input column `ow·S + offset` lies in
+/// `0..<size`, for a window tap at `offset` (which may be negative).
+@inline(__always)
+private func validOutputs(offset: Int, stride: Int, size: Int, outputs: Int) -> Range<Int> {
+  let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+  let last = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1
+  let end = min(last, outputs)
+  return min(first, end)..<end
+}
+
+/// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func im2col<S: TensorScalar>(
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
+) {
+  var row = cols
+  for c in 0..<channels {
+    let plane = image + c * g.inputCount
+    for i in 0..<g.window.height {
+      for j in 0..<g.window.width {
+        let columnOffset = j * g.dilation.width - g.padding.width
+        let valid = validOutputs(
+          offset: columnOffset, stride: g.stride.width, size: g.input.width,
+          outputs: g.output.width)
+        for oh in 0..<g.output.height {
+          let destination = row + oh * g.output.width
+          let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+          guard ih >= 0 && ih < g.input.height else {
+            destination.update(repeating: 0, count: g.output.width)
+            continue
+          }
+          destination.update(repeating: 0, count: valid.lowerBound)
+          (destination + valid.upperBound).update(
+            repeating: 0, count: g.output.width - valid.upperBound)
+          let source = plane + ih * g.input.width + valid.lowerBound * g.stride.width + columnOffset
+          let target = destination + valid.lowerBound
+          if g.stride.width == 1 {
+            target.update(from: source, count: valid.count)
+          } else {
+            for k in 0..<valid.count { target[k] = source[k * g.stride.width] }
+          }
+        }
+        row += g.outputCount
+      }
+    }
+  }
+}
+
+/// Adds every column of `cols` (`[C·Fh·Fw, H2·W2]`) onto the input
+/// positions im2col read it from: the adjoint of ``im2col(_:channels:_:_:)``.
+/// Padding positions are dropped.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func col2im<S: TensorScalar>(
+  _ cols: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ image: UnsafeMutablePointer<S>
+) {
+  var row = cols
+  for c in 0..<channels {
+    let plane = image + c * g.inputCount
+    for i in 0..<g.window.height {
+      for j in 0..<g.window.width {
+        let columnOffset = j * g.dilation.width - g.padding.width
+        let valid = validOutputs(
+          offset: columnOffset, stride: g.stride.width, size: g.input.width,
+          outputs: g.output.width)
+        for oh in 0..<g.output.height {
+          let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+          guard ih >= 0 && ih < g.input.height else { continue }
+          let source = row + oh * g.output.width + valid.lowerBound
+          let destination =
+            plane + ih * g.input.width + valid.lowerBound * g.stride.width + columnOffset
+          if g.stride.width == 1 {
+            for k in 0..<valid.count { destination[k] += source[k] }
+          } else {
+            for k in 0..<valid.count { destination[k * g.stride.width] += source[k] }
+          }
+        }
+        row += g.outputCount
+      }
+    }
+  }
+}
+
+/// Runs `body` on contiguous chunks of `0..<count`, one chunk per core,
+/// concurrently; on the whole range at once when `count · costPerItem`
+/// (roughly, multiply–adds) is too small to pay for the threads. `body`
+/// receives the chunk's index (below the core count) and its range.
+func forEachChunk(
+  of count: Int, costPerItem: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
+) {
+  let workers = count * costPerItem < 1 << 16 ? 1 : max(1, min(coreCount, count))
+  if workers == 1 {
+    body(0, 0..<count)
+    return
+  }
+  // The chunks touch disjoint parts of the buffers `body` works on.
+  withoutActuallyEscaping(body) { body in
+    nonisolated(unsafe) let body = body
+    DispatchQueue.concurrentPerform(iterations: workers) { chunk in
+      body(chunk, (chunk * count / workers)..<((chunk + 1) * count / workers))
+    }
+  }
+}
+
+/// The number of cores, and the most chunks ``forEachChunk(of:costPerItem:_:)`` uses.
+let coreCount = ProcessInfo.processInfo.activeProcessorCount
+
+/// The column matrix of one image: im2col into `scratch`, or the image
+/// itself for a pointwise convolution (which has no scratch).
+@inline(__always)
+private func columns<S: TensorScalar>(
+  of image: UnsafePointer<S>, _ g: ConvolutionGeometry, scratch: UnsafeMutablePointer<S>?
+) -> UnsafePointer<S> {
+  guard let scratch else { return image }
+  im2col(image, channels: g.channels, g.plane, scratch)
+  return UnsafePointer(scratch)
+}
+
+/// `output[n] = W · cols(input[n]) + bias` for every image of the batch.
+///
+/// - Parameters:
+///   - input: `[N, C, H, W]`.
+///   - filters: `[K, C, Fh, Fw]`, read as the matrix `[K, C·Fh·Fw]`.
+///   - bias: `[K]`, or `nil` for none.
+///   - output: `[N, K, H2, W2]`, overwritten.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func convolution2DForward<S: TensorScalar>(
+  _ input: UnsafePointer<S>, filters: UnsafePointer<S>, bias: UnsafePointer<S>?,
+  output: UnsafeMutablePointer<S>, _ g: ConvolutionGeometry
+) {
+  let positions = g.plane.outputCount
+  let cost = g.filters * g.patchSize * positions
+  forEachChunk(of: g.batch, costPerItem: cost) { _, images in
+    let scratch =
+      g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
+    defer { scratch?.deallocate() }
+    for n in images {
+      let image = input + n * g.inputImageCount
+      let result = output + n * g.outputImageCount
+      if let bias {
+        for k in 0..<g.filters {
+          (result + k * positions).update(repeating: bias[k], count: positions)
+        }
+      }
+      gemm(
+        transposeA: false, transposeB: false, m: g.filters, n: positions, k: g.patchSize,
+        a: filters, lda: g.patchSize, b: columns(of: image, g, scratch: scratch), ldb: positions,
+        c: result, ldc: positions, accumulate: bias != nil)
+    }
+  }
+}
+
+/// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
+/// given the output's gradient `upstream` (`[N, K, H2, W2]`). Each gradient
+/// is computed only when its buffer is given, and overwritten:
+/// - `inputGradient` `[N, C, H, W]`: col2im of `Wᵀ · ∂y[n]`,
+/// - `filterGradient` `[K, C, Fh, Fw]`: `Σₙ ∂y[n] · cols(x[n])ᵀ`,
+/// - `biasGradient` `[K]`: the sum of `∂y` over images and positions.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func convolution2DBackward<S: TensorScalar>(
+  upstream: UnsafePointer<S>, input: UnsafePointer<S>, filters: UnsafePointer<S>,
+  inputGradient: UnsafeMutablePointer<S>?, filterGradient: UnsafeMutablePointer<S>?,
+  biasGradient: UnsafeMutablePointer<S>?, _ g: ConvolutionGeometry
+) {
+  let positions = g.plane.outputCount
+  let filterCount = g.filters * g.patchSize
+  // One partial filter gradient per chunk of the batch, summed at the end.
+  let partials: UnsafeMutablePointer<S>? =
+    filterGradient == nil ? nil : .allocate(capacity: filterCount * coreCount)
+  partials?.initialize(repeating: 0, count: filterCount * coreCount)
+  defer { partials?.deallocate() }
+  let cost = 2 * g.filters * g.patchSize * positions
+  // The bias gradient alone needs no pass over the images.
+  let batch = partials == nil && inputGradient == nil ? 0 : g.batch
+  forEachChunk(of: batch, costPerItem: cost) { chunk, images in
+    let scratch =
+      g.isPointwise || images.isEmpty
+      ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
+    defer { scratch?.deallocate() }
+    for n in images {
+      let image = input + n * g.inputImageCount
+      let gradient = upstream + n * g.outputImageCount
+      if let partials {
+        gemm(
+          transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
+          a: gradient, lda: positions, b: columns(of: image, g, scratch: scratch), ldb: positions,
+          c: partials + chunk * filterCount, ldc: g.patchSize, accumulate: true)
+      }
+      if let inputGradient {
+        let destination = inputGradient + n * g.inputImageCount
+        guard let scratch else {
+          gemm(
+            transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
+            a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: destination,
+            ldc: positions, accumulate: false)
+          continue
+        }
+        gemm(
+          transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
+          a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: scratch,
+          ldc: positions, accumulate: false)
+        destination.update(repeating: 0, count: g.inputImageCount)
+        col2im(scratch, channels: g.channels, g.plane, destination)
+      }
+    }
+  }
+  if let filterGradient, let partials {
+    filterGradient.update(from: partials, count: filterCount)
+    for chunk in 1..<coreCount {
+      let partial = partials + chunk * filterCount
+      for i in 0..<filterCount { filterGradient[i] += partial[i] }
+    }
+  }
+  if let biasGradient {
+    biasGradient.update(repeating: 0, count: g.filters)
+    for n in 0..<g.batch {
+      for k in 0..<g.filters {
+        let plane = upstream + n * g.outputImageCount + k * positions
+        var sum: S = 0
+        for p in 0..<positions { sum += plane[p] }
+        biasGradient[k] += sum
+      }
+    }
+  }
+}

@@ -17,6 +17,8 @@ var kernelFlags: [SwiftSetting] = []
 let playgrounds = [
   "ComputationalGraph",
   "ConvArithmetic",
+  "MaxoutApproximation",
+  "ModelZoo",
 ]
 
 let package = Package(

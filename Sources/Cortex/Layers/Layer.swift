@@ -95,18 +95,21 @@ private func collectParameters<Scalar>(
   for (offset, child) in mirror.children.enumerated() {
     let label =
       child.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } ?? String(offset)
-    let name = prefix.isEmpty ? label : prefix + "." + label
-    if let parameter = child.value as? Parameter<Scalar> {
-      found.append((name, parameter))
-    } else if child.value is any Layer {
-      collectParameters(of: child.value, prefix: name, into: &found)
-    } else {
-      let style = Mirror(reflecting: child.value).displayStyle
-      if style == .collection || style == .optional {
-        // Optionals keep the name of the property; collections number their elements.
-        collectParameters(of: child.value, prefix: style == .optional ? prefix : name, into: &found)
-      }
-    }
+    visit(child.value, named: prefix.isEmpty ? label : prefix + "." + label, into: &found)
+  }
+}
+
+/// Collects the parameters of one stored value under `name`; an optional
+/// keeps the name of its property.
+private func visit<Scalar>(_ value: Any, named name: String, into found: inout [(String, Parameter<Scalar>)]) {
+  // Optionals first: a dynamic cast would look through them.
+  let mirror = Mirror(reflecting: value)
+  if mirror.displayStyle == .optional {
+    if let wrapped = mirror.children.first?.value { visit(wrapped, named: name, into: &found) }
+  } else if let parameter = value as? Parameter<Scalar> {
+    found.append((name, parameter))
+  } else if value is any Layer || mirror.displayStyle == .collection {
+    collectParameters(of: value, prefix: name, into: &found)
   }
 }
 

@@ -1,0 +1,111 @@
+/// Convolution and pooling layers, NCHW, with PyTorch's weight shapes.
+
+/// A 2-D convolution: `K` filters of shape `[C, F, F]` slid over the input
+/// with stride `S` and zero padding `P`; output `W2 = (W1 − F + 2P)/S + 1`,
+/// `D2 = K`, with `F·F·C·K` weights and `K` biases.
+public struct Conv2D<Scalar: TensorScalar>: Layer {
+  /// `[K, C, F, F]`.
+  public let weight: Parameter<Scalar>
+  /// `[K]`.
+  public let bias: Parameter<Scalar>?
+  public let stride: Int
+  public let padding: Int
+  public let dilation: Int
+  public let rounding: ConvolutionRounding
+
+  /// - Parameters:
+  ///   - rounding: `.exact` rejects inputs the filter does not fit;
+  ///     `.floor` drops the leftover rows and columns like PyTorch.
+  ///   - weightInitializer: default `.lecunUniform` (±1/√(C·F·F), PyTorch's default).
+  public init(
+    inputChannels: Int, outputChannels: Int, filterSize: Int, stride: Int = 1, padding: Int = 0,
+    dilation: Int = 1, useBias: Bool = true, rounding: ConvolutionRounding = .exact,
+    weightInitializer: Initializer = .lecunUniform
+  ) {
+    precondition(
+      inputChannels > 0 && outputChannels > 0 && filterSize > 0,
+      "Conv2D: channels and filter size must be positive, found C \(inputChannels), K \(outputChannels), F \(filterSize)")
+    let fanIn = inputChannels * filterSize * filterSize
+    weight = Parameter(
+      weightInitializer.make(
+        [outputChannels, inputChannels, filterSize, filterSize], fanIn: fanIn,
+        fanOut: outputChannels * filterSize * filterSize))
+    bias = useBias ? Parameter(Initializer.lecunUniform.make([outputChannels], fanIn: fanIn, fanOut: outputChannels)) : nil
+    self.stride = stride
+    self.padding = padding
+    self.dilation = dilation
+    self.rounding = rounding
+  }
+
+  /// - Parameter input: `[N, C, H, W]`. Returns `[N, K, H2, W2]`.
+  public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
+    conv2d(
+      input, filters: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation,
+      rounding: rounding)
+  }
+
+  public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+    try conv2dOutputShape(
+      input: input, filters: weight.shape, bias: bias?.shape, stride: stride, padding: padding,
+      dilation: dilation, rounding: rounding)
+  }
+}
+
+/// Max pooling over `size × size` windows: the max gate per window.
+public struct MaxPool2D<Scalar: TensorScalar>: Layer {
+  public let size: Int
+  public let stride: Int
+  public let padding: Int
+  public let rounding: ConvolutionRounding
+
+  public init(size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact) {
+    self.size = size
+    self.stride = stride ?? size
+    self.padding = padding
+    self.rounding = rounding
+  }
+
+  public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
+    maxPool2d(input, size: size, stride: stride, padding: padding, rounding: rounding)
+  }
+
+  public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+    try pool2dOutputShape(input: input, size: size, stride: stride, padding: padding, rounding: rounding)
+  }
+}
+
+/// Average pooling over `size × size` windows.
+public struct AvgPool2D<Scalar: TensorScalar>: Layer {
+  public let size: Int
+  public let stride: Int
+  public let padding: Int
+  public let rounding: ConvolutionRounding
+
+  public init(size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact) {
+    self.size = size
+    self.stride = stride ?? size
+    self.padding = padding
+    self.rounding = rounding
+  }
+
+  public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
+    avgPool2d(input, size: size, stride: stride, padding: padding, rounding: rounding)
+  }
+
+  public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+    try pool2dOutputShape(input: input, size: size, stride: stride, padding: padding, rounding: rounding)
+  }
+}
+
+/// The mean of each channel: `[N, C, H, W]` → `[N, C]` (GoogLeNet's
+/// replacement of the fully connected layers).
+public struct GlobalAvgPool2D<Scalar: TensorScalar>: Layer {
+  public init() {}
+
+  public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> { globalAvgPool2d(input) }
+
+  public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+    guard input.count == 4 else { throw ShapeError("GlobalAvgPool2D expects [N, C, H, W], found \(input)") }
+    return [input[0], input[1]]
+  }
+}

@@ -292,83 +292,88 @@ private func releasePackingScratch(_ pointer: UnsafeMutableRawPointer?) {
 }
 
 // MARK: - Packing
+//
+// A packed panel of width `w` (`mr` for A, `nr` for B) holds, at step `p`
+// of the depth, the `w` scalars `p * w ..< p * w + w`. Depending on the
+// transpose, those `w` scalars either lie side by side in memory (a run,
+// copied whole) or one in each of `w` rows of the source (gathered).
 
-/// Packs `op(A)` into `mr`-row panels: element `(i, p)` of a panel lands at
-/// `p * mr + i`. Rows past the end are zeros.
+/// Packs `op(A)` into `mr`-row panels, zero-padded past the last row.
 @inline(__always)
 private func packPanelsA<S: TensorScalar>(
   _ source: Operand<S>, rows: Int, depth: Int, mr: Int, into panels: UnsafeMutablePointer<S>
 ) {
-  var out = panels
-  for first in stride(from: 0, to: rows, by: mr) {
-    let height = min(mr, rows - first)
-    if source.transposed {
-      // op(A)[i, p] = base[p * stride + i]: each step copies a short run.
-      var column = source.base + first
-      for _ in 0..<depth {
-        copyPadded(from: column, count: height, to: out, width: mr)
-        column += source.stride
-        out += mr
-      }
-    } else if height == mr {
-      // op(A)[i, p] = base[i * stride + p]: walk the rows side by side.
-      let top = source.base + first * source.stride
-      for p in 0..<depth {
-        for i in 0..<mr { out[i] = top[i * source.stride + p] }
-        out += mr
-      }
-    } else {
-      let top = source.base + first * source.stride
-      for p in 0..<depth {
-        for i in 0..<height { out[i] = top[i * source.stride + p] }
-        for i in height..<mr { out[i] = 0 }
-        out += mr
-      }
-    }
+  // op(A)[i, p] is base[p * stride + i] when transposed.
+  if source.transposed {
+    packRuns(source.base, source.stride, rows, depth, mr, panels)
+  } else {
+    packGathered(source.base, source.stride, rows, depth, mr, panels)
   }
 }
 
-/// Packs `op(B)` into `nr`-column panels: element `(p, j)` of a panel lands
-/// at `p * nr + j`. Columns past the end are zeros.
+/// Packs `op(B)` into `nr`-column panels, zero-padded past the last column.
 @inline(__always)
 private func packPanelsB<S: TensorScalar>(
   _ source: Operand<S>, depth: Int, columns: Int, nr: Int, into panels: UnsafeMutablePointer<S>
 ) {
-  var out = panels
-  for first in stride(from: 0, to: columns, by: nr) {
-    let width = min(nr, columns - first)
-    if source.transposed {
-      // op(B)[p, j] = base[j * stride + p]: walk the rows of B side by side.
-      let left = source.base + first * source.stride
-      for p in 0..<depth {
-        for j in 0..<width { out[j] = left[j * source.stride + p] }
-        for j in width..<nr { out[j] = 0 }
-        out += nr
-      }
-    } else {
-      // op(B)[p, j] = base[p * stride + j]: each step copies a row run.
-      var row = source.base + first
-      for _ in 0..<depth {
-        copyPadded(from: row, count: width, to: out, width: nr)
-        row += source.stride
-        out += nr
-      }
+  // op(B)[p, j] is base[p * stride + j] unless transposed.
+  if source.transposed {
+    packGathered(source.base, source.stride, columns, depth, nr, panels)
+  } else {
+    packRuns(source.base, source.stride, columns, depth, nr, panels)
+  }
+}
+
+/// Packs `count` scalars at each of `depth` steps, where step `p` reads
+/// the run `base[p * stride ..< p * stride + count]`. The source is read
+/// row after row, in order, which suits the hardware prefetchers.
+@inline(__always)
+private func packRuns<S: TensorScalar>(
+  _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
+  _ panels: UnsafeMutablePointer<S>
+) {
+  let panelSize = width * depth
+  let fullPanels = count / width
+  let rest = count - fullPanels * width
+  for p in 0..<depth {
+    let run = base + p * stride
+    let out = panels + p * width
+    for panel in 0..<fullPanels {
+      // A constant size, once inlined: a few vector moves.
+      UnsafeMutableRawPointer(out + panel * panelSize).copyMemory(
+        from: run + panel * width, byteCount: width * MemoryLayout<S>.stride)
+    }
+    if rest > 0 {
+      let last = out + fullPanels * panelSize
+      for j in 0..<rest { last[j] = run[fullPanels * width + j] }
+      for j in rest..<width { last[j] = 0 }
     }
   }
 }
 
-/// Copies `count` scalars and fills the rest of `width` with zeros. The
-/// full-width case has a constant trip count once inlined, so it becomes a
-/// few vector moves.
+/// Packs `count` rows of `base` (row stride `stride`), `depth` scalars
+/// each, so that step `p` of a panel holds scalar `p` of `width` rows.
 @inline(__always)
-private func copyPadded<S: TensorScalar>(
-  from source: UnsafePointer<S>, count: Int, to target: UnsafeMutablePointer<S>, width: Int
+private func packGathered<S: TensorScalar>(
+  _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
+  _ panels: UnsafeMutablePointer<S>
 ) {
-  if count == width {
-    for j in 0..<width { target[j] = source[j] }
-  } else {
-    for j in 0..<count { target[j] = source[j] }
-    for j in count..<width { target[j] = 0 }
+  var out = panels
+  for first in Swift.stride(from: 0, to: count, by: width) {
+    let top = base + first * stride
+    let height = min(width, count - first)
+    if height == width {
+      for p in 0..<depth {
+        for i in 0..<width { out[i] = top[i * stride + p] }
+        out += width
+      }
+    } else {
+      for p in 0..<depth {
+        for i in 0..<height { out[i] = top[i * stride + p] }
+        for i in height..<width { out[i] = 0 }
+        out += width
+      }
+    }
   }
 }
 

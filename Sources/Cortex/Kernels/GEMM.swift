@@ -95,6 +95,10 @@ protocol GEMMKernel {
     c: UnsafeMutablePointer<Scalar>, ldc: Int, rows: Int, columns: Int, accumulate: Bool)
 }
 
+/// The most B panels a task packs for itself: at most 256 columns in
+/// single precision, which stay in L2.
+private let panelsPerTask = 16
+
 /// Rows of A packed at once. Several `mc` blocks, so that the threads can
 /// share them out, while bounding the packing buffer for very tall A.
 private let packedRowLimit = 1152
@@ -117,7 +121,7 @@ private func blockedGEMM<K: GEMMKernel>(
   let threads = m * n * k < parallelThreshold ? 1 : ComputeSettings.threadCount
   let depthLimit = min(k, K.kc)
   let packedA = roundUp(min(m, packedRowLimit), K.mr) * depthLimit
-  let packedB = depthLimit * roundUp(min(n, K.nc), K.nr)
+  let packedB = m <= K.mc ? 0 : depthLimit * roundUp(min(n, K.nc), K.nr)
   let buffers = PackingScratch.forCurrentThread.buffers(K.Scalar.self, packedA, packedB)
   for column in stride(from: 0, to: n, by: K.nc) {
     let columns = min(K.nc, n - column)
@@ -126,11 +130,12 @@ private func blockedGEMM<K: GEMMKernel>(
       for row in stride(from: 0, to: m, by: packedRowLimit) {
         let block = Block(
           row: row, rows: min(packedRowLimit, m - row), column: column, columns: columns,
-          depthStart: depthStart, depth: depth, threads: threads)
+          depthStart: depthStart, depth: depth, threads: threads, packsBPerTask: m <= K.mc)
         pack(
-          K.self, block, a: a, b: b, packsB: row == 0, packedA: buffers.a, packedB: buffers.b)
+          K.self, block, a: a, b: b, packsB: row == 0 && !block.packsBPerTask,
+          packedA: buffers.a, packedB: buffers.b)
         multiply(
-          K.self, block, packedA: buffers.a, packedB: buffers.b, c: c, ldc: ldc,
+          K.self, block, b: b, packedA: buffers.a, packedB: buffers.b, c: c, ldc: ldc,
           accumulate: accumulate || depthStart > 0)
       }
     }
@@ -146,6 +151,12 @@ private struct Block {
   let depthStart: Int
   let depth: Int
   let threads: Int
+  /// Whether each task packs the B panels it uses, just before using
+  /// them, into a buffer of its thread that stays in L2. That is cheaper
+  /// when A has at most `mc` rows: a B panel then meets only a few A
+  /// panels, and packing all of B first, to memory, and reading it back
+  /// would cost about as much as the multiplication.
+  let packsBPerTask: Bool
 }
 
 /// Packs the block's rows of `op(A)` and, when `packsB`, its columns of
@@ -183,7 +194,7 @@ private func pack<K: GEMMKernel>(
 /// of A panels (at most `mc` rows) times a range of B panels; there are a
 /// few tasks per thread, in a multiple of the thread count.
 private func multiply<K: GEMMKernel>(
-  _ kernel: K.Type, _ block: Block, packedA: UnsafeMutablePointer<K.Scalar>,
+  _ kernel: K.Type, _ block: Block, b: Operand<K.Scalar>, packedA: UnsafeMutablePointer<K.Scalar>,
   packedB: UnsafeMutablePointer<K.Scalar>, c: UnsafeMutablePointer<K.Scalar>, ldc: Int,
   accumulate: Bool
 ) {
@@ -193,16 +204,32 @@ private func multiply<K: GEMMKernel>(
   var columnTasks = 1
   if block.threads > 1 {
     let step = block.threads / greatestCommonDivisor(rowTasks, block.threads)
-    columnTasks = min(panelsB, roundUp(ceilDivide(4 * block.threads, rowTasks), step))
+    columnTasks = roundUp(ceilDivide(4 * block.threads, rowTasks), step)
   }
+  if block.packsBPerTask {
+    columnTasks = max(columnTasks, ceilDivide(panelsB, panelsPerTask))
+  }
+  columnTasks = min(columnTasks, panelsB)
   let depth = block.depth
   forEachTask(rowTasks * columnTasks, threads: block.threads) { task in
     let rowPanels = evenPart(of: panelsA, into: rowTasks, task / columnTasks)
     let columnPanels = evenPart(of: panelsB, into: columnTasks, task % columnTasks)
+    var panelsB = packedB
+    if block.packsBPerTask {
+      let first = columnPanels.lowerBound * K.nr
+      let count = min(columnPanels.count * K.nr, block.columns - first)
+      panelsB = PackingScratch.forCurrentThread.taskPanels(
+        K.Scalar.self, count: depth * columnPanels.count * K.nr)
+      K.packB(
+        Operand(
+          b.pointer(row: block.depthStart, column: block.column + first), b.stride, b.transposed),
+        depth: depth, columns: count, into: panelsB)
+      panelsB -= first * depth
+    }
     for columnPanel in columnPanels {
       let column = columnPanel * K.nr
-      let panelB = packedB + column * depth
       let columns = min(K.nr, block.columns - column)
+      let panelB = panelsB + column * depth
       for rowPanel in rowPanels {
         let row = rowPanel * K.mr
         K.multiplyTile(
@@ -243,11 +270,13 @@ private func greatestCommonDivisor(_ x: Int, _ y: Int) -> Int {
 
 // MARK: - Packing buffers
 
-/// The packing buffers of one thread: grown when a product needs more,
-/// then reused by every later product on that thread.
+/// The packing buffers of one thread, grown when a product needs more,
+/// then reused by every later product on that thread: the blocks of a
+/// product the thread runs (shared with the workers that help it), and the
+/// B panels of a task the thread runs.
 private final class PackingScratch {
-  private var storage: UnsafeMutableRawPointer?
-  private var capacity = 0
+  private var blocks = GrowingBuffer()
+  private var task = GrowingBuffer()
 
   /// The calling thread's buffers, created on first use.
   static var forCurrentThread: PackingScratch {
@@ -264,17 +293,32 @@ private final class PackingScratch {
     a: UnsafeMutablePointer<S>, b: UnsafeMutablePointer<S>
   ) {
     let bytesA = roundUp(countA * MemoryLayout<S>.stride, 64)
-    let bytes = bytesA + countB * MemoryLayout<S>.stride
-    if bytes > capacity {
-      storage?.deallocate()
-      capacity = roundUp(bytes, 1 << 16)
-      storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
-    }
-    let start = storage!
+    let start = blocks.reserve(bytesA + countB * MemoryLayout<S>.stride)
     return (
       start.bindMemory(to: S.self, capacity: countA),
       (start + bytesA).bindMemory(to: S.self, capacity: countB)
     )
+  }
+
+  /// Room for the B panels of one task, `count` scalars, 64-byte aligned.
+  func taskPanels<S>(_: S.Type, count: Int) -> UnsafeMutablePointer<S> {
+    task.reserve(count * MemoryLayout<S>.stride).bindMemory(to: S.self, capacity: count)
+  }
+}
+
+/// A 64-byte aligned allocation that only grows.
+private struct GrowingBuffer: ~Copyable {
+  private var storage: UnsafeMutableRawPointer?
+  private var capacity = 0
+
+  /// The buffer, reallocated first if it holds fewer than `bytes` bytes.
+  mutating func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+    if let storage, bytes <= capacity { return storage }
+    storage?.deallocate()
+    capacity = roundUp(max(bytes, 1), 1 << 12)
+    let fresh = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    storage = fresh
+    return fresh
   }
 
   deinit { storage?.deallocate() }

@@ -95,6 +95,9 @@ protocol GEMMKernel {
     c: UnsafeMutablePointer<Scalar>, ldc: Int, rows: Int, columns: Int, accumulate: Bool)
 }
 
+/// Below this many scalars, packing runs on one thread.
+private let parallelPackingThreshold = 1 << 15
+
 /// The most B panels a task packs for itself: at most 256 columns in
 /// single precision, which stay in L2.
 private let panelsPerTask = 16
@@ -167,9 +170,11 @@ private func pack<K: GEMMKernel>(
 ) {
   let panelsA = ceilDivide(block.rows, K.mr)
   let panelsB = ceilDivide(block.columns, K.nr)
-  let tasksA = min(panelsA, 2 * block.threads)
-  let tasksB = packsB ? min(panelsB, 2 * block.threads) : 0
-  forEachTask(tasksA + tasksB, threads: block.threads) { task in
+  let scalars = (block.rows + (packsB ? block.columns : 0)) * block.depth
+  let threads = scalars < parallelPackingThreshold ? 1 : block.threads
+  let tasksA = min(panelsA, 2 * threads)
+  let tasksB = packsB ? min(panelsB, 2 * threads) : 0
+  forEachTask(tasksA + tasksB, threads: threads) { task in
     if task < tasksB {
       let panels = evenPart(of: panelsB, into: tasksB, task)
       let first = panels.lowerBound * K.nr

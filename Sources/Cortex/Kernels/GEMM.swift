@@ -108,7 +108,7 @@ private let packedRowLimit = 1152
 
 /// Below this many multiply-adds a product runs on the calling thread
 /// alone: waking the workers would cost more than they save.
-private let parallelThreshold = 1 << 17
+private let parallelThreshold = 1 << 20
 
 private func blockedGEMM<K: GEMMKernel>(
   _ kernel: K.Type, m: Int, n: Int, k: Int, a: Operand<K.Scalar>, b: Operand<K.Scalar>,

@@ -34,10 +34,9 @@ final class WorkerPool: @unchecked Sendable {
   /// The pool the kernels share.
   static let shared = WorkerPool()
 
-  /// How many times a waiting thread polls before it sleeps: a few tens of
-  /// microseconds, long enough to catch the next call of a loop that calls
-  /// back to back.
-  private static let spinLimit = 20_000
+  /// How long a waiting thread polls before it sleeps: long enough to
+  /// catch the next loop of a kernel that runs several back to back.
+  private static let spinNanoseconds: UInt64 = 50_000
 
   /// Wakes sleeping workers; guards `workerCount`.
   private let wakeCondition = NSCondition()
@@ -124,10 +123,7 @@ final class WorkerPool: @unchecked Sendable {
   /// Waits until a loop newer than `seen` is published; returns its
   /// generation.
   private func waitForLoop(after seen: Int) -> Int {
-    var spins = 0
-    while generation.load(ordering: .acquiring) == seen && spins < Self.spinLimit {
-      spins += 1
-    }
+    _ = spin { generation.load(ordering: .acquiring) != seen }
     wakeCondition.lock()
     while generation.load(ordering: .relaxed) == seen {
       wakeCondition.wait()
@@ -172,17 +168,26 @@ final class WorkerPool: @unchecked Sendable {
 
   /// Waits until the workers that joined the loop have left it.
   private func waitForWorkers() {
-    var spins = 0
+    if spin({ slotsAndRunning.load(ordering: .acquiring) == 0 }) { return }
+    doneCondition.lock()
     while slotsAndRunning.load(ordering: .acquiring) != 0 {
-      spins += 1
-      if spins >= Self.spinLimit {
-        doneCondition.lock()
-        while slotsAndRunning.load(ordering: .acquiring) != 0 {
-          doneCondition.wait()
-        }
-        doneCondition.unlock()
-        return
+      doneCondition.wait()
+    }
+    doneCondition.unlock()
+  }
+
+  /// Polls `done` for up to ``spinNanoseconds``; returns whether it became
+  /// true.
+  @inline(__always)
+  private func spin(_ done: () -> Bool) -> Bool {
+    let start = DispatchTime.now().uptimeNanoseconds
+    var polls = 0
+    while !done() {
+      polls += 1
+      if polls % 64 == 0 && DispatchTime.now().uptimeNanoseconds - start > Self.spinNanoseconds {
+        return false
       }
     }
+    return true
   }
 }

@@ -11,6 +11,7 @@ var kernelFlags: [SwiftSetting] = []
 #if arch(x86_64)
   if !portable {
     kernelFlags.append(.unsafeFlags(["-target-cpu", "haswell"]))
+    kernelFlags.append(.define("CORTEX_FMA"))
   }
 #endif
 

@@ -147,29 +147,24 @@ func col2im<S: TensorScalar>(
   }
 }
 
-/// Runs `body` on contiguous chunks of `0..<count`, one chunk per core,
-/// concurrently; on the whole range at once when `count · costPerItem`
+/// Runs `body` on contiguous chunks of `0..<count`, one chunk per thread
+/// of the worker pool; on the whole range at once when `count · costPerItem`
 /// (roughly, multiply–adds) is too small to pay for the threads. `body`
-/// receives the chunk's index (below the core count) and its range.
+/// receives the chunk's index (below `chunks`) and its range.
 func forEachChunk(
-  of count: Int, costPerItem: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
+  of count: Int, costPerItem: Int, chunks: Int = ComputeSettings.threadCount,
+  _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
 ) {
-  let workers = count * costPerItem < 1 << 16 ? 1 : max(1, min(coreCount, count))
+  let workers = count * costPerItem < 1 << 16 ? 1 : max(1, min(chunks, count))
   if workers == 1 {
     body(0, 0..<count)
     return
   }
   // The chunks touch disjoint parts of the buffers `body` works on.
-  withoutActuallyEscaping(body) { body in
-    nonisolated(unsafe) let body = body
-    DispatchQueue.concurrentPerform(iterations: workers) { chunk in
-      body(chunk, (chunk * count / workers)..<((chunk + 1) * count / workers))
-    }
+  WorkerPool.shared.parallelFor(workers) { chunk in
+    body(chunk, (chunk * count / workers)..<((chunk + 1) * count / workers))
   }
 }
-
-/// The number of cores, and the most chunks ``forEachChunk(of:costPerItem:_:)`` uses.
-let coreCount = ProcessInfo.processInfo.activeProcessorCount
 
 /// The column matrix of one image: im2col into `scratch`, or the image
 /// itself for a pointwise convolution (which has no scratch).
@@ -233,14 +228,15 @@ func convolution2DBackward<S: TensorScalar>(
   let positions = g.plane.outputCount
   let filterCount = g.filters * g.patchSize
   // One partial filter gradient per chunk of the batch, summed at the end.
+  let chunks = ComputeSettings.threadCount
   let partials: UnsafeMutablePointer<S>? =
-    filterGradient == nil ? nil : .allocate(capacity: filterCount * coreCount)
-  partials?.initialize(repeating: 0, count: filterCount * coreCount)
+    filterGradient == nil ? nil : .allocate(capacity: filterCount * chunks)
+  partials?.initialize(repeating: 0, count: filterCount * chunks)
   defer { partials?.deallocate() }
   let cost = 2 * g.filters * g.patchSize * positions
   // The bias gradient alone needs no pass over the images.
   let batch = partials == nil && inputGradient == nil ? 0 : g.batch
-  forEachChunk(of: batch, costPerItem: cost) { chunk, images in
+  forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
     let scratch =
       g.isPointwise || images.isEmpty
       ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
@@ -274,7 +270,7 @@ func convolution2DBackward<S: TensorScalar>(
   }
   if let filterGradient, let partials {
     filterGradient.update(from: partials, count: filterCount)
-    for chunk in 1..<coreCount {
+    for chunk in 1..<chunks {
       let partial = partials + chunk * filterCount
       for i in 0..<filterCount { filterGradient[i] += partial[i] }
     }

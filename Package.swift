@@ -30,6 +30,7 @@ let package = Package(
     .target(
       name: "Cortex",
       dependencies: ["CZlib"],
+      resources: [.copy("Data/MNIST")],
       swiftSettings: kernelFlags
     ),
     .executableTarget(

@@ -34,6 +34,7 @@ let package = Package(
     .target(
       name: "Cortex",
       dependencies: ["CZlib"],
+      resources: [.copy("Data/MNIST")],
       swiftSettings: kernelFlags
     ),
     .executableTarget(

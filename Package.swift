@@ -15,6 +15,10 @@ var kernelFlags: [SwiftSetting] = []
   }
 #endif
 
+// The library is optimized in debug builds too: unoptimized, its kernels
+// run 10–50 times slower, and the tests train real networks.
+let libraryFlags = kernelFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let playgrounds = [
   "ComputationalGraph",
   "ConvArithmetic",
@@ -35,7 +39,7 @@ let package = Package(
       name: "Cortex",
       dependencies: ["CZlib"],
       resources: [.copy("Data/MNIST")],
-      swiftSettings: kernelFlags
+      swiftSettings: libraryFlags
     ),
     .executableTarget(
       name: "CortexCLI",

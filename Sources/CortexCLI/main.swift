@@ -3,7 +3,10 @@ import Foundation
 
 /// `cortex`: train, evaluate and inspect models; check gradients; benchmark.
 let commands: [Command] = [
-  GradcheckCommand()
+  TrainCommand(),
+  EvaluateCommand(),
+  SummaryCommand(),
+  GradcheckCommand(),
 ]
 
 func usage(_ commands: [Command]) -> String {
@@ -19,6 +22,12 @@ func usage(_ commands: [Command]) -> String {
 
     Run `cortex <command> --help` for a command's options.
     """
+}
+
+/// Writes a line to standard output at once, unbuffered, so that progress
+/// reaches a log as it happens.
+func say(_ line: String) {
+  FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 func printError(_ message: String) {

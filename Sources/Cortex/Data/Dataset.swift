@@ -116,7 +116,7 @@ public struct Dataset: Equatable, Sendable {
 }
 
 /// The mean and standard deviation of each channel of a dataset.
-public struct ChannelStatistics: Equatable, Sendable {
+public struct ChannelStatistics: Codable, Equatable, Sendable {
   /// The mean of each channel.
   public var mean: [Float]
   /// The standard deviation of each channel (population: divided by the count).

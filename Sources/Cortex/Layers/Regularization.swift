@@ -40,6 +40,34 @@ final class SharedGenerator: Sendable {
   func draw<R>(_ body: (inout SeededGenerator) -> R) -> R {
     state.withLock { body(&$0) }
   }
+
+  func reseed(_ seed: UInt64) {
+    state.withLock { $0 = SeededGenerator(seed: seed) }
+  }
+}
+
+extension Layer {
+  /// Reseeds the generators of the layers that draw random numbers
+  /// (dropout), each from `seed` and its position in the model, so that a
+  /// run resumed at an epoch boundary draws what an uninterrupted run
+  /// would have drawn.
+  public func reseedRandomLayers(seed: UInt64) {
+    var generators: [SharedGenerator] = []
+    collectGenerators(of: self, into: &generators)
+    var seeds = SeededGenerator(seed: seed)
+    for generator in generators { generator.reseed(seeds.next()) }
+  }
+}
+
+private func collectGenerators(of value: Any, into found: inout [SharedGenerator]) {
+  for child in Mirror(reflecting: value).children {
+    let style = Mirror(reflecting: child.value).displayStyle
+    if let generator = child.value as? SharedGenerator {
+      found.append(generator)
+    } else if child.value is any Layer || style == .collection || style == .optional {
+      collectGenerators(of: child.value, into: &found)
+    }
+  }
 }
 
 /// Batch normalization over the channels of `[N, C, H, W]` (or the

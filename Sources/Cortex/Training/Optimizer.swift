@@ -9,9 +9,69 @@ public protocol Optimizer<Scalar>: AnyObject {
   var learningRate: Double { get set }
   /// Applies one update to each parameter from its gradient.
   func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>])
+
+  /// The names of the state tensors kept per parameter (`velocity`;
+  /// `m` and `v`), in the order of each row of ``state``.
+  var stateNames: [String] { get }
+  /// The state of each parameter, in the order of the parameter list;
+  /// empty before the first update.
+  var state: [[Tensor<Scalar>]] { get set }
+  /// The number of updates applied so far (Adam's bias correction counts
+  /// them).
+  var stepCount: Int { get set }
 }
 
 extension Optimizer {
+  /// The state by name, for a checkpoint: `optimizer.step` and, for each
+  /// parameter, `optimizer.<parameter name>.<state name>`.
+  ///
+  /// - Parameter parameterNames: the names of the parameters the optimizer
+  ///   updates, in the order it updates them.
+  public func stateDictionary(parameterNames: [String]) -> [String: Tensor<Scalar>] {
+    var result = ["optimizer.step": Tensor<Scalar>(Scalar(stepCount))]
+    for (name, row) in zip(parameterNames, state) {
+      for (slot, tensor) in zip(stateNames, row) { result["optimizer.\(name).\(slot)"] = tensor }
+    }
+    return result
+  }
+
+  /// Restores the state that ``stateDictionary(parameterNames:)`` saved;
+  /// with no `optimizer.` entries at all, the state starts afresh.
+  ///
+  /// - Parameter shapes: the parameters' shapes, in update order.
+  /// - Throws: ``ShapeError`` naming a missing tensor or a shape that
+  ///   differs from the parameter's.
+  public func load(
+    stateDictionary: [String: Tensor<Scalar>], parameterNames: [String], shapes: [[Int]]
+  ) throws(ShapeError) {
+    guard let step = stateDictionary["optimizer.step"] else {
+      state = []
+      stepCount = 0
+      return
+    }
+    var loaded: [[Tensor<Scalar>]] = []
+    for (name, shape) in zip(parameterNames, shapes) {
+      var row: [Tensor<Scalar>] = []
+      for slot in stateNames {
+        let key = "optimizer.\(name).\(slot)"
+        guard let tensor = stateDictionary[key] else {
+          throw ShapeError("checkpoint has no optimizer state named '\(key)'")
+        }
+        guard tensor.shape == shape else {
+          throw ShapeError(
+            "optimizer state '\(key)' has shape \(tensor.shape), the parameter has \(shape)")
+        }
+        row.append(tensor)
+      }
+      loaded.append(row)
+    }
+    guard step.shape.isEmpty, let count = Int(exactly: Double(step.scalar)), count >= 0 else {
+      throw ShapeError("optimizer.step must be a non-negative whole scalar, found \(step)")
+    }
+    state = loaded
+    stepCount = count
+  }
+
   func checkCounts(_ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>], _ state: Int) {
     precondition(
       parameters.count == gradients.count,
@@ -51,7 +111,9 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
   public let momentum: Double
   public let nesterov: Bool
   public let weightDecay: Double
-  private var velocities: [[Tensor<Scalar>]] = []
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["velocity"]
 
   public init(
     learningRate: Double, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0
@@ -66,13 +128,14 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, velocities.count)
-    if velocities.isEmpty { velocities = parameters.map { [Tensor.zeros($0.shape)] } }
+    checkCounts(parameters, gradients, state.count)
+    stepCount += 1
+    if state.isEmpty { state = parameters.map { [Tensor.zeros($0.shape)] } }
     let (lr, mu, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(weightDecay))
     let useMomentum = momentum != 0
     let nesterov = nesterov
     for i in parameters.indices {
-      forEachElement(parameters[i], gradients[i], &velocities[i]) { p, g, s, count in
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let v = s[0]
         for j in 0..<count {
           var step = g[j] + decay * p[j]
@@ -96,8 +159,9 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
   public let beta2: Double
   public let epsilon: Double
   public let weightDecay: Double
-  private var moments: [[Tensor<Scalar>]] = []
-  private var step = 0
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["m", "v"]
 
   public init(
     learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
@@ -113,18 +177,18 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, moments.count)
-    if moments.isEmpty {
-      moments = parameters.map { [Tensor.zeros($0.shape), Tensor.zeros($0.shape)] }
+    checkCounts(parameters, gradients, state.count)
+    stepCount += 1
+    if state.isEmpty {
+      state = parameters.map { [Tensor.zeros($0.shape), Tensor.zeros($0.shape)] }
     }
-    step += 1
-    let correction1 = 1 - Foundation.pow(beta1, Double(step))
-    let correction2 = 1 - Foundation.pow(beta2, Double(step))
+    let correction1 = 1 - Foundation.pow(beta1, Double(stepCount))
+    let correction2 = 1 - Foundation.pow(beta2, Double(stepCount))
     let (b1, b2, eps, decay) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(weightDecay))
     let stepSize = Scalar(learningRate / correction1)
     let root2 = Scalar(correction2.squareRoot())
     for i in parameters.indices {
-      forEachElement(parameters[i], gradients[i], &moments[i]) { p, g, s, count in
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let (m, v) = (s[0], s[1])
         for j in 0..<count {
           let gj = g[j] + decay * p[j]
@@ -142,7 +206,9 @@ public final class RMSProp<Scalar: TensorScalar>: Optimizer {
   public var learningRate: Double
   public let alpha: Double
   public let epsilon: Double
-  private var squares: [[Tensor<Scalar>]] = []
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["square_average"]
 
   public init(learningRate: Double = 1e-2, alpha: Double = 0.99, epsilon: Double = 1e-8) {
     self.learningRate = learningRate
@@ -153,11 +219,12 @@ public final class RMSProp<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, squares.count)
-    if squares.isEmpty { squares = parameters.map { [Tensor.zeros($0.shape)] } }
+    checkCounts(parameters, gradients, state.count)
+    stepCount += 1
+    if state.isEmpty { state = parameters.map { [Tensor.zeros($0.shape)] } }
     let (lr, a, eps) = (Scalar(learningRate), Scalar(alpha), Scalar(epsilon))
     for i in parameters.indices {
-      forEachElement(parameters[i], gradients[i], &squares[i]) { p, g, s, count in
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let v = s[0]
         for j in 0..<count {
           v[j] = a * v[j] + (1 - a) * g[j] * g[j]
@@ -174,7 +241,9 @@ public final class Adadelta<Scalar: TensorScalar>: Optimizer {
   public var learningRate: Double
   public let rho: Double
   public let epsilon: Double
-  private var accumulators: [[Tensor<Scalar>]] = []
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["square_average", "acc_delta"]
 
   public init(learningRate: Double = 1.0, rho: Double = 0.9, epsilon: Double = 1e-6) {
     self.learningRate = learningRate
@@ -185,13 +254,14 @@ public final class Adadelta<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, accumulators.count)
-    if accumulators.isEmpty {
-      accumulators = parameters.map { [Tensor.zeros($0.shape), Tensor.zeros($0.shape)] }
+    checkCounts(parameters, gradients, state.count)
+    stepCount += 1
+    if state.isEmpty {
+      state = parameters.map { [Tensor.zeros($0.shape), Tensor.zeros($0.shape)] }
     }
     let (lr, r, eps) = (Scalar(learningRate), Scalar(rho), Scalar(epsilon))
     for i in parameters.indices {
-      forEachElement(parameters[i], gradients[i], &accumulators[i]) { p, g, s, count in
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let (v, u) = (s[0], s[1])
         for j in 0..<count {
           v[j] = r * v[j] + (1 - r) * g[j] * g[j]

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+
+@testable import Cortex
+
+/// Training runs: the CS231n overfitting sanity check on real digits,
+/// checkpoints that round-trip exactly and runs that resume to the same
+/// result as uninterrupted ones.
+@Suite(.serialized) struct TrainingRunTests {
+  static let digits = Result { try MNIST.loadBundled(split: .train).prefix(600) }
+
+  func digits(_ range: Range<Int>) throws -> Dataset {
+    try Self.digits.get().gathering(Array(range))
+  }
+
+  func temporaryFile(_ name: String) -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent(
+      "cortex-\(UUID().uuidString)-\(name)")
+  }
+
+  /// A small net overfits 100 digits: the loss can go to zero on a small
+  /// set, which shows the model, loss and optimizer are wired correctly.
+  @Test func aSmallNetOverfitsOneHundredDigits() throws {
+    let hundred = try digits(0..<100)
+    var configuration = TrainingConfiguration()
+    configuration.model = .lenet5
+    configuration.optimizer = .adam
+    configuration.learningRate = 3e-3
+    configuration.schedule = .constant
+    configuration.batchSize = 20
+    configuration.epochs = 25
+    // Evaluating on the training digits measures how well they are fit.
+    let run = try TrainingRun(configuration, train: hundred, test: hundred)
+    while run.completedEpochs < configuration.epochs { run.trainEpoch() }
+    let last = try #require(run.history.last)
+    #expect(last.testAccuracy >= 0.99)
+    #expect(last.trainingLoss < 0.05)
+    #expect(run.history[0].trainingLoss > 1.5)
+  }
+
+  /// Two epochs, or one epoch, a checkpoint and a resumed epoch: the same
+  /// weights, optimizer state and history to the last bit.
+  @Test(arguments: [OptimizerKind.sgd, .adam])
+  func aResumedRunEndsWhereAnUninterruptedRunEnds(optimizer: OptimizerKind) throws {
+    let (train, test) = (try digits(0..<256), try digits(300..<364))
+    var configuration = TrainingConfiguration()
+    configuration.optimizer = optimizer
+    configuration.schedule = .plateau
+    configuration.batchSize = 32
+    configuration.epochs = 2
+    configuration.seed = 7
+    let straight = try TrainingRun(configuration, train: train, test: test)
+    straight.trainEpoch()
+    straight.trainEpoch()
+
+    let first = try TrainingRun(configuration, train: train, test: test)
+    first.trainEpoch()
+    let url = temporaryFile("resume.safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try first.save(to: url)
+    let resumed = try TrainingRun.resume(from: url, train: train, test: test)
+    #expect(resumed.completedEpochs == 1)
+    resumed.trainEpoch()
+
+    #expect(resumed.stateDictionary == straight.stateDictionary)
+    let timeless = { (records: [EpochRecord]) in
+      records.map { record -> EpochRecord in
+        var copy = record
+        copy.seconds = 0
+        return copy
+      }
+    }
+    #expect(timeless(resumed.history) == timeless(straight.history))
+  }
+
+  /// A saved model loads into a freshly built one with identical outputs.
+  @Test func aSavedModelLoadsWithIdenticalOutputs() throws {
+    setRandomSeed(3)
+    let model: Sequential<Float> = Zoo.lenet5()
+    let input = Tensor<Float>.randomNormal([4, 1, 28, 28], seed: 11)
+    let url = temporaryFile("model.safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try Checkpoint.save(model.stateDictionary, to: url)
+
+    setRandomSeed(4)
+    let restored: Sequential<Float> = Zoo.lenet5()
+    #expect(restored(input) != model(input))
+    try restored.load(stateDictionary: Checkpoint.load(from: url))
+    #expect(restored(input) == model(input))
+  }
+
+  /// The optimizer's state round-trips through a state dictionary: the
+  /// next step from the restored state equals the next step from the
+  /// original.
+  @Test(arguments: OptimizerKind.allCases)
+  func optimizerStateRoundTrips(kind: OptimizerKind) throws {
+    func makeParameters() -> [Parameter<Float>] {
+      [Parameter(Tensor.linspace(from: -1, to: 1, count: 6).reshaped(to: [2, 3])), Parameter(Tensor([0.5, -0.25]))]
+    }
+    let gradients = [Tensor<Float>.linspace(from: 0.3, to: -0.2, count: 6).reshaped(to: [2, 3]), Tensor([0.1, 0.2])]
+    let (parameters, optimizer) = (makeParameters(), kind.make(learningRate: 0.01))
+    optimizer.update(parameters, gradients: gradients)
+    optimizer.update(parameters, gradients: gradients)
+    let names = ["w", "b"]
+    let saved = optimizer.stateDictionary(parameterNames: names)
+    #expect(saved["optimizer.step"]?.scalar == 2)
+
+    let copies = parameters.map { Parameter($0.value) }
+    let restored = kind.make(learningRate: 0.01)
+    try restored.load(stateDictionary: saved, parameterNames: names, shapes: copies.map(\.shape))
+    optimizer.update(parameters, gradients: gradients)
+    restored.update(copies, gradients: gradients)
+    #expect(zip(parameters, copies).allSatisfy { $0.value == $1.value })
+  }
+
+  @Test func optimizerStateWithAWrongShapeIsAnError() throws {
+    let optimizer = OptimizerKind.sgd.make(learningRate: 0.1)
+    let state = ["optimizer.step": Tensor<Float>(1), "optimizer.w.velocity": Tensor.zeros([3])]
+    #expect(throws: ShapeError("optimizer state 'optimizer.w.velocity' has shape [3], the parameter has [2, 2]")) {
+      try optimizer.load(stateDictionary: state, parameterNames: ["w"], shapes: [[2, 2]])
+    }
+    #expect(throws: ShapeError("checkpoint has no optimizer state named 'optimizer.v.velocity'")) {
+      try optimizer.load(stateDictionary: state, parameterNames: ["v"], shapes: [[3]])
+    }
+  }
+
+  @Test func aModelForOtherImagesIsRejectedWithTheModelsThatFit() throws {
+    var configuration = TrainingConfiguration()
+    configuration.model = .vgg16
+    let few = try digits(0..<8)
+    #expect(throws: TrainingError(
+      "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist"
+    )) {
+      _ = try TrainingRun(configuration, train: few, test: few)
+    }
+  }
+
+  /// ConvNetJS's MNIST net takes 24×24 crops of the 28×28 digits.
+  @Test func smallerInputsAreCenterCrops() throws {
+    let few = try digits(0..<2)
+    let statistics = ChannelStatistics(mean: [0], standardDeviation: [1])
+    let cropped = try TrainingRun.prepare(few, for: .convnetjsMNIST, normalization: statistics)
+    #expect(cropped.images.shape == [2, 1, 24, 24])
+    #expect(cropped.images == few.images.sliced(alongAxis: 2, range: 2..<26).sliced(alongAxis: 3, range: 2..<26))
+  }
+
+  @Test func aCheckpointWithoutTrainingMetadataIsAnError() throws {
+    let url = temporaryFile("weights-only.safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    let model: Sequential<Float> = Zoo.lenet5()
+    try Checkpoint.save(model.stateDictionary, to: url)
+    let few = try digits(0..<4)
+    #expect(throws: DataError.invalidContent(
+      path: url.path, message: "the metadata has no 'cortex.model': not a Cortex training checkpoint"
+    )) {
+      _ = try TrainingRun.resume(from: url, train: few, test: few)
+    }
+  }
+}

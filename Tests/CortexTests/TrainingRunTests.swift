@@ -156,4 +156,33 @@ import Testing
       _ = try TrainingRun.resume(from: url, train: few, test: few)
     }
   }
+
+  /// The normalization the run applies: MNIST's published mean and
+  /// standard deviation of the training pixels.
+  @Test func theTrainingSetStatisticsAreMNISTs() throws {
+    let statistics = try MNIST.loadBundled(split: .train).channelStatistics()
+    #expect(abs(statistics.mean[0] - 0.1307) < 5e-5)
+    #expect(abs(statistics.standardDeviation[0] - 0.3081) < 5e-5)
+  }
+
+  /// The article's example of a model of one's own, on a few digits.
+  @Test func theArticlesMultilayerPerceptronTrains() throws {
+    let data = try Self.digits.get().normalized()
+    let model = Sequential<Float> {
+      Flatten<Float>()
+      Dense<Float>(inputSize: 784, outputSize: 100)
+      ReLU<Float>()
+      Dense<Float>(inputSize: 100, outputSize: 10)
+    }
+    let trainer = Trainer(model: model, optimizer: Adam<Float>(learningRate: 1e-3))
+    let before = trainer.evaluate(data.images, labels: data.labels, classes: 10).accuracy
+    for epoch in 0..<6 {
+      for batch in data.batches(size: 64, seed: UInt64(epoch)) {
+        trainer.step(inputs: batch.images, labels: batch.labels)
+      }
+    }
+    let after = trainer.evaluate(data.images, labels: data.labels, classes: 10).accuracy
+    #expect(before < 0.3)
+    #expect(after > 0.95)
+  }
 }

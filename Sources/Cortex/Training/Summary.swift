@@ -43,11 +43,14 @@ public struct ModelSummary: CustomStringConvertible, Sendable {
       }.joined(separator: "  ")
     }
     let rule = String(repeating: "─", count: widths.reduce(0, +) + 6)
-    let megabytes = Double(activationBytes) / 1_048_576
+    let size =
+      activationBytes < 1_048_576
+      ? String(format: "%.1f KB", Double(activationBytes) / 1024)
+      : String(format: "%.1f MB", Double(activationBytes) / 1_048_576)
     return
       ([line(header), rule] + table.map(line) + [
         rule,
-        "Activations per image (forward): \(grouped(totalActivations)) ≈ \(String(format: "%.1f", megabytes)) MB at \(bytesPerScalar) bytes each",
+        "Activations per image (forward): \(grouped(totalActivations)) ≈ \(size) at \(bytesPerScalar) bytes each",
         "Total parameters: \(grouped(totalParameters))",
       ]).joined(separator: "\n")
   }

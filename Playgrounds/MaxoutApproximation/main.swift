@@ -11,7 +11,7 @@ let target = square(x)
 print("pieces  max |h(x) − x²|  mean squared error")
 for pieces in 1...6 {
   setRandomSeed(UInt64(pieces))
-  let unit = Maxout<Double>(inputSize: 1, units: 1, pieces: pieces)
+  let unit = try Maxout<Double>(inputSize: 1, units: 1, pieces: pieces)
   // Spread the pieces' slopes over [−2, 2], the range of the target's slope.
   unit.linear.weight.value = Tensor.linspace(from: -2, to: 2, count: pieces).reshaped(to: [
     pieces, 1,

@@ -27,7 +27,7 @@ import Testing
   }
 
   @Test func vgg16SummaryMatchesTheNotesRowByRow() throws {
-    let vgg: Sequential<Float> = Zoo.vgg16()
+    let vgg: Sequential<Float> = try Zoo.vgg16()
     let summary = try vgg.summary(inputShape: [3, 224, 224])
     let stored = summary.rows.filter { $0.activations > 0 }.map(\.activations)
     // The notes' VGG16 table: input, then each CONV/POOL/FC output.
@@ -43,25 +43,25 @@ import Testing
   }
 
   @Test func alphaGoPolicyKeepsTheBoardSize() throws {
-    let model = Zoo.alphaGoPolicy(filters: 8) as Sequential<Float>
+    let model = try Zoo.alphaGoPolicy(filters: 8) as Sequential<Float>
     let shape = try model.layers[0].outputShape(for: [1, 48, 19, 19])
     #expect(shape == [1, 8, 19, 19])
   }
 
-  @Test func parametersAreNamedLikeAStateDict() {
-    let lenet: Sequential<Float> = Zoo.lenet5()
+  @Test func parametersAreNamedLikeAStateDict() throws {
+    let lenet: Sequential<Float> = try Zoo.lenet5()
     let names = lenet.namedParameters.map(\.name)
     #expect(names == ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias", "11.weight", "11.bias"])
-    let resnet = Zoo.resNet18() as Sequential<Float>
+    let resnet = try Zoo.resNet18() as Sequential<Float>
     let resnetNames = resnet.namedParameters.map(\.name)
     #expect(resnetNames.contains("1.running_mean"))
     #expect(resnetNames.contains("6.shortcut.0.weight") == false)
     #expect(resnetNames.contains("8.shortcut.0.weight"))
   }
 
-  @Test func aModelThatDoesNotFitNamesTheLayer() {
-    let model = Sequential<Float> {
-      Conv2D(inputChannels: 1, outputChannels: 2, filterSize: 3, stride: 3)
+  @Test func aModelThatDoesNotFitNamesTheLayer() throws {
+    let model = try Sequential<Float> {
+      try Conv2D(inputChannels: 1, outputChannels: 2, filterSize: 3, stride: 3)
     }
     #expect(throws: ShapeError.self) { try model.outputShape(for: [1, 1, 7, 7]) }
     do {

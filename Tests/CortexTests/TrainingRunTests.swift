@@ -76,14 +76,14 @@ import Testing
   /// A saved model loads into a freshly built one with identical outputs.
   @Test func aSavedModelLoadsWithIdenticalOutputs() throws {
     setRandomSeed(3)
-    let model: Sequential<Float> = Zoo.lenet5()
+    let model: Sequential<Float> = try Zoo.lenet5()
     let input = Tensor<Float>.randomNormal([4, 1, 28, 28], seed: 11)
     let url = temporaryFile("model.safetensors")
     defer { try? FileManager.default.removeItem(at: url) }
     try Checkpoint.save(model.stateDictionary, to: url)
 
     setRandomSeed(4)
-    let restored: Sequential<Float> = Zoo.lenet5()
+    let restored: Sequential<Float> = try Zoo.lenet5()
     #expect(restored(input) != model(input))
     try restored.load(stateDictionary: Checkpoint.load(from: url))
     #expect(restored(input) == model(input))
@@ -147,7 +147,7 @@ import Testing
   @Test func aCheckpointWithoutTrainingMetadataIsAnError() throws {
     let url = temporaryFile("weights-only.safetensors")
     defer { try? FileManager.default.removeItem(at: url) }
-    let model: Sequential<Float> = Zoo.lenet5()
+    let model: Sequential<Float> = try Zoo.lenet5()
     try Checkpoint.save(model.stateDictionary, to: url)
     let few = try digits(0..<4)
     #expect(throws: DataError.invalidContent(
@@ -168,11 +168,11 @@ import Testing
   /// The article's example of a model of one's own, on a few digits.
   @Test func theArticlesMultilayerPerceptronTrains() throws {
     let data = try Self.digits.get().normalized()
-    let model = Sequential<Float> {
+    let model = try Sequential<Float> {
       Flatten<Float>()
-      Dense<Float>(inputSize: 784, outputSize: 100)
+      try Dense<Float>(inputSize: 784, outputSize: 100)
       ReLU<Float>()
-      Dense<Float>(inputSize: 100, outputSize: 10)
+      try Dense<Float>(inputSize: 100, outputSize: 10)
     }
     let trainer = Trainer(model: model, optimizer: Adam<Float>(learningRate: 1e-3))
     let before = trainer.evaluate(data.images, labels: data.labels, classes: 10).accuracy

@@ -6,29 +6,29 @@
 /// gradient unchanged down both paths.
 ///
 /// ```swift
-/// Residual {
-///   Conv2D(inputChannels: 64, outputChannels: 64, filterSize: 3, padding: 1)
-///   BatchNorm2D(channels: 64)
+/// try Residual<Float> {
+///   try Conv2D(inputChannels: 64, outputChannels: 64, filterSize: 3, padding: 1)
+///   try BatchNorm2D(channels: 64)
 ///   ReLU()
-///   Conv2D(inputChannels: 64, outputChannels: 64, filterSize: 3, padding: 1)
-///   BatchNorm2D(channels: 64)
+///   try Conv2D(inputChannels: 64, outputChannels: 64, filterSize: 3, padding: 1)
+///   try BatchNorm2D(channels: 64)
 /// }
 /// ```
 public struct Residual<Scalar: TensorScalar>: Layer {
   public let body: Sequential<Scalar>
   public let shortcut: Sequential<Scalar>?
 
-  public init(@LayerBuilder<Scalar> _ body: () -> [any Layer<Scalar>]) {
-    self.body = Sequential(body())
+  public init(@LayerBuilder<Scalar> _ body: () throws -> [any Layer<Scalar>]) rethrows {
+    self.body = Sequential(try body())
     self.shortcut = nil
   }
 
   public init(
-    @LayerBuilder<Scalar> _ body: () -> [any Layer<Scalar>],
-    @LayerBuilder<Scalar> shortcut: () -> [any Layer<Scalar>]
-  ) {
-    self.body = Sequential(body())
-    self.shortcut = Sequential(shortcut())
+    @LayerBuilder<Scalar> _ body: () throws -> [any Layer<Scalar>],
+    @LayerBuilder<Scalar> shortcut: () throws -> [any Layer<Scalar>]
+  ) rethrows {
+    self.body = Sequential(try body())
+    self.shortcut = Sequential(try shortcut())
   }
 
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {

@@ -21,10 +21,16 @@ public struct Conv2D<Scalar: TensorScalar>: Layer {
     inputChannels: Int, outputChannels: Int, filterSize: Int, stride: Int = 1, padding: Int = 0,
     dilation: Int = 1, useBias: Bool = true, rounding: ConvolutionRounding = .exact,
     weightInitializer: Initializer = .lecunUniform
-  ) {
-    precondition(
-      inputChannels > 0 && outputChannels > 0 && filterSize > 0,
-      "Conv2D: channels and filter size must be positive, found C \(inputChannels), K \(outputChannels), F \(filterSize)")
+  ) throws(HyperparameterError) {
+    for (value, name) in [
+      (inputChannels, "inputChannels"), (outputChannels, "outputChannels"),
+      (filterSize, "filterSize"), (stride, "stride"), (dilation, "dilation"),
+    ] {
+      try HyperparameterError.requirePositive(value, name, of: "Conv2D")
+    }
+    guard padding >= 0 else {
+      throw HyperparameterError("Conv2D: padding must not be negative, found \(padding)")
+    }
     let fanIn = inputChannels * filterSize * filterSize
     weight = Parameter(
       weightInitializer.make(
@@ -58,7 +64,10 @@ public struct MaxPool2D<Scalar: TensorScalar>: Layer {
   public let padding: Int
   public let rounding: ConvolutionRounding
 
-  public init(size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact) {
+  public init(
+    size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact
+  ) throws(HyperparameterError) {
+    try validatePooling("MaxPool2D", size: size, stride: stride, padding: padding)
     self.size = size
     self.stride = stride ?? size
     self.padding = padding
@@ -81,7 +90,10 @@ public struct AvgPool2D<Scalar: TensorScalar>: Layer {
   public let padding: Int
   public let rounding: ConvolutionRounding
 
-  public init(size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact) {
+  public init(
+    size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact
+  ) throws(HyperparameterError) {
+    try validatePooling("AvgPool2D", size: size, stride: stride, padding: padding)
     self.size = size
     self.stride = stride ?? size
     self.padding = padding
@@ -107,5 +119,18 @@ public struct GlobalAvgPool2D<Scalar: TensorScalar>: Layer {
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
     guard input.count == 4 else { throw ShapeError("GlobalAvgPool2D expects [N, C, H, W], found \(input)") }
     return [input[0], input[1]]
+  }
+}
+
+/// Pooling windows must have a positive size and stride, and padding of at
+/// most half the window, so that every window holds part of the input.
+private func validatePooling(
+  _ layer: String, size: Int, stride: Int?, padding: Int
+) throws(HyperparameterError) {
+  try HyperparameterError.requirePositive(size, "size", of: layer)
+  try HyperparameterError.requirePositive(stride ?? size, "stride", of: layer)
+  guard padding >= 0 && 2 * padding <= size else {
+    throw HyperparameterError(
+      "\(layer): padding must be between 0 and half the window size (\(size / 2)), found \(padding)")
   }
 }

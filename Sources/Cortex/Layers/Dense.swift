@@ -10,8 +10,9 @@ public struct Dense<Scalar: TensorScalar>: Layer {
   public init(
     inputSize: Int, outputSize: Int, useBias: Bool = true,
     weightInitializer: Initializer = .lecunUniform
-  ) {
-    precondition(inputSize > 0 && outputSize > 0, "Dense: sizes must be positive, found \(inputSize) → \(outputSize)")
+  ) throws(HyperparameterError) {
+    try HyperparameterError.requirePositive(inputSize, "inputSize", of: "Dense")
+    try HyperparameterError.requirePositive(outputSize, "outputSize", of: "Dense")
     weight = Parameter(weightInitializer.make([outputSize, inputSize], fanIn: inputSize, fanOut: outputSize))
     bias = useBias ? Parameter(Initializer.lecunUniform.make([outputSize], fanIn: inputSize, fanOut: outputSize)) : nil
   }
@@ -60,9 +61,13 @@ public struct Maxout<Scalar: TensorScalar>: Layer {
   public let linear: Dense<Scalar>
   public let pieces: Int
 
-  public init(inputSize: Int, units: Int, pieces: Int, weightInitializer: Initializer = .lecunUniform) {
-    precondition(pieces > 0, "Maxout: pieces must be positive, found \(pieces)")
-    linear = Dense(inputSize: inputSize, outputSize: units * pieces, weightInitializer: weightInitializer)
+  public init(
+    inputSize: Int, units: Int, pieces: Int, weightInitializer: Initializer = .lecunUniform
+  ) throws(HyperparameterError) {
+    try HyperparameterError.requirePositive(inputSize, "inputSize", of: "Maxout")
+    try HyperparameterError.requirePositive(units, "units", of: "Maxout")
+    try HyperparameterError.requirePositive(pieces, "pieces", of: "Maxout")
+    linear = try Dense(inputSize: inputSize, outputSize: units * pieces, weightInitializer: weightInitializer)
     self.pieces = pieces
   }
 

@@ -5,8 +5,13 @@
 ///
 /// ```swift
 /// struct TwoLayerNet: Layer {
-///   var hidden = Dense<Float>(inputSize: 784, outputSize: 100)
-///   var output = Dense<Float>(inputSize: 100, outputSize: 10)
+///   let hidden: Dense<Float>
+///   let output: Dense<Float>
+///
+///   init(inputs: Int = 784, hiddenUnits: Int = 100, classes: Int = 10) throws {
+///     hidden = try Dense(inputSize: inputs, outputSize: hiddenUnits)
+///     output = try Dense(inputSize: hiddenUnits, outputSize: classes)
+///   }
 ///
 ///   func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
 ///     output(relu(hidden(x)))

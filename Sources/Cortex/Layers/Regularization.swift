@@ -8,9 +8,8 @@ public struct Dropout<Scalar: TensorScalar>: Layer {
 
   /// The mask's generator is seeded from the library's global generator
   /// (see ``setRandomSeed(_:)``), so runs are reproducible.
-  public init(probability: Double) {
-    precondition(
-      (0...1).contains(probability), "Dropout: probability must be in [0, 1], found \(probability)")
+  public init(probability: Double) throws(HyperparameterError) {
+    try HyperparameterError.require(probability, in: 0...1, "probability", of: "Dropout")
     self.probability = probability
     let seed = withGlobalGenerator { $0.next() }
     generator = SharedGenerator(seed: seed)
@@ -86,8 +85,14 @@ public struct BatchNorm2D<Scalar: TensorScalar>: Layer, CustomReflectable {
   public let momentum: Double
   public let epsilon: Double
 
-  public init(channels: Int, momentum: Double = 0.1, epsilon: Double = 1e-5) {
-    precondition(channels > 0, "BatchNorm2D: channels must be positive, found \(channels)")
+  public init(channels: Int, momentum: Double = 0.1, epsilon: Double = 1e-5)
+    throws(HyperparameterError)
+  {
+    try HyperparameterError.requirePositive(channels, "channels", of: "BatchNorm2D")
+    try HyperparameterError.require(momentum, in: 0...1, "momentum", of: "BatchNorm2D")
+    guard epsilon > 0 && epsilon.isFinite else {
+      throw HyperparameterError("BatchNorm2D: epsilon must be positive, found \(epsilon)")
+    }
     weight = Parameter(.ones([channels]))
     bias = Parameter(.zeros([channels]))
     runningMean = Parameter(.zeros([channels]), trainable: false)

@@ -1,12 +1,12 @@
 /// Layers applied one after another, written as a list:
 ///
 /// ```swift
-/// let model = Sequential<Float> {
-///   Conv2D(inputChannels: 1, outputChannels: 6, filterSize: 5, padding: 2)
+/// let model = try Sequential<Float> {
+///   try Conv2D(inputChannels: 1, outputChannels: 6, filterSize: 5, padding: 2)
 ///   Tanh()
-///   MaxPool2D(size: 2, stride: 2)
+///   try MaxPool2D(size: 2, stride: 2)
 ///   Flatten()
-///   Dense(inputSize: 1176, outputSize: 10)
+///   try Dense(inputSize: 1176, outputSize: 10)
 /// }
 /// ```
 ///
@@ -19,8 +19,8 @@ public struct Sequential<Scalar: TensorScalar>: Layer, CustomReflectable {
     self.layers = layers
   }
 
-  public init(@LayerBuilder<Scalar> _ build: () -> [any Layer<Scalar>]) {
-    self.layers = build()
+  public init(@LayerBuilder<Scalar> _ build: () throws -> [any Layer<Scalar>]) rethrows {
+    self.layers = try build()
   }
 
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {

@@ -59,7 +59,9 @@ public enum CIFAR10 {
 
   /// Parses the records of one batch file held in memory.
   ///
-  /// - Parameter source: the name used in error messages.
+  /// - Parameters:
+  ///   - data: the bytes of a `data_batch_N.bin` or `test_batch.bin` file.
+  ///   - source: the name used in error messages.
   public static func decode(_ data: Data, source: String = "<memory>") throws -> Dataset {
     try validate(data, source: source)
     return assemble([data])

@@ -36,6 +36,7 @@ public enum Checkpoint {
   ///   - tensors: the tensors by name, e.g. `conv1.weight`.
   ///   - metadata: free-form string pairs stored in `__metadata__`;
   ///     `format: pt` tells PyTorch tools the layout is PyTorch's.
+  ///   - url: the file to write.
   /// - Throws: ``DataError`` when a name is `__metadata__` or the file
   ///   cannot be written.
   public static func save<Scalar: TensorScalar>(
@@ -49,7 +50,10 @@ public enum Checkpoint {
   /// The safetensors encoding of `tensors`, as ``save(_:metadata:to:)``
   /// writes it.
   ///
-  /// - Parameter source: the name used in error messages.
+  /// - Parameters:
+  ///   - tensors: the tensors by name.
+  ///   - metadata: the `__metadata__` string pairs.
+  ///   - source: the name used in error messages.
   public static func encode<Scalar: TensorScalar>(
     _ tensors: [String: Tensor<Scalar>], metadata: [String: String] = ["format": "pt"],
     source: String = "<memory>"
@@ -110,6 +114,7 @@ public enum Checkpoint {
   ///
   /// - Parameters:
   ///   - type: `Float` or `Double`.
+  ///   - url: the file to read.
   ///   - convertingPrecision: also accept tensors of the other precision
   ///     (`F32` for Double, `F64` for Float), converting them; by default
   ///     such a tensor is an error.
@@ -131,7 +136,11 @@ public enum Checkpoint {
 
   /// Decodes a checkpoint held in memory; see ``load(_:from:convertingPrecision:)``.
   ///
-  /// - Parameter source: the name used in error messages.
+  /// - Parameters:
+  ///   - data: the file's bytes.
+  ///   - type: `Float` or `Double`.
+  ///   - convertingPrecision: also accept the other precision, converting it.
+  ///   - source: the name used in error messages.
   public static func decode<Scalar: TensorScalar>(
     _ data: Data, as type: Scalar.Type = Float.self, convertingPrecision: Bool = false,
     source: String = "<memory>"
@@ -152,7 +161,9 @@ public enum Checkpoint {
   /// The `__metadata__` pairs of a checkpoint held in memory, after
   /// checking the whole layout.
   ///
-  /// - Parameter source: the name used in error messages.
+  /// - Parameters:
+  ///   - data: the file's bytes.
+  ///   - source: the name used in error messages.
   public static func decodeMetadata(_ data: Data, source: String = "<memory>") throws
     -> [String: String]
   {

@@ -16,6 +16,7 @@ extension Image {
   /// one row per filter, one gray tile per channel.
   ///
   /// - Parameters:
+  ///   - filters: `[K, C, F, F]`.
   ///   - scale: how many times each filter pixel is enlarged.
   ///   - columns: tiles per row; by default a near-square grid.
   public static func filterGrid<Scalar: TensorScalar>(
@@ -50,6 +51,7 @@ extension Image {
   /// full 0...255 range by its own minimum and maximum.
   ///
   /// - Parameters:
+  ///   - maps: `[C, H, W]`.
   ///   - scale: how many times each activation is enlarged.
   ///   - columns: tiles per row; by default a near-square grid.
   public static func activationGrid<Scalar: TensorScalar>(
@@ -72,6 +74,7 @@ extension Image {
   /// outside [0, 1] are clamped.
   ///
   /// - Parameters:
+  ///   - images: `[N, C, H, W]`.
   ///   - scale: how many times each pixel is enlarged.
   ///   - columns: tiles per row; by default a near-square grid.
   public static func grid<Scalar: TensorScalar>(

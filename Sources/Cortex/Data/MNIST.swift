@@ -60,7 +60,9 @@ public enum MNIST {
 
   /// Parses an IDX images file (magic 0x00000803), raw or gzip-compressed.
   ///
-  /// - Parameter source: the name used in error messages.
+  /// - Parameters:
+  ///   - data: the file's bytes.
+  ///   - source: the name used in error messages.
   /// - Returns: `[N, 1, H, W]` with values in [0, 1].
   public static func decodeImages(_ data: Data, source: String = "<memory>") throws
     -> Tensor<Float>
@@ -83,7 +85,9 @@ public enum MNIST {
 
   /// Parses an IDX labels file (magic 0x00000801), raw or gzip-compressed.
   ///
-  /// - Parameter source: the name used in error messages.
+  /// - Parameters:
+  ///   - data: the file's bytes.
+  ///   - source: the name used in error messages.
   /// - Returns: the labels, each in 0...9.
   public static func decodeLabels(_ data: Data, source: String = "<memory>") throws -> [Int] {
     let array = try IDXArray.decode(data, rank: 1, source: source, maximumBytes: maximumBytes)

@@ -13,10 +13,23 @@ public struct Conv2D<Scalar: TensorScalar>: Layer {
   public let dilation: Int
   public let rounding: ConvolutionRounding
 
+  /// A convolution of `inputChannels` → `outputChannels` with square
+  /// `filterSize × filterSize` filters.
+  ///
   /// - Parameters:
+  ///   - inputChannels: `C`, the depth of the input.
+  ///   - outputChannels: `K`, the number of filters.
+  ///   - filterSize: `F`.
+  ///   - stride: `S`, at least 1.
+  ///   - padding: `P` zeros on each side, at least 0; `(F − 1)/2` keeps the
+  ///     size at stride 1.
+  ///   - dilation: the spacing of the filter's taps, at least 1.
+  ///   - useBias: whether to add a bias per filter.
   ///   - rounding: `.exact` rejects inputs the filter does not fit;
   ///     `.floor` drops the leftover rows and columns like PyTorch.
   ///   - weightInitializer: default `.lecunUniform` (±1/√(C·F·F), PyTorch's default).
+  /// - Throws: ``HyperparameterError`` for a size that is not positive or
+  ///   a negative padding.
   public init(
     inputChannels: Int, outputChannels: Int, filterSize: Int, stride: Int = 1, padding: Int = 0,
     dilation: Int = 1, useBias: Bool = true, rounding: ConvolutionRounding = .exact,

@@ -4,9 +4,14 @@ public struct Dense<Scalar: TensorScalar>: Layer {
   public let weight: Parameter<Scalar>
   public let bias: Parameter<Scalar>?
 
+  /// A dense map of `inputSize` features to `outputSize`.
+  ///
   /// - Parameters:
-  ///   - weightInitializer: default `.lecunUniform` (±1/√in, PyTorch's default).
+  ///   - inputSize: the features of the input, `in`.
+  ///   - outputSize: the features of the output, `out`.
   ///   - useBias: whether to add a bias, initialized like PyTorch's (±1/√in).
+  ///   - weightInitializer: default `.lecunUniform` (±1/√in, PyTorch's default).
+  /// - Throws: ``HyperparameterError`` when a size is not positive.
   public init(
     inputSize: Int, outputSize: Int, useBias: Bool = true,
     weightInitializer: Initializer = .lecunUniform

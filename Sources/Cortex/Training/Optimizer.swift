@@ -38,7 +38,10 @@ extension Optimizer {
   /// Restores the state that ``stateDictionary(parameterNames:)`` saved;
   /// with no `optimizer.` entries at all, the state starts afresh.
   ///
-  /// - Parameter shapes: the parameters' shapes, in update order.
+  /// - Parameters:
+  ///   - stateDictionary: the saved tensors (other entries are ignored).
+  ///   - parameterNames: the parameters' names, in update order.
+  ///   - shapes: the parameters' shapes, in update order.
   /// - Throws: ``ShapeError`` naming a missing tensor or a shape that
   ///   differs from the parameter's.
   public func load(

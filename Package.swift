@@ -48,7 +48,7 @@ let package = Package(
     ),
     .testTarget(
       name: "CortexTests",
-      dependencies: ["Cortex"],
+      dependencies: ["Cortex", "CortexCLI"],
       swiftSettings: kernelFlags
     ),
   ]

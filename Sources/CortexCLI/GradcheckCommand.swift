@@ -17,7 +17,8 @@ struct GradcheckCommand: Command {
       --filter TEXT   only operations whose name contains TEXT
     """
 
-  func run(_ arguments: [String]) throws -> Int32 {
+  /// The checks the arguments select, or a thrown ``CommandLineError``.
+  func checks(for arguments: [String]) throws -> [OperationCheck] {
     let options = try Arguments(arguments, valueOptions: ["filter"], flagOptions: [])
     guard options.positional.isEmpty else {
       throw CommandLineError("gradcheck takes no positional arguments, found \(options.positional)")
@@ -27,6 +28,11 @@ struct GradcheckCommand: Command {
       filter == nil || $0.name.lowercased().contains(filter!)
     }
     guard !checks.isEmpty else { throw CommandLineError("no operation matches '\(filter ?? "")'") }
+    return checks
+  }
+
+  func run(_ arguments: [String]) throws -> Int32 {
+    let checks = try checks(for: arguments)
     let nameWidth = max(9, checks.map(\.name.count).max() ?? 0)
     let shapeWidth = max(6, checks.map(\.shapes.count).max() ?? 0)
     func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {

@@ -64,3 +64,43 @@ import Testing
     #expect(Self.sequential.allSatisfy { $0.gradient[1].shape == [3] })
   }
 }
+
+/// A small convolutional network differentiated on two threads at once
+/// gives the gradients it gives on one.
+@Suite struct ConvolutionalConcurrencyTests {
+  static let parameters = [
+    Tensor<Double>.randomUniform([4, 2, 3, 3], lower: -0.5, upper: 0.5, seed: 1),
+    Tensor<Double>.randomUniform([4], lower: -0.1, upper: 0.1, seed: 2),
+    Tensor<Double>.randomUniform([3, 4 * 3 * 3], lower: -0.3, upper: 0.3, seed: 3),
+    Tensor<Double>.randomUniform([3], lower: -0.1, upper: 0.1, seed: 4),
+  ]
+  static let batches = (0..<4).map { k in
+    Tensor<Double>.randomUniform([3, 2, 6, 6], lower: -1, upper: 1, seed: 100 + UInt64(k))
+  }
+  static let labels = [[0, 1, 2], [2, 2, 0], [1, 0, 1], [0, 0, 2]]
+
+  /// conv 3×3 pad 1 → tanh → max pool 2×2 → flatten → linear → softmax loss.
+  static func job(_ k: Int) -> [Tensor<Double>] {
+    gradient(at: parameters + [batches[k]]) { t in
+      let features = maxPool2d(
+        tanh(conv2d(t[4], filters: t[0], bias: t[1], padding: 1)), size: 2, stride: 2)
+      let scores = linear(features.flattened(fromAxis: 1), weight: t[2], bias: t[3])
+      return softmaxCrossEntropy(logits: scores, labels: labels[k])
+    }
+  }
+
+  static let sequential = (0..<4).map(job)
+
+  @Test func twoThreadsGiveTheSequentialGradients() {
+    let failures = Atomic<Int>(0)
+    for round in 0..<25 {
+      DispatchQueue.concurrentPerform(iterations: 2) { thread in
+        let k = (2 * round + thread) % 4
+        if Self.job(k) != Self.sequential[k] { failures.add(1, ordering: .relaxed) }
+      }
+    }
+    #expect(failures.load(ordering: .relaxed) == 0)
+    // The jobs differ, so a mix-up between threads would show.
+    #expect(Set(Self.sequential.map { $0[0].scalars }).count == 4)
+  }
+}

@@ -124,7 +124,7 @@ func parameterGradientError(
     }
     #expect(
       throws: HyperparameterError(
-        "MaxPool2D: padding must be between 0 and half the window size (1), found 2")
+        "MaxPool2D: padding 2 is more than half of the 3×3 window")
     ) {
       try MaxPool2D<Float>(size: 3, stride: 1, padding: 2)
     }

@@ -102,7 +102,10 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
     var gradients = [Tensor<Scalar>?](repeating: nil, count: entries.count)
     gradients[output] = seed
     let keep = Set(wanted)
-    ActiveTape.$current.withValue(nil) {
+    // In anomaly mode, each pullback's gradients are checked as they come
+    // back; the operations inside a pullback are not checked one by one.
+    let monitor = AnomalyMonitor.active
+    withoutRecordingOrMonitoring {
       for index in stride(from: output, through: 0, by: -1) {
         guard let upstream = gradients[index], let pullback = entries[index].pullback else {
           continue
@@ -111,6 +114,7 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
         entries[index].pullback = nil
         if !keep.contains(index) { gradients[index] = nil }
         let inputGradients = pullback(upstream, entry.inputs.map { $0 != nil })
+        monitor?.inspect(inputGradients, pullbackOf: entry.name)
         precondition(
           inputGradients.count == entry.inputs.count,
           "pullback of '\(entry.name)' returned \(inputGradients.count) gradients for \(entry.inputs.count) inputs"
@@ -168,6 +172,7 @@ public func record<Scalar>(
 ) -> Tensor<Scalar> {
   var output = output
   output.node = nil
+  AnomalyMonitor.active?.inspect(output, operation: name, phase: .forward)
   for input in inputs {
     if let tape = input.activeTape {
       return tape.append(name, inputs: inputs, output: output, pullback: pullback)

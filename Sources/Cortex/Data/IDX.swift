@@ -139,10 +139,31 @@ final class ByteStream {
   }
 
   /// The next `count` bytes, or fewer when the input ends first.
+  ///
+  /// Raw input is read in one allocation of the bytes that are there. A
+  /// gzip stream's upper bound is 1032 times its size, so its output is
+  /// read in chunks that double, from 1 MiB: a small stream that declares
+  /// a large size costs memory for what it actually inflates to, at most
+  /// twice over.
   func read(count: Int) throws -> [UInt8] {
     let available = min(count, remainingUpperBound)
+    guard isCompressed else { return try read(exactly: available) }
+    var bytes: [UInt8] = []
+    var chunk = 1 << 20
+    while bytes.count < available {
+      let requested = min(chunk, available - bytes.count)
+      let part = try read(exactly: requested)
+      bytes += part
+      if part.count < requested { break }
+      chunk *= 2
+    }
+    return bytes
+  }
+
+  /// Up to `count` bytes in one allocation of `count`.
+  private func read(exactly count: Int) throws -> [UInt8] {
     var filled = 0
-    let bytes = try [UInt8](unsafeUninitializedCapacity: available) { buffer, initialized in
+    let bytes = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
       filled = try read(into: UnsafeMutableRawBufferPointer(buffer))
       initialized = filled
     }

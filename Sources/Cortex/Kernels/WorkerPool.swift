@@ -62,7 +62,8 @@ final class WorkerPool: @unchecked Sendable {
 
   private static let slot = 1 << 32
 
-  private init() {}
+  /// A pool of its own; the kernels use ``shared``.
+  init() {}
 
   /// Runs `body(i)` for every `i` in `0..<count` and returns once all have
   /// finished. Iterations run concurrently on up to

@@ -142,8 +142,11 @@ private func validatePooling(
 ) throws(HyperparameterError) {
   try HyperparameterError.requirePositive(size, "size", of: layer)
   try HyperparameterError.requirePositive(stride ?? size, "stride", of: layer)
-  guard padding >= 0 && 2 * padding <= size else {
+  guard padding >= 0 else {
+    throw HyperparameterError("\(layer): padding must not be negative, found \(padding)")
+  }
+  guard 2 * padding <= size else {
     throw HyperparameterError(
-      "\(layer): padding must be between 0 and half the window size (\(size / 2)), found \(padding)")
+      "\(layer): padding \(padding) is more than half of the \(size)×\(size) window")
   }
 }

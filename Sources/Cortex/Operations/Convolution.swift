@@ -50,7 +50,7 @@ struct WindowDescription {
       details.append(pairPhrase("dilation", dilation) + " (extent \(extent))")
     }
     if withStride { details.append(pairPhrase("stride", stride)) }
-    let phrase = "a \(window.height)×\(window.width) \(noun)"
+    let phrase = "\(article(window.height)) \(window.height)×\(window.width) \(noun)"
     return details.isEmpty ? phrase : phrase + " with " + details.joined(separator: " and ")
   }
 
@@ -62,9 +62,17 @@ struct WindowDescription {
 
   /// "a 7×7 input", or "the width of a 7×9 input" when the axes differ.
   func inputPhrase(axis: String) -> String {
-    let input = "a \(self.input.height)×\(self.input.width) input"
+    let input = "\(article(self.input.height)) \(self.input.height)×\(self.input.width) input"
     return isSquare ? input : "the \(axis) of \(input)"
   }
+}
+
+/// "an" before a number read with a vowel sound first (8, 11, 18, 80,
+/// 800, 11 000, ...), "a" before the others.
+func article(_ number: Int) -> String {
+  let digits = String(number)
+  let eleven = digits.count % 3 == 2 && (digits.hasPrefix("11") || digits.hasPrefix("18"))
+  return digits.hasPrefix("8") || eleven ? "an" : "a"
 }
 
 /// `numerator/denominator + 1` with enough decimals to show that it is not

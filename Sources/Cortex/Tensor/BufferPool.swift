@@ -24,6 +24,16 @@ final class BufferPool: Sendable {
 
   private let state = Mutex(State())
 
+  /// Frees the cached buffers of a pool that goes away (the shared one
+  /// never does).
+  deinit {
+    state.withLock { state in
+      for address in state.free.values.joined() {
+        UnsafeMutableRawPointer(bitPattern: address)?.deallocate()
+      }
+    }
+  }
+
   /// 64-byte aligned memory of `bytes` bytes.
   func allocate(bytes: Int) -> UnsafeMutableRawPointer {
     if bytes >= minimumBytes {

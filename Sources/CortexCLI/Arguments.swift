@@ -1,6 +1,6 @@
 /// A small command-line parser: options `--name value`, flags `--name`,
 /// and positional arguments, with errors a person can act on.
-struct CommandLineError: Error, CustomStringConvertible {
+struct CommandLineError: Error, CustomStringConvertible, Equatable {
   let description: String
   init(_ description: String) { self.description = description }
 }

@@ -202,7 +202,11 @@ func convolutionGeometry(
 ///   - filters: `[K, C, Fh, Fw]`; the filter depth must equal the input
 ///     depth ("filter depth 3 does not match input depth 6").
 ///   - bias: `[K]`, or `nil`.
-///   - strides, paddings, dilations: `(height, width)`.
+///   - strides: `(height, width)` steps of the filter, each at least 1.
+///   - paddings: `(height, width)` zeros added on each side.
+///   - dilations: `(height, width)` spacing of the filter's taps.
+///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+///     the output size down.
 public func conv2dOutputShape(
   input: [Int], filters: [Int], bias: [Int]? = nil, strides: (Int, Int),
   paddings: (Int, Int) = (0, 0), dilations: (Int, Int) = (1, 1),
@@ -249,7 +253,9 @@ public func conv2dOutputShape(
 ///   - filters: `[K, C, Fh, Fw]`: `K` filters whose depth equals the input
 ///     depth `C`; `(Fh·Fw·C)·K` weights.
 ///   - bias: `[K]`, one per filter, or `nil`.
-///   - strides, paddings, dilations: `(height, width)`.
+///   - strides: `(height, width)` steps of the filter, each at least 1.
+///   - paddings: `(height, width)` zeros added on each side.
+///   - dilations: `(height, width)` spacing of the filter's taps.
 ///   - rounding: `.exact` (the default) rejects windows that don't fit;
 ///     `.floor` rounds the output size down.
 /// - Returns: `[N, K, H2, W2]`.
@@ -301,6 +307,11 @@ public func conv2d<Scalar>(
 ///   - input: `[N, C, H, W]`.
 ///   - filters: `[K, C, F, F]` (or `[K, C, Fh, Fw]`).
 ///   - bias: `[K]`, or `nil`.
+///   - stride: `S`, the filter's step along both axes.
+///   - padding: `P` zeros on each side.
+///   - dilation: the spacing of the filter's taps.
+///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+///     the output size down.
 /// - Returns: `[N, K, H2, W2]` with `H2 = (H − F_eff + 2P)/S + 1`.
 public func conv2d<Scalar>(
   _ input: Tensor<Scalar>, filters: Tensor<Scalar>, bias: Tensor<Scalar>? = nil,

@@ -3,7 +3,8 @@ import Foundation
 
 /// `cortex`: train, evaluate and inspect models; check gradients; benchmark.
 let commands: [Command] = [
-  GradcheckCommand()
+  GradcheckCommand(),
+  BenchCommand(),
 ]
 
 func usage(_ commands: [Command]) -> String {

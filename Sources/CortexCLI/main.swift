@@ -5,6 +5,7 @@ import Foundation
 let commands: [Command] = [
   GradcheckCommand(),
   BenchCommand(),
+  SoakCommand(),
 ]
 
 func usage(_ commands: [Command]) -> String {

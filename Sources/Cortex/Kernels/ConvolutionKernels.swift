@@ -192,10 +192,7 @@ func convolution2DForward<S: TensorScalar>(
 ) {
   let positions = g.plane.outputCount
   let cost = g.filters * g.patchSize * positions
-  forEachChunk(of: g.batch, costPerItem: cost) { _, images in
-    let scratch =
-      g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
-    defer { scratch?.deallocate() }
+  func forward(_ images: Range<Int>, _ scratch: UnsafeMutablePointer<S>?) {
     for n in images {
       let image = input + n * g.inputImageCount
       let result = output + n * g.outputImageCount
@@ -210,6 +207,41 @@ func convolution2DForward<S: TensorScalar>(
         c: result, ldc: positions, accumulate: bias != nil)
     }
   }
+  forEachChunk(of: g.batch, costPerItem: cost) { _, images in
+    withColumnScratch(S.self, g) { scratch in forward(images, scratch) }
+  }
+}
+
+/// Runs `body` with a pooled scratch buffer for the column matrix of one
+/// image, or with `nil` for a pointwise convolution, which needs none.
+@inline(__always)
+private func withColumnScratch<S: TensorScalar>(
+  _: S.Type, _ g: ConvolutionGeometry, _ body: (UnsafeMutablePointer<S>?) -> Void
+) {
+  if g.isPointwise {
+    body(nil)
+  } else {
+    BufferPool.shared.withScratch(S.self, count: g.patchSize * g.plane.outputCount) { body($0) }
+  }
+}
+
+/// The sum of `count` scalars, in eight interleaved partial sums.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func vectorSum<S: TensorScalar>(_ x: UnsafePointer<S>, count: Int) -> S {
+  var (a, b) = (SIMD8<S>(), SIMD8<S>())
+  var i = 0
+  while i + 16 <= count {
+    a += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<S>.self)
+    b += UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<S>.self)
+    i += 16
+  }
+  var sum = (a + b).sum()
+  while i < count {
+    sum += x[i]
+    i += 1
+  }
+  return sum
 }
 
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
@@ -227,62 +259,73 @@ func convolution2DBackward<S: TensorScalar>(
 ) {
   let positions = g.plane.outputCount
   let filterCount = g.filters * g.patchSize
-  // One partial filter gradient per chunk of the batch, summed at the end.
+  // One partial filter and bias gradient per chunk of the batch, summed at
+  // the end: `[chunks, filterCount + K]`.
   let chunks = ComputeSettings.threadCount
-  let partials: UnsafeMutablePointer<S>? =
-    filterGradient == nil ? nil : .allocate(capacity: filterCount * chunks)
-  partials?.initialize(repeating: 0, count: filterCount * chunks)
-  defer { partials?.deallocate() }
-  let cost = 2 * g.filters * g.patchSize * positions
-  // The bias gradient alone needs no pass over the images.
-  let batch = partials == nil && inputGradient == nil ? 0 : g.batch
-  forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
-    let scratch =
-      g.isPointwise || images.isEmpty
-      ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
-    defer { scratch?.deallocate() }
-    for n in images {
-      let image = input + n * g.inputImageCount
-      let gradient = upstream + n * g.outputImageCount
-      if let partials {
-        gemm(
-          transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
-          a: gradient, lda: positions, b: columns(of: image, g, scratch: scratch), ldb: positions,
-          c: partials + chunk * filterCount, ldc: g.patchSize, accumulate: true)
-      }
-      if let inputGradient {
-        let destination = inputGradient + n * g.inputImageCount
-        guard let scratch else {
-          gemm(
-            transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
-            a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: destination,
-            ldc: positions, accumulate: false)
-          continue
+  let partialCount = filterCount + g.filters
+  let needsPartials = filterGradient != nil || biasGradient != nil
+  BufferPool.shared.withScratch(S.self, count: needsPartials ? partialCount * chunks : 0) {
+    partials in
+    if needsPartials { partials.initialize(repeating: 0, count: partialCount * chunks) }
+    let cost = 2 * g.filters * g.patchSize * positions
+    // The bias gradient alone needs no image.
+    let usesImages = filterGradient != nil || inputGradient != nil
+    let batch = needsPartials || inputGradient != nil ? g.batch : 0
+    forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
+      let partialFilters = partials + chunk * partialCount
+      let partialBias = partialFilters + filterCount
+      func backward(_ scratch: UnsafeMutablePointer<S>?) {
+        for n in images {
+          let gradient = upstream + n * g.outputImageCount
+          if biasGradient != nil {
+            for k in 0..<g.filters {
+              partialBias[k] += vectorSum(gradient + k * positions, count: positions)
+            }
+          }
+          guard usesImages else { continue }
+          let image = input + n * g.inputImageCount
+          if filterGradient != nil {
+            gemm(
+              transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
+              a: gradient, lda: positions, b: columns(of: image, g, scratch: scratch),
+              ldb: positions, c: partialFilters, ldc: g.patchSize, accumulate: true)
+          }
+          if let inputGradient {
+            let destination = inputGradient + n * g.inputImageCount
+            guard let scratch else {
+              gemm(
+                transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
+                a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: destination,
+                ldc: positions, accumulate: false)
+              continue
+            }
+            gemm(
+              transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
+              a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: scratch,
+              ldc: positions, accumulate: false)
+            destination.update(repeating: 0, count: g.inputImageCount)
+            col2im(scratch, channels: g.channels, g.plane, destination)
+          }
         }
-        gemm(
-          transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
-          a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: scratch,
-          ldc: positions, accumulate: false)
-        destination.update(repeating: 0, count: g.inputImageCount)
-        col2im(scratch, channels: g.channels, g.plane, destination)
+      }
+      if usesImages && !images.isEmpty {
+        withColumnScratch(S.self, g, backward)
+      } else {
+        backward(nil)
       }
     }
-  }
-  if let filterGradient, let partials {
-    filterGradient.update(from: partials, count: filterCount)
-    for chunk in 1..<chunks {
-      let partial = partials + chunk * filterCount
-      for i in 0..<filterCount { filterGradient[i] += partial[i] }
+    if let filterGradient {
+      filterGradient.update(from: partials, count: filterCount)
+      for chunk in 1..<chunks {
+        let partial = partials + chunk * partialCount
+        for i in 0..<filterCount { filterGradient[i] += partial[i] }
+      }
     }
-  }
-  if let biasGradient {
-    biasGradient.update(repeating: 0, count: g.filters)
-    for n in 0..<g.batch {
-      for k in 0..<g.filters {
-        let plane = upstream + n * g.outputImageCount + k * positions
-        var sum: S = 0
-        for p in 0..<positions { sum += plane[p] }
-        biasGradient[k] += sum
+    if let biasGradient {
+      biasGradient.update(from: partials + filterCount, count: g.filters)
+      for chunk in 1..<chunks {
+        let partial = partials + chunk * partialCount + filterCount
+        for k in 0..<g.filters { biasGradient[k] += partial[k] }
       }
     }
   }

@@ -431,7 +431,11 @@ private func packRuns<S: TensorScalar>(
 }
 
 /// Packs `count` rows of `base` (row stride `stride`), `depth` scalars
-/// each, so that step `p` of a panel holds scalar `p` of `width` rows.
+/// each, so that step `p` of a panel holds scalar `p` of `width` rows. Each
+/// source row is read in order, one after the other: reading the `width`
+/// rows side by side would touch `width` addresses a multiple of the row
+/// stride apart, which for strides of a few kilobytes share a handful of
+/// cache sets and evict one another.
 @inline(__always)
 private func packGathered<S: TensorScalar>(
   _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
@@ -441,18 +445,16 @@ private func packGathered<S: TensorScalar>(
   for first in Swift.stride(from: 0, to: count, by: width) {
     let top = base + first * stride
     let height = min(width, count - first)
-    if height == width {
+    if height < width { out.update(repeating: 0, count: width * depth) }
+    for i in 0..<height {
+      let row = top + i * stride
+      var target = out + i
       for p in 0..<depth {
-        for i in 0..<width { out[i] = top[i * stride + p] }
-        out += width
-      }
-    } else {
-      for p in 0..<depth {
-        for i in 0..<height { out[i] = top[i * stride + p] }
-        for i in height..<width { out[i] = 0 }
-        out += width
+        target.pointee = row[p]
+        target += width
       }
     }
+    out += width * depth
   }
 }
 

@@ -57,6 +57,7 @@ struct SoakCommand: Command {
         + (options.flag("synthetic") ? "synthetic data" : "MNIST (\(data.count) examples)"))
     print(line("step", "loss", "steps/s", "RSS MiB"))
     print(line("0", "-", "-", residentMegabytes(residentBytes())))
+    fflush(nil)
 
     var reported: [Int] = []
     var lossSum = 0.0
@@ -82,6 +83,7 @@ struct SoakCommand: Command {
           line(
             String(step), String(format: "%.4f", lossSum / Double(lossCount)),
             String(format: "%.1f", Double(lossCount) / seconds), residentMegabytes(rss)))
+        fflush(nil)
         lossSum = 0
         lossCount = 0
         intervalStart = clock.now

@@ -79,6 +79,10 @@ private func validOutputs(offset: Int, stride: Int, size: Int, outputs: Int) -> 
 func im2col<S: TensorScalar>(
   _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
 ) {
+  if g.isUnitStrideAndDilation {
+    im2colUnitStride(image, channels: channels, g, cols)
+    return
+  }
   var row = cols
   for c in 0..<channels {
     let plane = image + c * g.inputCount
@@ -120,6 +124,10 @@ func im2col<S: TensorScalar>(
 func col2im<S: TensorScalar>(
   _ cols: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ image: UnsafeMutablePointer<S>
 ) {
+  if g.isUnitStrideAndDilation {
+    col2imUnitStride(cols, channels: channels, g, image)
+    return
+  }
   var row = cols
   for c in 0..<channels {
     let plane = image + c * g.inputCount
@@ -140,6 +148,91 @@ func col2im<S: TensorScalar>(
           } else {
             for k in 0..<valid.count { destination[k * g.stride.width] += source[k] }
           }
+        }
+        row += g.outputCount
+      }
+    }
+  }
+}
+
+extension WindowGeometry {
+  /// Stride 1 and dilation 1 along both axes: each row of `cols` is the
+  /// input plane shifted by the window tap, with zeros where it falls in
+  /// the padding.
+  var isUnitStrideAndDilation: Bool {
+    let one = Extent(height: 1, width: 1)
+    return stride == one && dilation == one
+  }
+
+  /// For the window tap at `tap` along an axis whose input size is `size`,
+  /// padding `padding` and output size `outputs` (stride and dilation 1):
+  /// the shift from output to input index, and the outputs that read
+  /// inside the input.
+  @inline(__always)
+  static func unitStrideTap(_ tap: Int, padding: Int, size: Int, outputs: Int) -> (
+    shift: Int, valid: Range<Int>
+  ) {
+    let shift = tap &- padding
+    let low = Swift.max(0, 0 &- shift)
+    let high = Swift.max(low, Swift.min(outputs, size &- shift))
+    return (shift, low..<high)
+  }
+}
+
+/// ``im2col(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``:
+/// the valid rows and columns of each tap are worked out once, and the
+/// short rows are copied and zeroed by inline loops rather than library
+/// calls.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func im2colUnitStride<S: TensorScalar>(
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
+) {
+  let (width, outputHeight, outputWidth) = (g.input.width, g.output.height, g.output.width)
+  var row = cols
+  for c in 0..<channels {
+    let plane = image + c &* g.inputCount
+    for i in 0..<g.window.height {
+      let (down, rows) = WindowGeometry.unitStrideTap(
+        i, padding: g.padding.height, size: g.input.height, outputs: outputHeight)
+      for j in 0..<g.window.width {
+        let (right, columns) = WindowGeometry.unitStrideTap(
+          j, padding: g.padding.width, size: width, outputs: outputWidth)
+        for k in 0..<(rows.lowerBound &* outputWidth) { row[k] = 0 }
+        for k in (rows.upperBound &* outputWidth)..<g.outputCount { row[k] = 0 }
+        for oh in rows {
+          let target = row + oh &* outputWidth
+          let source = plane + ((oh &+ down) &* width &+ right)
+          for k in 0..<columns.lowerBound { target[k] = 0 }
+          for k in columns { target[k] = source[k] }
+          for k in columns.upperBound..<outputWidth { target[k] = 0 }
+        }
+        row += g.outputCount
+      }
+    }
+  }
+}
+
+/// ``col2im(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func col2imUnitStride<S: TensorScalar>(
+  _ cols: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ image: UnsafeMutablePointer<S>
+) {
+  let (width, outputHeight, outputWidth) = (g.input.width, g.output.height, g.output.width)
+  var row = cols
+  for c in 0..<channels {
+    let plane = image + c &* g.inputCount
+    for i in 0..<g.window.height {
+      let (down, rows) = WindowGeometry.unitStrideTap(
+        i, padding: g.padding.height, size: g.input.height, outputs: outputHeight)
+      for j in 0..<g.window.width {
+        let (right, columns) = WindowGeometry.unitStrideTap(
+          j, padding: g.padding.width, size: width, outputs: outputWidth)
+        for oh in rows {
+          let source = row + oh &* outputWidth
+          let target = plane + ((oh &+ down) &* width &+ right)
+          for k in columns { target[k] += source[k] }
         }
         row += g.outputCount
       }

@@ -72,7 +72,8 @@ protocol GEMMKernel {
   static var mr: Int { get }
   /// Columns of the register tile (and of a packed B panel).
   static var nr: Int { get }
-  /// Depth of a packed block: an A and a B panel of this depth fit in L1.
+  /// The largest depth of a packed block: an A and a B panel of this
+  /// depth fit in L1. Products are cut into blocks of equal depth.
   static var kc: Int { get }
   /// Rows of A in use at once: an `mc × kc` block fits in L2.
   static var mc: Int { get }
@@ -126,14 +127,16 @@ private func blockedGEMM<K: GEMMKernel>(
     return
   }
   let threads = m * n * k < parallelThreshold ? 1 : ComputeSettings.threadCount
-  let depthLimit = min(k, K.kc)
+  // Depth blocks of equal size, at most `kc`: a block of 288 is one pass
+  // over C, not a pass of 256 and a short one of 32.
+  let depthLimit = ceilDivide(k, ceilDivide(k, K.kc))
   let packedA = roundUp(min(m, packedRowLimit), K.mr) * depthLimit
   let packedB = m <= K.mc ? 0 : depthLimit * roundUp(min(n, K.nc), K.nr)
   let buffers = PackingScratch.forCurrentThread.buffers(K.Scalar.self, packedA, packedB)
   for column in stride(from: 0, to: n, by: K.nc) {
     let columns = min(K.nc, n - column)
-    for depthStart in stride(from: 0, to: k, by: K.kc) {
-      let depth = min(K.kc, k - depthStart)
+    for depthStart in stride(from: 0, to: k, by: depthLimit) {
+      let depth = min(depthLimit, k - depthStart)
       for row in stride(from: 0, to: m, by: packedRowLimit) {
         let block = Block(
           row: row, rows: min(packedRowLimit, m - row), column: column, columns: columns,
@@ -465,7 +468,7 @@ enum FloatKernel: GEMMKernel {
   typealias Scalar = Float
   static var mr: Int { 6 }
   static var nr: Int { 16 }
-  static var kc: Int { 256 }
+  static var kc: Int { 320 }
   static var mc: Int { 144 }
   static var nc: Int { 4080 }
 

@@ -209,7 +209,8 @@ func maxPool2x2Forward<S: TensorScalar>(
 }
 
 /// One output row of 2×2 max pooling in blocks of eight outputs; returns
-/// how many outputs it wrote (a multiple of 8).
+/// how many outputs it wrote: all of them, or none when there are fewer
+/// than eight.
 @inline(__always)
 private func maxPool2x2RowFloat(
   _ input: UnsafePointer<Float>, top: Int, width: Int, output: UnsafeMutablePointer<Float>,
@@ -217,10 +218,14 @@ private func maxPool2x2RowFloat(
 ) -> Int {
   let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
   let below = Int32(truncatingIfNeeded: width)
+  guard count >= 8 else { return 0 }
   var ow = 0
-  while ow + 8 <= count {
-    let upper = UnsafeRawPointer(input + top + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
-    let lower = UnsafeRawPointer(input + top + width + 2 * ow).loadUnaligned(
+  while ow < count {
+    // The last block overlaps the one before it when `count` is not a
+    // multiple of 8; it writes the same values again.
+    let block = min(ow, count - 8)
+    let upper = UnsafeRawPointer(input + top + 2 * block).loadUnaligned(as: SIMD16<Float>.self)
+    let lower = UnsafeRawPointer(input + top + width + 2 * block).loadUnaligned(
       as: SIMD16<Float>.self)
     var best = upper.evenHalf
     var offset = SIMD8<Int32>()
@@ -233,13 +238,13 @@ private func maxPool2x2RowFloat(
     wins = lower.oddHalf .> best
     best.replace(with: lower.oddHalf, where: wins)
     offset.replace(with: below + 1, where: wins)
-    UnsafeMutableRawPointer(output + ow).storeBytes(of: best, as: SIMD8<Float>.self)
-    let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * ow))
-    UnsafeMutableRawPointer(winners + ow).storeBytes(
+    UnsafeMutableRawPointer(output + block).storeBytes(of: best, as: SIMD8<Float>.self)
+    let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * block))
+    UnsafeMutableRawPointer(winners + block).storeBytes(
       of: first &+ lanes &+ offset, as: SIMD8<Int32>.self)
-    ow += 8
+    ow = block + 8
   }
-  return ow
+  return count
 }
 
 /// The max gate's routing for windows that ``WindowGeometry/tiles2x2``:
@@ -282,7 +287,8 @@ func routeToWinners2x2<S: TensorScalar>(
 }
 
 /// One output row of ``routeToWinners2x2(_:winners:gradient:planes:_:)``
-/// in blocks of eight outputs; returns how many it routed.
+/// in blocks of eight outputs; returns how many it routed: all of them, or
+/// none when there are fewer than eight.
 @inline(__always)
 private func route2x2RowFloat(
   _ upstream: UnsafePointer<Float>, winners: UnsafePointer<Int32>, top: Int, width: Int,
@@ -290,22 +296,26 @@ private func route2x2RowFloat(
 ) -> Int {
   let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
   let below = Int32(truncatingIfNeeded: width)
+  guard count >= 8 else { return 0 }
   var ow = 0
-  while ow + 8 <= count {
-    let value = UnsafeRawPointer(upstream + ow).loadUnaligned(as: SIMD8<Int32>.self)
-    let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * ow)) &+ lanes
-    let offset = UnsafeRawPointer(winners + ow).loadUnaligned(as: SIMD8<Int32>.self) &- first
+  while ow < count {
+    // The last block overlaps the one before it when `count` is not a
+    // multiple of 8; it writes the same values again.
+    let block = min(ow, count - 8)
+    let value = UnsafeRawPointer(upstream + block).loadUnaligned(as: SIMD8<Int32>.self)
+    let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * block)) &+ lanes
+    let offset = UnsafeRawPointer(winners + block).loadUnaligned(as: SIMD8<Int32>.self) &- first
     let a = keep(value, where: offset, is: 0)
     let b = keep(value, where: offset, is: 1)
     let c = keep(value, where: offset, is: below)
     let d = keep(value, where: offset, is: below + 1)
-    UnsafeMutableRawPointer(gradient + top + 2 * ow).storeBytes(
+    UnsafeMutableRawPointer(gradient + top + 2 * block).storeBytes(
       of: interleave(a, b), as: SIMD16<Int32>.self)
-    UnsafeMutableRawPointer(gradient + top + width + 2 * ow).storeBytes(
+    UnsafeMutableRawPointer(gradient + top + width + 2 * block).storeBytes(
       of: interleave(c, d), as: SIMD16<Int32>.self)
-    ow += 8
+    ow = block + 8
   }
-  return ow
+  return count
 }
 
 /// The bits of `value` in the lanes where `offset` equals `target`, zero

@@ -53,7 +53,8 @@ private func multiplyAdd(_ acc: SIMD8<Float>, _ x: SIMD8<Float>, _ c: Float) -> 
 @inline(__always)
 private func tanh8(_ v: SIMD8<Float>) -> SIMD8<Float> {
   let limit: Float = 7.905_311_107_635_498_05
-  let x = v.clamped(lowerBound: SIMD8(repeating: -limit), upperBound: SIMD8(repeating: limit))
+  // (`clamped` is a generic call per vector; comparisons inline.)
+  let x = v.replacing(with: limit, where: v .> limit).replacing(with: -limit, where: v .< -limit)
   let x2 = x * x
   var p = SIMD8<Float>(repeating: -2.760_768_477_423_55e-16)
   p = multiplyAdd(p, x2, 2.000_187_904_824_77e-13)

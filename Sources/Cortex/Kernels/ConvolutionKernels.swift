@@ -163,80 +163,154 @@ extension WindowGeometry {
     let one = Extent(height: 1, width: 1)
     return stride == one && dilation == one
   }
-
-  /// For the window tap at `tap` along an axis whose input size is `size`,
-  /// padding `padding` and output size `outputs` (stride and dilation 1):
-  /// the shift from output to input index, and the outputs that read
-  /// inside the input.
-  @inline(__always)
-  static func unitStrideTap(_ tap: Int, padding: Int, size: Int, outputs: Int) -> (
-    shift: Int, valid: Range<Int>
-  ) {
-    let shift = tap &- padding
-    let low = Swift.max(0, 0 &- shift)
-    let high = Swift.max(low, Swift.min(outputs, size &- shift))
-    return (shift, low..<high)
-  }
 }
 
-/// ``im2col(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``:
-/// the valid rows and columns of each tap are worked out once, and the
-/// short rows are copied and zeroed by inline loops rather than library
-/// calls.
+/// ``im2col(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``,
+/// through a zero-padded copy of the image: row `(c, i, j)` of `cols` at
+/// output row `oh` is then the `W2` scalars of padded row `oh + i` from
+/// column `j`, one copy with no bounds to work out.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func im2colUnitStride<S: TensorScalar>(
   _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
 ) {
-  let (width, outputHeight, outputWidth) = (g.input.width, g.output.height, g.output.width)
-  var row = cols
-  for c in 0..<channels {
-    let plane = image + c &* g.inputCount
-    for i in 0..<g.window.height {
-      let (down, rows) = WindowGeometry.unitStrideTap(
-        i, padding: g.padding.height, size: g.input.height, outputs: outputHeight)
-      for j in 0..<g.window.width {
-        let (right, columns) = WindowGeometry.unitStrideTap(
-          j, padding: g.padding.width, size: width, outputs: outputWidth)
-        for k in 0..<(rows.lowerBound &* outputWidth) { row[k] = 0 }
-        for k in (rows.upperBound &* outputWidth)..<g.outputCount { row[k] = 0 }
-        for oh in rows {
-          let target = row + oh &* outputWidth
-          let source = plane + ((oh &+ down) &* width &+ right)
-          for k in 0..<columns.lowerBound { target[k] = 0 }
-          for k in columns { target[k] = source[k] }
-          for k in columns.upperBound..<outputWidth { target[k] = 0 }
+  let padded = PaddedPlanes(g, channels: channels)
+  BufferPool.shared.withScratch(S.self, count: padded.count) { buffer in
+    padded.fill(buffer, from: image)
+    var row = cols
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var source = buffer + padded.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            copyRow(source, row + oh &* g.output.width, count: g.output.width)
+            source += padded.width
+          }
+          row += g.outputCount
         }
-        row += g.outputCount
       }
     }
   }
 }
 
-/// ``col2im(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``.
+/// ``col2im(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``:
+/// the columns are added into a zero-padded gradient, whose interior is
+/// then added onto the image.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func col2imUnitStride<S: TensorScalar>(
   _ cols: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ image: UnsafeMutablePointer<S>
 ) {
-  let (width, outputHeight, outputWidth) = (g.input.width, g.output.height, g.output.width)
-  var row = cols
-  for c in 0..<channels {
-    let plane = image + c &* g.inputCount
-    for i in 0..<g.window.height {
-      let (down, rows) = WindowGeometry.unitStrideTap(
-        i, padding: g.padding.height, size: g.input.height, outputs: outputHeight)
-      for j in 0..<g.window.width {
-        let (right, columns) = WindowGeometry.unitStrideTap(
-          j, padding: g.padding.width, size: width, outputs: outputWidth)
-        for oh in rows {
-          let source = row + oh &* outputWidth
-          let target = plane + ((oh &+ down) &* width &+ right)
-          for k in columns { target[k] += source[k] }
+  let padded = PaddedPlanes(g, channels: channels)
+  BufferPool.shared.withScratch(S.self, count: padded.count) { buffer in
+    buffer.update(repeating: 0, count: padded.count)
+    var row = cols
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var target = buffer + padded.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            addRow(row + oh &* g.output.width, into: target, count: g.output.width)
+            target += padded.width
+          }
+          row += g.outputCount
         }
-        row += g.outputCount
       }
     }
+    padded.addInterior(of: buffer, onto: image)
+  }
+}
+
+/// The layout of a zero-padded copy of `channels` input planes.
+private struct PaddedPlanes {
+  let g: WindowGeometry
+  let channels: Int
+  let height: Int
+  let width: Int
+
+  init(_ g: WindowGeometry, channels: Int) {
+    self.g = g
+    self.channels = channels
+    height = g.input.height + 2 * g.padding.height
+    width = g.input.width + 2 * g.padding.width
+  }
+
+  var count: Int { channels * height * width }
+
+  @inline(__always)
+  func offset(channel: Int, row: Int, column: Int) -> Int {
+    (channel &* height &+ row) &* width &+ column
+  }
+
+  /// Writes the padded copy of `image` into `buffer`.
+  @inline(__always)
+  func fill<S: TensorScalar>(_ buffer: UnsafeMutablePointer<S>, from image: UnsafePointer<S>) {
+    let (top, left) = (g.padding.height, g.padding.width)
+    for c in 0..<channels {
+      let plane = buffer + offset(channel: c, row: 0, column: 0)
+      plane.update(repeating: 0, count: top &* width)
+      for y in 0..<g.input.height {
+        let target = plane + (top &+ y) &* width
+        for x in 0..<left { target[x] = 0 }
+        copyRow(
+          image + (c &* g.input.height &+ y) &* g.input.width, target + left,
+          count: g.input.width)
+        for x in (left &+ g.input.width)..<width { target[x] = 0 }
+      }
+      (plane + (top &+ g.input.height) &* width).update(repeating: 0, count: top &* width)
+    }
+  }
+
+  /// Adds the interior of the padded `buffer` onto `image`.
+  @inline(__always)
+  func addInterior<S: TensorScalar>(
+    of buffer: UnsafePointer<S>, onto image: UnsafeMutablePointer<S>
+  ) {
+    for c in 0..<channels {
+      for y in 0..<g.input.height {
+        addRow(
+          buffer + offset(channel: c, row: g.padding.height &+ y, column: g.padding.width),
+          into: image + (c &* g.input.height &+ y) &* g.input.width, count: g.input.width)
+      }
+    }
+  }
+}
+
+/// Copies `count` scalars, eight at a time; a last, overlapping block of
+/// eight covers the rest when there are at least eight.
+@inline(__always)
+private func copyRow<S: TensorScalar>(
+  _ source: UnsafePointer<S>, _ target: UnsafeMutablePointer<S>, count: Int
+) {
+  guard count >= 8 else {
+    for k in 0..<count { target[k] = source[k] }
+    return
+  }
+  var k = 0
+  while k < count {
+    let block = Swift.min(k, count &- 8)
+    UnsafeMutableRawPointer(target + block).storeBytes(
+      of: UnsafeRawPointer(source + block).loadUnaligned(as: SIMD8<S>.self), as: SIMD8<S>.self)
+    k = block &+ 8
+  }
+}
+
+/// `target[k] += source[k]` for `count` scalars, eight at a time.
+@inline(__always)
+private func addRow<S: TensorScalar>(
+  _ source: UnsafePointer<S>, into target: UnsafeMutablePointer<S>, count: Int
+) {
+  var k = 0
+  while k &+ 8 <= count {
+    let sum =
+      UnsafeRawPointer(target + k).loadUnaligned(as: SIMD8<S>.self)
+      + UnsafeRawPointer(source + k).loadUnaligned(as: SIMD8<S>.self)
+    UnsafeMutableRawPointer(target + k).storeBytes(of: sum, as: SIMD8<S>.self)
+    k &+= 8
+  }
+  while k < count {
+    target[k] += source[k]
+    k &+= 1
   }
 }
 

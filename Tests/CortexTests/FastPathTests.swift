@@ -194,4 +194,40 @@ import Testing
       }
     }
   }
+
+  // MARK: single-precision convolution
+
+  /// The single-precision specializations of the convolution kernels (the
+  /// padded im2col and col2im, the dot-product filter gradient, the pooled
+  /// scratch) against the double-precision ones, which the reference tests
+  /// check against direct loops.
+  @Test func singlePrecisionConvolutionMatchesDoublePrecision() {
+    let configurations: [(input: [Int], filters: [Int], padding: Int)] = [
+      ([3, 3, 32, 32], [8, 3, 5, 5], 2), ([2, 5, 9, 13], [7, 5, 3, 3], 1),
+      ([4, 2, 6, 6], [3, 2, 5, 5], 2), ([1, 16, 8, 8], [20, 16, 5, 5], 2),
+    ]
+    for (index, c) in configurations.enumerated() {
+      let seed = UInt64(60 + 4 * index)
+      let x = random(c.input, seed: seed)
+      let w = random(c.filters, seed: seed + 1)
+      let b = random([c.filters[0]], seed: seed + 2)
+      func single(_ t: Tensor<Double>) -> Tensor<Float> {
+        Tensor(shape: t.shape, scalars: t.scalars.map { Float($0) })
+      }
+      let (y, pullback) = valueWithPullback(at: [x, w, b]) {
+        conv2d($0[0], filters: $0[1], bias: $0[2], stride: 1, padding: c.padding)
+      }
+      let upstream = random(y.shape, seed: seed + 3)
+      let gradients = pullback(upstream)
+      let (ySingle, pullbackSingle) = valueWithPullback(at: [single(x), single(w), single(b)]) {
+        conv2d($0[0], filters: $0[1], bias: $0[2], stride: 1, padding: c.padding)
+      }
+      let gradientsSingle = pullbackSingle(single(upstream))
+      for (double, float) in zip([y] + gradients, [ySingle] + gradientsSingle) {
+        let scale = double.scalars.map { Swift.abs($0) }.max() ?? 1
+        let error = zip(double.scalars, float.scalars).map { Swift.abs($0 - Double($1)) }.max() ?? 0
+        #expect(error <= 1e-4 * Swift.max(scale, 1), "configuration \(index): \(error)")
+      }
+    }
+  }
 }

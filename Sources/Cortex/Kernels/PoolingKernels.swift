@@ -229,15 +229,15 @@ private func maxPool2x2RowFloat(
       as: SIMD16<Float>.self)
     var best = upper.evenHalf
     var offset = SIMD8<Int32>()
-    var wins = upper.oddHalf .> best
-    best.replace(with: upper.oddHalf, where: wins)
-    offset.replace(with: 1, where: wins)
-    wins = lower.evenHalf .> best
-    best.replace(with: lower.evenHalf, where: wins)
-    offset.replace(with: below, where: wins)
-    wins = lower.oddHalf .> best
-    best.replace(with: lower.oddHalf, where: wins)
-    offset.replace(with: below + 1, where: wins)
+    let secondWins = upper.oddHalf .> best
+    best.replace(with: upper.oddHalf, where: secondWins)
+    offset.replace(with: 1, where: secondWins)
+    let thirdWins = lower.evenHalf .> best
+    best.replace(with: lower.evenHalf, where: thirdWins)
+    offset.replace(with: below, where: thirdWins)
+    let fourthWins = lower.oddHalf .> best
+    best.replace(with: lower.oddHalf, where: fourthWins)
+    offset.replace(with: below + 1, where: fourthWins)
     UnsafeMutableRawPointer(output + block).storeBytes(of: best, as: SIMD8<Float>.self)
     let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * block))
     UnsafeMutableRawPointer(winners + block).storeBytes(

@@ -73,14 +73,17 @@ private func validOutputs(offset: Int, stride: Int, size: Int, outputs: Int) -> 
   return min(first, end)..<end
 }
 
-/// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image.
+/// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image, its rows
+/// `rowStride` scalars apart (by default `H2·W2`, one after the other).
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func im2col<S: TensorScalar>(
-  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>,
+  rowStride: Int? = nil
 ) {
+  let rowStride = rowStride ?? g.outputCount
   if g.isUnitStrideAndDilation {
-    im2colUnitStride(image, channels: channels, g, cols)
+    im2colUnitStride(image, channels: channels, g, cols, rowStride: rowStride)
     return
   }
   var row = cols
@@ -110,7 +113,7 @@ func im2col<S: TensorScalar>(
             for k in 0..<valid.count { target[k] = source[k * g.stride.width] }
           }
         }
-        row += g.outputCount
+        row += rowStride
       }
     }
   }
@@ -172,7 +175,8 @@ extension WindowGeometry {
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func im2colUnitStride<S: TensorScalar>(
-  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>,
+  rowStride: Int
 ) {
   let padded = PaddedPlanes(g, channels: channels)
   BufferPool.shared.withScratch(S.self, count: padded.count) { buffer in
@@ -186,7 +190,7 @@ func im2colUnitStride<S: TensorScalar>(
             copyRow(source, row + oh &* g.output.width, count: g.output.width)
             source += padded.width
           }
-          row += g.outputCount
+          row += rowStride
         }
       }
     }
@@ -438,10 +442,15 @@ func convolution2DBackward<S: TensorScalar>(
     // The bias gradient alone needs no image.
     let usesImages = filterGradient != nil || inputGradient != nil
     let batch = needsPartials || inputGradient != nil ? g.batch : 0
+    // Images whose filter gradients are taken in one product: enough for
+    // about 512 positions, so that the dot products are long.
+    let groupSize = g.isPointwise ? 1 : max(1, min(8, 512 / max(positions, 1)))
     forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
       let partialFilters = partials + chunk * partialCount
       let partialBias = partialFilters + filterCount
-      func backward(_ scratch: UnsafeMutablePointer<S>?) {
+      func backward(
+        _ scratch: UnsafeMutablePointer<S>?, _ groupedGradient: UnsafeMutablePointer<S>?
+      ) {
         for n in images {
           let gradient = upstream + n * g.outputImageCount
           if biasGradient != nil {
@@ -449,15 +458,16 @@ func convolution2DBackward<S: TensorScalar>(
               partialBias[k] += vectorSum(gradient + k * positions, count: positions)
             }
           }
-          guard usesImages else { continue }
-          let image = input + n * g.inputImageCount
+        }
+        guard usesImages else { return }
+        for group in stride(from: images.lowerBound, to: images.upperBound, by: groupSize) {
+          let members = group..<min(group + groupSize, images.upperBound)
           if filterGradient != nil {
-            gemm(
-              transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
-              a: gradient, lda: positions, b: columns(of: image, g, scratch: scratch),
-              ldb: positions, c: partialFilters, ldc: g.patchSize, accumulate: true)
+            filterGradientOfGroup(members, scratch, groupedGradient)
           }
-          if let inputGradient {
+          guard let inputGradient else { continue }
+          for n in members {
+            let gradient = upstream + n * g.outputImageCount
             let destination = inputGradient + n * g.inputImageCount
             guard let scratch else {
               gemm(
@@ -474,11 +484,53 @@ func convolution2DBackward<S: TensorScalar>(
             col2im(scratch, channels: g.channels, g.plane, destination)
           }
         }
+        /// `∂W += Σₙ ∂y[n] · cols(x[n])ᵀ` over the images of `members` as
+        /// one product: their column matrices side by side in `scratch`
+        /// and their output gradients side by side in `groupedGradient`,
+        /// so that the dot products run over all their positions at once.
+        func filterGradientOfGroup(
+          _ members: Range<Int>, _ scratch: UnsafeMutablePointer<S>?,
+          _ groupedGradient: UnsafeMutablePointer<S>?
+        ) {
+          let width = members.count * positions
+          guard let scratch, let groupedGradient, members.count > 1 else {
+            for n in members {
+              gemm(
+                transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
+                a: upstream + n * g.outputImageCount, lda: positions,
+                b: columns(of: input + n * g.inputImageCount, g, scratch: scratch),
+                ldb: positions, c: partialFilters, ldc: g.patchSize, accumulate: true)
+            }
+            return
+          }
+          for (slot, n) in members.enumerated() {
+            im2col(
+              input + n * g.inputImageCount, channels: g.channels, g.plane,
+              scratch + slot * positions, rowStride: width)
+            for k in 0..<g.filters {
+              (groupedGradient + k * width + slot * positions).update(
+                from: upstream + n * g.outputImageCount + k * positions, count: positions)
+            }
+          }
+          gemm(
+            transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: width,
+            a: groupedGradient, lda: width, b: scratch, ldb: width, c: partialFilters,
+            ldc: g.patchSize, accumulate: true)
+        }
       }
-      if usesImages && !images.isEmpty {
-        withColumnScratch(S.self, g, backward)
+      if usesImages && !images.isEmpty && !g.isPointwise {
+        let width = min(groupSize, images.count) * positions
+        BufferPool.shared.withScratch(S.self, count: g.patchSize * width) { scratch in
+          if filterGradient != nil && groupSize > 1 {
+            BufferPool.shared.withScratch(S.self, count: g.filters * width) { grouped in
+              backward(scratch, grouped)
+            }
+          } else {
+            backward(scratch, nil)
+          }
+        }
       } else {
-        backward(nil)
+        backward(nil, nil)
       }
     }
     if let filterGradient {

@@ -7,6 +7,8 @@ let commands: [Command] = [
   EvaluateCommand(),
   SummaryCommand(),
   GradcheckCommand(),
+  BenchCommand(),
+  SoakCommand(),
 ]
 
 func usage(_ commands: [Command]) -> String {

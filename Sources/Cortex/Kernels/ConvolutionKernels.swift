@@ -73,12 +73,19 @@ private func validOutputs(offset: Int, stride: Int, size: Int, outputs: Int) -> 
   return min(first, end)..<end
 }
 
-/// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image.
+/// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image, its rows
+/// `rowStride` scalars apart (by default `H2·W2`, one after the other).
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func im2col<S: TensorScalar>(
-  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>,
+  rowStride: Int? = nil
 ) {
+  let rowStride = rowStride ?? g.outputCount
+  if g.isUnitStrideAndDilation {
+    im2colUnitStride(image, channels: channels, g, cols, rowStride: rowStride)
+    return
+  }
   var row = cols
   for c in 0..<channels {
     let plane = image + c * g.inputCount
@@ -106,7 +113,7 @@ func im2col<S: TensorScalar>(
             for k in 0..<valid.count { target[k] = source[k * g.stride.width] }
           }
         }
-        row += g.outputCount
+        row += rowStride
       }
     }
   }
@@ -120,6 +127,10 @@ func im2col<S: TensorScalar>(
 func col2im<S: TensorScalar>(
   _ cols: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ image: UnsafeMutablePointer<S>
 ) {
+  if g.isUnitStrideAndDilation {
+    col2imUnitStride(cols, channels: channels, g, image)
+    return
+  }
   var row = cols
   for c in 0..<channels {
     let plane = image + c * g.inputCount
@@ -144,6 +155,166 @@ func col2im<S: TensorScalar>(
         row += g.outputCount
       }
     }
+  }
+}
+
+extension WindowGeometry {
+  /// Stride 1 and dilation 1 along both axes: each row of `cols` is the
+  /// input plane shifted by the window tap, with zeros where it falls in
+  /// the padding.
+  var isUnitStrideAndDilation: Bool {
+    let one = Extent(height: 1, width: 1)
+    return stride == one && dilation == one
+  }
+}
+
+/// ``im2col(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``,
+/// through a zero-padded copy of the image: row `(c, i, j)` of `cols` at
+/// output row `oh` is then the `W2` scalars of padded row `oh + i` from
+/// column `j`, one copy with no bounds to work out.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func im2colUnitStride<S: TensorScalar>(
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ cols: UnsafeMutablePointer<S>,
+  rowStride: Int
+) {
+  let padded = PaddedPlanes(g, channels: channels)
+  BufferPool.shared.withScratch(S.self, count: padded.count) { buffer in
+    padded.fill(buffer, from: image)
+    var row = cols
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var source = buffer + padded.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            copyRow(source, row + oh &* g.output.width, count: g.output.width)
+            source += padded.width
+          }
+          row += rowStride
+        }
+      }
+    }
+  }
+}
+
+/// ``col2im(_:channels:_:_:)`` for ``WindowGeometry/isUnitStrideAndDilation``:
+/// the columns are added into a zero-padded gradient, whose interior is
+/// then added onto the image.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func col2imUnitStride<S: TensorScalar>(
+  _ cols: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ image: UnsafeMutablePointer<S>
+) {
+  let padded = PaddedPlanes(g, channels: channels)
+  BufferPool.shared.withScratch(S.self, count: padded.count) { buffer in
+    buffer.update(repeating: 0, count: padded.count)
+    var row = cols
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var target = buffer + padded.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            addRow(row + oh &* g.output.width, into: target, count: g.output.width)
+            target += padded.width
+          }
+          row += g.outputCount
+        }
+      }
+    }
+    padded.addInterior(of: buffer, onto: image)
+  }
+}
+
+/// The layout of a zero-padded copy of `channels` input planes.
+private struct PaddedPlanes {
+  let g: WindowGeometry
+  let channels: Int
+  let height: Int
+  let width: Int
+
+  init(_ g: WindowGeometry, channels: Int) {
+    self.g = g
+    self.channels = channels
+    height = g.input.height + 2 * g.padding.height
+    width = g.input.width + 2 * g.padding.width
+  }
+
+  var count: Int { channels * height * width }
+
+  @inline(__always)
+  func offset(channel: Int, row: Int, column: Int) -> Int {
+    (channel &* height &+ row) &* width &+ column
+  }
+
+  /// Writes the padded copy of `image` into `buffer`.
+  @inline(__always)
+  func fill<S: TensorScalar>(_ buffer: UnsafeMutablePointer<S>, from image: UnsafePointer<S>) {
+    let (top, left) = (g.padding.height, g.padding.width)
+    for c in 0..<channels {
+      let plane = buffer + offset(channel: c, row: 0, column: 0)
+      plane.update(repeating: 0, count: top &* width)
+      for y in 0..<g.input.height {
+        let target = plane + (top &+ y) &* width
+        for x in 0..<left { target[x] = 0 }
+        copyRow(
+          image + (c &* g.input.height &+ y) &* g.input.width, target + left,
+          count: g.input.width)
+        for x in (left &+ g.input.width)..<width { target[x] = 0 }
+      }
+      (plane + (top &+ g.input.height) &* width).update(repeating: 0, count: top &* width)
+    }
+  }
+
+  /// Adds the interior of the padded `buffer` onto `image`.
+  @inline(__always)
+  func addInterior<S: TensorScalar>(
+    of buffer: UnsafePointer<S>, onto image: UnsafeMutablePointer<S>
+  ) {
+    for c in 0..<channels {
+      for y in 0..<g.input.height {
+        addRow(
+          buffer + offset(channel: c, row: g.padding.height &+ y, column: g.padding.width),
+          into: image + (c &* g.input.height &+ y) &* g.input.width, count: g.input.width)
+      }
+    }
+  }
+}
+
+/// Copies `count` scalars, eight at a time; a last, overlapping block of
+/// eight covers the rest when there are at least eight.
+@inline(__always)
+private func copyRow<S: TensorScalar>(
+  _ source: UnsafePointer<S>, _ target: UnsafeMutablePointer<S>, count: Int
+) {
+  guard count >= 8 else {
+    for k in 0..<count { target[k] = source[k] }
+    return
+  }
+  var k = 0
+  while k < count {
+    let block = Swift.min(k, count &- 8)
+    UnsafeMutableRawPointer(target + block).storeBytes(
+      of: UnsafeRawPointer(source + block).loadUnaligned(as: SIMD8<S>.self), as: SIMD8<S>.self)
+    k = block &+ 8
+  }
+}
+
+/// `target[k] += source[k]` for `count` scalars, eight at a time.
+@inline(__always)
+private func addRow<S: TensorScalar>(
+  _ source: UnsafePointer<S>, into target: UnsafeMutablePointer<S>, count: Int
+) {
+  var k = 0
+  while k &+ 8 <= count {
+    let sum =
+      UnsafeRawPointer(target + k).loadUnaligned(as: SIMD8<S>.self)
+      + UnsafeRawPointer(source + k).loadUnaligned(as: SIMD8<S>.self)
+    UnsafeMutableRawPointer(target + k).storeBytes(of: sum, as: SIMD8<S>.self)
+    k &+= 8
+  }
+  while k < count {
+    target[k] += source[k]
+    k &+= 1
   }
 }
 
@@ -192,10 +363,7 @@ func convolution2DForward<S: TensorScalar>(
 ) {
   let positions = g.plane.outputCount
   let cost = g.filters * g.patchSize * positions
-  forEachChunk(of: g.batch, costPerItem: cost) { _, images in
-    let scratch =
-      g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
-    defer { scratch?.deallocate() }
+  func forward(_ images: Range<Int>, _ scratch: UnsafeMutablePointer<S>?) {
     for n in images {
       let image = input + n * g.inputImageCount
       let result = output + n * g.outputImageCount
@@ -210,6 +378,41 @@ func convolution2DForward<S: TensorScalar>(
         c: result, ldc: positions, accumulate: bias != nil)
     }
   }
+  forEachChunk(of: g.batch, costPerItem: cost) { _, images in
+    withColumnScratch(S.self, g) { scratch in forward(images, scratch) }
+  }
+}
+
+/// Runs `body` with a pooled scratch buffer for the column matrix of one
+/// image, or with `nil` for a pointwise convolution, which needs none.
+@inline(__always)
+private func withColumnScratch<S: TensorScalar>(
+  _: S.Type, _ g: ConvolutionGeometry, _ body: (UnsafeMutablePointer<S>?) -> Void
+) {
+  if g.isPointwise {
+    body(nil)
+  } else {
+    BufferPool.shared.withScratch(S.self, count: g.patchSize * g.plane.outputCount) { body($0) }
+  }
+}
+
+/// The sum of `count` scalars, in eight interleaved partial sums.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func vectorSum<S: TensorScalar>(_ x: UnsafePointer<S>, count: Int) -> S {
+  var (a, b) = (SIMD8<S>(), SIMD8<S>())
+  var i = 0
+  while i + 16 <= count {
+    a += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<S>.self)
+    b += UnsafeRawPointer(x + i + 8).loadUnaligned(as: SIMD8<S>.self)
+    i += 16
+  }
+  var sum = (a + b).sum()
+  while i < count {
+    sum += x[i]
+    i += 1
+  }
+  return sum
 }
 
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
@@ -227,62 +430,121 @@ func convolution2DBackward<S: TensorScalar>(
 ) {
   let positions = g.plane.outputCount
   let filterCount = g.filters * g.patchSize
-  // One partial filter gradient per chunk of the batch, summed at the end.
+  // One partial filter and bias gradient per chunk of the batch, summed at
+  // the end: `[chunks, filterCount + K]`.
   let chunks = ComputeSettings.threadCount
-  let partials: UnsafeMutablePointer<S>? =
-    filterGradient == nil ? nil : .allocate(capacity: filterCount * chunks)
-  partials?.initialize(repeating: 0, count: filterCount * chunks)
-  defer { partials?.deallocate() }
-  let cost = 2 * g.filters * g.patchSize * positions
-  // The bias gradient alone needs no pass over the images.
-  let batch = partials == nil && inputGradient == nil ? 0 : g.batch
-  forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
-    let scratch =
-      g.isPointwise || images.isEmpty
-      ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * positions)
-    defer { scratch?.deallocate() }
-    for n in images {
-      let image = input + n * g.inputImageCount
-      let gradient = upstream + n * g.outputImageCount
-      if let partials {
-        gemm(
-          transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
-          a: gradient, lda: positions, b: columns(of: image, g, scratch: scratch), ldb: positions,
-          c: partials + chunk * filterCount, ldc: g.patchSize, accumulate: true)
-      }
-      if let inputGradient {
-        let destination = inputGradient + n * g.inputImageCount
-        guard let scratch else {
-          gemm(
-            transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
-            a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: destination,
-            ldc: positions, accumulate: false)
-          continue
+  let partialCount = filterCount + g.filters
+  let needsPartials = filterGradient != nil || biasGradient != nil
+  BufferPool.shared.withScratch(S.self, count: needsPartials ? partialCount * chunks : 0) {
+    partials in
+    if needsPartials { partials.initialize(repeating: 0, count: partialCount * chunks) }
+    let cost = 2 * g.filters * g.patchSize * positions
+    // The bias gradient alone needs no image.
+    let usesImages = filterGradient != nil || inputGradient != nil
+    let batch = needsPartials || inputGradient != nil ? g.batch : 0
+    // Images whose filter gradients are taken in one product: enough for
+    // about 512 positions, so that the dot products are long.
+    let groupSize = g.isPointwise ? 1 : max(1, min(8, 512 / max(positions, 1)))
+    forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
+      let partialFilters = partials + chunk * partialCount
+      let partialBias = partialFilters + filterCount
+      func backward(
+        _ scratch: UnsafeMutablePointer<S>?, _ groupedGradient: UnsafeMutablePointer<S>?
+      ) {
+        for n in images {
+          let gradient = upstream + n * g.outputImageCount
+          if biasGradient != nil {
+            for k in 0..<g.filters {
+              partialBias[k] += vectorSum(gradient + k * positions, count: positions)
+            }
+          }
         }
-        gemm(
-          transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
-          a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: scratch,
-          ldc: positions, accumulate: false)
-        destination.update(repeating: 0, count: g.inputImageCount)
-        col2im(scratch, channels: g.channels, g.plane, destination)
+        guard usesImages else { return }
+        for group in stride(from: images.lowerBound, to: images.upperBound, by: groupSize) {
+          let members = group..<min(group + groupSize, images.upperBound)
+          if filterGradient != nil {
+            filterGradientOfGroup(members, scratch, groupedGradient)
+          }
+          guard let inputGradient else { continue }
+          for n in members {
+            let gradient = upstream + n * g.outputImageCount
+            let destination = inputGradient + n * g.inputImageCount
+            guard let scratch else {
+              gemm(
+                transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
+                a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: destination,
+                ldc: positions, accumulate: false)
+              continue
+            }
+            gemm(
+              transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
+              a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: scratch,
+              ldc: positions, accumulate: false)
+            destination.update(repeating: 0, count: g.inputImageCount)
+            col2im(scratch, channels: g.channels, g.plane, destination)
+          }
+        }
+        /// `∂W += Σₙ ∂y[n] · cols(x[n])ᵀ` over the images of `members` as
+        /// one product: their column matrices side by side in `scratch`
+        /// and their output gradients side by side in `groupedGradient`,
+        /// so that the dot products run over all their positions at once.
+        func filterGradientOfGroup(
+          _ members: Range<Int>, _ scratch: UnsafeMutablePointer<S>?,
+          _ groupedGradient: UnsafeMutablePointer<S>?
+        ) {
+          let width = members.count * positions
+          guard let scratch, let groupedGradient, members.count > 1 else {
+            for n in members {
+              gemm(
+                transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
+                a: upstream + n * g.outputImageCount, lda: positions,
+                b: columns(of: input + n * g.inputImageCount, g, scratch: scratch),
+                ldb: positions, c: partialFilters, ldc: g.patchSize, accumulate: true)
+            }
+            return
+          }
+          for (slot, n) in members.enumerated() {
+            im2col(
+              input + n * g.inputImageCount, channels: g.channels, g.plane,
+              scratch + slot * positions, rowStride: width)
+            for k in 0..<g.filters {
+              (groupedGradient + k * width + slot * positions).update(
+                from: upstream + n * g.outputImageCount + k * positions, count: positions)
+            }
+          }
+          gemm(
+            transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: width,
+            a: groupedGradient, lda: width, b: scratch, ldb: width, c: partialFilters,
+            ldc: g.patchSize, accumulate: true)
+        }
+      }
+      if usesImages && !images.isEmpty && !g.isPointwise {
+        let width = min(groupSize, images.count) * positions
+        BufferPool.shared.withScratch(S.self, count: g.patchSize * width) { scratch in
+          if filterGradient != nil && groupSize > 1 {
+            BufferPool.shared.withScratch(S.self, count: g.filters * width) { grouped in
+              backward(scratch, grouped)
+            }
+          } else {
+            backward(scratch, nil)
+          }
+        }
+      } else {
+        backward(nil, nil)
       }
     }
-  }
-  if let filterGradient, let partials {
-    filterGradient.update(from: partials, count: filterCount)
-    for chunk in 1..<chunks {
-      let partial = partials + chunk * filterCount
-      for i in 0..<filterCount { filterGradient[i] += partial[i] }
+    if let filterGradient {
+      filterGradient.update(from: partials, count: filterCount)
+      for chunk in 1..<chunks {
+        let partial = partials + chunk * partialCount
+        for i in 0..<filterCount { filterGradient[i] += partial[i] }
+      }
     }
-  }
-  if let biasGradient {
-    biasGradient.update(repeating: 0, count: g.filters)
-    for n in 0..<g.batch {
-      for k in 0..<g.filters {
-        let plane = upstream + n * g.outputImageCount + k * positions
-        var sum: S = 0
-        for p in 0..<positions { sum += plane[p] }
-        biasGradient[k] += sum
+    if let biasGradient {
+      biasGradient.update(from: partials + filterCount, count: g.filters)
+      for chunk in 1..<chunks {
+        let partial = partials + chunk * partialCount + filterCount
+        for k in 0..<g.filters { biasGradient[k] += partial[k] }
       }
     }
   }

@@ -72,7 +72,8 @@ protocol GEMMKernel {
   static var mr: Int { get }
   /// Columns of the register tile (and of a packed B panel).
   static var nr: Int { get }
-  /// Depth of a packed block: an A and a B panel of this depth fit in L1.
+  /// The largest depth of a packed block: an A and a B panel of this
+  /// depth fit in L1. Products are cut into blocks of equal depth.
   static var kc: Int { get }
   /// Rows of A in use at once: an `mc × kc` block fits in L2.
   static var mc: Int { get }
@@ -125,15 +126,23 @@ private func blockedGEMM<K: GEMMKernel>(
     smallGEMM(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
     return
   }
+  if !a.transposed && b.transposed && k >= dotProductMinimumDepth {
+    dotProductGEMM(
+      m: m, n: n, k: k, a: a.base, lda: a.stride, b: b.base, ldb: b.stride, c: c, ldc: ldc,
+      accumulate: accumulate)
+    return
+  }
   let threads = m * n * k < parallelThreshold ? 1 : ComputeSettings.threadCount
-  let depthLimit = min(k, K.kc)
+  // Depth blocks of equal size, at most `kc`: a block of 288 is one pass
+  // over C, not a pass of 256 and a short one of 32.
+  let depthLimit = ceilDivide(k, ceilDivide(k, K.kc))
   let packedA = roundUp(min(m, packedRowLimit), K.mr) * depthLimit
   let packedB = m <= K.mc ? 0 : depthLimit * roundUp(min(n, K.nc), K.nr)
   let buffers = PackingScratch.forCurrentThread.buffers(K.Scalar.self, packedA, packedB)
   for column in stride(from: 0, to: n, by: K.nc) {
     let columns = min(K.nc, n - column)
-    for depthStart in stride(from: 0, to: k, by: K.kc) {
-      let depth = min(K.kc, k - depthStart)
+    for depthStart in stride(from: 0, to: k, by: depthLimit) {
+      let depth = min(depthLimit, k - depthStart)
       for row in stride(from: 0, to: m, by: packedRowLimit) {
         let block = Block(
           row: row, rows: min(packedRowLimit, m - row), column: column, columns: columns,
@@ -303,6 +312,134 @@ private func greatestCommonDivisor(_ x: Int, _ y: Int) -> Int {
   return x
 }
 
+// MARK: - Products along rows
+
+/// `C = A·Bᵀ` from this depth on goes through ``dotProductGEMM``.
+private let dotProductMinimumDepth = 32
+
+/// Depth handled at once by ``dotProductGEMM``: the seven rows of a tile
+/// (28 KB at most in single precision) stay in L1.
+private let dotProductDepthBlock = 1024
+
+/// `C = A·Bᵀ` (or `C += A·Bᵀ`) with `A` `[m, k]` and `B` `[n, k]` both
+/// stored row by row, so that every entry of `C` is a dot product of two
+/// contiguous rows. The packed path would have to transpose one of the
+/// operands, one scalar at a time, which for the filter gradient of a
+/// convolution (`∂y · colsᵀ`, where `cols` is large and `∂y` has few
+/// rows) costs as much as the multiplication. Here a 4 × 3 tile of `C` is
+/// twelve vector accumulators over the depth, reduced across lanes at the
+/// end. The tiles are shared out by column; the depth is cut the same way
+/// whatever the number of threads, so the result does not depend on it.
+private func dotProductGEMM<S: TensorScalar>(
+  m: Int, n: Int, k: Int, a: UnsafePointer<S>, lda: Int, b: UnsafePointer<S>, ldb: Int,
+  c: UnsafeMutablePointer<S>, ldc: Int, accumulate: Bool
+) {
+  let rowTiles = ceilDivide(m, 4)
+  let columnTiles = ceilDivide(n, 3)
+  let threads = m * n * k < parallelThreshold ? 1 : ComputeSettings.threadCount
+  let tasks = min(columnTiles, 4 * threads)
+  for depthStart in stride(from: 0, to: k, by: dotProductDepthBlock) {
+    let depth = min(dotProductDepthBlock, k - depthStart)
+    forEachTask(tasks, threads: threads) { task in
+      for columnTile in evenPart(of: columnTiles, into: tasks, task) {
+        let column = columnTile * 3
+        for rowTile in 0..<rowTiles {
+          let row = rowTile * 4
+          dotProductTile(
+            depth: depth, a: a + row * lda + depthStart, lda: lda, rows: min(4, m - row),
+            b: b + column * ldb + depthStart, ldb: ldb, columns: min(3, n - column),
+            c: c + row * ldc + column, ldc: ldc, accumulate: accumulate || depthStart > 0)
+        }
+      }
+    }
+  }
+}
+
+/// `acc += x * y` lane by lane, fused where the target has FMA.
+@inline(__always)
+private func multiplyAdd<S: TensorScalar>(
+  _ acc: inout SIMD8<S>, _ x: SIMD8<S>, _ y: SIMD8<S>
+) {
+  #if CORTEX_FMA || arch(arm64)
+    acc.addProduct(x, y)
+  #else
+    acc += x * y
+  #endif
+}
+
+/// The sum of the lanes of `v`, by halves: three vector adds, not seven
+/// dependent scalar ones.
+@inline(__always)
+private func horizontalSum<S: TensorScalar>(_ v: SIMD8<S>) -> S {
+  let four = v.lowHalf + v.highHalf
+  let two = four.lowHalf + four.highHalf
+  return two[0] + two[1]
+}
+
+/// The `rows × columns` (at most 4 × 3) corner of a tile of `C = A·Bᵀ`
+/// over `depth`: rows past `rows` or `columns` repeat the last one, and
+/// their results are dropped.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+private func dotProductTile<S: TensorScalar>(
+  depth: Int, a: UnsafePointer<S>, lda: Int, rows: Int, b: UnsafePointer<S>, ldb: Int,
+  columns: Int, c: UnsafeMutablePointer<S>, ldc: Int, accumulate: Bool
+) {
+  let a0 = a
+  let a1 = rows > 1 ? a0 + lda : a0
+  let a2 = rows > 2 ? a1 + lda : a1
+  let a3 = rows > 3 ? a2 + lda : a2
+  let b0 = b
+  let b1 = columns > 1 ? b0 + ldb : b0
+  let b2 = columns > 2 ? b1 + ldb : b1
+  func load(_ pointer: UnsafePointer<S>) -> SIMD8<S> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<S>.self)
+  }
+  var (s00, s01, s02) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+  var (s10, s11, s12) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+  var (s20, s21, s22) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+  var (s30, s31, s32) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+  var p = 0
+  while p + 8 <= depth {
+    let (y0, y1, y2) = (load(b0 + p), load(b1 + p), load(b2 + p))
+    var x = load(a0 + p)
+    multiplyAdd(&s00, x, y0)
+    multiplyAdd(&s01, x, y1)
+    multiplyAdd(&s02, x, y2)
+    x = load(a1 + p)
+    multiplyAdd(&s10, x, y0)
+    multiplyAdd(&s11, x, y1)
+    multiplyAdd(&s12, x, y2)
+    x = load(a2 + p)
+    multiplyAdd(&s20, x, y0)
+    multiplyAdd(&s21, x, y1)
+    multiplyAdd(&s22, x, y2)
+    x = load(a3 + p)
+    multiplyAdd(&s30, x, y0)
+    multiplyAdd(&s31, x, y1)
+    multiplyAdd(&s32, x, y2)
+    p += 8
+  }
+  withUnsafeTemporaryAllocation(of: S.self, capacity: 12) { sums in
+    let vectors = [s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32]
+    let rowsA = [a0, a1, a2, a3]
+    let rowsB = [b0, b1, b2]
+    for i in 0..<4 {
+      for j in 0..<3 {
+        var sum = horizontalSum(vectors[i * 3 + j])
+        for q in p..<depth { sum += rowsA[i][q] * rowsB[j][q] }
+        sums[i * 3 + j] = sum
+      }
+    }
+    for i in 0..<rows {
+      for j in 0..<columns {
+        let target = c + i * ldc + j
+        target.pointee = accumulate ? target.pointee + sums[i * 3 + j] : sums[i * 3 + j]
+      }
+    }
+  }
+}
+
 // MARK: - Packing buffers
 
 /// The packing buffers of one thread, grown when a product needs more,
@@ -431,7 +568,11 @@ private func packRuns<S: TensorScalar>(
 }
 
 /// Packs `count` rows of `base` (row stride `stride`), `depth` scalars
-/// each, so that step `p` of a panel holds scalar `p` of `width` rows.
+/// each, so that step `p` of a panel holds scalar `p` of `width` rows. Each
+/// source row is read in order, one after the other: reading the `width`
+/// rows side by side would touch `width` addresses a multiple of the row
+/// stride apart, which for strides of a few kilobytes share a handful of
+/// cache sets and evict one another.
 @inline(__always)
 private func packGathered<S: TensorScalar>(
   _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
@@ -441,18 +582,16 @@ private func packGathered<S: TensorScalar>(
   for first in Swift.stride(from: 0, to: count, by: width) {
     let top = base + first * stride
     let height = min(width, count - first)
-    if height == width {
+    if height < width { out.update(repeating: 0, count: width * depth) }
+    for i in 0..<height {
+      let row = top + i * stride
+      var target = out + i
       for p in 0..<depth {
-        for i in 0..<width { out[i] = top[i * stride + p] }
-        out += width
-      }
-    } else {
-      for p in 0..<depth {
-        for i in 0..<height { out[i] = top[i * stride + p] }
-        for i in height..<width { out[i] = 0 }
-        out += width
+        target.pointee = row[p]
+        target += width
       }
     }
+    out += width * depth
   }
 }
 
@@ -463,7 +602,7 @@ enum FloatKernel: GEMMKernel {
   typealias Scalar = Float
   static var mr: Int { 6 }
   static var nr: Int { 16 }
-  static var kc: Int { 256 }
+  static var kc: Int { 320 }
   static var mc: Int { 144 }
   static var nc: Int { 4080 }
 

@@ -22,7 +22,7 @@ private func windowRange(_ o: Int, stride: Int, padding: Int, window: Int, size:
 @_specialize(where S == Double)
 func maxPool2DForward<S: TensorScalar>(
   _ input: UnsafePointer<S>, output: UnsafeMutablePointer<S>,
-  winners: UnsafeMutableBufferPointer<Int>,
+  winners: UnsafeMutablePointer<Int32>,
   planes: Int, _ g: WindowGeometry
 ) {
   forEachChunk(of: planes, costPerItem: g.outputCount * g.windowCount) { _, chunk in
@@ -47,7 +47,7 @@ func maxPool2DForward<S: TensorScalar>(
           }
           let o = p * g.outputCount + oh * g.output.width + ow
           output[o] = bestValue
-          winners[o] = p * g.inputCount + best
+          winners[o] = Int32(truncatingIfNeeded: p * g.inputCount + best)
         }
       }
     }
@@ -126,19 +126,19 @@ func avgPool2DBackward<S: TensorScalar>(
 @_specialize(where S == Double)
 func maxoutForward<S: TensorScalar>(
   _ input: UnsafePointer<S>, output: UnsafeMutablePointer<S>,
-  winners: UnsafeMutableBufferPointer<Int>,
+  winners: UnsafeMutablePointer<Int32>,
   outer: Int, units: Int, pieces: Int, inner: Int
 ) {
   for group in 0..<(outer * units) {
     let best = output + group * inner
     let first = group * pieces * inner
     best.update(from: input + first, count: inner)
-    for s in 0..<inner { winners[group * inner + s] = first + s }
+    for s in 0..<inner { winners[group * inner + s] = Int32(truncatingIfNeeded: first + s) }
     for j in 1..<max(pieces, 1) {
       let piece = first + j * inner
       for s in 0..<inner where input[piece + s] > best[s] {
         best[s] = input[piece + s]
-        winners[group * inner + s] = piece + s
+        winners[group * inner + s] = Int32(truncatingIfNeeded: piece + s)
       }
     }
   }
@@ -149,9 +149,192 @@ func maxoutForward<S: TensorScalar>(
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func routeToWinners<S: TensorScalar>(
-  _ upstream: UnsafePointer<S>, winners: UnsafeBufferPointer<Int>,
+  _ upstream: UnsafePointer<S>, winners: UnsafeBufferPointer<Int32>,
   gradient: UnsafeMutablePointer<S>, inputCount: Int
 ) {
   gradient.update(repeating: 0, count: inputCount)
-  for (i, winner) in winners.enumerated() { gradient[winner] += upstream[i] }
+  for (i, winner) in winners.enumerated() { gradient[Int(winner)] += upstream[i] }
+}
+
+// MARK: - 2×2 windows with stride 2
+
+extension WindowGeometry {
+  /// Whether the windows are 2×2 with stride 2 and no padding and tile the
+  /// input exactly (even height and width): every input lies in exactly
+  /// one window, and the two input rows of an output row are contiguous.
+  var tiles2x2: Bool {
+    window == Extent(height: 2, width: 2) && stride == Extent(height: 2, width: 2)
+      && padding == Extent(height: 0, width: 0) && input.height == 2 * output.height
+      && input.width == 2 * output.width
+  }
+}
+
+/// ``maxPool2DForward(_:output:winners:planes:_:)`` for geometries that
+/// ``WindowGeometry/tiles2x2``: the same outputs and winners (row-major
+/// window order, the first maximum wins a tie), eight outputs at a time in
+/// single precision.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func maxPool2x2Forward<S: TensorScalar>(
+  _ input: UnsafePointer<S>, output: UnsafeMutablePointer<S>,
+  winners: UnsafeMutablePointer<Int32>, planes: Int, _ g: WindowGeometry
+) {
+  precondition(g.tiles2x2, "maxPool2x2Forward: the windows must tile the input 2×2")
+  let width = g.input.width
+  let outputWidth = g.output.width
+  forEachChunk(of: planes, costPerItem: 4 * g.outputCount) { _, chunk in
+    for p in chunk {
+      for oh in 0..<g.output.height {
+        let top = p * g.inputCount + 2 * oh * width
+        let o = p * g.outputCount + oh * outputWidth
+        var ow = 0
+        if S.self == Float.self {
+          ow = maxPool2x2RowFloat(
+            UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), top: top, width: width,
+            output: UnsafeMutableRawPointer(output + o).assumingMemoryBound(to: Float.self),
+            winners: winners + o, count: outputWidth)
+        }
+        for ow in ow..<outputWidth {
+          let first = top + 2 * ow
+          var best = first
+          if input[first + 1] > input[best] { best = first + 1 }
+          if input[first + width] > input[best] { best = first + width }
+          if input[first + width + 1] > input[best] { best = first + width + 1 }
+          output[o + ow] = input[best]
+          winners[o + ow] = Int32(truncatingIfNeeded: best)
+        }
+      }
+    }
+  }
+}
+
+/// One output row of 2×2 max pooling in blocks of eight outputs; returns
+/// how many outputs it wrote: all of them, or none when there are fewer
+/// than eight.
+@inline(__always)
+private func maxPool2x2RowFloat(
+  _ input: UnsafePointer<Float>, top: Int, width: Int, output: UnsafeMutablePointer<Float>,
+  winners: UnsafeMutablePointer<Int32>, count: Int
+) -> Int {
+  let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+  let below = Int32(truncatingIfNeeded: width)
+  guard count >= 8 else { return 0 }
+  var ow = 0
+  while ow < count {
+    // The last block overlaps the one before it when `count` is not a
+    // multiple of 8; it writes the same values again.
+    let block = min(ow, count - 8)
+    let upper = UnsafeRawPointer(input + top + 2 * block).loadUnaligned(as: SIMD16<Float>.self)
+    let lower = UnsafeRawPointer(input + top + width + 2 * block).loadUnaligned(
+      as: SIMD16<Float>.self)
+    var best = upper.evenHalf
+    var offset = SIMD8<Int32>()
+    let secondWins = upper.oddHalf .> best
+    best.replace(with: upper.oddHalf, where: secondWins)
+    offset.replace(with: 1, where: secondWins)
+    let thirdWins = lower.evenHalf .> best
+    best.replace(with: lower.evenHalf, where: thirdWins)
+    offset.replace(with: below, where: thirdWins)
+    let fourthWins = lower.oddHalf .> best
+    best.replace(with: lower.oddHalf, where: fourthWins)
+    offset.replace(with: below + 1, where: fourthWins)
+    UnsafeMutableRawPointer(output + block).storeBytes(of: best, as: SIMD8<Float>.self)
+    let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * block))
+    UnsafeMutableRawPointer(winners + block).storeBytes(
+      of: first &+ lanes &+ offset, as: SIMD8<Int32>.self)
+    ow = block + 8
+  }
+  return count
+}
+
+/// The max gate's routing for windows that ``WindowGeometry/tiles2x2``:
+/// each input's gradient is its window's upstream gradient if it is the
+/// window's winner, else 0, written once (no clearing pass, no scatter).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func routeToWinners2x2<S: TensorScalar>(
+  _ upstream: UnsafePointer<S>, winners: UnsafePointer<Int32>,
+  gradient: UnsafeMutablePointer<S>, planes: Int, _ g: WindowGeometry
+) {
+  precondition(g.tiles2x2, "routeToWinners2x2: the windows must tile the input 2×2")
+  let width = g.input.width
+  let outputWidth = g.output.width
+  forEachChunk(of: planes, costPerItem: 4 * g.outputCount) { _, chunk in
+    for p in chunk {
+      for oh in 0..<g.output.height {
+        let top = p * g.inputCount + 2 * oh * width
+        let o = p * g.outputCount + oh * outputWidth
+        var ow = 0
+        if S.self == Float.self {
+          ow = route2x2RowFloat(
+            UnsafeRawPointer(upstream + o).assumingMemoryBound(to: Float.self),
+            winners: winners + o, top: top, width: width,
+            gradient: UnsafeMutableRawPointer(gradient).assumingMemoryBound(to: Float.self),
+            count: outputWidth)
+        }
+        for ow in ow..<outputWidth {
+          let first = top + 2 * ow
+          let winner = Int(winners[o + ow])
+          let value = upstream[o + ow]
+          gradient[first] = winner == first ? value : 0
+          gradient[first + 1] = winner == first + 1 ? value : 0
+          gradient[first + width] = winner == first + width ? value : 0
+          gradient[first + width + 1] = winner == first + width + 1 ? value : 0
+        }
+      }
+    }
+  }
+}
+
+/// One output row of ``routeToWinners2x2(_:winners:gradient:planes:_:)``
+/// in blocks of eight outputs; returns how many it routed: all of them, or
+/// none when there are fewer than eight.
+@inline(__always)
+private func route2x2RowFloat(
+  _ upstream: UnsafePointer<Float>, winners: UnsafePointer<Int32>, top: Int, width: Int,
+  gradient: UnsafeMutablePointer<Float>, count: Int
+) -> Int {
+  let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+  let below = Int32(truncatingIfNeeded: width)
+  guard count >= 8 else { return 0 }
+  var ow = 0
+  while ow < count {
+    // The last block overlaps the one before it when `count` is not a
+    // multiple of 8; it writes the same values again.
+    let block = min(ow, count - 8)
+    let value = UnsafeRawPointer(upstream + block).loadUnaligned(as: SIMD8<Int32>.self)
+    let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: top + 2 * block)) &+ lanes
+    let offset = UnsafeRawPointer(winners + block).loadUnaligned(as: SIMD8<Int32>.self) &- first
+    let a = keep(value, where: offset, is: 0)
+    let b = keep(value, where: offset, is: 1)
+    let c = keep(value, where: offset, is: below)
+    let d = keep(value, where: offset, is: below + 1)
+    UnsafeMutableRawPointer(gradient + top + 2 * block).storeBytes(
+      of: interleave(a, b), as: SIMD16<Int32>.self)
+    UnsafeMutableRawPointer(gradient + top + width + 2 * block).storeBytes(
+      of: interleave(c, d), as: SIMD16<Int32>.self)
+    ow = block + 8
+  }
+  return count
+}
+
+/// The bits of `value` in the lanes where `offset` equals `target`, zero
+/// (+0.0) in the others, with integer operations only: the generic
+/// `replacing(with:where:)` does not compile to vector code.
+@inline(__always)
+private func keep(_ value: SIMD8<Int32>, where offset: SIMD8<Int32>, is target: Int32)
+  -> SIMD8<Int32>
+{
+  let difference = offset ^ SIMD8(repeating: target)
+  // All ones where the difference is nonzero (its sign or its negation's).
+  let differs = (difference | (SIMD8<Int32>() &- difference)) &>> 31
+  return value & ~differs
+}
+
+/// `(x₀, y₀, x₁, y₁, …, x₇, y₇)`.
+@inline(__always)
+private func interleave(_ x: SIMD8<Int32>, _ y: SIMD8<Int32>) -> SIMD16<Int32> {
+  SIMD16(
+    x[0], y[0], x[1], y[1], x[2], y[2], x[3], y[3], x[4], y[4], x[5], y[5], x[6], y[6], x[7],
+    y[7])
 }

@@ -48,11 +48,9 @@ public func maxout<Scalar>(_ z: Tensor<Scalar>, pieces k: Int) -> Tensor<Scalar>
     preconditionFailure("maxout: \(error.message) (input \(z.shape))")
   }
   let output = Tensor<Scalar>.uninitialized(shape)
-  let winners = [Int](unsafeUninitializedCapacity: output.scalarCount) { buffer, count in
-    maxoutForward(
-      z.storage.pointer, output: output.storage.pointer, winners: buffer, outer: shape[0],
-      units: shape[1], pieces: k, inner: shape[2...].reduce(1, *))
-    count = buffer.count
-  }
+  let winners = MaxGateWinners(count: output.scalarCount, inputCount: z.scalarCount, "maxout")
+  maxoutForward(
+    z.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
+    outer: shape[0], units: shape[1], pieces: k, inner: shape[2...].reduce(1, *))
   return recordMaxGate("maxout", z, output: output, winners: winners)
 }

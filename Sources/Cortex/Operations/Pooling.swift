@@ -106,11 +106,18 @@ public func maxPool2d<Scalar>(
   let output = Tensor<Scalar>.uninitialized([
     x.shape[0], x.shape[1], g.output.height, g.output.width,
   ])
-  let winners = [Int](unsafeUninitializedCapacity: output.scalarCount) { buffer, count in
-    maxPool2DForward(
-      x.storage.pointer, output: output.storage.pointer, winners: buffer, planes: planes, g)
-    count = buffer.count
+  let winners = MaxGateWinners(
+    count: output.scalarCount, inputCount: x.scalarCount, "maxPool2d")
+  if g.tiles2x2 {
+    maxPool2x2Forward(
+      x.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
+      planes: planes, g)
+    return recordMaxGate(
+      "maxPool2d", x, output: output, winners: winners, groups: .tiles2x2(planes: planes, g))
   }
+  maxPool2DForward(
+    x.storage.pointer, output: output.storage.pointer, winners: winners.pointer, planes: planes,
+    g)
   return recordMaxGate("maxPool2d", x, output: output, winners: winners)
 }
 

@@ -66,3 +66,16 @@ final class BufferPool: Sendable {
   /// The bytes currently cached.
   var cachedBytes: Int { state.withLock { $0.cachedBytes } }
 }
+
+extension BufferPool {
+  /// Runs `body` with room for `count` scalars from the pool, returned to
+  /// it afterwards: scratch memory that, in steady state, reuses the pages
+  /// of the previous call instead of faulting fresh ones in.
+  @inline(__always)
+  func withScratch<S, R>(_: S.Type, count: Int, _ body: (UnsafeMutablePointer<S>) -> R) -> R {
+    let bytes = max(count, 1) * MemoryLayout<S>.stride
+    let raw = allocate(bytes: bytes)
+    defer { release(raw, bytes: bytes) }
+    return body(raw.bindMemory(to: S.self, capacity: max(count, 1)))
+  }
+}

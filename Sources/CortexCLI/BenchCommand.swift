@@ -1,0 +1,246 @@
+import Cortex
+import Foundation
+
+/// `cortex bench`: times the kernels and training steps that matter, through
+/// the public API, and prints medians.
+struct BenchCommand: Command {
+  let name = "bench"
+  let abstract = "Time GEMM, convolution, pooling and training steps (medians)"
+  let help = """
+    usage: cortex bench [--json] [--repeats N] [--threads N] [--filter TEXT]
+
+    Times each row through the public API (Tensor operations, their
+    pullbacks, Trainer.step), after warm-up runs, and prints the median
+    wall-clock time of N runs in milliseconds. Rows, in order:
+
+      sgemm_1024                matmul 1024×1024 · 1024×1024, Float
+      conv_cifar1_fwdbwd        conv2d 64×3×32×32, 32 filters 5×5, pad 2,
+                                forward + backward (input, filter, bias)
+      conv_c32_16_fwdbwd        conv2d 64×32×16×16, 64 filters 3×3, pad 1
+      conv_resnet56_fwdbwd      conv2d 8×64×56×56, 64 filters 3×3, pad 1
+      maxpool_fwdbwd            maxPool2d 2×2 stride 2 on 64×32×32×32,
+                                forward + backward
+      lenet5_step_b64           Zoo.lenet5 training step (Trainer, softmax
+                                cross-entropy, SGD momentum 0.9), batch 64
+      convnetjs_cifar_step_b64  Zoo.convNetJSCIFAR10 training step, batch 64
+      sgemm_1024_1thread        sgemm_1024 on one thread
+
+    GFLOP/s counts 2mnk for a GEMM and, for a convolution's forward +
+    backward, 3 × the forward's 2·N·K·C·Fh·Fw·H2·W2 (the input and the
+    filter gradients each cost as much as the forward; the bias gradient
+    and col2im are not counted). Pooling and training steps print "-"
+    (null in JSON): their time is not dominated by multiply-adds.
+
+    options:
+      --json          print only a JSON array of
+                      {"name", "shape", "threads", "median_ms", "gflops"}
+      --repeats N     timed runs per row, 1...10000 (default 30)
+      --threads N     threads for every row but the last, 1...256
+                      (default: ComputeSettings.threadCount, here \(ComputeSettings.threadCount))
+      --filter TEXT   only rows whose name contains TEXT
+    """
+
+  func run(_ arguments: [String]) throws -> Int32 {
+    let options = try Arguments(
+      arguments, valueOptions: ["repeats", "threads", "filter"], flagOptions: ["json"])
+    guard options.positional.isEmpty else {
+      throw CommandLineError("bench takes no positional arguments, found \(options.positional)")
+    }
+    let repeats = try options.int("repeats", default: 30, range: 1...10_000)
+    let threads = try options.int(
+      "threads", default: ComputeSettings.threadCount, range: 1...256)
+    let filter = options.string("filter")?.lowercased()
+    let rows = BenchRow.all(threads: threads).filter {
+      filter == nil || $0.name.lowercased().contains(filter!)
+    }
+    guard !rows.isEmpty else { throw CommandLineError("no row matches '\(filter ?? "")'") }
+    let json = options.flag("json")
+    if !json {
+      print(tableLine("op", "shape", "threads", "median ms", "GFLOP/s"))
+    }
+    var results: [BenchResult] = []
+    let savedThreads = ComputeSettings.threadCount
+    defer { ComputeSettings.threadCount = savedThreads }
+    for row in rows {
+      ComputeSettings.threadCount = row.threads
+      let result = row.measure(repeats: repeats)
+      results.append(result)
+      if !json {
+        print(
+          tableLine(
+            result.name, result.shape, String(result.threads),
+            String(format: "%.3f", result.medianMilliseconds),
+            result.gflops.map { String(format: "%.1f", $0) } ?? "-"))
+      }
+    }
+    if json { print(jsonArray(results)) }
+    return 0
+  }
+
+  private func tableLine(
+    _ name: String, _ shape: String, _ threads: String, _ median: String, _ gflops: String
+  ) -> String {
+    name.padding(toLength: 26, withPad: " ", startingAt: 0)
+      + shape.padding(toLength: 34, withPad: " ", startingAt: 0)
+      + String(repeating: " ", count: max(0, 7 - threads.count)) + threads
+      + String(repeating: " ", count: max(0, 11 - median.count)) + median
+      + String(repeating: " ", count: max(0, 9 - gflops.count)) + gflops
+  }
+
+  private func jsonArray(_ results: [BenchResult]) -> String {
+    let objects = results.map { result in
+      let gflops = result.gflops.map { String(format: "%.2f", $0) } ?? "null"
+      return "  {\"name\": \(jsonString(result.name)), \"shape\": \(jsonString(result.shape)), "
+        + "\"threads\": \(result.threads), "
+        + "\"median_ms\": \(String(format: "%.4f", result.medianMilliseconds)), "
+        + "\"gflops\": \(gflops)}"
+    }
+    return "[\n" + objects.joined(separator: ",\n") + "\n]"
+  }
+
+  private func jsonString(_ text: String) -> String {
+    var escaped = "\""
+    for character in text.unicodeScalars {
+      switch character {
+      case "\"": escaped += "\\\""
+      case "\\": escaped += "\\\\"
+      case "\n": escaped += "\\n"
+      default: escaped.unicodeScalars.append(character)
+      }
+    }
+    return escaped + "\""
+  }
+}
+
+/// One measured row.
+struct BenchResult {
+  var name: String
+  var shape: String
+  var threads: Int
+  var medianMilliseconds: Double
+  var gflops: Double?
+}
+
+/// A benchmark: how to prepare it, and the work of one timed run.
+struct BenchRow {
+  var name: String
+  var shape: String
+  var threads: Int
+  /// Floating-point operations of one run, or `nil` where not counted.
+  var flops: Double?
+  /// Builds the inputs and returns the work of one run.
+  var prepare: () -> () -> Void
+
+  /// Runs the work a few times untimed, then `repeats` times timed.
+  func measure(repeats: Int) -> BenchResult {
+    let work = prepare()
+    let clock = ContinuousClock()
+    // Warm up: first-touch pages, fill the buffer pool, start the workers.
+    let warmUpStart = clock.now
+    var warmUps = 0
+    while warmUps < 3 || (warmUps < 50 && clock.now - warmUpStart < .milliseconds(200)) {
+      work()
+      warmUps += 1
+    }
+    var times: [Double] = []
+    times.reserveCapacity(repeats)
+    for _ in 0..<repeats {
+      let start = clock.now
+      work()
+      let elapsed = clock.now - start
+      times.append(
+        Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+    }
+    times.sort()
+    let median =
+      times.count % 2 == 1
+      ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    return BenchResult(
+      name: name, shape: shape, threads: threads, medianMilliseconds: median,
+      gflops: flops.map { $0 / (median * 1e-3) / 1e9 })
+  }
+
+  /// The rows, in order; every row but the last runs on `threads` threads.
+  static func all(threads: Int) -> [BenchRow] {
+    [
+      gemm(name: "sgemm_1024", size: 1024, threads: threads),
+      convolution(
+        name: "conv_cifar1_fwdbwd", input: [64, 3, 32, 32], filters: [32, 3, 5, 5], padding: 2,
+        threads: threads),
+      convolution(
+        name: "conv_c32_16_fwdbwd", input: [64, 32, 16, 16], filters: [64, 32, 3, 3], padding: 1,
+        threads: threads),
+      convolution(
+        name: "conv_resnet56_fwdbwd", input: [8, 64, 56, 56], filters: [64, 64, 3, 3],
+        padding: 1, threads: threads),
+      maxPool(name: "maxpool_fwdbwd", input: [64, 32, 32, 32], threads: threads),
+      trainingStep(
+        name: "lenet5_step_b64", model: ModelName.lenet5.build(), input: [64, 1, 28, 28], threads: threads),
+      trainingStep(
+        name: "convnetjs_cifar_step_b64", model: ModelName.convnetjsCIFAR10.build(), input: [64, 3, 32, 32],
+        threads: threads),
+      gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
+    ]
+  }
+
+  static func gemm(name: String, size: Int, threads: Int) -> BenchRow {
+    BenchRow(
+      name: name, shape: "\(size)x\(size)x\(size)", threads: threads,
+      flops: 2 * Double(size) * Double(size) * Double(size)
+    ) {
+      let a = Tensor<Float>.randomUniform([size, size], lower: -1, upper: 1, seed: 1)
+      let b = Tensor<Float>.randomUniform([size, size], lower: -1, upper: 1, seed: 2)
+      return { withoutRecording { _ = matmul(a, b) } }
+    }
+  }
+
+  static func convolution(
+    name: String, input: [Int], filters: [Int], padding: Int, threads: Int
+  ) -> BenchRow {
+    let outputShape = try! conv2dOutputShape(
+      input: input, filters: filters, stride: 1, padding: padding)
+    let forwardFlops =
+      2 * Double(outputShape.reduce(1, *)) * Double(filters[1] * filters[2] * filters[3])
+    let shape =
+      "\(dims(input)) k\(filters[0]) \(filters[2])x\(filters[3]) p\(padding)"
+    return BenchRow(name: name, shape: shape, threads: threads, flops: 3 * forwardFlops) {
+      let x = Tensor<Float>.randomUniform(input, lower: -1, upper: 1, seed: 1)
+      let w = Tensor<Float>.randomUniform(filters, lower: -0.1, upper: 0.1, seed: 2)
+      let b = Tensor<Float>.randomUniform([filters[0]], lower: -0.1, upper: 0.1, seed: 3)
+      let seed = Tensor<Float>.randomUniform(outputShape, lower: -1, upper: 1, seed: 4)
+      return {
+        let (_, pullback) = valueWithPullback(at: [x, w, b]) { inputs in
+          conv2d(inputs[0], filters: inputs[1], bias: inputs[2], stride: 1, padding: padding)
+        }
+        _ = pullback(seed)
+      }
+    }
+  }
+
+  static func maxPool(name: String, input: [Int], threads: Int) -> BenchRow {
+    BenchRow(name: name, shape: "\(dims(input)) 2x2 s2", threads: threads, flops: nil) {
+      let x = Tensor<Float>.randomUniform(input, lower: -1, upper: 1, seed: 1)
+      let outputShape = try! pool2dOutputShape(input: input, size: 2, stride: 2)
+      let seed = Tensor<Float>.randomUniform(outputShape, lower: -1, upper: 1, seed: 2)
+      return {
+        let (_, pullback) = valueWithPullback(at: [x]) { maxPool2d($0[0], size: 2, stride: 2) }
+        _ = pullback(seed)
+      }
+    }
+  }
+
+  static func trainingStep(
+    name: String, model: Sequential<Float>, input: [Int], threads: Int
+  ) -> BenchRow {
+    BenchRow(name: name, shape: "batch \(dims(input))", threads: threads, flops: nil) {
+      let trainer = Trainer(model: model, optimizer: SGD<Float>(learningRate: 0.01, momentum: 0.9))
+      let x = Tensor<Float>.randomUniform(input, lower: 0, upper: 1, seed: 1)
+      let labels = (0..<input[0]).map { $0 % 10 }
+      return { trainer.step(inputs: x, labels: labels) }
+    }
+  }
+
+  private static func dims(_ shape: [Int]) -> String {
+    shape.map(String.init).joined(separator: "x")
+  }
+}

@@ -28,8 +28,10 @@ struct TrainCommand: Command {
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
                            default), adam, rmsprop, adadelta
       --schedule NAME      cosine (the default), step, plateau, constant
-      --seed N             seeds the weights, the order of examples and dropout
-                           (default 1)
+      --seed N             seeds the weights, the order of examples, their
+                           shifts and dropout (default 1)
+      --shift N            shift each training digit by up to N pixels, anew
+                           every epoch (default 2; 0 for none)
       --threads N          compute threads (default: the number of cores)
       --out DIR            output folder (default runs/MODEL)
       --resume CHECKPOINT  continue a saved run; --epochs may extend it, the
@@ -51,8 +53,8 @@ struct TrainCommand: Command {
     let options = try Arguments(
       arguments,
       valueOptions: [
-        "model", "epochs", "batch-size", "lr", "optimizer", "schedule", "seed", "threads", "out",
-        "resume", "data", "limit",
+        "model", "epochs", "batch-size", "lr", "optimizer", "schedule", "seed", "shift", "threads",
+        "out", "resume", "data", "limit",
       ], flagOptions: [])
     guard options.positional.isEmpty else {
       throw CommandLineError("train takes no positional arguments, found \(options.positional)")
@@ -65,7 +67,7 @@ struct TrainCommand: Command {
 
     let run: TrainingRun
     if let path = options.string("resume") {
-      let conflicting = ["model", "batch-size", "lr", "optimizer", "schedule", "seed"].filter {
+      let conflicting = ["model", "batch-size", "lr", "optimizer", "schedule", "seed", "shift"].filter {
         options.string($0) != nil
       }
       guard conflicting.isEmpty else {
@@ -93,6 +95,7 @@ struct TrainCommand: Command {
       configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
       configuration.learningRate = try options.double("lr", default: nil, range: 1e-9...100)
       configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))
+      configuration.maximumShift = try options.int("shift", default: 2, range: 0...8)
       run = try TrainingRun(configuration, train: data.train, test: data.test)
     }
     let configuration = run.configuration
@@ -106,7 +109,8 @@ struct TrainCommand: Command {
       "training \(configuration.model.rawValue) on \(data.train.count) MNIST digits: "
         + "\(configuration.epochs) epochs, batch \(configuration.batchSize), "
         + "\(configuration.optimizer.rawValue) at \(configuration.baseLearningRate) with a "
-        + "\(configuration.schedule.rawValue) schedule, seed \(configuration.seed), "
+        + "\(configuration.schedule.rawValue) schedule, shifts up to \(configuration.maximumShift) "
+        + "pixels, seed \(configuration.seed), "
         + "\(ComputeSettings.threadCount) threads")
     let bar = ProgressBar()
     let start = DispatchTime.now().uptimeNanoseconds

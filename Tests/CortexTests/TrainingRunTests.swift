@@ -27,6 +27,7 @@ import Testing
     configuration.optimizer = .adam
     configuration.learningRate = 3e-3
     configuration.schedule = .constant
+    configuration.maximumShift = 0
     configuration.batchSize = 20
     configuration.epochs = 25
     // Evaluating on the training digits measures how well they are fit.
@@ -184,5 +185,34 @@ import Testing
     let after = trainer.evaluate(data.images, labels: data.labels, classes: 10).accuracy
     #expect(before < 0.3)
     #expect(after > 0.95)
+  }
+
+  /// Every shifted image is its original moved by a whole number of pixels
+  /// within the limit, the uncovered border blank.
+  @Test func shiftedDigitsAreTranslationsOfTheOriginals() throws {
+    let few = try digits(0..<8)
+    let run = try TrainingRun(TrainingConfiguration(), train: few, test: few)
+    let blank = -run.normalization.mean[0] / run.normalization.standardDeviation[0]
+    let images = Tensor<Float>(shape: [6, 1, 5, 7], scalars: (0..<210).map { Float($0) + 100 })
+    var generator = SeededGenerator(seed: 3)
+    let moved = run.shifted(images, upTo: 2, using: &generator)
+    #expect(run.shifted(images, upTo: 0, using: &generator) == images)
+    var shifts: Set<[Int]> = []
+    for n in 0..<6 {
+      let (source, target) = (images.scalars[n * 35..<(n + 1) * 35], moved.scalars[n * 35..<(n + 1) * 35])
+      let match = (-2...2).flatMap { dy in (-2...2).map { dx in [dy, dx] } }.first { shift in
+        (0..<5).allSatisfy { y in
+          (0..<7).allSatisfy { x in
+            let (sy, sx) = (y - shift[0], x - shift[1])
+            let expected = (0..<5).contains(sy) && (0..<7).contains(sx)
+              ? source[source.startIndex + sy * 7 + sx] : blank
+            return target[target.startIndex + y * 7 + x] == expected
+          }
+        }
+      }
+      let shift = try #require(match)
+      shifts.insert(shift)
+    }
+    #expect(shifts.count > 1)
   }
 }

@@ -59,8 +59,13 @@ public struct TrainingConfiguration: Equatable, Sendable {
   public var learningRate: Double?
   public var optimizer: OptimizerKind = .sgd
   public var schedule: ScheduleKind = .cosine
-  /// Seeds the weights, the order of the examples and dropout.
+  /// Seeds the weights, the order of the examples, their shifts and
+  /// dropout.
   public var seed: UInt64 = 1
+  /// Each training image is shifted by up to this many pixels in each
+  /// direction, a new random shift every epoch (0: no shifts). The shifted
+  /// digits keep the network from memorizing pixel positions.
+  public var maximumShift = 2
 
   public init() {}
 
@@ -74,7 +79,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
       "cortex.batch_size": String(batchSize),
       "cortex.learning_rate": String(baseLearningRate),
       "cortex.optimizer": optimizer.rawValue, "cortex.schedule": schedule.rawValue,
-      "cortex.seed": String(seed),
+      "cortex.seed": String(seed), "cortex.maximum_shift": String(maximumShift),
     ]
   }
 
@@ -102,6 +107,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     optimizer = try parsed("optimizer") { OptimizerKind(rawValue: $0) }
     schedule = try parsed("schedule") { ScheduleKind(rawValue: $0) }
     seed = try parsed("seed") { UInt64($0) }
+    maximumShift = try parsed("maximum_shift") { Int($0).flatMap { (0...8).contains($0) ? $0 : nil } }
   }
 }
 
@@ -186,11 +192,13 @@ public final class TrainingRun {
     normalization: ChannelStatistics, history: [EpochRecord]
   ) throws {
     guard configuration.epochs > 0, configuration.batchSize > 0,
+      (0...8).contains(configuration.maximumShift),
       configuration.baseLearningRate > 0, configuration.baseLearningRate.isFinite
     else {
       throw TrainingError(
-        "epochs, batch size and learning rate must be positive; found \(configuration.epochs), "
-          + "\(configuration.batchSize) and \(configuration.baseLearningRate)")
+        "epochs, batch size and learning rate must be positive and the shift in 0...8; found "
+          + "\(configuration.epochs), \(configuration.batchSize), \(configuration.baseLearningRate) "
+          + "and \(configuration.maximumShift)")
     }
     guard !train.labels.isEmpty, !test.labels.isEmpty else {
       throw TrainingError("the training and test sets must not be empty")
@@ -264,8 +272,10 @@ public final class TrainingRun {
     var (lossSum, correct, seen) = (0.0, 0, 0)
     var curve: [Double] = []
     var (curveSum, curveCount) = (0.0, 0)
+    var shifts = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
     for (index, batch) in batches.enumerated() {
-      let (loss, right) = trainer.step(inputs: batch.images, labels: batch.labels)
+      let images = shifted(batch.images, upTo: configuration.maximumShift, using: &shifts)
+      let (loss, right) = trainer.step(inputs: images, labels: batch.labels)
       lossSum += loss
       correct += right
       seen += batch.count
@@ -322,6 +332,38 @@ public final class TrainingRun {
   public func testExample(_ index: Int) -> (image: Tensor<Float>, label: Int) {
     let example = testSet.gathering([index])
     return (example.images, example.labels[0])
+  }
+
+  /// Each image of `images` (`[N, C, H, W]`) moved by a random whole
+  /// number of pixels in `-limit...limit` along each axis, the uncovered
+  /// border filled with the normalized value of a blank pixel.
+  func shifted(
+    _ images: Tensor<Float>, upTo limit: Int, using generator: inout SeededGenerator
+  ) -> Tensor<Float> {
+    guard limit > 0 else { return images }
+    let (count, channels, height, width) = (
+      images.shape[0], images.shape[1], images.shape[2], images.shape[3]
+    )
+    let blank = zip(normalization.mean, normalization.standardDeviation).map { -$0 / $1 }
+    var scalars = [Float](repeating: 0, count: images.scalarCount)
+    images.withUnsafeBufferPointer { source in
+      for n in 0..<count {
+        let dy = Int.random(in: -limit...limit, using: &generator)
+        let dx = Int.random(in: -limit...limit, using: &generator)
+        for c in 0..<channels {
+          let plane = (n * channels + c) * height * width
+          for y in 0..<height {
+            for x in 0..<width {
+              let (sy, sx) = (y - dy, x - dx)
+              let inside = (0..<height).contains(sy) && (0..<width).contains(sx)
+              scalars[plane + y * width + x] =
+                inside ? source[plane + sy * width + sx] : blank[c]
+            }
+          }
+        }
+      }
+    }
+    return Tensor(shape: images.shape, scalars: scalars)
   }
 
   /// The images cropped to the model's input and normalized.

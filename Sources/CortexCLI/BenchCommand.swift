@@ -175,9 +175,11 @@ struct BenchRow {
         padding: 1, threads: threads),
       maxPool(name: "maxpool_fwdbwd", input: [64, 32, 32, 32], threads: threads),
       trainingStep(
-        name: "lenet5_step_b64", model: ModelName.lenet5.build(), input: [64, 1, 28, 28], threads: threads),
+        name: "lenet5_step_b64", model: ModelName.lenet5.build(), input: [64, 1, 28, 28],
+        threads: threads),
       trainingStep(
-        name: "convnetjs_cifar_step_b64", model: ModelName.convnetjsCIFAR10.build(), input: [64, 3, 32, 32],
+        name: "convnetjs_cifar_step_b64", model: ModelName.convnetjsCIFAR10.build(),
+        input: [64, 3, 32, 32],
         threads: threads),
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
     ]

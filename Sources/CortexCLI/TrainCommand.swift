@@ -67,9 +67,10 @@ struct TrainCommand: Command {
 
     let run: TrainingRun
     if let path = options.string("resume") {
-      let conflicting = ["model", "batch-size", "lr", "optimizer", "schedule", "seed", "shift"].filter {
-        options.string($0) != nil
-      }
+      let conflicting = ["model", "batch-size", "lr", "optimizer", "schedule", "seed", "shift"]
+        .filter {
+          options.string($0) != nil
+        }
       guard conflicting.isEmpty else {
         throw CommandLineError(
           "--resume takes the run's settings from the checkpoint; drop "
@@ -301,7 +302,8 @@ func createDirectory(_ url: URL) throws {
   do {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
   } catch {
-    throw CommandLineError("cannot create the output folder \(url.path): \(error.localizedDescription)")
+    throw CommandLineError(
+      "cannot create the output folder \(url.path): \(error.localizedDescription)")
   }
 }
 

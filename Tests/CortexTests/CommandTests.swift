@@ -29,7 +29,8 @@ import Testing
         "--limit", "192", "--epochs", "2", "--resume", checkpoint.path, "--out", interrupted.path,
       ]) == 0)
 
-    let expected = try Checkpoint.load(from: straight.appendingPathComponent("checkpoint.safetensors"))
+    let expected = try Checkpoint.load(
+      from: straight.appendingPathComponent("checkpoint.safetensors"))
     #expect(try Checkpoint.load(from: checkpoint) == expected)
     for picture in ["curves.svg", "filters.png", "activations.png"] {
       #expect(FileManager.default.fileExists(atPath: straight.appendingPathComponent(picture).path))
@@ -53,7 +54,10 @@ import Testing
     ) {
       try TrainCommand().run(["--resume", "x.safetensors", "--seed", "3", "--limit", "10"])
     }
-    #expect(throws: CommandLineError("--optimizer must be one of sgd, adam, rmsprop, adadelta, found 'lbfgs'")) {
+    #expect(
+      throws: CommandLineError(
+        "--optimizer must be one of sgd, adam, rmsprop, adadelta, found 'lbfgs'")
+    ) {
       try TrainCommand().run(["--optimizer", "lbfgs", "--limit", "10"])
     }
     #expect(throws: DataError.fileNotFound(path: "/nonexistent/checkpoint.safetensors")) {
@@ -66,17 +70,24 @@ import Testing
     ) {
       try SummaryCommand().run(["lenet6"])
     }
-    #expect(throws: CommandLineError("--input expects up to three positive sizes like 3,224,224, found '3,-1,5'")) {
+    #expect(
+      throws: CommandLineError(
+        "--input expects up to three positive sizes like 3,224,224, found '3,-1,5'")
+    ) {
       try SummaryCommand().run(["vgg16", "--input", "3,-1,5"])
     }
-    #expect(throws: ShapeError("layer 7 (Dense): Dense expects 400 input features, found 144 (input shape [1, 144])")) {
+    #expect(
+      throws: ShapeError(
+        "layer 7 (Dense): Dense expects 400 input features, found 144 (input shape [1, 144])")
+    ) {
       try SummaryCommand().run(["lenet5", "--input", "1,20,20"])
     }
   }
 
   /// The summary's last line, as scripts read it.
   @Test func summaryEndsWithTheTotalParameters() throws {
-    let summary = try ModelName.lenet5.build(Float.self).summary(inputShape: ModelName.lenet5.inputShape)
+    let summary = try ModelName.lenet5.build(Float.self).summary(
+      inputShape: ModelName.lenet5.inputShape)
     #expect(summary.description.split(separator: "\n").last == "Total parameters: 61,706")
   }
 }

@@ -193,7 +193,8 @@ func parameterGradientError(
   ])
   func uniformInitializersFillTheirRange(initializer: Initializer, bound: Double) {
     var generator = SeededGenerator(seed: 1)
-    let w: Tensor<Double> = initializer.make([300, 200], fanIn: 200, fanOut: 300, using: &generator)
+    let w: Tensor<Double> = initializer.make(
+      [300, 200], fanIn: 200, fanOut: 300, using: &generator)
     let scalars = w.scalars
     #expect(scalars.allSatisfy { abs($0) <= bound })
     #expect(scalars.max()! > 0.99 * bound)
@@ -208,14 +209,16 @@ func parameterGradientError(
   ])
   func normalInitializersHaveTheirDeviation(initializer: Initializer, deviation: Double) {
     var generator = SeededGenerator(seed: 2)
-    let w: Tensor<Double> = initializer.make([300, 200], fanIn: 200, fanOut: 300, using: &generator)
+    let w: Tensor<Double> = initializer.make(
+      [300, 200], fanIn: 200, fanOut: 300, using: &generator)
     let measured = sqrt(square(w - w.mean()).mean().scalar)
     #expect(abs(measured / deviation - 1) < 0.02)
   }
 
   @Test func constantsAndZeros() {
     var generator = SeededGenerator(seed: 3)
-    let c: Tensor<Float> = Initializer.constant(0.25).make([2, 3], fanIn: 3, fanOut: 2, using: &generator)
+    let c: Tensor<Float> = Initializer.constant(0.25).make(
+      [2, 3], fanIn: 3, fanOut: 2, using: &generator)
     let z: Tensor<Float> = Initializer.zeros.make([4], fanIn: 1, fanOut: 1, using: &generator)
     #expect(c == Tensor(repeating: 0.25, shape: [2, 3]))
     #expect(z == Tensor.zeros([4]))

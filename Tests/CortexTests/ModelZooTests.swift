@@ -51,7 +51,11 @@ import Testing
   @Test func parametersAreNamedLikeAStateDict() throws {
     let lenet: Sequential<Float> = try Zoo.lenet5()
     let names = lenet.namedParameters.map(\.name)
-    #expect(names == ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias", "11.weight", "11.bias"])
+    #expect(
+      names == [
+        "0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias",
+        "11.weight", "11.bias",
+      ])
     let resnet = try Zoo.resNet18() as Sequential<Float>
     let resnetNames = resnet.namedParameters.map(\.name)
     #expect(resnetNames.contains("1.running_mean"))

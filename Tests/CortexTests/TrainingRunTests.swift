@@ -96,9 +96,15 @@ import Testing
   @Test(arguments: OptimizerKind.allCases)
   func optimizerStateRoundTrips(kind: OptimizerKind) throws {
     func makeParameters() -> [Parameter<Float>] {
-      [Parameter(Tensor.linspace(from: -1, to: 1, count: 6).reshaped(to: [2, 3])), Parameter(Tensor([0.5, -0.25]))]
+      [
+        Parameter(Tensor.linspace(from: -1, to: 1, count: 6).reshaped(to: [2, 3])),
+        Parameter(Tensor([0.5, -0.25])),
+      ]
     }
-    let gradients = [Tensor<Float>.linspace(from: 0.3, to: -0.2, count: 6).reshaped(to: [2, 3]), Tensor([0.1, 0.2])]
+    let gradients = [
+      Tensor<Float>.linspace(from: 0.3, to: -0.2, count: 6).reshaped(to: [2, 3]),
+      Tensor([0.1, 0.2]),
+    ]
     let (parameters, optimizer) = (makeParameters(), kind.make(learningRate: 0.01))
     optimizer.update(parameters, gradients: gradients)
     optimizer.update(parameters, gradients: gradients)
@@ -117,7 +123,10 @@ import Testing
   @Test func optimizerStateWithAWrongShapeIsAnError() throws {
     let optimizer = OptimizerKind.sgd.make(learningRate: 0.1)
     let state = ["optimizer.step": Tensor<Float>(1), "optimizer.w.velocity": Tensor.zeros([3])]
-    #expect(throws: ShapeError("optimizer state 'optimizer.w.velocity' has shape [3], the parameter has [2, 2]")) {
+    #expect(
+      throws: ShapeError(
+        "optimizer state 'optimizer.w.velocity' has shape [3], the parameter has [2, 2]")
+    ) {
       try optimizer.load(stateDictionary: state, parameterNames: ["w"], shapes: [[2, 2]])
     }
     #expect(throws: ShapeError("checkpoint has no optimizer state named 'optimizer.v.velocity'")) {
@@ -129,9 +138,11 @@ import Testing
     var configuration = TrainingConfiguration()
     configuration.model = .vgg16
     let few = try digits(0..<8)
-    #expect(throws: TrainingError(
-      "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist"
-    )) {
+    #expect(
+      throws: TrainingError(
+        "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist"
+      )
+    ) {
       _ = try TrainingRun(configuration, train: few, test: few)
     }
   }
@@ -142,7 +153,9 @@ import Testing
     let statistics = ChannelStatistics(mean: [0], standardDeviation: [1])
     let cropped = try TrainingRun.prepare(few, for: .convnetjsMNIST, normalization: statistics)
     #expect(cropped.images.shape == [2, 1, 24, 24])
-    #expect(cropped.images == few.images.sliced(alongAxis: 2, range: 2..<26).sliced(alongAxis: 3, range: 2..<26))
+    #expect(
+      cropped.images
+        == few.images.sliced(alongAxis: 2, range: 2..<26).sliced(alongAxis: 3, range: 2..<26))
   }
 
   @Test func aCheckpointWithoutTrainingMetadataIsAnError() throws {
@@ -151,9 +164,12 @@ import Testing
     let model: Sequential<Float> = try Zoo.lenet5()
     try Checkpoint.save(model.stateDictionary, to: url)
     let few = try digits(0..<4)
-    #expect(throws: DataError.invalidContent(
-      path: url.path, message: "the metadata has no 'cortex.model': not a Cortex training checkpoint"
-    )) {
+    #expect(
+      throws: DataError.invalidContent(
+        path: url.path,
+        message: "the metadata has no 'cortex.model': not a Cortex training checkpoint"
+      )
+    ) {
       _ = try TrainingRun.resume(from: url, train: few, test: few)
     }
   }
@@ -199,12 +215,15 @@ import Testing
     #expect(run.shifted(images, upTo: 0, using: &generator) == images)
     var shifts: Set<[Int]> = []
     for n in 0..<6 {
-      let (source, target) = (images.scalars[n * 35..<(n + 1) * 35], moved.scalars[n * 35..<(n + 1) * 35])
+      let (source, target) = (
+        images.scalars[n * 35..<(n + 1) * 35], moved.scalars[n * 35..<(n + 1) * 35]
+      )
       let match = (-2...2).flatMap { dy in (-2...2).map { dx in [dy, dx] } }.first { shift in
         (0..<5).allSatisfy { y in
           (0..<7).allSatisfy { x in
             let (sy, sx) = (y - shift[0], x - shift[1])
-            let expected = (0..<5).contains(sy) && (0..<7).contains(sx)
+            let expected =
+              (0..<5).contains(sy) && (0..<7).contains(sx)
               ? source[source.startIndex + sy * 7 + sx] : blank
             return target[target.startIndex + y * 7 + x] == expected
           }

@@ -39,7 +39,8 @@ public struct Residual<Scalar: TensorScalar>: Layer {
     let main = try body.outputShape(for: input)
     let skip = try shortcut?.outputShape(for: input) ?? input
     guard main == skip else {
-      throw ShapeError("residual block: the body gives \(main) but the shortcut gives \(skip); add a projection")
+      throw ShapeError(
+        "residual block: the body gives \(main) but the shortcut gives \(skip); add a projection")
     }
     return main
   }
@@ -59,11 +60,15 @@ public struct Branches<Scalar: TensorScalar>: Layer, CustomReflectable {
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    let shapes = try branches.map { (branch) throws(ShapeError) in try branch.outputShape(for: input) }
+    let shapes = try branches.map { (branch) throws(ShapeError) in
+      try branch.outputShape(for: input)
+    }
     guard var result = shapes.first else { throw ShapeError("Branches needs at least one branch") }
     for shape in shapes.dropFirst() {
       guard shape.count == result.count, shape.count >= 2,
-        zip(shape, result).enumerated().allSatisfy({ $0.offset == 1 || $0.element.0 == $0.element.1 })
+        zip(shape, result).enumerated().allSatisfy({
+          $0.offset == 1 || $0.element.0 == $0.element.1
+        })
       else {
         throw ShapeError("branch outputs \(shapes) differ outside the channel axis")
       }
@@ -73,6 +78,10 @@ public struct Branches<Scalar: TensorScalar>: Layer, CustomReflectable {
   }
 
   public var customMirror: Mirror {
-    Mirror(self, children: branches.enumerated().map { (label: "branch\($0.offset + 1)", value: $0.element as Any) })
+    Mirror(
+      self,
+      children: branches.enumerated().map {
+        (label: "branch\($0.offset + 1)", value: $0.element as Any)
+      })
   }
 }

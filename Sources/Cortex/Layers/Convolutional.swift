@@ -49,7 +49,10 @@ public struct Conv2D<Scalar: TensorScalar>: Layer {
       weightInitializer.make(
         [outputChannels, inputChannels, filterSize, filterSize], fanIn: fanIn,
         fanOut: outputChannels * filterSize * filterSize))
-    bias = useBias ? Parameter(Initializer.lecunUniform.make([outputChannels], fanIn: fanIn, fanOut: outputChannels)) : nil
+    bias =
+      useBias
+      ? Parameter(
+        Initializer.lecunUniform.make([outputChannels], fanIn: fanIn, fanOut: outputChannels)) : nil
     self.stride = stride
     self.padding = padding
     self.dilation = dilation
@@ -59,7 +62,8 @@ public struct Conv2D<Scalar: TensorScalar>: Layer {
   /// - Parameter input: `[N, C, H, W]`. Returns `[N, K, H2, W2]`.
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
     conv2d(
-      input, filters: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation,
+      input, filters: weight.value, bias: bias?.value, stride: stride, padding: padding,
+      dilation: dilation,
       rounding: rounding)
   }
 
@@ -92,7 +96,8 @@ public struct MaxPool2D<Scalar: TensorScalar>: Layer {
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    try pool2dOutputShape(input: input, size: size, stride: stride, padding: padding, rounding: rounding)
+    try pool2dOutputShape(
+      input: input, size: size, stride: stride, padding: padding, rounding: rounding)
   }
 }
 
@@ -118,7 +123,8 @@ public struct AvgPool2D<Scalar: TensorScalar>: Layer {
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    try pool2dOutputShape(input: input, size: size, stride: stride, padding: padding, rounding: rounding)
+    try pool2dOutputShape(
+      input: input, size: size, stride: stride, padding: padding, rounding: rounding)
   }
 }
 
@@ -130,7 +136,9 @@ public struct GlobalAvgPool2D<Scalar: TensorScalar>: Layer {
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> { globalAvgPool2d(input) }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    guard input.count == 4 else { throw ShapeError("GlobalAvgPool2D expects [N, C, H, W], found \(input)") }
+    guard input.count == 4 else {
+      throw ShapeError("GlobalAvgPool2D expects [N, C, H, W], found \(input)")
+    }
     return [input[0], input[1]]
   }
 }

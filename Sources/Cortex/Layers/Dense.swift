@@ -18,8 +18,12 @@ public struct Dense<Scalar: TensorScalar>: Layer {
   ) throws(HyperparameterError) {
     try HyperparameterError.requirePositive(inputSize, "inputSize", of: "Dense")
     try HyperparameterError.requirePositive(outputSize, "outputSize", of: "Dense")
-    weight = Parameter(weightInitializer.make([outputSize, inputSize], fanIn: inputSize, fanOut: outputSize))
-    bias = useBias ? Parameter(Initializer.lecunUniform.make([outputSize], fanIn: inputSize, fanOut: outputSize)) : nil
+    weight = Parameter(
+      weightInitializer.make([outputSize, inputSize], fanIn: inputSize, fanOut: outputSize))
+    bias =
+      useBias
+      ? Parameter(Initializer.lecunUniform.make([outputSize], fanIn: inputSize, fanOut: outputSize))
+      : nil
   }
 
   public var inputSize: Int { weight.shape[1] }
@@ -32,10 +36,12 @@ public struct Dense<Scalar: TensorScalar>: Layer {
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
     guard input.count == 2 else {
-      throw ShapeError("Dense expects an input of shape [N, \(inputSize)], found \(input); insert a Flatten")
+      throw ShapeError(
+        "Dense expects an input of shape [N, \(inputSize)], found \(input); insert a Flatten")
     }
     guard input[1] == inputSize else {
-      throw ShapeError("Dense expects \(inputSize) input features, found \(input[1]) (input shape \(input))")
+      throw ShapeError(
+        "Dense expects \(inputSize) input features, found \(input[1]) (input shape \(input))")
     }
     return [input[0], outputSize]
   }
@@ -54,7 +60,9 @@ public struct Flatten<Scalar: TensorScalar>: Layer {
   public var isElementwise: Bool { true }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    guard !input.isEmpty else { throw ShapeError("Flatten expects a batch axis, found a 0-d input") }
+    guard !input.isEmpty else {
+      throw ShapeError("Flatten expects a batch axis, found a 0-d input")
+    }
     return [input[0], input.dropFirst().reduce(1, *)]
   }
 }
@@ -72,7 +80,8 @@ public struct Maxout<Scalar: TensorScalar>: Layer {
     try HyperparameterError.requirePositive(inputSize, "inputSize", of: "Maxout")
     try HyperparameterError.requirePositive(units, "units", of: "Maxout")
     try HyperparameterError.requirePositive(pieces, "pieces", of: "Maxout")
-    linear = try Dense(inputSize: inputSize, outputSize: units * pieces, weightInitializer: weightInitializer)
+    linear = try Dense(
+      inputSize: inputSize, outputSize: units * pieces, weightInitializer: weightInitializer)
     self.pieces = pieces
   }
 

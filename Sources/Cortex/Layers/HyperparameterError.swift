@@ -22,7 +22,8 @@ public struct HyperparameterError: Error, CustomStringConvertible, Equatable, Se
     _ value: Double, in range: ClosedRange<Double>, _ name: String, of layer: String
   ) throws(Self) {
     guard range.contains(value) else {
-      throw Self("\(layer): \(name) must be in \(range.lowerBound)...\(range.upperBound), found \(value)")
+      throw Self(
+        "\(layer): \(name) must be in \(range.lowerBound)...\(range.upperBound), found \(value)")
     }
   }
 }

@@ -106,7 +106,9 @@ private func collectParameters<Scalar>(
 
 /// Collects the parameters of one stored value under `name`; an optional
 /// keeps the name of its property.
-private func visit<Scalar>(_ value: Any, named name: String, into found: inout [(String, Parameter<Scalar>)]) {
+private func visit<Scalar>(
+  _ value: Any, named name: String, into found: inout [(String, Parameter<Scalar>)]
+) {
   // Optionals first: a dynamic cast would look through them.
   let mirror = Mirror(reflecting: value)
   if mirror.displayStyle == .optional {

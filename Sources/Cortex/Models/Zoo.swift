@@ -70,9 +70,12 @@ public enum Zoo {
 
   /// AlexNet in torchvision's single-tower layout, for 224×224×3 input
   /// (the first convolution floors, as in PyTorch). 61,100,840 parameters.
-  public static func alexNet<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<Scalar> {
+  public static func alexNet<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<Scalar>
+  {
     try Sequential {
-      try Conv2D(inputChannels: 3, outputChannels: 64, filterSize: 11, stride: 4, padding: 2, rounding: .floor)
+      try Conv2D(
+        inputChannels: 3, outputChannels: 64, filterSize: 11, stride: 4, padding: 2,
+        rounding: .floor)
       ReLU()
       try MaxPool2D(size: 3, stride: 2)
       try Conv2D(inputChannels: 64, outputChannels: 192, filterSize: 5, padding: 2)
@@ -104,7 +107,9 @@ public enum Zoo {
     var channels = 3
     for stage in stages {
       for width in stage {
-        layers.append(try Conv2D<Scalar>(inputChannels: channels, outputChannels: width, filterSize: 3, padding: 1))
+        layers.append(
+          try Conv2D<Scalar>(
+            inputChannels: channels, outputChannels: width, filterSize: 3, padding: 1))
         layers.append(ReLU<Scalar>())
         channels = width
       }
@@ -126,12 +131,15 @@ public enum Zoo {
   /// A ResNet basic block: two 3×3 convolutions with batch norm, added to
   /// the input (projected by a 1×1 convolution when the shape changes),
   /// then ReLU.
-  static func basicBlock<Scalar: TensorScalar>(_ input: Int, _ output: Int, stride: Int) throws -> [any Layer<Scalar>] {
+  static func basicBlock<Scalar: TensorScalar>(_ input: Int, _ output: Int, stride: Int) throws
+    -> [any Layer<Scalar>]
+  {
     let block: Residual<Scalar>
     let body: () throws -> [any Layer<Scalar>] = {
       [
         try Conv2D<Scalar>(
-          inputChannels: input, outputChannels: output, filterSize: 3, stride: stride, padding: 1, useBias: false,
+          inputChannels: input, outputChannels: output, filterSize: 3, stride: stride, padding: 1,
+          useBias: false,
           rounding: .floor, weightInitializer: .heNormal),
         try BatchNorm2D<Scalar>(channels: output),
         ReLU<Scalar>(),
@@ -144,7 +152,8 @@ public enum Zoo {
     if stride != 1 || input != output {
       block = try Residual(body) {
         try Conv2D<Scalar>(
-          inputChannels: input, outputChannels: output, filterSize: 1, stride: stride, useBias: false,
+          inputChannels: input, outputChannels: output, filterSize: 1, stride: stride,
+          useBias: false,
           rounding: .floor, weightInitializer: .heNormal)
         try BatchNorm2D<Scalar>(channels: output)
       }
@@ -157,7 +166,9 @@ public enum Zoo {
   /// ResNet-18: a 7×7 stem, four stages of two basic blocks (64, 128, 256,
   /// 512 channels), global average pooling and one dense layer.
   /// 11,689,512 parameters.
-  public static func resNet18<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<Scalar> {
+  public static func resNet18<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<
+    Scalar
+  > {
     var blocks: [any Layer<Scalar>] = []
     var channels = 64
     for (stage, width) in [64, 128, 256, 512].enumerated() {
@@ -185,7 +196,8 @@ public enum Zoo {
   ) throws -> [any Layer<Scalar>] {
     [
       try Conv2D<Scalar>(
-        inputChannels: input, outputChannels: output, filterSize: size, stride: stride, padding: padding,
+        inputChannels: input, outputChannels: output, filterSize: size, stride: stride,
+        padding: padding,
         useBias: false, rounding: .floor),
       try BatchNorm2D<Scalar>(channels: output, epsilon: 0.001),
       ReLU<Scalar>(),
@@ -201,7 +213,9 @@ public enum Zoo {
       Sequential(try convBN(input, c1, 1)),
       Sequential(try convBN(input, c3reduce, 1) + convBN(c3reduce, c3, 3, padding: 1)),
       Sequential(try convBN(input, c5reduce, 1) + convBN(c5reduce, c5, 3, padding: 1)),
-      Sequential([try MaxPool2D<Scalar>(size: 3, stride: 1, padding: 1, rounding: .floor)] + convBN(input, pool, 1)),
+      Sequential(
+        [try MaxPool2D<Scalar>(size: 3, stride: 1, padding: 1, rounding: .floor)]
+          + convBN(input, pool, 1)),
     ])
   }
 
@@ -210,7 +224,9 @@ public enum Zoo {
   /// connected layers, one dense classifier. 6,624,904 parameters.
   /// (torchvision pools with `ceil_mode`; Cortex floors, which changes
   /// intermediate sizes by one at most and no parameter.)
-  public static func googLeNet<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<Scalar> {
+  public static func googLeNet<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<
+    Scalar
+  > {
     try Sequential {
       try convBN(3, 64, 7, stride: 2, padding: 3)
       try MaxPool2D(size: 3, stride: 2, rounding: .floor)
@@ -288,12 +304,17 @@ public enum Zoo {
   /// P = (F − 1)/2 so the board stays 19×19, then a 1×1 convolution to one
   /// plane and a softmax over the 361 points (applied by the loss).
   /// 3,882,433 parameters.
-  public static func alphaGoPolicy<Scalar: TensorScalar>(filters: Int = 192) throws -> Sequential<Scalar> {
+  public static func alphaGoPolicy<Scalar: TensorScalar>(filters: Int = 192) throws -> Sequential<
+    Scalar
+  > {
     var layers: [any Layer<Scalar>] = [
-      try Conv2D<Scalar>(inputChannels: 48, outputChannels: filters, filterSize: 5, padding: 2), ReLU<Scalar>(),
+      try Conv2D<Scalar>(inputChannels: 48, outputChannels: filters, filterSize: 5, padding: 2),
+      ReLU<Scalar>(),
     ]
     for _ in 0..<11 {
-      layers.append(try Conv2D<Scalar>(inputChannels: filters, outputChannels: filters, filterSize: 3, padding: 1))
+      layers.append(
+        try Conv2D<Scalar>(
+          inputChannels: filters, outputChannels: filters, filterSize: 3, padding: 1))
       layers.append(ReLU<Scalar>())
     }
     layers.append(try Conv2D<Scalar>(inputChannels: filters, outputChannels: 1, filterSize: 1))

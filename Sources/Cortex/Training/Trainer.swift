@@ -45,7 +45,8 @@ public final class Trainer<Scalar: TensorScalar> {
     withLearningPhase(.inference) {
       withoutRecording {
         for start in stride(from: 0, to: count, by: batchSize) {
-          let batch = inputs.sliced(alongAxis: 0, range: start..<Swift.min(start + batchSize, count))
+          let batch = inputs.sliced(
+            alongAxis: 0, range: start..<Swift.min(start + batchSize, count))
           predictions += model(batch).argmax(alongAxis: 1)
         }
       }
@@ -54,7 +55,9 @@ public final class Trainer<Scalar: TensorScalar> {
   }
 
   /// Accuracy and confusion matrix on a labelled set.
-  public func evaluate(_ inputs: Tensor<Scalar>, labels: [Int], classes: Int, batchSize: Int = 500) -> Evaluation {
+  public func evaluate(_ inputs: Tensor<Scalar>, labels: [Int], classes: Int, batchSize: Int = 500)
+    -> Evaluation
+  {
     Evaluation(predictions: predict(inputs, batchSize: batchSize), labels: labels, classes: classes)
   }
 }
@@ -65,7 +68,9 @@ public struct Evaluation: CustomStringConvertible, Sendable {
   public let confusion: [[Int]]
 
   public init(predictions: [Int], labels: [Int], classes: Int) {
-    precondition(predictions.count == labels.count, "evaluate: \(predictions.count) predictions for \(labels.count) labels")
+    precondition(
+      predictions.count == labels.count,
+      "evaluate: \(predictions.count) predictions for \(labels.count) labels")
     var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
     for (prediction, label) in zip(predictions, labels) where (0..<classes).contains(label) {
       confusion[label][Swift.min(Swift.max(prediction, 0), classes - 1)] += 1
@@ -81,10 +86,14 @@ public struct Evaluation: CustomStringConvertible, Sendable {
   /// The confusion matrix as a table, rows the true class.
   public var description: String {
     let width = Swift.max(5, String(confusion.flatMap { $0 }.max() ?? 0).count + 1)
-    func cell(_ text: String) -> String { String(repeating: " ", count: Swift.max(0, width - text.count)) + text }
+    func cell(_ text: String) -> String {
+      String(repeating: " ", count: Swift.max(0, width - text.count)) + text
+    }
     var lines = ["true\\pred" + confusion.indices.map { cell(String($0)) }.joined()]
     for (label, row) in confusion.enumerated() {
-      lines.append(cell(String(label)).padding(toLength: 9, withPad: " ", startingAt: 0) + row.map { cell(String($0)) }.joined())
+      lines.append(
+        cell(String(label)).padding(toLength: 9, withPad: " ", startingAt: 0)
+          + row.map { cell(String($0)) }.joined())
     }
     return lines.joined(separator: "\n")
   }

@@ -88,7 +88,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     func value(_ key: String) throws -> String {
       guard let text = metadata["cortex." + key] else {
         throw DataError.invalidContent(
-          path: source, message: "the metadata has no 'cortex.\(key)': not a Cortex training checkpoint")
+          path: source,
+          message: "the metadata has no 'cortex.\(key)': not a Cortex training checkpoint")
       }
       return text
     }
@@ -107,7 +108,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
     optimizer = try parsed("optimizer") { OptimizerKind(rawValue: $0) }
     schedule = try parsed("schedule") { ScheduleKind(rawValue: $0) }
     seed = try parsed("seed") { UInt64($0) }
-    maximumShift = try parsed("maximum_shift") { Int($0).flatMap { (0...8).contains($0) ? $0 : nil } }
+    maximumShift = try parsed("maximum_shift") {
+      Int($0).flatMap { (0...8).contains($0) ? $0 : nil }
+    }
   }
 }
 
@@ -242,7 +245,9 @@ public final class TrainingRun {
     else {
       throw DataError.invalidContent(
         path: url.path,
-        message: "the normalization needs \(channels) finite means and positive deviations, found \(normalization)")
+        message:
+          "the normalization needs \(channels) finite means and positive deviations, found \(normalization)"
+      )
     }
     let run = try TrainingRun(
       configuration, train: train, test: test, normalization: normalization, history: history)
@@ -375,7 +380,9 @@ public final class TrainingRun {
     guard wanted.count == 3, have.count == 3, wanted[0] == have[0], wanted[1] <= have[1],
       wanted[2] <= have[2]
     else {
-      let fitting = ModelName.allCases.filter { $0.inputShape.count == 3 && $0.inputShape[0] == have.first }
+      let fitting = ModelName.allCases.filter {
+        $0.inputShape.count == 3 && $0.inputShape[0] == have.first
+      }
       throw TrainingError(
         "model \(model.rawValue) takes \(wanted.map(String.init).joined(separator: "×")) inputs "
           + "but the data has \(have.map(String.init).joined(separator: "×")) images; "

@@ -38,7 +38,13 @@ func poolingGeometry(
 /// shapes cannot work: `H2 = (H − Fh + 2Ph)/Sh + 1` must be whole (unless
 /// `rounding` is `.floor`), and padding may be at most half the window.
 ///
-/// - Parameter input: `[N, C, H, W]`.
+/// - Parameters:
+///   - input: `[N, C, H, W]`.
+///   - sizes: `(height, width)` of the window.
+///   - strides: `(height, width)` steps of the window.
+///   - paddings: `(height, width)` on each side.
+///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+///     the output size down.
 public func pool2dOutputShape(
   input: [Int], sizes: (Int, Int), strides: (Int, Int), paddings: (Int, Int) = (0, 0),
   rounding: ConvolutionRounding = .exact
@@ -53,7 +59,13 @@ public func pool2dOutputShape(
 /// 2×2 with stride 2 halves the width and height (224×224×64 →
 /// 112×112×64).
 ///
-/// - Parameter input: `[N, C, H, W]`.
+/// - Parameters:
+///   - input: `[N, C, H, W]`.
+///   - size: `F`, the side of the window.
+///   - stride: `S`, the window's step.
+///   - padding: `P` on each side, at most half the window.
+///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+///     the output size down.
 public func pool2dOutputShape(
   input: [Int], size: Int, stride: Int, padding: Int = 0, rounding: ConvolutionRounding = .exact
 ) throws(ShapeError) -> [Int] {
@@ -90,7 +102,9 @@ private func validatedPooling<Scalar>(
 ///
 /// - Parameters:
 ///   - x: `[N, C, H, W]`.
-///   - sizes, strides, paddings: `(height, width)`; padding is at most
+///   - sizes: `(height, width)` of the window.
+///   - strides: `(height, width)` steps of the window.
+///   - paddings: `(height, width)`; padding is at most
 ///     half the window.
 ///   - rounding: `.exact` (the default) rejects windows that don't fit;
 ///     `.floor` rounds the output size down.
@@ -127,7 +141,13 @@ public func maxPool2d<Scalar>(
 /// See ``maxPool2d(_:sizes:strides:paddings:rounding:)``; the gradient goes
 /// to the first maximum of each window.
 ///
-/// - Parameter x: `[N, C, H, W]`.
+/// - Parameters:
+///   - x: `[N, C, H, W]`.
+///   - size: `F`, the side of the window.
+///   - stride: `S`, the window's step.
+///   - padding: `P` on each side, at most half the window.
+///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+///     the output size down.
 /// - Returns: `[N, C, H2, W2]` with `H2 = (H − F + 2P)/S + 1`.
 public func maxPool2d<Scalar>(
   _ x: Tensor<Scalar>, size: Int, stride: Int, padding: Int = 0,
@@ -153,7 +173,9 @@ public func maxPool2d<Scalar>(
 ///
 /// - Parameters:
 ///   - x: `[N, C, H, W]`.
-///   - sizes, strides, paddings: `(height, width)`; padding is at most
+///   - sizes: `(height, width)` of the window.
+///   - strides: `(height, width)` steps of the window.
+///   - paddings: `(height, width)`; padding is at most
 ///     half the window.
 ///   - rounding: `.exact` (the default) or `.floor`.
 /// - Returns: `[N, C, H2, W2]`.
@@ -183,7 +205,13 @@ public func avgPool2d<Scalar>(
 ///
 /// See ``avgPool2d(_:sizes:strides:paddings:rounding:)``.
 ///
-/// - Parameter x: `[N, C, H, W]`.
+/// - Parameters:
+///   - x: `[N, C, H, W]`.
+///   - size: `F`, the side of the window.
+///   - stride: `S`, the window's step.
+///   - padding: `P` on each side, at most half the window.
+///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+///     the output size down.
 /// - Returns: `[N, C, H2, W2]` with `H2 = (H − F + 2P)/S + 1`.
 public func avgPool2d<Scalar>(
   _ x: Tensor<Scalar>, size: Int, stride: Int, padding: Int = 0,

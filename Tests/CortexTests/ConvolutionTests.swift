@@ -237,4 +237,21 @@ import Testing
         "conv2d: (7 − 3 + 2·0)/3 + 1 = 2.33: a 3×3 filter with stride 3 does not fit a 7×7 input (input [1, 1, 7, 7], filters [1, 1, 3, 3])"
       ))
   }
+
+  /// The batch is split into the same chunks on any number of threads, so
+  /// the gradients agree to the last bit.
+  @Test func gradientsDoNotDependOnTheThreadCount() {
+    let x = Tensor<Float>.randomNormal([16, 3, 9, 9], seed: 1)
+    let w = Tensor<Float>.randomNormal([4, 3, 3, 3], seed: 2)
+    let b = Tensor<Float>.randomNormal([4], seed: 3)
+    func gradients() -> [Tensor<Float>] {
+      let (_, g) = valueWithGradient(at: [x, w, b]) {
+        square(conv2d($0[0], filters: $0[1], bias: $0[2], padding: 1)).sum()
+      }
+      return g
+    }
+    let one = withThreadCount(1) { gradients() }
+    let two = withThreadCount(2) { gradients() }
+    #expect(one == two)
+  }
 }

@@ -178,12 +178,18 @@ func parameterGradientError(
 
 @Suite struct InitializerTests {
   @Test func seededWeightsAreReproducible() throws {
-    setRandomSeed(42)
-    let a = try Conv2D<Float>(inputChannels: 3, outputChannels: 8, filterSize: 3)
-    setRandomSeed(42)
-    let b = try Conv2D<Float>(inputChannels: 3, outputChannels: 8, filterSize: 3)
+    let a = try withRandomSeed(42) {
+      try Conv2D<Float>(inputChannels: 3, outputChannels: 8, filterSize: 3)
+    }
+    let b = try withRandomSeed(42) {
+      try Conv2D<Float>(inputChannels: 3, outputChannels: 8, filterSize: 3)
+    }
+    let c = try withRandomSeed(43) {
+      try Conv2D<Float>(inputChannels: 3, outputChannels: 8, filterSize: 3)
+    }
     #expect(a.weight.value == b.weight.value)
     #expect(a.bias?.value == b.bias?.value)
+    #expect(a.weight.value != c.weight.value)
   }
 
   @Test(arguments: [

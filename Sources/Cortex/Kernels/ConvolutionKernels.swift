@@ -431,8 +431,10 @@ func convolution2DBackward<S: TensorScalar>(
   let positions = g.plane.outputCount
   let filterCount = g.filters * g.patchSize
   // One partial filter and bias gradient per chunk of the batch, summed at
-  // the end: `[chunks, filterCount + K]`.
-  let chunks = ComputeSettings.threadCount
+  // the end: `[chunks, filterCount + K]`. The number of chunks does not
+  // depend on the number of threads, so neither do the sums: gradients are
+  // the same to the last bit on one thread or many.
+  let chunks = 8
   let partialCount = filterCount + g.filters
   let needsPartials = filterGradient != nil || biasGradient != nil
   BufferPool.shared.withScratch(S.self, count: needsPartials ? partialCount * chunks : 0) {

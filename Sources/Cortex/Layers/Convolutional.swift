@@ -74,57 +74,105 @@ public struct Conv2D<Scalar: TensorScalar>: Layer {
   }
 }
 
-/// Max pooling over `size × size` windows: the max gate per window.
-public struct MaxPool2D<Scalar: TensorScalar>: Layer {
+/// The window of a pooling layer: its size, stride, padding and rounding,
+/// validated once.
+public struct PoolingWindow: Equatable, Sendable {
   public let size: Int
   public let stride: Int
   public let padding: Int
   public let rounding: ConvolutionRounding
 
-  public init(
-    size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact
+  /// Windows must have a positive size and stride, and padding of at most
+  /// half the window, so that every window holds part of the input.
+  ///
+  /// - Parameters:
+  ///   - layer: the layer's name, for the error message.
+  ///   - size: `F`, the side of the window.
+  ///   - stride: `S`; the window's size when `nil`.
+  ///   - padding: `P` on each side.
+  ///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+  ///     the output size down.
+  init(
+    _ layer: String, size: Int, stride: Int?, padding: Int, rounding: ConvolutionRounding
   ) throws(HyperparameterError) {
-    try validatePooling("MaxPool2D", size: size, stride: stride, padding: padding)
+    try HyperparameterError.requirePositive(size, "size", of: layer)
+    try HyperparameterError.requirePositive(stride ?? size, "stride", of: layer)
+    guard padding >= 0 else {
+      throw HyperparameterError("\(layer): padding must not be negative, found \(padding)")
+    }
+    guard 2 * padding <= size else {
+      throw HyperparameterError(
+        "\(layer): padding \(padding) is more than half of the \(size)×\(size) window")
+    }
     self.size = size
     self.stride = stride ?? size
     self.padding = padding
     self.rounding = rounding
   }
 
-  public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
-    maxPool2d(input, size: size, stride: stride, padding: padding, rounding: rounding)
-  }
-
-  public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+  func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
     try pool2dOutputShape(
       input: input, size: size, stride: stride, padding: padding, rounding: rounding)
   }
 }
 
-/// Average pooling over `size × size` windows.
-public struct AvgPool2D<Scalar: TensorScalar>: Layer {
-  public let size: Int
-  public let stride: Int
-  public let padding: Int
-  public let rounding: ConvolutionRounding
+/// Max pooling over `size × size` windows: the max gate per window.
+public struct MaxPool2D<Scalar: TensorScalar>: Layer {
+  public let window: PoolingWindow
 
+  /// - Parameters:
+  ///   - size: `F`, the side of the window.
+  ///   - stride: `S`; the window's size when `nil`.
+  ///   - padding: `P` on each side, at most half the window.
+  ///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+  ///     the output size down.
+  /// - Throws: ``HyperparameterError`` for a size or stride that is not
+  ///   positive, or a padding outside `0...size/2`.
   public init(
     size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact
   ) throws(HyperparameterError) {
-    try validatePooling("AvgPool2D", size: size, stride: stride, padding: padding)
-    self.size = size
-    self.stride = stride ?? size
-    self.padding = padding
-    self.rounding = rounding
+    window = try PoolingWindow(
+      "MaxPool2D", size: size, stride: stride, padding: padding, rounding: rounding)
   }
 
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
-    avgPool2d(input, size: size, stride: stride, padding: padding, rounding: rounding)
+    maxPool2d(
+      input, size: window.size, stride: window.stride, padding: window.padding,
+      rounding: window.rounding)
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    try pool2dOutputShape(
-      input: input, size: size, stride: stride, padding: padding, rounding: rounding)
+    try window.outputShape(for: input)
+  }
+}
+
+/// Average pooling over `size × size` windows.
+public struct AvgPool2D<Scalar: TensorScalar>: Layer {
+  public let window: PoolingWindow
+
+  /// - Parameters:
+  ///   - size: `F`, the side of the window.
+  ///   - stride: `S`; the window's size when `nil`.
+  ///   - padding: `P` on each side, at most half the window.
+  ///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
+  ///     the output size down.
+  /// - Throws: ``HyperparameterError`` for a size or stride that is not
+  ///   positive, or a padding outside `0...size/2`.
+  public init(
+    size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact
+  ) throws(HyperparameterError) {
+    window = try PoolingWindow(
+      "AvgPool2D", size: size, stride: stride, padding: padding, rounding: rounding)
+  }
+
+  public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
+    avgPool2d(
+      input, size: window.size, stride: window.stride, padding: window.padding,
+      rounding: window.rounding)
+  }
+
+  public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+    try window.outputShape(for: input)
   }
 }
 
@@ -140,21 +188,5 @@ public struct GlobalAvgPool2D<Scalar: TensorScalar>: Layer {
       throw ShapeError("GlobalAvgPool2D expects [N, C, H, W], found \(input)")
     }
     return [input[0], input[1]]
-  }
-}
-
-/// Pooling windows must have a positive size and stride, and padding of at
-/// most half the window, so that every window holds part of the input.
-private func validatePooling(
-  _ layer: String, size: Int, stride: Int?, padding: Int
-) throws(HyperparameterError) {
-  try HyperparameterError.requirePositive(size, "size", of: layer)
-  try HyperparameterError.requirePositive(stride ?? size, "stride", of: layer)
-  guard padding >= 0 else {
-    throw HyperparameterError("\(layer): padding must not be negative, found \(padding)")
-  }
-  guard 2 * padding <= size else {
-    throw HyperparameterError(
-      "\(layer): padding \(padding) is more than half of the \(size)×\(size) window")
   }
 }

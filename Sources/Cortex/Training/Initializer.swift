@@ -63,7 +63,29 @@ public func setRandomSeed(_ seed: UInt64) {
   globalGenerator.withLock { $0 = SeededGenerator(seed: seed) }
 }
 
-/// Runs `body` with exclusive use of the global generator.
+/// Runs `body` with a generator of its own, seeded with `seed`, for the
+/// layers it builds: the same seed gives the same weights whatever other
+/// threads build or draw meanwhile.
+///
+/// ```swift
+/// let model = try withRandomSeed(7) { try Zoo.lenet5() as Sequential<Float> }
+/// ```
+public func withRandomSeed<R>(_ seed: UInt64, _ body: () throws -> R) rethrows -> R {
+  try ScopedGenerator.$current.withValue(ScopedGenerator(seed: seed)) { try body() }
+}
+
+/// The generator of a ``withRandomSeed(_:_:)`` scope. Only the scope's own
+/// thread or task reaches it, one draw at a time.
+final class ScopedGenerator: @unchecked Sendable {
+  @TaskLocal static var current: ScopedGenerator?
+  var generator: SeededGenerator
+
+  init(seed: UInt64) { generator = SeededGenerator(seed: seed) }
+}
+
+/// Runs `body` with exclusive use of the generator in effect: the scope's
+/// own inside ``withRandomSeed(_:_:)``, else the global one.
 func withGlobalGenerator<R>(_ body: (inout SeededGenerator) -> R) -> R {
-  globalGenerator.withLock { body(&$0) }
+  if let scoped = ScopedGenerator.current { return body(&scoped.generator) }
+  return globalGenerator.withLock { body(&$0) }
 }

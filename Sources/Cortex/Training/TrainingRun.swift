@@ -210,8 +210,7 @@ public final class TrainingRun {
     self.normalization = normalization
     trainingSet = try Self.prepare(train, for: configuration.model, normalization: normalization)
     testSet = try Self.prepare(test, for: configuration.model, normalization: normalization)
-    setRandomSeed(configuration.seed)
-    model = configuration.model.build(Float.self)
+    model = withRandomSeed(configuration.seed) { configuration.model.build(Float.self) }
     optimizer = configuration.optimizer.make(learningRate: configuration.baseLearningRate)
     schedule = configuration.schedule.make(epochs: configuration.epochs)
     trainer = Trainer(model: model, optimizer: optimizer)

@@ -64,8 +64,7 @@ func parameterGradientError(
   }
 
   @Test func aCustomLayerIsGradientChecked() throws {
-    setRandomSeed(21)
-    let net = try TwoLayerNet(inputs: 5, hiddenUnits: 4, classes: 3)
+    let net = try withRandomSeed(21) { try TwoLayerNet(inputs: 5, hiddenUnits: 4, classes: 3) }
     let x = Tensor<Double>.randomNormal([2, 5], seed: 2)
     let labels = [2, 0]
     let error = parameterGradientError(net.parameters) {
@@ -76,17 +75,18 @@ func parameterGradientError(
   }
 
   @Test func layersInsideSequentialsAreGradientChecked() throws {
-    setRandomSeed(8)
-    let model = try Sequential<Double> {
-      try Conv2D(inputChannels: 2, outputChannels: 3, filterSize: 3, stride: 2, padding: 1)
-      Tanh()
-      try Residual {
-        try Conv2D(inputChannels: 3, outputChannels: 3, filterSize: 3, padding: 1)
-        Sigmoid()
+    let model = try withRandomSeed(8) {
+      try Sequential<Double> {
+        try Conv2D(inputChannels: 2, outputChannels: 3, filterSize: 3, stride: 2, padding: 1)
+        Tanh()
+        try Residual {
+          try Conv2D(inputChannels: 3, outputChannels: 3, filterSize: 3, padding: 1)
+          Sigmoid()
+        }
+        try AvgPool2D(size: 2)
+        Flatten()
+        try Maxout(inputSize: 12, units: 2, pieces: 3)
       }
-      try AvgPool2D(size: 2)
-      Flatten()
-      try Maxout(inputSize: 12, units: 2, pieces: 3)
     }
     let x = Tensor<Double>.randomNormal([2, 2, 7, 7], seed: 4)
     #expect(try model.outputShape(for: [2, 2, 7, 7]) == [2, 2])

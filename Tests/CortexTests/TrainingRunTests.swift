@@ -76,15 +76,13 @@ import Testing
 
   /// A saved model loads into a freshly built one with identical outputs.
   @Test func aSavedModelLoadsWithIdenticalOutputs() throws {
-    setRandomSeed(3)
-    let model: Sequential<Float> = try Zoo.lenet5()
+    let model: Sequential<Float> = try withRandomSeed(3) { try Zoo.lenet5() }
     let input = Tensor<Float>.randomNormal([4, 1, 28, 28], seed: 11)
     let url = temporaryFile("model.safetensors")
     defer { try? FileManager.default.removeItem(at: url) }
     try Checkpoint.save(model.stateDictionary, to: url)
 
-    setRandomSeed(4)
-    let restored: Sequential<Float> = try Zoo.lenet5()
+    let restored: Sequential<Float> = try withRandomSeed(4) { try Zoo.lenet5() }
     #expect(restored(input) != model(input))
     try restored.load(stateDictionary: Checkpoint.load(from: url))
     #expect(restored(input) == model(input))

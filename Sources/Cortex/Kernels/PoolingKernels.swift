@@ -182,27 +182,37 @@ func maxPool2x2Forward<S: TensorScalar>(
   precondition(g.tiles2x2, "maxPool2x2Forward: the windows must tile the input 2×2")
   let width = g.input.width
   let outputWidth = g.output.width
+  forEachOutputRow2x2(planes: planes, g) { top, o in
+    var ow = 0
+    if S.self == Float.self {
+      ow = maxPool2x2RowFloat(
+        UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), top: top, width: width,
+        output: UnsafeMutableRawPointer(output + o).assumingMemoryBound(to: Float.self),
+        winners: winners + o, count: outputWidth)
+    }
+    for ow in ow..<outputWidth {
+      let first = top + 2 * ow
+      var best = first
+      if input[first + 1] > input[best] { best = first + 1 }
+      if input[first + width] > input[best] { best = first + width }
+      if input[first + width + 1] > input[best] { best = first + width + 1 }
+      output[o + ow] = input[best]
+      winners[o + ow] = Int32(truncatingIfNeeded: best)
+    }
+  }
+}
+
+/// Calls `body(top, o)` for every output row of a 2×2 tiling, the planes
+/// split over the worker pool: `top` is the offset of the row's first
+/// input, `o` of its first output.
+@inline(__always)
+private func forEachOutputRow2x2(
+  planes: Int, _ g: WindowGeometry, _ body: (_ top: Int, _ o: Int) -> Void
+) {
   forEachChunk(of: planes, costPerItem: 4 * g.outputCount) { _, chunk in
     for p in chunk {
       for oh in 0..<g.output.height {
-        let top = p * g.inputCount + 2 * oh * width
-        let o = p * g.outputCount + oh * outputWidth
-        var ow = 0
-        if S.self == Float.self {
-          ow = maxPool2x2RowFloat(
-            UnsafeRawPointer(input).assumingMemoryBound(to: Float.self), top: top, width: width,
-            output: UnsafeMutableRawPointer(output + o).assumingMemoryBound(to: Float.self),
-            winners: winners + o, count: outputWidth)
-        }
-        for ow in ow..<outputWidth {
-          let first = top + 2 * ow
-          var best = first
-          if input[first + 1] > input[best] { best = first + 1 }
-          if input[first + width] > input[best] { best = first + width }
-          if input[first + width + 1] > input[best] { best = first + width + 1 }
-          output[o + ow] = input[best]
-          winners[o + ow] = Int32(truncatingIfNeeded: best)
-        }
+        body(p * g.inputCount + 2 * oh * g.input.width, p * g.outputCount + oh * g.output.width)
       }
     }
   }
@@ -259,29 +269,23 @@ func routeToWinners2x2<S: TensorScalar>(
   precondition(g.tiles2x2, "routeToWinners2x2: the windows must tile the input 2×2")
   let width = g.input.width
   let outputWidth = g.output.width
-  forEachChunk(of: planes, costPerItem: 4 * g.outputCount) { _, chunk in
-    for p in chunk {
-      for oh in 0..<g.output.height {
-        let top = p * g.inputCount + 2 * oh * width
-        let o = p * g.outputCount + oh * outputWidth
-        var ow = 0
-        if S.self == Float.self {
-          ow = route2x2RowFloat(
-            UnsafeRawPointer(upstream + o).assumingMemoryBound(to: Float.self),
-            winners: winners + o, top: top, width: width,
-            gradient: UnsafeMutableRawPointer(gradient).assumingMemoryBound(to: Float.self),
-            count: outputWidth)
-        }
-        for ow in ow..<outputWidth {
-          let first = top + 2 * ow
-          let winner = Int(winners[o + ow])
-          let value = upstream[o + ow]
-          gradient[first] = winner == first ? value : 0
-          gradient[first + 1] = winner == first + 1 ? value : 0
-          gradient[first + width] = winner == first + width ? value : 0
-          gradient[first + width + 1] = winner == first + width + 1 ? value : 0
-        }
-      }
+  forEachOutputRow2x2(planes: planes, g) { top, o in
+    var ow = 0
+    if S.self == Float.self {
+      ow = route2x2RowFloat(
+        UnsafeRawPointer(upstream + o).assumingMemoryBound(to: Float.self),
+        winners: winners + o, top: top, width: width,
+        gradient: UnsafeMutableRawPointer(gradient).assumingMemoryBound(to: Float.self),
+        count: outputWidth)
+    }
+    for ow in ow..<outputWidth {
+      let first = top + 2 * ow
+      let winner = Int(winners[o + ow])
+      let value = upstream[o + ow]
+      gradient[first] = winner == first ? value : 0
+      gradient[first + 1] = winner == first + 1 ? value : 0
+      gradient[first + width] = winner == first + width ? value : 0
+      gradient[first + width + 1] = winner == first + width + 1 ? value : 0
     }
   }
 }

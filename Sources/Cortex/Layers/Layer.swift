@@ -54,8 +54,10 @@ extension Layer {
   /// The parameters, named by the properties that hold them, in
   /// declaration order; both trainable ones and state.
   public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
-    var found: [(String, Parameter<Scalar>)] = []
-    collectParameters(of: self, prefix: "", into: &found)
+    var found: [(name: String, parameter: Parameter<Scalar>)] = []
+    forEachStoredValue(in: self) { name, value in
+      if let parameter = value as? Parameter<Scalar> { found.append((name, parameter)) }
+    }
     return found
   }
 
@@ -91,32 +93,29 @@ extension Layer {
   }
 }
 
-/// Walks a value by reflection and collects the parameters it holds,
-/// looking into layers, arrays and optionals.
-private func collectParameters<Scalar>(
-  of value: Any, prefix: String, into found: inout [(String, Parameter<Scalar>)]
-) {
-  let mirror = Mirror(reflecting: value)
-  for (offset, child) in mirror.children.enumerated() {
+/// Calls `visit(name, value)` for every value stored in `layer`, named by
+/// the path of properties that holds it (`0.weight`, `body.1.bias`),
+/// looking into nested layers and arrays; an optional keeps the name of its
+/// property.
+func forEachStoredValue(in layer: Any, prefix: String = "", _ visit: (String, Any) -> Void) {
+  for (offset, child) in Mirror(reflecting: layer).children.enumerated() {
     let label =
       child.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } ?? String(offset)
-    visit(child.value, named: prefix.isEmpty ? label : prefix + "." + label, into: &found)
-  }
-}
-
-/// Collects the parameters of one stored value under `name`; an optional
-/// keeps the name of its property.
-private func visit<Scalar>(
-  _ value: Any, named name: String, into found: inout [(String, Parameter<Scalar>)]
-) {
-  // Optionals first: a dynamic cast would look through them.
-  let mirror = Mirror(reflecting: value)
-  if mirror.displayStyle == .optional {
-    if let wrapped = mirror.children.first?.value { visit(wrapped, named: name, into: &found) }
-  } else if let parameter = value as? Parameter<Scalar> {
-    found.append((name, parameter))
-  } else if value is any Layer || mirror.displayStyle == .collection {
-    collectParameters(of: value, prefix: name, into: &found)
+    var value = child.value
+    // Optionals first: a dynamic cast would look through them.
+    var mirror = Mirror(reflecting: value)
+    while mirror.displayStyle == .optional {
+      guard let wrapped = mirror.children.first?.value else { break }
+      value = wrapped
+      mirror = Mirror(reflecting: value)
+    }
+    if mirror.displayStyle == .optional { continue }
+    let name = prefix.isEmpty ? label : prefix + "." + label
+    if value is any Layer || mirror.displayStyle == .collection {
+      forEachStoredValue(in: value, prefix: name, visit)
+    } else {
+      visit(name, value)
+    }
   }
 }
 

@@ -51,20 +51,9 @@ extension Layer {
   /// run resumed at an epoch boundary draws what an uninterrupted run
   /// would have drawn.
   public func reseedRandomLayers(seed: UInt64) {
-    var generators: [SharedGenerator] = []
-    collectGenerators(of: self, into: &generators)
     var seeds = SeededGenerator(seed: seed)
-    for generator in generators { generator.reseed(seeds.next()) }
-  }
-}
-
-private func collectGenerators(of value: Any, into found: inout [SharedGenerator]) {
-  for child in Mirror(reflecting: value).children {
-    let style = Mirror(reflecting: child.value).displayStyle
-    if let generator = child.value as? SharedGenerator {
-      found.append(generator)
-    } else if child.value is any Layer || style == .collection || style == .optional {
-      collectGenerators(of: child.value, into: &found)
+    forEachStoredValue(in: self) { _, value in
+      (value as? SharedGenerator)?.reseed(seeds.next())
     }
   }
 }

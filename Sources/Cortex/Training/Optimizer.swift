@@ -75,7 +75,10 @@ extension Optimizer {
     stepCount = count
   }
 
-  func checkCounts(_ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>], _ state: Int) {
+  /// Checks the parameters against their gradients and the state, counts
+  /// the step, and creates zero state (one tensor per name in
+  /// ``stateNames``) on the first update.
+  func beginStep(_ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>]) {
     precondition(
       parameters.count == gradients.count,
       "\(Self.self): \(parameters.count) parameters but \(gradients.count) gradients")
@@ -85,8 +88,14 @@ extension Optimizer {
         "\(Self.self): gradient of shape \(g.shape) for a parameter of shape \(p.shape)")
     }
     precondition(
-      state == 0 || state == parameters.count,
-      "\(Self.self): the parameter list changed from \(state) to \(parameters.count) parameters")
+      state.isEmpty || state.count == parameters.count,
+      "\(Self.self): the parameter list changed from \(state.count) to \(parameters.count) parameters"
+    )
+    stepCount += 1
+    if state.isEmpty {
+      let slots = stateNames.count
+      state = parameters.map { p in (0..<slots).map { _ in Tensor.zeros(p.shape) } }
+    }
   }
 }
 
@@ -131,9 +140,7 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, state.count)
-    stepCount += 1
-    if state.isEmpty { state = parameters.map { [Tensor.zeros($0.shape)] } }
+    beginStep(parameters, gradients)
     let (lr, mu, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(weightDecay))
     let useMomentum = momentum != 0
     let nesterov = nesterov
@@ -180,11 +187,7 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, state.count)
-    stepCount += 1
-    if state.isEmpty {
-      state = parameters.map { [Tensor.zeros($0.shape), Tensor.zeros($0.shape)] }
-    }
+    beginStep(parameters, gradients)
     let correction1 = 1 - Foundation.pow(beta1, Double(stepCount))
     let correction2 = 1 - Foundation.pow(beta2, Double(stepCount))
     let (b1, b2, eps, decay) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(weightDecay))
@@ -222,9 +225,7 @@ public final class RMSProp<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, state.count)
-    stepCount += 1
-    if state.isEmpty { state = parameters.map { [Tensor.zeros($0.shape)] } }
+    beginStep(parameters, gradients)
     let (lr, a, eps) = (Scalar(learningRate), Scalar(alpha), Scalar(epsilon))
     for i in parameters.indices {
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
@@ -257,11 +258,7 @@ public final class Adadelta<Scalar: TensorScalar>: Optimizer {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    checkCounts(parameters, gradients, state.count)
-    stepCount += 1
-    if state.isEmpty {
-      state = parameters.map { [Tensor.zeros($0.shape), Tensor.zeros($0.shape)] }
-    }
+    beginStep(parameters, gradients)
     let (lr, r, eps) = (Scalar(learningRate), Scalar(rho), Scalar(epsilon))
     for i in parameters.indices {
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in

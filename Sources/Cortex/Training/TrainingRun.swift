@@ -349,25 +349,31 @@ public final class TrainingRun {
       images.shape[0], images.shape[1], images.shape[2], images.shape[3]
     )
     let blank = zip(normalization.mean, normalization.standardDeviation).map { -$0 / $1 }
-    var scalars = [Float](repeating: 0, count: images.scalarCount)
-    images.withUnsafeBufferPointer { source in
-      for n in 0..<count {
-        let dy = Int.random(in: -limit...limit, using: &generator)
-        let dx = Int.random(in: -limit...limit, using: &generator)
-        for c in 0..<channels {
-          let plane = (n * channels + c) * height * width
-          for y in 0..<height {
-            for x in 0..<width {
-              let (sy, sx) = (y - dy, x - dx)
-              let inside = (0..<height).contains(sy) && (0..<width).contains(sx)
-              scalars[plane + y * width + x] =
-                inside ? source[plane + sy * width + sx] : blank[c]
-            }
+    let result = Tensor<Float>.uninitialized(images.shape)
+    let target = result.storage.pointer
+    let source = images.storage.pointer
+    for n in 0..<count {
+      let dy = Int.random(in: -limit...limit, using: &generator)
+      let dx = Int.random(in: -limit...limit, using: &generator)
+      // Output columns whose source column `x − dx` lies inside the image.
+      let columns = Swift.max(0, dx)..<Swift.min(width, width + dx)
+      for c in 0..<channels {
+        let plane = (n * channels + c) * height * width
+        for y in 0..<height {
+          let row = target + plane + y * width
+          let sy = y - dy
+          guard (0..<height).contains(sy), !columns.isEmpty else {
+            row.update(repeating: blank[c], count: width)
+            continue
           }
+          row.update(repeating: blank[c], count: columns.lowerBound)
+          (row + columns.upperBound).update(repeating: blank[c], count: width - columns.upperBound)
+          (row + columns.lowerBound).update(
+            from: source + plane + sy * width + columns.lowerBound - dx, count: columns.count)
         }
       }
     }
-    return Tensor(shape: images.shape, scalars: scalars)
+    return result
   }
 
   /// The images cropped to the model's input and normalized.

@@ -40,17 +40,17 @@ struct GradcheckCommand: Command {
         + b.padding(toLength: shapeWidth, withPad: " ", startingAt: 0) + "  "
         + c.padding(toLength: 12, withPad: " ", startingAt: 0) + "  " + d
     }
-    print(row("operation", "shapes", "max rel err", "result"))
+    try say(row("operation", "shapes", "max rel err", "result"))
     var failures = 0
     for check in checks {
       let report = check.run()
       if !report.passed { failures += 1 }
-      print(
+      try say(
         row(
           check.name, check.shapes, String(format: "%.2e", report.maxRelativeError),
           report.passed ? "pass" : "FAIL"))
     }
-    print("\(checks.count - failures) passed, \(failures) failed")
+    try say("\(checks.count - failures) passed, \(failures) failed")
     return failures == 0 ? 0 : 1
   }
 }

@@ -26,7 +26,7 @@ import Testing
     let checkpoint = interrupted.appendingPathComponent("checkpoint.safetensors")
     #expect(
       try TrainCommand().run([
-        "--limit", "192", "--epochs", "2", "--resume", checkpoint.path, "--out", interrupted.path,
+        "--epochs", "2", "--resume", checkpoint.path, "--out", interrupted.path,
       ]) == 0)
 
     let expected = try Checkpoint.load(
@@ -50,7 +50,8 @@ import Testing
       try TrainCommand().run(["--model", "vgg16", "--limit", "10"])
     }
     #expect(
-      throws: CommandLineError("--resume takes the run's settings from the checkpoint; drop --seed")
+      throws: CommandLineError(
+        "--resume takes the run's settings from the checkpoint; drop --limit, --seed")
     ) {
       try TrainCommand().run(["--resume", "x.safetensors", "--seed", "3", "--limit", "10"])
     }

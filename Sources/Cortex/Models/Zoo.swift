@@ -31,6 +31,15 @@ public enum ModelName: String, CaseIterable, Sendable {
     try! buildThrowing()
   }
 
+  /// The model's layer table for one input of `inputShape` (its own
+  /// ``inputShape`` by default), from shapes alone: the model is built
+  /// with undrawn weights (see ``withUndrawnWeights(_:)``), so a summary
+  /// of VGG16 takes milliseconds and no memory for its weights.
+  public func summary(inputShape: [Int]? = nil) throws(ShapeError) -> ModelSummary {
+    let model: Sequential<Float> = withUndrawnWeights { build() }
+    return try model.summary(inputShape: inputShape ?? self.inputShape)
+  }
+
   private func buildThrowing<Scalar: TensorScalar>() throws -> Sequential<Scalar> {
     switch self {
     case .lenet5: return try Zoo.lenet5()

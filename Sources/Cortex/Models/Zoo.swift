@@ -6,6 +6,7 @@
 public enum ModelName: String, CaseIterable, Sendable {
   case lenet5 = "lenet5"
   case alexnet = "alexnet"
+  case zfnet = "zfnet"
   case vgg16 = "vgg16"
   case resnet18 = "resnet18"
   case googlenet = "googlenet"
@@ -18,7 +19,7 @@ public enum ModelName: String, CaseIterable, Sendable {
   public var inputShape: [Int] {
     switch self {
     case .lenet5, .maxoutMNIST: return [1, 28, 28]
-    case .alexnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
+    case .alexnet, .zfnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
     case .convnetjsMNIST: return [1, 24, 24]
     case .convnetjsCIFAR10: return [3, 32, 32]
     case .alphaGoPolicy: return [48, 19, 19]
@@ -44,6 +45,7 @@ public enum ModelName: String, CaseIterable, Sendable {
     switch self {
     case .lenet5: return try Zoo.lenet5()
     case .alexnet: return try Zoo.alexNet()
+    case .zfnet: return try Zoo.zfNet()
     case .vgg16: return try Zoo.vgg16()
     case .resnet18: return try Zoo.resNet18()
     case .googlenet: return try Zoo.googLeNet()
@@ -100,6 +102,40 @@ public enum Zoo {
       Flatten()
       try Dropout(probability: 0.5)
       try Dense(inputSize: 256 * 6 * 6, outputSize: 4096)
+      ReLU()
+      try Dropout(probability: 0.5)
+      try Dense(inputSize: 4096, outputSize: 4096)
+      ReLU()
+      try Dense(inputSize: 4096, outputSize: classes)
+    }
+  }
+
+  /// ZFNet (Zeiler & Fergus): AlexNet's layout with CONV1 as 96 7×7
+  /// filters at stride 2 and CONV3, 4, 5 with 512, 1024 and 512 filters,
+  /// for 224×224×3 input. The spatial sizes are the paper's figure's,
+  /// 224 → 110 → 55 → 26 → 13 → 13 → 13 → 13 → 6, which takes a flooring
+  /// first convolution and pooling that rounds up (PyTorch's `ceil_mode`).
+  /// 107,627,624 parameters.
+  public static func zfNet<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<Scalar> {
+    try Sequential {
+      try Conv2D(
+        inputChannels: 3, outputChannels: 96, filterSize: 7, stride: 2, padding: 1,
+        rounding: .floor)  // 110×110×96
+      ReLU()
+      try MaxPool2D(size: 3, stride: 2, rounding: .ceil)  // 55×55×96
+      try Conv2D(inputChannels: 96, outputChannels: 256, filterSize: 5, stride: 2)  // 26×26×256
+      ReLU()
+      try MaxPool2D(size: 3, stride: 2, rounding: .ceil)  // 13×13×256
+      try Conv2D(inputChannels: 256, outputChannels: 512, filterSize: 3, padding: 1)
+      ReLU()
+      try Conv2D(inputChannels: 512, outputChannels: 1024, filterSize: 3, padding: 1)
+      ReLU()
+      try Conv2D(inputChannels: 1024, outputChannels: 512, filterSize: 3, padding: 1)
+      ReLU()
+      try MaxPool2D(size: 3, stride: 2)  // 6×6×512
+      Flatten()
+      try Dropout(probability: 0.5)
+      try Dense(inputSize: 512 * 6 * 6, outputSize: 4096)
       ReLU()
       try Dropout(probability: 0.5)
       try Dense(inputSize: 4096, outputSize: 4096)

@@ -66,7 +66,7 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "unknown model 'lenet6'; models: lenet5, alexnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, alphago-policy"
+        "unknown model 'lenet6'; models: lenet5, alexnet, zfnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, alphago-policy"
       )
     ) {
       try SummaryCommand().run(["lenet6"])

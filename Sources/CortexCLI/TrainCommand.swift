@@ -27,7 +27,8 @@ struct TrainCommand: Command {
       --dataset NAME       \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")) (default mnist;
                            fashion-mnist is read from \(DatasetName.fashionMNIST.defaultDirectory.path),
                            where `apt-get install dataset-fashion-mnist` puts it)
-      --epochs N           epochs to train (default 12)
+      --epochs N           epochs to train (default 5 for lenet5, 8 for
+                           fashion-cnn, 12 for the others)
       --batch-size N       examples per step (default 64)
       --lr RATE            base learning rate (default 0.05 for sgd, 0.02 for
                            maxout-mnist with sgd; 0.001 for adam and
@@ -147,8 +148,8 @@ struct TrainCommand: Command {
 
   /// The configuration of a fresh run, from the options.
   func newConfiguration(_ options: Arguments) throws -> TrainingConfiguration {
-    var configuration = TrainingConfiguration()
-    configuration.model = try options.choice("model", default: ModelName.lenet5)
+    var configuration = TrainingConfiguration(
+      model: try options.choice("model", default: ModelName.lenet5))
     guard trainableModels.contains(configuration.model) else {
       throw CommandLineError(
         "--model \(configuration.model.rawValue) takes "
@@ -163,7 +164,8 @@ struct TrainCommand: Command {
     if options.string("limit") != nil {
       configuration.trainingLimit = try options.int("limit", default: 0, range: 1...60_000)
     }
-    configuration.epochs = try options.int("epochs", default: 12, range: 1...10_000)
+    configuration.epochs = try options.int(
+      "epochs", default: configuration.epochs, range: 1...10_000)
     configuration.batchSize = try options.int("batch-size", default: 64, range: 1...60_000)
     configuration.optimizer = try options.choice("optimizer", default: OptimizerKind.sgd)
     configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)

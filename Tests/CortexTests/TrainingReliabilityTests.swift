@@ -128,11 +128,10 @@ import Testing
 
   /// Every model `cortex train` offers trains one short epoch at its
   /// default settings with a finite loss that falls.
-  @Test(arguments: [ModelName.lenet5, .convnetjsMNIST, .maxoutMNIST])
+  @Test(arguments: [ModelName.lenet5, .convnetjsMNIST, .maxoutMNIST, .fashionCNN])
   func everyOfferedModelTrainsAtItsDefaults(model: ModelName) throws {
     let data = try Self.digits.get()
-    var configuration = TrainingConfiguration()
-    configuration.model = model
+    var configuration = TrainingConfiguration(model: model)
     configuration.batchSize = 16
     let run = try TrainingRun(configuration, train: data, test: data.prefix(64))
     let record = try run.trainEpoch()

@@ -53,7 +53,7 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
 /// run's result.
 public struct TrainingConfiguration: Equatable, Sendable {
   public var model: ModelName = .lenet5
-  public var epochs = 12
+  public var epochs = ModelName.lenet5.defaultEpochs
   public var batchSize = 64
   /// The base learning rate; the optimizer's default when `nil`.
   public var learningRate: Double?
@@ -75,6 +75,13 @@ public struct TrainingConfiguration: Equatable, Sendable {
   public var trainingLimit: Int?
 
   public init() {}
+
+  /// The defaults for `model`: its ``ModelName/defaultEpochs``, and its
+  /// learning rate when none is set.
+  public init(model: ModelName) {
+    self.model = model
+    epochs = model.defaultEpochs
+  }
 
   /// The base learning rate in effect.
   public var baseLearningRate: Double {
@@ -155,6 +162,18 @@ public struct TrainingConfiguration: Equatable, Sendable {
 }
 
 extension ModelName {
+  /// The epochs a run of the model trains by default: enough, with the
+  /// cosine schedule, to reach its accuracy on MNIST (or, for
+  /// `fashion-cnn`, Fashion-MNIST) in a short run.
+  public var defaultEpochs: Int {
+    switch self {
+    case .lenet5: return 5
+    case .fashionCNN: return 8
+    case .maxoutMNIST: return 12
+    default: return 12
+    }
+  }
+
   /// The base learning rate that suits the model with `optimizer`: the
   /// optimizer's own default, except for the maxout network, whose
   /// unbounded piecewise-linear units diverge under SGD at 0.05.

@@ -56,8 +56,25 @@ import Testing
     #expect(gradient(at: t) { max($0, 0).sum() }.scalars == [0, 1, 1])
     #expect(gradient(at: t) { max(0, $0).sum() }.scalars == [0, 0, 1])
     #expect(gradient(at: t) { min($0, 0).sum() }.scalars == [1, 1, 0])
-    // ReLU is the max gate against the constant 0 with relu′(0) = 0.
-    #expect(gradient(at: t) { relu($0).sum() }.scalars == [0, 0, 1])
+    // ReLU is the max gate against the constant 0: relu′(0) = 1.
+    #expect(gradient(at: t) { relu($0).sum() }.scalars == [0, 1, 1])
+  }
+
+  /// `relu(x)` and `max(x, 0)` are one gate: the same values and the same
+  /// gradients everywhere, 0 and −0 included, for any upstream gradient, to
+  /// first and second order.
+  @Test func reluIsMaxAgainstZero() {
+    let x = Tensor<Double>([-3, -1e-300, -0.0, 0, 1e-300, 2.5])
+    let upstream = Tensor<Double>([0.5, -2, 3, 7, -1, 4])
+    let viaRelu = valueWithPullback(at: [x], keepingTape: true) { relu($0[0]) }
+    let viaMax = valueWithPullback(at: [x]) { max($0[0], 0) }
+    #expect(viaRelu.value.scalars.map(\.bitPattern) == viaMax.value.scalars.map(\.bitPattern))
+    #expect(viaRelu.pullback(upstream) == viaMax.pullback(upstream))
+    #expect(viaRelu.pullback(upstream) == [Tensor([0, 0, 3, 7, -1, 4])])
+    let second = { (f: @escaping (Tensor<Double>) -> Tensor<Double>) in
+      gradient(at: x) { x in (gradient(at: x) { f($0 * $0 * $0).sum() } * upstream).sum() }
+    }
+    #expect(second { relu($0) } == second { max($0, 0) })
   }
 
   @Test func maxOfTwoBroadcastTensorsRoutesAndSums() {

@@ -7,19 +7,26 @@ struct GradcheckCommand: Command {
   let name = "gradcheck"
   let abstract = "Check every differentiable operation's gradient numerically"
   let help = """
-    usage: cortex gradcheck [--filter TEXT]
+    usage: cortex gradcheck [--filter TEXT] [--order 1|2]
 
     Checks the analytic gradient of every differentiable operation in Double
     against central differences (step 1e-6) and prints op, shapes, max
     relative error and pass/fail (tolerance 1e-7). Exits with 1 if any fails.
 
+    With --order 2 it checks the gradient of the gradient instead (PyTorch's
+    gradgradcheck): the nested backward pass against central differences of
+    the first-order gradient (step 1e-5, tolerance 1e-6).
+
     options:
       --filter TEXT   only operations whose name contains TEXT
+      --order N       1 (the default) or 2
     """
 
-  /// The checks the arguments select, or a thrown ``CommandLineError``.
-  func checks(for arguments: [String]) throws -> [OperationCheck] {
-    let options = try Arguments(arguments, valueOptions: ["filter"], flagOptions: [])
+  /// The checks the arguments select and the order, or a thrown
+  /// ``CommandLineError``.
+  func checks(for arguments: [String]) throws -> (checks: [OperationCheck], order: Int) {
+    let options = try Arguments(arguments, valueOptions: ["filter", "order"], flagOptions: [])
+    let order = try options.int("order", default: 1, range: 1...2)
     guard options.positional.isEmpty else {
       throw CommandLineError("gradcheck takes no positional arguments, found \(options.positional)")
     }
@@ -28,11 +35,11 @@ struct GradcheckCommand: Command {
       filter == nil || $0.name.lowercased().contains(filter!)
     }
     guard !checks.isEmpty else { throw CommandLineError("no operation matches '\(filter ?? "")'") }
-    return checks
+    return (checks, order)
   }
 
   func run(_ arguments: [String]) throws -> Int32 {
-    let checks = try checks(for: arguments)
+    let (checks, order) = try checks(for: arguments)
     let nameWidth = max(9, checks.map(\.name.count).max() ?? 0)
     let shapeWidth = max(6, checks.map(\.shapes.count).max() ?? 0)
     func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
@@ -43,7 +50,10 @@ struct GradcheckCommand: Command {
     print(row("operation", "shapes", "max rel err", "result"))
     var failures = 0
     for check in checks {
-      let report = check.run()
+      guard let report = order == 1 ? check.run() : check.runSecondOrder?() else {
+        print(row(check.name, check.shapes, "-", "no second-order check"))
+        continue
+      }
       if !report.passed { failures += 1 }
       print(
         row(

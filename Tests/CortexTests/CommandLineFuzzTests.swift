@@ -119,8 +119,9 @@ import Testing
     for i in 0..<Self.iterations {
       let arguments = Self.mutate(Self.seeds[i % Self.seeds.count], using: &generator)
       do {
-        let checks = try command.checks(for: arguments)
+        let (checks, order) = try command.checks(for: arguments)
         #expect(!checks.isEmpty && checks.allSatisfy { names.contains($0.name) })
+        #expect(order == 1 || order == 2)
         selected += 1
       } catch is CommandLineError {
         rejected += 1

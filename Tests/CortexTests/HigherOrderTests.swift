@@ -171,3 +171,39 @@ func centralDifference(
     #expect(message.contains("the pullback of 'tripled' is not differentiable"))
   }
 }
+
+@Suite struct SecondOrderCheckTests {
+  /// softplus whose pullback uses a detached σ(x): right to first order,
+  /// silently wrong to second.
+  static func detachedSoftplus(_ x: Tensor<Double>) -> Tensor<Double> {
+    let value = x.withoutDerivative
+    return record("softplus", inputs: [x], output: log(1 + exp(value))) { upstream, _ in
+      [upstream * sigmoid(value)]
+    }
+  }
+
+  /// The same, with its pullback on the recorded input: right to both orders.
+  static func softplus(_ x: Tensor<Double>) -> Tensor<Double> {
+    record("softplus", inputs: [x], output: log(1 + exp(x.withoutDerivative))) { upstream, _ in
+      [upstream * sigmoid(x)]
+    }
+  }
+
+  let point = Tensor<Double>.randomUniform([2, 3], lower: -2, upper: 2, seed: 8)
+
+  @Test func aDetachedPullbackPassesOrderOneAndFailsOrderTwo() {
+    #expect(checkGradients(at: point, of: Self.detachedSoftplus).passed)
+    let second = checkGradients(at: point, order: 2, of: Self.detachedSoftplus)
+    #expect(!second.passed)
+    #expect(second.maxRelativeError == 1)
+  }
+
+  @Test func aRecordedPullbackPassesBothOrders() {
+    #expect(checkGradients(at: point, of: Self.softplus).passed)
+    for mode in [GradientCheckMode.full, .fast] {
+      let second = checkGradients(at: point, mode: mode, order: 2, of: Self.softplus)
+      #expect(second.passed)
+      #expect(second.maxRelativeError < 1e-8)
+    }
+  }
+}

@@ -22,6 +22,7 @@ let libraryFlags = kernelFlags + [.unsafeFlags(["-O"], .when(configuration: .deb
 let playgrounds = [
   "ComputationalGraph",
   "ConvArithmetic",
+  "Hessian",
   "MaxoutApproximation",
   "ModelZoo",
 ]

@@ -22,6 +22,9 @@
 public struct InputGradientReport: Sendable, CustomStringConvertible {
   /// The position of the input in the checked list.
   public let input: Int
+  /// The input's name where the check gives one: `input`, or a layer's
+  /// parameter name such as `hidden.weight`.
+  public internal(set) var name: String? = nil
   public let shape: [Int]
   /// The largest relative error over the input's elements.
   public let maxRelativeError: Double
@@ -35,7 +38,7 @@ public struct InputGradientReport: Sendable, CustomStringConvertible {
   public var description: String {
     let verdict = passed ? "pass" : "FAIL"
     return
-      "input \(input) \(shape): max relative error \(maxRelativeError) at \(worstIndex) (analytic \(analytic), numeric \(numeric)) \(verdict)"
+      "\(name ?? "input \(input)") \(shape): max relative error \(maxRelativeError) at \(worstIndex) (analytic \(analytic), numeric \(numeric)) \(verdict)"
   }
 }
 

@@ -8,8 +8,11 @@
 public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
   private var stored: Tensor<Scalar>
   /// Whether optimizers update it; `false` for state such as running means
-  /// (PyTorch's buffers), which checkpoints still save.
-  public let isTrainable: Bool
+  /// (PyTorch's buffers), which checkpoints still save, and for a frozen
+  /// weight. It can be changed at any time: an optimizer leaves a parameter
+  /// that is not trainable untouched (no step, no momentum, no decay), and
+  /// a ``Trainer`` computes no gradient for it.
+  public var isTrainable: Bool
 
   public init(_ value: Tensor<Scalar>, trainable: Bool = true) {
     stored = value.withoutDerivative

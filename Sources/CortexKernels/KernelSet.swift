@@ -26,6 +26,16 @@ public protocol KernelSet {
   static func gemm(_ product: GEMMProduct<Float>)
   /// `C = op(A) · op(B)` (or `C += …`) in double precision.
   static func gemm(_ product: GEMMProduct<Double>)
+  /// `out = a ∘ b` elementwise, with NumPy broadcasting: `a` of `shapeA`,
+  /// `b` of `shapeB`, `out` of their broadcast shape `result`.
+  static func arithmetic(
+    _ operation: BinaryOperation, _ a: UnsafePointer<Float>, shapeA: [Int],
+    _ b: UnsafePointer<Float>, shapeB: [Int], _ out: UnsafeMutablePointer<Float>, result: [Int])
+  /// `out = a ∘ b` elementwise in double precision, as for `Float`.
+  static func arithmetic(
+    _ operation: BinaryOperation, _ a: UnsafePointer<Double>, shapeA: [Int],
+    _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
+    result: [Int])
   /// `out[i] = tanh(x[i])` for `count` elements, in single precision.
   static func tanh(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int)
   /// Runs `iterations` steps of a loop of independent multiply-adds on
@@ -47,6 +57,21 @@ extension KernelSet {
 
   @inlinable public static func gemm(_ product: GEMMProduct<Double>) {
     multiply(product, DoubleVector.self)
+  }
+
+  @inlinable public static func arithmetic(
+    _ operation: BinaryOperation, _ a: UnsafePointer<Float>, shapeA: [Int],
+    _ b: UnsafePointer<Float>, shapeB: [Int], _ out: UnsafeMutablePointer<Float>, result: [Int]
+  ) {
+    elementwise(operation, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+  }
+
+  @inlinable public static func arithmetic(
+    _ operation: BinaryOperation, _ a: UnsafePointer<Double>, shapeA: [Int],
+    _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
+    result: [Int]
+  ) {
+    elementwise(operation, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
   }
 
   @inlinable public static func tanh(

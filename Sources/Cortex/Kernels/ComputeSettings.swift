@@ -55,6 +55,18 @@ public enum ComputeSettings {
     return set
   }
 
+  /// Runs `iterations` steps of twelve independent chains of multiply-adds
+  /// on registers alone, with the current set's widest registers, and
+  /// returns the flops done: timed, it gives the single-core limit every
+  /// kernel of the set is measured against.
+  public static func runFMAPeakLoop(iterations: Int) -> Int {
+    let kernels = self.kernels
+    let checksum = kernels.fmaPeakLoop(iterations: iterations)
+    // The checksum is finite; the test only keeps the loop alive.
+    precondition(checksum.isFinite, "fma_peak: the loop's sum overflowed")
+    return iterations * kernels.fmaPeakFlopsPerStep
+  }
+
   /// The index in `InstructionSet.allCases` of the set chosen through
   /// ``setInstructionSet(_:)``, or -1 before any.
   private static let chosenSet = Atomic<Int>(-1)

@@ -53,3 +53,33 @@ func tanhFloat(
 ) {
   kernels.tanh(x, out, count: count)
 }
+
+/// The elementwise arithmetic the operations share.
+typealias BinaryOperation = CortexKernels.BinaryOperation
+
+/// `out = a ∘ b` elementwise with NumPy broadcasting, through the current
+/// set's kernels: `a` of `shapeA`, `b` of `shapeB`, `out` of their broadcast
+/// shape `result`.
+func binaryKernel<S: TensorScalar>(
+  _ operation: BinaryOperation, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
+  shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int],
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  func cast<T>(_ pointer: UnsafePointer<S>) -> UnsafePointer<T> {
+    UnsafeRawPointer(pointer).assumingMemoryBound(to: T.self)
+  }
+  func cast<T>(_ pointer: UnsafeMutablePointer<S>) -> UnsafeMutablePointer<T> {
+    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: T.self)
+  }
+  if S.self == Float.self {
+    kernels.arithmetic(
+      operation, cast(a) as UnsafePointer<Float>, shapeA: shapeA, cast(b), shapeB: shapeB,
+      cast(out), result: result)
+  } else if S.self == Double.self {
+    kernels.arithmetic(
+      operation, cast(a) as UnsafePointer<Double>, shapeA: shapeA, cast(b), shapeB: shapeB,
+      cast(out), result: result)
+  } else {
+    preconditionFailure("binaryKernel: no kernel for \(S.self)")
+  }
+}

@@ -488,8 +488,9 @@ extension KernelSet {
     @inline(__always) func load(_ pointer: UnsafeMutablePointer<V.Scalar>) -> V {
       accumulate ? UnsafeRawPointer(pointer).loadUnaligned(as: V.self) : V()
     }
-    @inline(__always) func store(_ vector: V, _ pointer: UnsafeMutablePointer<V.Scalar>) {
-      UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: V.self)
+    @inline(__always) func store(_ low: V, _ high: V, row: Int) {
+      UnsafeMutableRawPointer(c + row * ldc).storeBytes(of: low, as: V.self)
+      UnsafeMutableRawPointer(c + row * ldc + w).storeBytes(of: high, as: V.self)
     }
     var (c00, c01) = (load(c), load(c + w))
     var (c10, c11) = (load(c + ldc), load(c + ldc + w))
@@ -503,39 +504,27 @@ extension KernelSet {
     for _ in 0..<depth {
       let b0 = pb.load(as: V.self)
       let b1 = pb.load(fromByteOffset: registerBytes, as: V.self)
-      var x = V(repeating: pa[0])
-      multiplyAdd(&c00, x, b0)
-      multiplyAdd(&c01, x, b1)
-      x = V(repeating: pa[1])
-      multiplyAdd(&c10, x, b0)
-      multiplyAdd(&c11, x, b1)
-      x = V(repeating: pa[2])
-      multiplyAdd(&c20, x, b0)
-      multiplyAdd(&c21, x, b1)
-      x = V(repeating: pa[3])
-      multiplyAdd(&c30, x, b0)
-      multiplyAdd(&c31, x, b1)
-      x = V(repeating: pa[4])
-      multiplyAdd(&c40, x, b0)
-      multiplyAdd(&c41, x, b1)
-      x = V(repeating: pa[5])
-      multiplyAdd(&c50, x, b0)
-      multiplyAdd(&c51, x, b1)
+      /// One row of the tile: `a` times the two registers of B.
+      @inline(__always) func row(_ low: inout V, _ high: inout V, _ a: V.Scalar) {
+        let x = V(repeating: a)
+        multiplyAdd(&low, x, b0)
+        multiplyAdd(&high, x, b1)
+      }
+      row(&c00, &c01, pa[0])
+      row(&c10, &c11, pa[1])
+      row(&c20, &c21, pa[2])
+      row(&c30, &c31, pa[3])
+      row(&c40, &c41, pa[4])
+      row(&c50, &c51, pa[5])
       pa += 6
       pb += 2 * registerBytes
     }
-    store(c00, c)
-    store(c01, c + w)
-    store(c10, c + ldc)
-    store(c11, c + ldc + w)
-    store(c20, c + 2 * ldc)
-    store(c21, c + 2 * ldc + w)
-    store(c30, c + 3 * ldc)
-    store(c31, c + 3 * ldc + w)
-    store(c40, c + 4 * ldc)
-    store(c41, c + 4 * ldc + w)
-    store(c50, c + 5 * ldc)
-    store(c51, c + 5 * ldc + w)
+    store(c00, c01, row: 0)
+    store(c10, c11, row: 1)
+    store(c20, c21, row: 2)
+    store(c30, c31, row: 3)
+    store(c40, c41, row: 4)
+    store(c50, c51, row: 5)
   }
 }
 

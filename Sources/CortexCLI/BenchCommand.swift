@@ -27,9 +27,6 @@ struct BenchCommand: Command {
       fma_peak                  multiply-adds on registers alone, one
                                 thread: the limit of the instruction set
       add_64x128                x + y on two [64, 128] Float tensors
-      add_64x128_unspecialized  the same through a generic function the
-                                compiler may not specialize, as a caller's
-                                debug build runs it
 
     The first line names the instruction set in use (the widest the CPU
     has; CORTEX_ISA=avx512|avx2|baseline forces a narrower one) and the
@@ -199,10 +196,7 @@ struct BenchRow {
         threads: threads),
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
       fmaPeak(),
-      addition(name: "add_64x128", threads: threads) { x, y in x + y },
-      addition(name: "add_64x128_unspecialized", threads: threads) { x, y in
-        unspecializedSum(x, y)
-      },
+      addition(name: "add_64x128", threads: threads),
     ]
   }
 
@@ -218,13 +212,11 @@ struct BenchRow {
     }
   }
 
-  static func addition(
-    name: String, threads: Int, _ add: @escaping (Tensor<Float>, Tensor<Float>) -> Tensor<Float>
-  ) -> BenchRow {
+  static func addition(name: String, threads: Int) -> BenchRow {
     BenchRow(name: name, shape: "64x128 + 64x128", threads: threads, flops: nil) {
       let x = Tensor<Float>.randomUniform([64, 128], lower: -1, upper: 1, seed: 1)
       let y = Tensor<Float>.randomUniform([64, 128], lower: -1, upper: 1, seed: 2)
-      return { _ = add(x, y) }
+      return { _ = x + y }
     }
   }
 
@@ -288,14 +280,4 @@ struct BenchRow {
   private static func dims(_ shape: [Int]) -> String {
     shape.map(String.init).joined(separator: "x")
   }
-}
-
-/// `x + y` called the way a caller's debug build calls it: from generic
-/// code that is not specialized, through the library's generic entry point.
-@_optimize(none)
-@_semantics("optimize.sil.specialize.generic.never")
-func unspecializedSum<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ y: Tensor<Scalar>)
-  -> Tensor<Scalar>
-{
-  x + y
 }

@@ -20,6 +20,22 @@ extension Tensor {
     return out
   }
 
+  /// Computes `operation` elementwise over the broadcast shape of `a` and
+  /// `b` with the kernels of the current instruction set, trapping with
+  /// `name` and both shapes when they are incompatible.
+  static func broadcasting(
+    _ name: String, _ a: Tensor, _ b: Tensor, _ operation: BinaryOperation
+  ) -> Tensor {
+    guard let shape = broadcastShape(a.shape, b.shape) else {
+      preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+    }
+    let out = Tensor.uninitialized(shape)
+    binaryKernel(
+      operation, a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
+      out.storage.pointer, result: shape)
+    return out
+  }
+
   /// Applies `f` to every element.
   @inline(__always)
   func map(_ f: (Scalar) -> Scalar) -> Tensor {
@@ -65,7 +81,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func + (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("add", a, b, +)
+    let out = broadcasting("add", a, b, .add)
     return recordBroadcasting("add", a, b, output: out, gradientA: { $0 }, gradientB: { $0 })
   }
 
@@ -73,7 +89,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func - (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("subtract", a, b, -)
+    let out = broadcasting("subtract", a, b, .subtract)
     return recordBroadcasting("subtract", a, b, output: out, gradientA: { $0 }, gradientB: { -$0 })
   }
 
@@ -82,7 +98,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func * (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("multiply", a, b, *)
+    let out = broadcasting("multiply", a, b, .multiply)
     return recordBroadcasting(
       "multiply", a, b, output: out, gradientA: { $0 * b }, gradientB: { $0 * a })
   }
@@ -92,7 +108,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func / (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("divide", a, b, /)
+    let out = broadcasting("divide", a, b, .divide)
     return recordBroadcasting(
       "divide", a, b, output: out, gradientA: { $0 / b },
       gradientB: { g in -g * fusedOrComposed(fused: { out }, composed: { a / b }) / b })

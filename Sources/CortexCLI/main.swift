@@ -44,6 +44,7 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
         try say(command.help)
         status = 0
       } else {
+        _ = try ComputeSettings.instructionSetFromEnvironment()
         status = try command.run(rest)
       }
     } else {

@@ -101,15 +101,25 @@ public enum Zoo {
       try Conv2D(inputChannels: 256, outputChannels: 256, filterSize: 3, padding: 1)
       ReLU()
       try MaxPool2D(size: 3, stride: 2)  // 6×6×256
-      Flatten()
-      try Dropout(probability: 0.5)
-      try Dense(inputSize: 256 * 6 * 6, outputSize: 4096)
-      ReLU()
-      try Dropout(probability: 0.5)
-      try Dense(inputSize: 4096, outputSize: 4096)
-      ReLU()
-      try Dense(inputSize: 4096, outputSize: classes)
+      try alexNetClassifier(inputs: 256 * 6 * 6, classes: classes)
     }
+  }
+
+  /// AlexNet's classifier: flatten, then dropout, 4096, ReLU, dropout,
+  /// 4096, ReLU, and the class scores.
+  static func alexNetClassifier<Scalar: TensorScalar>(inputs: Int, classes: Int) throws
+    -> [any Layer<Scalar>]
+  {
+    [
+      Flatten<Scalar>(),
+      try Dropout<Scalar>(probability: 0.5),
+      try Dense<Scalar>(inputSize: inputs, outputSize: 4096),
+      ReLU<Scalar>(),
+      try Dropout<Scalar>(probability: 0.5),
+      try Dense<Scalar>(inputSize: 4096, outputSize: 4096),
+      ReLU<Scalar>(),
+      try Dense<Scalar>(inputSize: 4096, outputSize: classes),
+    ]
   }
 
   /// ZFNet (Zeiler & Fergus): AlexNet's layout with CONV1 as 96 7×7
@@ -135,14 +145,7 @@ public enum Zoo {
       try Conv2D(inputChannels: 1024, outputChannels: 512, filterSize: 3, padding: 1)
       ReLU()
       try MaxPool2D(size: 3, stride: 2)  // 6×6×512
-      Flatten()
-      try Dropout(probability: 0.5)
-      try Dense(inputSize: 512 * 6 * 6, outputSize: 4096)
-      ReLU()
-      try Dropout(probability: 0.5)
-      try Dense(inputSize: 4096, outputSize: 4096)
-      ReLU()
-      try Dense(inputSize: 4096, outputSize: classes)
+      try alexNetClassifier(inputs: 512 * 6 * 6, classes: classes)
     }
   }
 

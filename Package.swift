@@ -30,6 +30,7 @@ let instructionSets = [
 let playgrounds = [
   "ComputationalGraph",
   "ConvArithmetic",
+  "Hessian",
   "MaxoutApproximation",
   "ModelZoo",
 ]

@@ -27,7 +27,7 @@ struct TrainCommand: Command {
       --dataset NAME       \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")) (default mnist;
                            fashion-mnist is read from \(DatasetName.fashionMNIST.defaultDirectory.path),
                            where `apt-get install dataset-fashion-mnist` puts it)
-      --epochs N           epochs to train (default 5 for lenet5, 8 for
+      --epochs N           epochs to train (default 5 for lenet5, 10 for
                            fashion-cnn, 12 for the others)
       --batch-size N       examples per step (default 64)
       --lr RATE            base learning rate (default 0.05 for sgd, 0.02 for
@@ -39,7 +39,8 @@ struct TrainCommand: Command {
       --seed N             seeds the weights, the order of examples, their
                            shifts and dropout (default 1)
       --shift N            shift each training image by up to N pixels, anew
-                           every epoch (default 2; 0 for none)
+                           every epoch (default 2, and none for
+                           fashion-cnn; 0 for none)
       --threads N          compute threads (default: the number of cores)
       --out DIR            output folder (default runs/MODEL, or the
                            checkpoint's folder with --resume)
@@ -171,7 +172,8 @@ struct TrainCommand: Command {
     configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
     configuration.learningRate = try options.double("lr", default: nil, range: 1e-9...100)
     configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))
-    configuration.maximumShift = try options.int("shift", default: 2, range: 0...8)
+    configuration.maximumShift = try options.int(
+      "shift", default: configuration.maximumShift, range: 0...8)
     try configuration.validate()
     return configuration
   }

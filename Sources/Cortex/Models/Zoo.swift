@@ -13,11 +13,12 @@ public enum ModelName: String, CaseIterable, Sendable {
   case convnetjsCIFAR10 = "convnetjs-cifar10"
   case maxoutMNIST = "maxout-mnist"
   case alphaGoPolicy = "alphago-policy"
+  case vitMNIST = "vit-mnist"
 
   /// The input shape `[C, H, W]` (or `[features]`) the model is built for.
   public var inputShape: [Int] {
     switch self {
-    case .lenet5, .maxoutMNIST: return [1, 28, 28]
+    case .lenet5, .maxoutMNIST, .vitMNIST: return [1, 28, 28]
     case .alexnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
     case .convnetjsMNIST: return [1, 24, 24]
     case .convnetjsCIFAR10: return [3, 32, 32]
@@ -42,6 +43,7 @@ public enum ModelName: String, CaseIterable, Sendable {
     case .convnetjsCIFAR10: return try Zoo.convNetJSCIFAR10()
     case .maxoutMNIST: return try Zoo.maxoutMNIST()
     case .alphaGoPolicy: return try Zoo.alphaGoPolicy()
+    case .vitMNIST: return try Zoo.visionTransformerMNIST()
     }
   }
 }

@@ -101,7 +101,7 @@ extension Optimizer {
 
 /// Calls `body(i, p, g, s...)` for every element, on raw pointers.
 @inline(__always)
-private func forEachElement<Scalar>(
+func forEachElement<Scalar>(
   _ parameter: Parameter<Scalar>, _ gradient: Tensor<Scalar>, _ state: inout [Tensor<Scalar>],
   _ body: (UnsafeMutablePointer<Scalar>, UnsafePointer<Scalar>, [UnsafeMutablePointer<Scalar>], Int)
     -> Void

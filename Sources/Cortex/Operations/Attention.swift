@@ -22,6 +22,8 @@
 ///   - causal: whether query `i` may see only keys `j ≤ i`.
 /// - Returns: `[batch, heads, queries, keys]`, each row summing to 1 or, for
 ///   a fully masked row, to 0.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func attentionWeights<Scalar>(
   query: Tensor<Scalar>, key: Tensor<Scalar>, mask: Tensor<Scalar>? = nil, causal: Bool = false
 ) -> Tensor<Scalar> {
@@ -43,19 +45,22 @@ public func attentionWeights<Scalar>(
     )
     scores = scores + mask
   }
-  let visible = Mask(
-    shape: scores.shape,
-    scalars: scores.scalars.enumerated().map { offset, score in
-      let (q, k) = ((offset / keys) % queries, offset % keys)
-      return score > -Scalar.infinity && (!causal || k <= q)
-    })
+  guard mask != nil || causal else { return softmax(scores, alongAxis: 3) }
+  let values = scores.withoutDerivative
+  var visible = [Bool](repeating: false, count: values.scalarCount)
+  values.withUnsafeBufferPointer { score in
+    for row in 0..<(values.scalarCount / keys) {
+      let q = row % queries
+      for k in 0..<keys { visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q) }
+    }
+  }
+  let visibility = Mask(shape: scores.shape, scalars: visible)
   // A constant shift per row (the largest visible score) keeps every
   // exponent at most 0; it cancels in the ratio, so it carries no gradient.
-  let shift = select(visible, scores.withoutDerivative, Tensor(-Scalar.infinity))
+  let shift = select(visibility, values, Tensor(-Scalar.infinity))
     .max(alongAxes: [3], keepDims: true).map { $0.isFinite ? $0 : 0 }
-  let visibleScalars = Tensor<Scalar>(
-    shape: scores.shape, scalars: visible.scalars.map { $0 ? 1 : 0 })
-  let exponentials = exp(select(visible, scores, shift) - shift) * visibleScalars
+  let visibleScalars = Tensor<Scalar>(shape: scores.shape, scalars: visible.map { $0 ? 1 : 0 })
+  let exponentials = exp(select(visibility, scores, shift) - shift) * visibleScalars
   let total = exponentials.sum(alongAxes: [3], keepDims: true)
   // Adds 1 to the denominator of a row with nothing visible, whose
   // numerators are all 0.
@@ -78,6 +83,8 @@ public func attentionWeights<Scalar>(
 ///   - mask: additive; broadcasts to `[batch, heads, queries, keys]`.
 ///   - causal: whether query `i` may see only keys `j ≤ i`.
 /// - Returns: `[batch, heads, queries, valueDepth]`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func scaledDotProductAttention<Scalar>(
   query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
   mask: Tensor<Scalar>? = nil, causal: Bool = false

@@ -80,6 +80,8 @@ public func l1Loss<Scalar>(
 ///   - targets: the shape of `logits`, each in `[0, 1]`.
 ///   - reduction: `.mean` (default), `.sum` or `.none`.
 /// - Returns: a 0-d tensor, or the shape of `logits` for `.none`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func binaryCrossEntropy<Scalar>(
   logits: Tensor<Scalar>, targets: Tensor<Scalar>, reduction: LossReduction = .mean
 ) -> Tensor<Scalar> {

@@ -72,6 +72,8 @@ private func extents(_ shape: [Int], at axis: Int) -> (outer: Int, size: Int, in
 ///   - indices: the rank of `x`, the same size as `x` on every other axis,
 ///     any size along `axis`; each index in `0..<x.shape[axis]`.
 /// - Returns: the shape of `indices`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func gather<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int, indices: IndexTensor)
   -> Tensor<Scalar>
 {
@@ -102,6 +104,8 @@ public func gather<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int, indices: In
 ///   - indices: as for ``gather(_:alongAxis:indices:)``, against `shape`.
 ///   - shape: the shape of the result.
 /// - Returns: `shape`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func scatterAdd<Scalar>(
   _ x: Tensor<Scalar>, alongAxis axis: Int, indices: IndexTensor, into shape: [Int]
 ) -> Tensor<Scalar> {
@@ -150,6 +154,8 @@ extension Tensor {
   ///   - indices: each in `0..<shape[axis]`.
   ///   - axis: the axis to select along (negative counts from the end).
   /// - Returns: the shape of `self` with `indices.count` along `axis`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   public func selecting(_ indices: [Int], alongAxis axis: Int) -> Tensor {
     let axis = normalizedAxis(axis, "selecting")
     let (outer, size, inner) = extents(shape, at: axis)
@@ -184,6 +190,8 @@ extension Tensor {
   ///   - indices: each in `0..<shape[axis]`.
   ///   - axis: the axis (negative counts from the end).
   /// - Returns: the shape of `self`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   public func adding(_ slices: Tensor, atIndices indices: [Int], alongAxis axis: Int) -> Tensor {
     let axis = normalizedAxis(axis, "adding(atIndices:)")
     var expected = shape
@@ -282,6 +290,8 @@ extension Tensor {
   ///   - axis: the axis to sum along (negative counts from the end).
   ///   - reverse: whether to sum from the end.
   /// - Returns: the shape of `self`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
   public func cumulativeSum(alongAxis axis: Int, reverse: Bool = false) -> Tensor {
     let axis = normalizedAxis(axis, "cumulativeSum")
     let (outer, size, inner) = extents(shape, at: axis)

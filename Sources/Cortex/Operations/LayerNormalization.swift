@@ -17,6 +17,8 @@
 ///   - bias: `β`, the shape of `weight`.
 ///   - epsilon: added to the variance, positive (default 1e-5).
 /// - Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func layerNorm<Scalar>(
   _ x: Tensor<Scalar>, weight: Tensor<Scalar>, bias: Tensor<Scalar>, epsilon: Scalar = 1e-5
 ) -> Tensor<Scalar> {

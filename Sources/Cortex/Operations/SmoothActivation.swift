@@ -19,6 +19,8 @@ private func mapInDouble<Scalar>(_ x: Tensor<Scalar>, _ f: (Double) -> Double) -
 /// in (−1, 1). Pullback: `upstream · (2/√π) e^(−x²)`.
 ///
 /// - Parameter x: any shape. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func erf<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   record("erf", x, output: mapInDouble(x, Foundation.erf)) { g in
     g * exp(-square(x)) * Scalar(2 / Double.pi.squareRoot())
@@ -28,6 +30,8 @@ public func erf<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// Sine, elementwise (radians). Pullback: `upstream · cos x`.
 ///
 /// - Parameter x: any shape. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func sin<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   record("sin", x, output: mapInDouble(x, Foundation.sin)) { g in g * cos(x) }
 }
@@ -35,6 +39,8 @@ public func sin<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// Cosine, elementwise (radians). Pullback: `−upstream · sin x`.
 ///
 /// - Parameter x: any shape. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func cos<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   record("cos", x, output: mapInDouble(x, Foundation.cos)) { g in -(g * sin(x)) }
 }
@@ -43,6 +49,8 @@ public func cos<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// round to 1). Pullback: `upstream / (1 + x)`.
 ///
 /// - Parameter x: any shape, every element above −1. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func log1p<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   record("log1p", x, output: mapInDouble(x, Foundation.log1p)) { g in g / (x + 1) }
 }
@@ -50,6 +58,8 @@ public func log1p<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// `eˣ − 1`, elementwise, accurate for tiny `x`. Pullback: `upstream · eˣ`.
 ///
 /// - Parameter x: any shape. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func expm1<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   record("expm1", x, output: mapInDouble(x, Foundation.expm1)) { g in g * exp(x) }
 }
@@ -59,6 +69,8 @@ public func expm1<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// is 1000). Pullback: `upstream · σ(x)`.
 ///
 /// - Parameter x: any shape. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func softplus<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   let y = mapInDouble(x) { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
   return record("softplus", x, output: y) { g in g * sigmoid(x) }
@@ -68,6 +80,8 @@ public func softplus<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// Pullback: `upstream · σ(x)(1 + x(1 − σ(x)))`.
 ///
 /// - Parameter x: any shape. Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func silu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   let y = mapInDouble(x) { $0 / (1 + Foundation.exp(-$0)) }
   return record("silu", x, output: y) { g in
@@ -97,6 +111,8 @@ public enum GELUApproximation: Sendable {
 ///   - x: any shape.
 ///   - approximation: `.none` (default, exact) or `.tanh`.
 /// - Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func gelu<Scalar>(_ x: Tensor<Scalar>, approximation: GELUApproximation = .none)
   -> Tensor<Scalar>
 {
@@ -132,6 +148,8 @@ public func gelu<Scalar>(_ x: Tensor<Scalar>, approximation: GELUApproximation =
 ///   - a: the values where the condition holds.
 ///   - b: the values elsewhere.
 /// - Returns: the broadcast shape of the three.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func select<Scalar>(_ condition: Mask, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
   -> Tensor<Scalar>
 {

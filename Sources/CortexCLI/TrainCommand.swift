@@ -18,6 +18,8 @@ struct TrainCommand: Command {
       curves.svg              training loss and accuracy, test accuracy
       filters.png             the first layer's filters
       activations.png         the first layer's activation maps of a test digit
+      attention.png           vit-mnist: the class token's attention over the
+                              patches of that digit, a row per encoder layer
 
     options:
       --model NAME         \(trainableModels.map(\.rawValue).joined(separator: ", ")) (default lenet5)
@@ -185,6 +187,12 @@ struct TrainCommand: Command {
     if let maps = firstLayerOutput, maps.rank == 4 {
       try Image.activationGrid(maps.reshaped(to: Array(maps.shape.dropFirst())), scale: 4)
         .writePNG(to: out.appendingPathComponent("activations.png"))
+    }
+    let image = digit.reshaped(to: Array(digit.shape.dropFirst()))
+    if let maps = classTokenAttentionMaps(of: run.model, image: image) {
+      let heads = maps.shape[0] / run.model.layers.count { $0 is TransformerEncoderLayer<Float> }
+      try Image.activationGrid(maps, scale: 16, columns: heads)
+        .writePNG(to: out.appendingPathComponent("attention.png"))
     }
   }
 }

@@ -36,7 +36,9 @@ import Testing
     #expect(columns.shape == [2, 3, 2])
     #expect(columns[1, 2, 0] == x[1, 2, 1] && columns[1, 2, 1] == x[1, 2, 3])
     let reversed = x.sliced(alongAxis: 1, stride(from: 2, through: 0, by: -1))
-    for i in 0..<2 { for j in 0..<3 { for k in 0..<4 { #expect(reversed[i, j, k] == x[i, 2 - j, k]) } } }
+    for i in 0..<2 {
+      for j in 0..<3 { for k in 0..<4 { #expect(reversed[i, j, k] == x[i, 2 - j, k]) } }
+    }
     let g = gradient(at: x) { $0.sliced(alongAxis: -1, stride(from: 3, through: 0, by: -3)).sum() }
     #expect(g.scalars == (0..<24).map { $0 % 4 == 0 || $0 % 4 == 3 ? 1 : 0 })
     #expect(x.selecting([2, 2], alongAxis: 1).shape == [2, 2, 4])

@@ -63,8 +63,12 @@ import Testing
     #expect(log1p(tiny).scalar == 1e-18)
     #expect(expm1(tiny).scalar == 1e-18)
     let angles = Tensor<Double>([0, Double.pi / 6, Double.pi / 3])
-    #expect(sin(angles).isAlmostEqual(to: Tensor([0, 0.5, 3.0.squareRoot() / 2]), absoluteTolerance: 1e-15))
-    #expect(cos(angles).isAlmostEqual(to: Tensor([1, 3.0.squareRoot() / 2, 0.5]), absoluteTolerance: 1e-15))
+    #expect(
+      sin(angles).isAlmostEqual(
+        to: Tensor([0, 0.5, 3.0.squareRoot() / 2]), absoluteTolerance: 1e-15))
+    #expect(
+      cos(angles).isAlmostEqual(
+        to: Tensor([1, 3.0.squareRoot() / 2, 0.5]), absoluteTolerance: 1e-15))
   }
 
   @Test func selectTakesEachBranchAndRoutesTheGradient() {
@@ -101,7 +105,8 @@ import Testing
     let squared = zip(p.scalars, t.scalars).map { ($0 - $1) * ($0 - $1) }
     let absolute = zip(p.scalars, t.scalars).map { Swift.abs($0 - $1) }
     #expect(meanSquaredError(predictions: p, targets: t).scalar == squared.reduce(0, +) / 6)
-    #expect(meanSquaredError(predictions: p, targets: t, reduction: .sum).scalar == squared.reduce(0, +))
+    #expect(
+      meanSquaredError(predictions: p, targets: t, reduction: .sum).scalar == squared.reduce(0, +))
     #expect(meanSquaredError(predictions: p, targets: t, reduction: .none).scalars == squared)
     #expect(l1Loss(predictions: p, targets: t).scalar == absolute.reduce(0, +) / 6)
     #expect(l1Loss(predictions: p, targets: t, reduction: .none).shape == [2, 3])
@@ -128,10 +133,14 @@ import Testing
     let hardNone = softmaxCrossEntropy(logits: logits, labels: labels, reduction: .none)
     #expect(Swift.abs(hardNone.mean().scalar - hard.scalar) < 1e-14)
     #expect(
-      Swift.abs(softmaxCrossEntropy(logits: logits, labels: labels, reduction: .sum).scalar - 2 * hard.scalar) < 1e-14)
-    let nll = negativeLogLikelihood(logProbabilities: logSoftmax(logits), labels: labels, reduction: .none)
+      Swift.abs(
+        softmaxCrossEntropy(logits: logits, labels: labels, reduction: .sum).scalar - 2
+          * hard.scalar) < 1e-14)
+    let nll = negativeLogLikelihood(
+      logProbabilities: logSoftmax(logits), labels: labels, reduction: .none)
     #expect(nll.isAlmostEqual(to: hardNone, absoluteTolerance: 1e-14))
-    let probabilities = crossEntropy(probabilities: softmax(logits), labels: labels, reduction: .none)
+    let probabilities = crossEntropy(
+      probabilities: softmax(logits), labels: labels, reduction: .none)
     #expect(probabilities.isAlmostEqual(to: hardNone, absoluteTolerance: 1e-14))
     let hinge = multiclassHingeLoss(scores: logits, labels: labels, reduction: .none)
     // Row 0: max(0, 1−2+1) + max(0, 0.5−2+1) = 0 + 0 ; row 1: max(0,−1−3+1)+max(0,0−3+1) = 0.
@@ -150,7 +159,8 @@ import Testing
     let mean = row.reduce(0, +) / 4
     let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 4
     for j in 0..<4 {
-      let expected = (row[j] - mean) / (variance + 1e-5).squareRoot() * weight.scalars[j] + bias.scalars[j]
+      let expected =
+        (row[j] - mean) / (variance + 1e-5).squareRoot() * weight.scalars[j] + bias.scalars[j]
       #expect(Swift.abs(y.scalars[j] - expected) < 1e-14)
     }
     // The constant row gives the bias, and finite gradients.
@@ -180,7 +190,9 @@ import Testing
         var scores = [Double](repeating: -.infinity, count: m)
         for j in 0..<m where visible(i, j) {
           var dot = 0.0
-          for c in 0..<d { dot += q.scalars[(bh * n + i) * d + c] * k.scalars[(bh * m + j) * d + c] }
+          for c in 0..<d {
+            dot += q.scalars[(bh * n + i) * d + c] * k.scalars[(bh * m + j) * d + c]
+          }
           scores[j] = dot / Double(d).squareRoot()
         }
         let largest = scores.max()!
@@ -202,18 +214,34 @@ import Testing
     let k = Tensor<Double>.randomNormal([2, 2, 5, 4], seed: 2)
     let v = Tensor<Double>.randomNormal([2, 2, 5, 3], seed: 3)
     let plain = scaledDotProductAttention(query: q, key: k, value: v)
-    #expect(plain.isAlmostEqual(to: Tensor(shape: [2, 2, 3, 3], scalars: Self.referenceAttention(q, k, v) { _, _ in true }), absoluteTolerance: 1e-13))
+    #expect(
+      plain.isAlmostEqual(
+        to: Tensor(
+          shape: [2, 2, 3, 3], scalars: Self.referenceAttention(q, k, v) { _, _ in true }),
+        absoluteTolerance: 1e-13))
     let causal = scaledDotProductAttention(query: q, key: k, value: v, causal: true)
-    #expect(causal.isAlmostEqual(to: Tensor(shape: [2, 2, 3, 3], scalars: Self.referenceAttention(q, k, v) { $1 <= $0 }), absoluteTolerance: 1e-13))
+    #expect(
+      causal.isAlmostEqual(
+        to: Tensor(shape: [2, 2, 3, 3], scalars: Self.referenceAttention(q, k, v) { $1 <= $0 }),
+        absoluteTolerance: 1e-13))
 
     // Query 1 sees no key; query 2 sees keys 0 and 3.
-    let blocked: [[Bool]] = [[true, true, true, true, true], [false, false, false, false, false], [true, false, false, true, false]]
-    let mask = Tensor<Double>(shape: [3, 5], scalars: blocked.flatMap { $0.map { $0 ? 0 : -.infinity } })
+    let blocked: [[Bool]] = [
+      [true, true, true, true, true], [false, false, false, false, false],
+      [true, false, false, true, false],
+    ]
+    let mask = Tensor<Double>(
+      shape: [3, 5], scalars: blocked.flatMap { $0.map { $0 ? 0 : -.infinity } })
     let (masked, (gq, gk, gv)) = valueWithGradient(at: q, k, v) { q, k, v in
-      (scaledDotProductAttention(query: q, key: k, value: v, mask: mask) * Tensor.linspace(from: -1, to: 1, count: 3)).sum()
+      (scaledDotProductAttention(query: q, key: k, value: v, mask: mask)
+        * Tensor.linspace(from: -1, to: 1, count: 3)).sum()
     }
     let output = scaledDotProductAttention(query: q, key: k, value: v, mask: mask)
-    #expect(output.isAlmostEqual(to: Tensor(shape: [2, 2, 3, 3], scalars: Self.referenceAttention(q, k, v) { blocked[$0][$1] }), absoluteTolerance: 1e-13))
+    #expect(
+      output.isAlmostEqual(
+        to: Tensor(
+          shape: [2, 2, 3, 3], scalars: Self.referenceAttention(q, k, v) { blocked[$0][$1] }),
+        absoluteTolerance: 1e-13))
     #expect(masked.scalar.isFinite)
     #expect((gq.scalars + gk.scalars + gv.scalars).allSatisfy { $0.isFinite })
     for bh in 0..<4 {

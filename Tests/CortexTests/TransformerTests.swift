@@ -24,27 +24,40 @@ import Testing
   }
 
   @Test func hyperparameterAndShapeErrorsNameTheLayer() throws {
-    #expect(throws: HyperparameterError.self) { try MultiHeadAttention<Float>(features: 10, heads: 4) }
+    #expect(throws: HyperparameterError.self) {
+      try MultiHeadAttention<Float>(features: 10, heads: 4)
+    }
     #expect(throws: HyperparameterError.self) { try LayerNorm<Float>(features: 0) }
     #expect(throws: HyperparameterError.self) { try LayerNorm<Float>(features: 3, epsilon: 0) }
-    #expect(throws: HyperparameterError.self) { try Embedding<Float>(vocabularySize: 0, features: 3) }
+    #expect(throws: HyperparameterError.self) {
+      try Embedding<Float>(vocabularySize: 0, features: 3)
+    }
     #expect(throws: HyperparameterError.self) {
       try TransformerEncoderLayer<Float>(features: 8, heads: 2, hiddenSize: 16, dropout: 1.5)
     }
     #expect(throws: HyperparameterError.self) {
       try PatchEmbedding<Float>(imageSize: 28, channels: 1, patchSize: 5, features: 8)
     }
-    #expect(throws: HyperparameterError.self) { try WarmupCosineSchedule(warmupEpochs: 3, epochs: 3) }
+    #expect(throws: HyperparameterError.self) {
+      try WarmupCosineSchedule(warmupEpochs: 3, epochs: 3)
+    }
     do {
       _ = try MultiHeadAttention<Float>(features: 10, heads: 4)
     } catch {
-      #expect(error.message == "MultiHeadAttention: heads must divide features, found 4 heads for 10 features")
+      #expect(
+        error.message
+          == "MultiHeadAttention: heads must divide features, found 4 heads for 10 features")
     }
     let layer = try TransformerEncoderLayer<Float>(features: 8, heads: 2, hiddenSize: 16)
-    #expect(throws: ShapeError("TransformerEncoderLayer expects an input of shape [N, tokens, 8], found [2, 5, 6]")) {
+    #expect(
+      throws: ShapeError(
+        "TransformerEncoderLayer expects an input of shape [N, tokens, 8], found [2, 5, 6]")
+    ) {
       try layer.outputShape(for: [2, 5, 6])
     }
-    #expect(throws: ShapeError("LayerNorm expects 8 features on the last axis, found input shape [3, 4]")) {
+    #expect(
+      throws: ShapeError("LayerNorm expects 8 features on the last axis, found input shape [3, 4]")
+    ) {
       try LayerNorm<Float>(features: 8).outputShape(for: [3, 4])
     }
     #expect(throws: ShapeError.self) {
@@ -70,7 +83,9 @@ import Testing
     #expect(parameterGradientError(checked, loss) < 1e-6)
     let (_, keyBiasGradient) = valueWithGradient(for: [keyBias], of: loss)
     #expect(keyBiasGradient[0].scalars.allSatisfy { Swift.abs($0) < 1e-14 })
-    let report = checkGradients(at: [x]) { meanSquaredError(predictions: layer($0[0]), targets: target) }
+    let report = checkGradients(at: [x]) {
+      meanSquaredError(predictions: layer($0[0]), targets: target)
+    }
     #expect(report.passed, "\(report)")
   }
 
@@ -116,7 +131,10 @@ import Testing
     #expect(last.loss < 0.1, "loss \(first) → \(last.loss)")
     let predictions = withoutRecording { model(digits.images).argmax(alongAxis: 1) }
     #expect(predictions == digits.labels)
-    let maps = try #require(classTokenAttentionMaps(of: model, image: digits.images.sliced(alongAxis: 0, range: 0..<1).reshaped(to: [1, 28, 28])))
+    let maps = try #require(
+      classTokenAttentionMaps(
+        of: model,
+        image: digits.images.sliced(alongAxis: 0, range: 0..<1).reshaped(to: [1, 28, 28])))
     #expect(maps.shape == [2, 4, 4])
     #expect(maps.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
   }

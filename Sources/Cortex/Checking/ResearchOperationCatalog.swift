@@ -41,13 +41,16 @@ extension OperationCheck {
       check("adding(atIndices:)", [[2, 5], [2, 3]]) {
         $0[0].adding($0[1], atIndices: [1, 3, 1], alongAxis: -1)
       },
-      check("sliced (stride 2)", [[3, 7]]) { $0[0].sliced(alongAxis: 1, stride(from: 1, to: 7, by: 2)) },
+      check("sliced (stride 2)", [[3, 7]]) {
+        $0[0].sliced(alongAxis: 1, stride(from: 1, to: 7, by: 2))
+      },
       check("sliced (negative stride)", [[5, 2]]) {
         $0[0].sliced(alongAxis: 0, stride(from: 4, through: 0, by: -2))
       },
       check("split", [[2, 6]]) { inputs in
         let parts = inputs[0].split(sizes: [1, 3, 2], alongAxis: 1)
-        return parts[0] * 2 + parts[1].sum(alongAxes: [1], keepDims: true) - square(parts[2])
+        return parts[0] * 2 + parts[1].sum(alongAxes: [1], keepDims: true)
+          - square(parts[2])
           .sum(alongAxes: [1], keepDims: true)
       },
       check("chunked", [[7, 2]]) { inputs in
@@ -77,7 +80,9 @@ extension OperationCheck {
       OperationCheck(name: "l1Loss", shapes: "[3, 4], [3, 4]") {
         let predictions = distinct([3, 4], seed: 5)
         let targets = distinct([3, 4], seed: 6) * 0.5 + 0.01
-        return checkGradients(at: [predictions, targets]) { l1Loss(predictions: $0[0], targets: $0[1]) }
+        return checkGradients(at: [predictions, targets]) {
+          l1Loss(predictions: $0[0], targets: $0[1])
+        }
       },
       check("binaryCrossEntropy", [[3, 4], [3, 4]], lower: 0.05, upper: 0.95) { inputs in
         binaryCrossEntropy(logits: (inputs[0] - 0.5) * 8, targets: inputs[1])
@@ -125,7 +130,8 @@ extension OperationCheck {
         scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], causal: true)
       },
       check(
-        "scaledDotProductAttention (mask, −∞ entry)", [[2, 1, 3, 4], [2, 1, 4, 4], [2, 1, 4, 2], [3, 4]],
+        "scaledDotProductAttention (mask, −∞ entry)",
+        [[2, 1, 3, 4], [2, 1, 4, 4], [2, 1, 4, 2], [3, 4]],
         lower: -2, upper: 2, seed: 23
       ) { inputs in
         let mask = inputs[3] + Tensor(shape: [3, 4], scalars: blocked)

@@ -32,12 +32,15 @@ public func attentionWeights<Scalar>(
       && query.shape[3] == key.shape[3],
     "scaledDotProductAttention: query \(query.shape) and key \(key.shape) must be [batch, heads, tokens, depth] with equal batch, heads and depth"
   )
-  let (batch, heads, queries, depth) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+  let (batch, heads, queries, depth) = (
+    query.shape[0], query.shape[1], query.shape[2], query.shape[3]
+  )
   let keys = key.shape[2]
   let products = matmul(
     query.reshaped(to: [batch * heads, queries, depth]),
     key.reshaped(to: [batch * heads, keys, depth]), transposeB: true)
-  var scores = products.reshaped(to: [batch, heads, queries, keys]) * Scalar(1 / Double(depth).squareRoot())
+  var scores =
+    products.reshaped(to: [batch, heads, queries, keys]) * Scalar(1 / Double(depth).squareRoot())
   if let mask {
     precondition(
       broadcastShape(mask.shape, scores.shape) == scores.shape,
@@ -51,7 +54,9 @@ public func attentionWeights<Scalar>(
   values.withUnsafeBufferPointer { score in
     for row in 0..<(values.scalarCount / keys) {
       let q = row % queries
-      for k in 0..<keys { visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q) }
+      for k in 0..<keys {
+        visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q)
+      }
     }
   }
   let visibility = Mask(shape: scores.shape, scalars: visible)
@@ -94,7 +99,9 @@ public func scaledDotProductAttention<Scalar>(
     "scaledDotProductAttention: value \(value.shape) must be [batch, heads, keys, depth] matching key \(key.shape)"
   )
   let weights = attentionWeights(query: query, key: key, mask: mask, causal: causal)
-  let (batch, heads, queries, keys) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])
+  let (batch, heads, queries, keys) = (
+    weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3]
+  )
   let output = matmul(
     weights.reshaped(to: [batch * heads, queries, keys]),
     value.reshaped(to: [batch * heads, keys, value.shape[3]]))

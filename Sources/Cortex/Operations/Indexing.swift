@@ -357,7 +357,8 @@ extension Tensor {
     let axis = normalizedAxis(axis, "topK")
     let (outer, size, inner) = extents(shape, at: axis)
     precondition(
-      k >= 0 && k <= size, "topK: k = \(k) is out of range 0...\(size) for axis \(axis) of \(shape)")
+      k >= 0 && k <= size, "topK: k = \(k) is out of range 0...\(size) for axis \(axis) of \(shape)"
+    )
     var outShape = shape
     outShape[axis] = k
     var positions = [Int](repeating: 0, count: outShape.reduce(1, *))

@@ -152,7 +152,9 @@ public func multiclassHingeLoss<Scalar>(
   if reduction != .mean {
     let indices = IndexTensor(shape: [examples, 1], scalars: labels)
     let slack = relu(scores - gather(scores, alongAxis: 1, indices: indices) + margin)
-    let others = Tensor<Scalar>(shape: scores.shape) { $0 % classes != labels[$0 / classes] ? 1 : 0 }
+    let others = Tensor<Scalar>(shape: scores.shape) {
+      $0 % classes != labels[$0 / classes] ? 1 : 0
+    }
     return reduction.apply((slack * others).sum(alongAxes: 1))
   }
   // 1 where a margin is positive, 0 elsewhere (and at the true class).

@@ -76,7 +76,8 @@ public final class WarmupCosineSchedule: LearningRateSchedule {
       )
     }
     guard minimum >= 0 else {
-      throw HyperparameterError("WarmupCosineSchedule: minimum must not be negative, found \(minimum)")
+      throw HyperparameterError(
+        "WarmupCosineSchedule: minimum must not be negative, found \(minimum)")
     }
     self.warmupEpochs = warmupEpochs
     self.epochs = epochs

@@ -30,27 +30,10 @@ public final class AdamW<Scalar: TensorScalar>: Optimizer {
     self.weightDecay = weightDecay
   }
 
-  @_specialize(where Scalar == Float)
-  @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    beginStep(parameters, gradients)
-    let correction1 = 1 - Foundation.pow(beta1, Double(stepCount))
-    let correction2 = 1 - Foundation.pow(beta2, Double(stepCount))
-    let (b1, b2, eps) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon))
-    let shrink = Scalar(1 - learningRate * weightDecay)
-    let stepSize = Scalar(learningRate / correction1)
-    let root2 = Scalar(correction2.squareRoot())
-    for i in parameters.indices {
-      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
-        let (m, v) = (s[0], s[1])
-        for j in 0..<count {
-          p[j] *= shrink
-          m[j] = b1 * m[j] + (1 - b1) * g[j]
-          v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
-          p[j] -= stepSize * m[j] / (v[j].squareRoot() / root2 + eps)
-        }
-      }
-    }
+    adamStep(
+      parameters, gradients, beta1: beta1, beta2: beta2, epsilon: epsilon, gradientDecay: 0,
+      decoupledDecay: weightDecay)
   }
 }
 

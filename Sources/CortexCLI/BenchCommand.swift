@@ -26,16 +26,23 @@ struct BenchCommand: Command {
       attention_fwdbwd          scaledDotProductAttention, query, key and
                                 value 64×4×50×32, forward + backward
       sgemm_1024_1thread        sgemm_1024 on one thread
+      fma_peak                  multiply-adds on registers alone, one
+                                thread: the limit of the instruction set
+      add_64x128                x + y on two [64, 128] Float tensors
 
-    GFLOP/s counts 2mnk for a GEMM and, for a convolution's forward +
+    The first line names the instruction set in use (the widest the CPU
+    has; CORTEX_ISA=avx512|avx2|baseline forces a narrower one) and the
+    core count.
+
+    GFLOP/s counts 2mnk for a GEMM, 2 per multiply-add for fma_peak and, for a convolution's forward +
     backward, 3 × the forward's 2·N·K·C·Fh·Fw·H2·W2 (the input and the
     filter gradients each cost as much as the forward; the bias gradient
     and col2im are not counted). Pooling and training steps print "-"
     (null in JSON): their time is not dominated by multiply-adds.
 
     options:
-      --json          print only a JSON array of
-                      {"name", "shape", "threads", "median_ms", "gflops"}
+      --json          print only a JSON array of {"name", "shape", "threads",
+                      "median_ms", "gflops", "isa"}
       --repeats N     timed runs per row, 1...10000 (default 30)
       --threads N     threads for every row but the last, 1...256
                       (default: ComputeSettings.threadCount, here \(ComputeSettings.threadCount))
@@ -57,7 +64,11 @@ struct BenchCommand: Command {
     }
     guard !rows.isEmpty else { throw CommandLineError("no row matches '\(filter ?? "")'") }
     let json = options.flag("json")
+    let isa = ComputeSettings.instructionSet
     if !json {
+      print(
+        "instruction set: \(isa), "
+          + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
       print(tableLine("op", "shape", "threads", "median ms", "GFLOP/s"))
     }
     var results: [BenchResult] = []
@@ -71,11 +82,13 @@ struct BenchCommand: Command {
         print(
           tableLine(
             result.name, result.shape, String(result.threads),
-            String(format: "%.3f", result.medianMilliseconds),
+            String(
+              format: result.medianMilliseconds < 0.1 ? "%.5f" : "%.3f",
+              result.medianMilliseconds),
             result.gflops.map { String(format: "%.1f", $0) } ?? "-"))
       }
     }
-    if json { print(jsonArray(results)) }
+    if json { print(jsonArray(results, isa: isa)) }
     return 0
   }
 
@@ -89,13 +102,13 @@ struct BenchCommand: Command {
       + String(repeating: " ", count: max(0, 9 - gflops.count)) + gflops
   }
 
-  private func jsonArray(_ results: [BenchResult]) -> String {
+  private func jsonArray(_ results: [BenchResult], isa: InstructionSet) -> String {
     let objects = results.map { result in
       let gflops = result.gflops.map { String(format: "%.2f", $0) } ?? "null"
       return "  {\"name\": \(jsonString(result.name)), \"shape\": \(jsonString(result.shape)), "
         + "\"threads\": \(result.threads), "
         + "\"median_ms\": \(String(format: "%.4f", result.medianMilliseconds)), "
-        + "\"gflops\": \(gflops)}"
+        + "\"gflops\": \(gflops), \"isa\": \(jsonString(isa.rawValue))}"
     }
     return "[\n" + objects.joined(separator: ",\n") + "\n]"
   }
@@ -185,7 +198,29 @@ struct BenchRow {
         threads: threads),
       attention(name: "attention_fwdbwd", shape: [64, 4, 50, 32], threads: threads),
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
+      fmaPeak(),
+      addition(name: "add_64x128", threads: threads),
     ]
+  }
+
+  /// The register-only multiply-add loop of the current instruction set.
+  static func fmaPeak() -> BenchRow {
+    let iterations = 1 << 21
+    let flops = Double(ComputeSettings.runFMAPeakLoop(iterations: 1))
+    return BenchRow(
+      name: "fma_peak", shape: "12 chains, registers only", threads: 1,
+      flops: flops * Double(iterations)
+    ) {
+      { _ = ComputeSettings.runFMAPeakLoop(iterations: iterations) }
+    }
+  }
+
+  static func addition(name: String, threads: Int) -> BenchRow {
+    BenchRow(name: name, shape: "64x128 + 64x128", threads: threads, flops: nil) {
+      let x = Tensor<Float>.randomUniform([64, 128], lower: -1, upper: 1, seed: 1)
+      let y = Tensor<Float>.randomUniform([64, 128], lower: -1, upper: 1, seed: 2)
+      return { _ = x + y }
+    }
   }
 
   static func gemm(name: String, size: Int, threads: Int) -> BenchRow {

@@ -52,6 +52,7 @@ if rest.contains("--help") || rest.contains("-h") {
   exit(0)
 }
 do {
+  _ = try ComputeSettings.instructionSetFromEnvironment()
   exit(try command.run(rest))
 } catch {
   printError("\(error)")

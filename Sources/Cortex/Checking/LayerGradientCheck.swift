@@ -124,7 +124,7 @@ public struct LayerCheck: Sendable {
           Sequential { Tanh() },
         ])
       },
-    ]
+    ] + researchLayers
   }
 }
 

@@ -77,13 +77,16 @@ extension OperationCheck {
       check("meanSquaredError (sum)", [[2, 3], [2, 3]]) {
         meanSquaredError(predictions: $0[0], targets: $0[1], reduction: .sum)
       },
-      OperationCheck(name: "l1Loss", shapes: "[3, 4], [3, 4]") {
-        let predictions = distinct([3, 4], seed: 5)
-        let targets = distinct([3, 4], seed: 6) * 0.5 + 0.01
-        return checkGradients(at: [predictions, targets]) {
+      {
+        // Distinct values keep every difference away from abs's kink at 0.
+        let points = [distinct([3, 4], seed: 5), distinct([3, 4], seed: 6) * 0.5 + 0.01]
+        let loss: @Sendable ([Tensor<Double>]) -> Tensor<Double> = {
           l1Loss(predictions: $0[0], targets: $0[1])
         }
-      },
+        return OperationCheck(
+          name: "l1Loss", shapes: "[3, 4], [3, 4]", run: { checkGradients(at: points, of: loss) },
+          runSecondOrder: { checkGradients(at: points, order: 2, of: loss) })
+      }(),
       check("binaryCrossEntropy", [[3, 4], [3, 4]], lower: 0.05, upper: 0.95) { inputs in
         binaryCrossEntropy(logits: (inputs[0] - 0.5) * 8, targets: inputs[1])
       },
@@ -138,6 +141,43 @@ extension OperationCheck {
         return scaledDotProductAttention(
           query: inputs[0], key: inputs[1], value: inputs[2], mask: mask)
       },
+    ]
+  }
+}
+
+extension LayerCheck {
+  /// The checks of the transformer layers. The attention's key bias is
+  /// frozen in these checks: adding one vector to every key moves all of a
+  /// query's scores equally, which the softmax ignores, so its gradient is
+  /// exactly 0 and a central difference sees only rounding noise.
+  static var researchLayers: [LayerCheck] {
+    [
+      check("LayerNorm", [2, 3, 5]) { try LayerNorm(features: 5) },
+      check("MultiHeadAttention", [2, 3, 4]) {
+        let layer = try MultiHeadAttention<Double>(features: 4, heads: 2)
+        layer.key.bias?.isTrainable = false
+        return layer
+      },
+      check("MultiHeadAttention (causal)", [1, 4, 4]) {
+        let layer = try MultiHeadAttention<Double>(features: 4, heads: 2, causal: true)
+        layer.key.bias?.isTrainable = false
+        return layer
+      },
+      // The residual paths make the output large beside the derivatives
+      // of single weights; a step of 1e-5 keeps their differences above
+      // the rounding noise.
+      LayerCheck(name: "TransformerEncoderLayer", shape: "[2, 3, 6]") { mode, order in
+        let layer = withRandomSeed(11) {
+          try! TransformerEncoderLayer<Double>(features: 6, heads: 2, hiddenSize: 8, dropout: 0)
+        }
+        layer.attention.key.bias?.isTrainable = false
+        let input = Tensor<Double>.randomUniform([2, 3, 6], lower: -1, upper: 1, seed: 13)
+        return checkGradients(of: layer, at: input, step: 1e-5, mode: mode, order: order)
+      },
+      check("PatchEmbedding", [2, 1, 4, 4]) {
+        try PatchEmbedding(imageSize: 4, channels: 1, patchSize: 2, features: 3)
+      },
+      check("ClassTokenHead", [2, 3, 4]) { try ClassTokenHead(features: 4, classes: 3) },
     ]
   }
 }

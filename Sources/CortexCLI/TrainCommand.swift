@@ -28,8 +28,11 @@ struct TrainCommand: Command {
       --lr RATE            base learning rate (default 0.05 for sgd, 0.001 for
                            adam and rmsprop, 1 for adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
-                           default), adam, rmsprop, adadelta
-      --schedule NAME      cosine (the default), step, plateau, constant
+                           default), adam, rmsprop, adadelta, adamw (decoupled
+                           weight decay 0.01)
+      --schedule NAME      cosine (the default), step, plateau, constant,
+                           warmup-cosine (linear warmup over a tenth of the
+                           epochs, at least one, then cosine)
       --seed N             seeds the weights, the order of examples, their
                            shifts and dropout (default 1)
       --shift N            shift each training digit by up to N pixels, anew

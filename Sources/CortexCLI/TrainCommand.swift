@@ -26,7 +26,7 @@ struct TrainCommand: Command {
       --epochs N           epochs to train (default 12)
       --batch-size N       examples per step (default 64)
       --lr RATE            base learning rate (default 0.05 for sgd, 0.001 for
-                           adam and rmsprop, 1 for adadelta)
+                           adam, adamw and rmsprop, 1 for adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
                            default), adam, rmsprop, adadelta, adamw (decoupled
                            weight decay 0.01)

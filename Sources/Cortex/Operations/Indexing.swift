@@ -236,7 +236,7 @@ extension Tensor {
   }
 
   /// The elements along `axis` at the positions `stride` visits, its end
-  /// included; see ``sliced(alongAxis:_:)-(_,StrideTo<Int>)``.
+  /// included; see the `StrideTo` form above.
   public func sliced(alongAxis axis: Int, _ positions: StrideThrough<Int>) -> Tensor {
     selecting(Array(positions), alongAxis: axis)
   }

@@ -92,7 +92,7 @@ public func softmaxCrossEntropy<Scalar>(
 /// gradient is `−1 / (N · max(pᵢ,yᵢ, ε))` at the true class and 0
 /// elsewhere: the clamp passes the gradient straight through, so a true
 /// class with probability 0 still receives a (large, finite) push upward.
-/// Prefer ``softmaxCrossEntropy(logits:labels:)`` when the probabilities
+/// Prefer ``softmaxCrossEntropy(logits:labels:labelSmoothing:reduction:)`` when the probabilities
 /// come from a softmax: it never forms them and needs no clamp.
 ///
 /// - Parameters:

@@ -39,6 +39,10 @@ struct TrainCommand: Command {
       --data DIR           a folder holding the four MNIST files (.gz or not)
                            instead of the bundled copy
       --limit N            train on the first N training images only
+      --distributed        one process of a data-parallel run under mpirun
+                           (implied when mpirun started it): --batch-size is
+                           the global batch, split across the processes;
+                           only rank 0 prints and writes
     """
   }
 
@@ -55,12 +59,13 @@ struct TrainCommand: Command {
       valueOptions: [
         "model", "epochs", "batch-size", "lr", "optimizer", "schedule", "seed", "shift", "threads",
         "out", "resume", "data", "limit",
-      ], flagOptions: [])
+      ], flagOptions: ["distributed"])
     guard options.positional.isEmpty else {
       throw CommandLineError("train takes no positional arguments, found \(options.positional)")
     }
     let epochs = try options.int("epochs", default: 12, range: 1...10_000)
     let limit = try options.int("limit", default: 60_000, range: 1...60_000)
+    let group = try DistributedRun.start(options)
     try applyThreads(options)
     var data = try loadMNIST(options)
     if limit < data.train.count { data.train = data.train.prefix(limit) }
@@ -99,11 +104,13 @@ struct TrainCommand: Command {
       configuration.maximumShift = try options.int("shift", default: 2, range: 0...8)
       run = try TrainingRun(configuration, train: data.train, test: data.test)
     }
+    if let group { run.distribute(over: group) }
     let configuration = run.configuration
     let out = URL(
       fileURLWithPath: options.string("out") ?? "runs/\(configuration.model.rawValue)",
       isDirectory: true)
-    try createDirectory(out)
+    let writes = DistributedRun.isPrimary
+    if writes { try createDirectory(out) }
     let checkpoint = out.appendingPathComponent("checkpoint.safetensors")
 
     say(
@@ -112,7 +119,8 @@ struct TrainCommand: Command {
         + "\(configuration.optimizer.rawValue) at \(configuration.baseLearningRate) with a "
         + "\(configuration.schedule.rawValue) schedule, shifts up to \(configuration.maximumShift) "
         + "pixels, seed \(configuration.seed), "
-        + "\(ComputeSettings.threadCount) threads")
+        + "\(ComputeSettings.threadCount) threads"
+        + (group.map { " in each of \($0.size) processes" } ?? ""))
     let bar = ProgressBar()
     let start = DispatchTime.now().uptimeNanoseconds
     while run.completedEpochs < configuration.epochs {
@@ -123,10 +131,11 @@ struct TrainCommand: Command {
           format: "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1f s",
           record.epoch, configuration.epochs, record.trainingLoss, 100 * record.trainingAccuracy,
           100 * record.testAccuracy, record.learningRate, record.seconds))
-      try run.save(to: checkpoint)
+      if writes { try run.save(to: checkpoint) }
     }
     let minutes = Double(DispatchTime.now().uptimeNanoseconds - start) / 6e10
-    try writePictures(of: run, to: out)
+    if writes { try writePictures(of: run, to: out) }
+    group?.finalize()
     let final = run.history.last!
     say(
       String(format: "test accuracy %.2f%% after %d epochs", 100 * final.testAccuracy, final.epoch)
@@ -310,7 +319,7 @@ func createDirectory(_ url: URL) throws {
 /// A one-line progress bar on the terminal, redrawn at most ten times a
 /// second; silent when standard error is not a terminal.
 final class ProgressBar {
-  private let isTerminal = isatty(STDERR_FILENO) != 0
+  private let isTerminal = isatty(STDERR_FILENO) != 0 && DistributedRun.isPrimary
   private var lastDraw: UInt64 = 0
 
   func update(_ progress: TrainingProgress, epochs: Int) {

@@ -27,8 +27,10 @@ func usage(_ commands: [Command]) -> String {
 }
 
 /// Writes a line to standard output at once, unbuffered, so that progress
-/// reaches a log as it happens.
+/// reaches a log as it happens; silent on all processes of a distributed
+/// run but rank 0.
 func say(_ line: String) {
+  guard DistributedRun.isPrimary else { return }
   FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
@@ -54,6 +56,5 @@ if rest.contains("--help") || rest.contains("-h") {
 do {
   exit(try command.run(rest))
 } catch {
-  printError("\(error)")
-  exit(2)
+  DistributedRun.fail(error)
 }

@@ -57,15 +57,17 @@ final class MPILibrary: @unchecked Sendable {
     #endif
   }
 
-  /// The process's MPI library, loaded on first use.
+  /// The process's MPI library, loaded on first use: the path in
+  /// `CORTEX_MPI_LIBRARY` when set, then ``defaultNames``.
   static let shared = Result { () throws(DistributedError) in
-    try MPILibrary(environment: ProcessInfo.processInfo.environment)
+    try MPILibrary(
+      names: [ProcessInfo.processInfo.environment["CORTEX_MPI_LIBRARY"]].compactMap { $0 }
+        + defaultNames)
   }
 
-  /// Loads the library named by `CORTEX_MPI_LIBRARY` in `environment`, or
-  /// else the first of ``defaultNames`` that loads.
-  init(environment: [String: String]) throws(DistributedError) {
-    let names = [environment["CORTEX_MPI_LIBRARY"]].compactMap { $0 } + Self.defaultNames
+  /// Loads the first of `names` (paths, or names the dynamic loader
+  /// searches for) that loads.
+  init(names: [String]) throws(DistributedError) {
     var reasons: [String] = []
     var opened: UnsafeMutableRawPointer?
     for name in names {

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+
+@testable import Cortex
+@testable import CortexCLI
+
+/// `cortex train` under `mpirun`: the same model as one process, and a
+/// failing rank ends the job. Skipped, with the reason printed, where
+/// OpenMPI or the `cortex` executable is missing.
+@Suite(.serialized, .enabled(if: MPIJob.unavailability == nil, MPIJob.skipComment))
+struct MPIRunTests {
+  /// 50 steps of LeNet-5 (800 digits, global batch 16, shifts, momentum):
+  /// one process of an MPI job gives the same bits as a plain run; two give
+  /// every tensor within 1e-5 of it, relative to the tensor's largest
+  /// element. They cannot give the same bits: one process sums the 16
+  /// examples' gradients in one pass over the batch, two processes each sum
+  /// 8 and then add the two sums, and Float addition is not associative;
+  /// the last-bit differences are carried along by 50 steps of momentum.
+  @Test func twoProcessesTrainTheModelOneProcessTrains() throws {
+    let folder = try MPIJob.scratchFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let common = [
+      "--limit", "800", "--batch-size", "16", "--epochs", "1", "--seed", "3", "--threads", "1",
+    ]
+    let single = folder.appendingPathComponent("single")
+    #expect(try TrainCommand().run(common + ["--out", single.path]) == 0)
+    let expected = try Checkpoint.load(
+      from: single.appendingPathComponent("checkpoint.safetensors"))
+    #expect(expected.count == 21)
+
+    for processes in [1, 2] {
+      let out = folder.appendingPathComponent("np\(processes)")
+      let job = try MPIJob.run(processes: processes, ["train"] + common + ["--out", out.path])
+      #expect(job.status == 0, "\(job.output)")
+      #expect(job.output.contains("in each of \(processes) processes"))
+      // Only rank 0 prints.
+      #expect(job.output.components(separatedBy: "epoch 1/1").count == 2)
+      let trained = try Checkpoint.load(from: out.appendingPathComponent("checkpoint.safetensors"))
+      #expect(trained.keys.sorted() == expected.keys.sorted())
+      if processes == 1 {
+        #expect(trained == expected)
+      } else {
+        for (name, tensor) in expected {
+          let largest = tensor.scalars.map { abs(Double($0)) }.max()!
+          let difference = zip(tensor.scalars, trained[name]!.scalars).map {
+            abs(Double($0) - Double($1))
+          }.max()!
+          #expect(difference <= 1e-5 * largest, "\(name): \(difference) of \(largest)")
+        }
+      }
+    }
+  }
+
+  /// A rank that cannot read its data ends every rank within seconds with
+  /// an error naming it; the checkpoint already in the folder stays as it
+  /// was.
+  @Test func rankThatCannotLoadItsDataEndsTheJob() throws {
+    let folder = try MPIJob.scratchFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let checkpoint = folder.appendingPathComponent("checkpoint.safetensors")
+    try Checkpoint.save(["w": Tensor<Float>([1, 2, 3])], to: checkpoint)
+    let before = try Data(contentsOf: checkpoint)
+    // Rank 1 alone reads a folder that does not exist.
+    let command = [MPIJob.cortex!, "train", "--limit", "64", "--out", folder.path]
+      .joined(separator: " ")
+    let start = Date()
+    let job = try MPIJob.run(
+      processes: 2,
+      [
+        "/bin/sh", "-c",
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec \(command) --data /nonexistent; "
+          + "else exec \(command); fi",
+      ], direct: true)
+    #expect(Date().timeIntervalSince(start) < 30)
+    #expect(job.status != 0)
+    #expect(job.output.contains("error: rank 1 of 2: "), "\(job.output)")
+    #expect(job.output.contains("/nonexistent"))
+    #expect(try Data(contentsOf: checkpoint) == before)
+  }
+
+  /// A rank killed once rank 0 has saved its first checkpoint ends the
+  /// job within seconds; the checkpoint in the folder is a whole one.
+  @Test func killedRankEndsTheJobAndLeavesAWholeCheckpoint() throws {
+    let folder = try MPIJob.scratchFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let checkpoint = folder.appendingPathComponent("checkpoint.safetensors")
+    let command = [
+      MPIJob.cortex!, "train", "--limit", "640", "--batch-size", "32", "--epochs", "100",
+      "--out", folder.path,
+    ].joined(separator: " ")
+    let start = Date()
+    let job = try MPIJob.run(
+      processes: 2,
+      [
+        "/bin/sh", "-c",
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then "
+          + "(while [ ! -f \(checkpoint.path) ]; do sleep 0.05; done; kill -9 $$) & fi; "
+          + "exec \(command)",
+      ], direct: true)
+    #expect(Date().timeIntervalSince(start) < 30)
+    #expect(job.status != 0)
+    #expect(job.output.contains("rank 1"), "\(job.output)")
+    #expect(!job.output.contains("epoch 100/100"))
+    let run = try TrainingRun.resume(
+      from: checkpoint, train: MNIST.loadBundled(split: .test).prefix(64),
+      test: MNIST.loadBundled(split: .test).prefix(64))
+    #expect(run.completedEpochs >= 1)
+  }
+}
+
+/// Starting `mpirun` and the `cortex` executable from the tests.
+enum MPIJob {
+  /// `mpirun` on the `PATH`.
+  static let mpirun: String? = {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/mpirun" }.first {
+      FileManager.default.isExecutableFile(atPath: $0)
+    }
+  }()
+
+  /// The `cortex` executable built beside the test bundle.
+  static let cortex: String? = {
+    var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+      let candidate = folder.appendingPathComponent("cortex").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      folder = folder.deletingLastPathComponent()
+    }
+    return nil
+  }()
+
+  /// Why the MPI tests cannot run here, or `nil` when they can.
+  static let unavailability: String? = {
+    guard mpirun != nil else {
+      return "mpirun was not found (install OpenMPI: apt-get install openmpi-bin)"
+    }
+    if case .failure(let error) = MPILibrary.shared { return error.description }
+    guard cortex != nil else { return "the cortex executable was not found beside the tests" }
+    return nil
+  }()
+
+  static var skipComment: Comment {
+    Comment(rawValue: unavailability ?? "")
+  }
+
+  static func scratchFolder() throws -> URL {
+    let url = FileManager.default.temporaryDirectory
+      .appendingPathComponent("cortex-mpi-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  /// Runs `mpirun -np processes cortex arguments` (or, `direct`, the
+  /// command in `arguments`) and returns its exit status and its standard
+  /// output and error together; a job still running after 60 s is killed.
+  static func run(processes: Int, _ arguments: [String], direct: Bool = false) throws -> (
+    status: Int32, output: String
+  ) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: mpirun!)
+    process.arguments =
+      ["-np", String(processes), "--oversubscribe"] + (direct ? [] : [cortex!]) + arguments
+    var environment = ProcessInfo.processInfo.environment
+    // CI runs as root; containers often forbid the single-copy mechanism.
+    environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+    process.environment = environment
+    let log = FileManager.default.temporaryDirectory
+      .appendingPathComponent("cortex-mpi-\(UUID().uuidString).log")
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: log) }
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    let deadline = Date().addingTimeInterval(60)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    if process.isRunning {
+      process.terminate()
+      process.waitUntilExit()
+      Issue.record("mpirun \(arguments.joined(separator: " ")) was still running after 60 s")
+    }
+    try handle.close()
+    return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8))
+  }
+}

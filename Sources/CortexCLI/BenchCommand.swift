@@ -24,6 +24,19 @@ struct BenchCommand: Command {
                                 cross-entropy, SGD momentum 0.9), batch 64
       convnetjs_cifar_step_b64  Zoo.convNetJSCIFAR10 training step, batch 64
       sgemm_1024_1thread        sgemm_1024 on one thread
+      allreduce_lenet5          all-reduce of LeNet-5's 61,706 gradients
+      allreduce_lenet5_overlap  a data-parallel LeNet-5 training step,
+                                global batch 64, gradients all-reduced in
+                                buckets during the backward pass
+      allreduce_lenet5_serial   the same, all buckets after the backward
+      allreduce_cifar           all-reduce of the ConvNetJS CIFAR-10 net's
+                                22,466 gradients
+      allreduce_cifar_overlap, allreduce_cifar_serial
+                                its data-parallel steps, as for LeNet-5
+
+    The allreduce rows need `mpirun -np 2 cortex bench --filter allreduce`
+    (each process then uses its share of the cores); elsewhere they are
+    skipped with a note. Under mpirun only rank 0 prints.
 
     GFLOP/s counts 2mnk for a GEMM and, for a convolution's forward +
     backward, 3 × the forward's 2·N·K·C·Fh·Fw·H2·W2 (the input and the
@@ -47,14 +60,17 @@ struct BenchCommand: Command {
       throw CommandLineError("bench takes no positional arguments, found \(options.positional)")
     }
     let repeats = try options.int("repeats", default: 30, range: 1...10_000)
+    _ = try DistributedRun.start(options)
+    defer { DistributedRun.group?.finalize() }
     let threads = try options.int(
       "threads", default: ComputeSettings.threadCount, range: 1...256)
     let filter = options.string("filter")?.lowercased()
-    let rows = BenchRow.all(threads: threads).filter {
+    let rows = (BenchRow.all(threads: threads) + BenchRow.allReduceRows(threads: threads)).filter {
       filter == nil || $0.name.lowercased().contains(filter!)
     }
     guard !rows.isEmpty else { throw CommandLineError("no row matches '\(filter ?? "")'") }
     let json = options.flag("json")
+    let print: (String) -> Void = { if DistributedRun.isPrimary { Swift.print($0) } }
     if !json {
       print(tableLine("op", "shape", "threads", "median ms", "GFLOP/s"))
     }
@@ -66,10 +82,13 @@ struct BenchCommand: Command {
       let result = row.measure(repeats: repeats)
       results.append(result)
       if !json {
+        guard let median = result.medianMilliseconds else {
+          print(tableLine(result.name, result.shape, String(result.threads), "", "") + result.note!)
+          continue
+        }
         print(
           tableLine(
-            result.name, result.shape, String(result.threads),
-            String(format: "%.3f", result.medianMilliseconds),
+            result.name, result.shape, String(result.threads), String(format: "%.3f", median),
             result.gflops.map { String(format: "%.1f", $0) } ?? "-"))
       }
     }
@@ -90,10 +109,10 @@ struct BenchCommand: Command {
   private func jsonArray(_ results: [BenchResult]) -> String {
     let objects = results.map { result in
       let gflops = result.gflops.map { String(format: "%.2f", $0) } ?? "null"
+      let median = result.medianMilliseconds.map { String(format: "%.4f", $0) } ?? "null"
       return "  {\"name\": \(jsonString(result.name)), \"shape\": \(jsonString(result.shape)), "
-        + "\"threads\": \(result.threads), "
-        + "\"median_ms\": \(String(format: "%.4f", result.medianMilliseconds)), "
-        + "\"gflops\": \(gflops)}"
+        + "\"threads\": \(result.threads), \"median_ms\": \(median), \"gflops\": \(gflops)"
+        + (result.note.map { ", \"note\": \(jsonString($0))" } ?? "") + "}"
     }
     return "[\n" + objects.joined(separator: ",\n") + "\n]"
   }
@@ -117,8 +136,11 @@ struct BenchResult {
   var name: String
   var shape: String
   var threads: Int
-  var medianMilliseconds: Double
+  /// `nil` for a skipped row.
+  var medianMilliseconds: Double?
   var gflops: Double?
+  /// Why the row was skipped.
+  var note: String?
 }
 
 /// A benchmark: how to prepare it, and the work of one timed run.
@@ -128,23 +150,35 @@ struct BenchRow {
   var threads: Int
   /// Floating-point operations of one run, or `nil` where not counted.
   var flops: Double?
+  /// Whether every process of an MPI job runs it in step with the others:
+  /// it then warms up a fixed number of times.
+  var isCollective = false
+  /// Why the row cannot run here; it is then reported, not run.
+  var skipNote: String?
   /// Builds the inputs and returns the work of one run.
   var prepare: () -> () -> Void
 
   /// Runs the work a few times untimed, then `repeats` times timed.
   func measure(repeats: Int) -> BenchResult {
+    if let skipNote {
+      return BenchResult(name: name, shape: shape, threads: threads, note: skipNote)
+    }
     let work = prepare()
     let clock = ContinuousClock()
     // Warm up: first-touch pages, fill the buffer pool, start the workers.
     let warmUpStart = clock.now
     var warmUps = 0
-    while warmUps < 3 || (warmUps < 50 && clock.now - warmUpStart < .milliseconds(200)) {
+    while warmUps < 3
+      || (!isCollective && warmUps < 50 && clock.now - warmUpStart < .milliseconds(200))
+    {
       work()
       warmUps += 1
     }
     var times: [Double] = []
     times.reserveCapacity(repeats)
     for _ in 0..<repeats {
+      // The processes of a collective row start each timed run together.
+      if isCollective { DistributedRun.group?.barrier() }
       let start = clock.now
       work()
       let elapsed = clock.now - start

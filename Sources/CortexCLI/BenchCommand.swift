@@ -34,6 +34,11 @@ struct BenchCommand: Command {
       allreduce_cifar_overlap, allreduce_cifar_serial
                                 its data-parallel steps, as for LeNet-5
 
+      allreduce_resnet18        all-reduce of ResNet-18's 11,689,512 gradients
+      resnet18_step_b32         Zoo.resNet18 training step, batch 32 of
+                                3×224×224 (seconds per run: it runs only
+                                when --filter selects it)
+
     The allreduce rows need `mpirun -np 2 cortex bench --filter allreduce`
     (each process then uses its share of the cores); elsewhere they are
     skipped with a note. Under mpirun only rank 0 prints.
@@ -66,7 +71,7 @@ struct BenchCommand: Command {
       "threads", default: ComputeSettings.threadCount, range: 1...256)
     let filter = options.string("filter")?.lowercased()
     let rows = (BenchRow.all(threads: threads) + BenchRow.allReduceRows(threads: threads)).filter {
-      filter == nil || $0.name.lowercased().contains(filter!)
+      filter.map($0.name.lowercased().contains) ?? !$0.runsOnlyWhenNamed
     }
     guard !rows.isEmpty else { throw CommandLineError("no row matches '\(filter ?? "")'") }
     let json = options.flag("json")
@@ -155,6 +160,8 @@ struct BenchRow {
   var isCollective = false
   /// Why the row cannot run here; it is then reported, not run.
   var skipNote: String?
+  /// Whether the row runs only when `--filter` selects it (a slow one).
+  var runsOnlyWhenNamed = false
   /// Builds the inputs and returns the work of one run.
   var prepare: () -> () -> Void
 

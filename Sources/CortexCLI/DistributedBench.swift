@@ -54,6 +54,29 @@ extension BenchRow {
           })
       }
     }
+    // ResNet-18's gradients, for the scaling estimate of larger models, and
+    // the compute of one of its steps at 32 images per process: seconds per
+    // run, so it runs only when a filter names it.
+    let resNet = 11_689_512
+    rows.append(
+      BenchRow(
+        name: "allreduce_resnet18",
+        shape: "\(resNet) floats\(group.map { ", \($0.size) ranks" } ?? "")",
+        threads: threads, flops: nil, isCollective: true,
+        skipNote: group == nil ? notUnderMPI : nil
+      ) {
+        var gradients = Tensor<Float>.randomUniform([resNet], lower: -1, upper: 1, seed: 1)
+        return { group!.allReduce(&gradients) }
+      })
+    var step = BenchRow(
+      name: "resnet18_step_b32", shape: "batch 32x3x224x224", threads: threads, flops: nil
+    ) {
+      trainingStep(
+        name: "", model: ModelName.resnet18.build(), input: [32, 3, 224, 224], threads: threads
+      ).prepare()
+    }
+    step.runsOnlyWhenNamed = true
+    rows.append(step)
     return rows
   }
 

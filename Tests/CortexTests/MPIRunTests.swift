@@ -9,9 +9,10 @@ import Testing
 /// OpenMPI or the `cortex` executable is missing.
 @Suite(.serialized, .enabled(if: MPIJob.unavailability == nil, MPIJob.skipComment))
 struct MPIRunTests {
-  /// 50 steps of LeNet-5 (800 digits, global batch 16, shifts, momentum):
-  /// one process of an MPI job gives the same bits as a plain run; two give
-  /// every tensor within 1e-5 of it, relative to the tensor's largest
+  /// 50 steps of LeNet-5 (two epochs of 400 digits, global batch 16,
+  /// shifts, momentum): one process of an MPI job, stopped after the first
+  /// epoch and resumed, gives the same bits as a plain run; two processes
+  /// give every tensor within 1e-5 of it, relative to the tensor's largest
   /// element. They cannot give the same bits: one process sums the 16
   /// examples' gradients in one pass over the batch, two processes each sum
   /// 8 and then add the two sums, and Float addition is not associative;
@@ -19,36 +20,57 @@ struct MPIRunTests {
   @Test func twoProcessesTrainTheModelOneProcessTrains() throws {
     let folder = try MPIJob.scratchFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let common = [
-      "--limit", "800", "--batch-size", "16", "--epochs", "1", "--seed", "3", "--threads", "1",
-    ]
+    let common = ["--limit", "400", "--batch-size", "16", "--seed", "3", "--threads", "1"]
     let single = folder.appendingPathComponent("single")
-    #expect(try TrainCommand().run(common + ["--out", single.path]) == 0)
+    #expect(try TrainCommand().run(common + ["--epochs", "2", "--out", single.path]) == 0)
     let expected = try Checkpoint.load(
       from: single.appendingPathComponent("checkpoint.safetensors"))
     #expect(expected.count == 21)
 
-    for processes in [1, 2] {
-      let out = folder.appendingPathComponent("np\(processes)")
-      let job = try MPIJob.run(processes: processes, ["train"] + common + ["--out", out.path])
-      #expect(job.status == 0, "\(job.output)")
-      #expect(job.output.contains("in each of \(processes) processes"))
-      // Only rank 0 prints.
-      #expect(job.output.components(separatedBy: "epoch 1/1").count == 2)
-      let trained = try Checkpoint.load(from: out.appendingPathComponent("checkpoint.safetensors"))
-      #expect(trained.keys.sorted() == expected.keys.sorted())
-      if processes == 1 {
-        #expect(trained == expected)
-      } else {
-        for (name, tensor) in expected {
-          let largest = tensor.scalars.map { abs(Double($0)) }.max()!
-          let difference = zip(tensor.scalars, trained[name]!.scalars).map {
-            abs(Double($0) - Double($1))
-          }.max()!
-          #expect(difference <= 1e-5 * largest, "\(name): \(difference) of \(largest)")
-        }
-      }
+    let resumed = folder.appendingPathComponent("resumed")
+    let checkpoint = resumed.appendingPathComponent("checkpoint.safetensors")
+    let first = try MPIJob.run(
+      processes: 1, ["train"] + common + ["--epochs", "1", "--out", resumed.path])
+    #expect(first.status == 0, "\(first.output)")
+    #expect(first.output.contains("in each of 1 processes"))
+    let second = try MPIJob.run(
+      processes: 1,
+      [
+        "train", "--limit", "400", "--epochs", "2", "--resume", checkpoint.path, "--out",
+        resumed.path,
+      ])
+    #expect(second.status == 0, "\(second.output)")
+    #expect(try Checkpoint.load(from: checkpoint) == expected)
+
+    let two = folder.appendingPathComponent("two")
+    let job = try MPIJob.run(
+      processes: 2, ["train"] + common + ["--epochs", "2", "--out", two.path])
+    #expect(job.status == 0, "\(job.output)")
+    // Only rank 0 prints.
+    #expect(job.output.components(separatedBy: "epoch 2/2").count == 2)
+    let trained = try Checkpoint.load(from: two.appendingPathComponent("checkpoint.safetensors"))
+    #expect(trained.keys.sorted() == expected.keys.sorted())
+    for (name, tensor) in expected {
+      let largest = tensor.scalars.map { abs(Double($0)) }.max()!
+      let difference = zip(tensor.scalars, trained[name]!.scalars).map {
+        abs(Double($0) - Double($1))
+      }.max()!
+      #expect(difference <= 1e-5 * largest, "\(name): \(difference) of \(largest)")
     }
+  }
+
+  /// The collectives and the buckets, run by ``InsideMPIJobTests`` in two
+  /// copies of this test binary under `mpirun`.
+  @Test func collectivesAndBucketsAgreeAcrossTwoProcesses() throws {
+    let job = try MPIJob.run(
+      processes: 2,
+      [
+        CommandLine.arguments[0], "--testing-library", "swift-testing", "--filter",
+        "InsideMPIJobTests",
+      ], direct: true)
+    #expect(job.status == 0, "\(job.output)")
+    // Both processes ran both tests.
+    #expect(job.output.components(separatedBy: "Test run with 2 tests").count == 3, "\(job.output)")
   }
 
   /// A rank that cannot read its data ends every rank within seconds with
@@ -183,5 +205,78 @@ enum MPIJob {
     }
     try handle.close()
     return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8))
+  }
+}
+
+/// The collectives and the gradient buckets, checked from inside a job of
+/// two processes that `MPIRunTests` starts from this test binary. Outside
+/// such a job the suite is skipped.
+@Suite(
+  .enabled(
+    if: ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == "2",
+    "runs inside the two-process job that collectivesAndBucketsAgreeAcrossTwoProcesses starts"))
+struct InsideMPIJobTests {
+  @Test func collectivesCombineEveryRank() throws {
+    let group = try ProcessGroup.world()
+    #expect(group.size == 2)
+    let rank = Float(group.rank)
+    var sum = Tensor<Float>([rank + 1, 10 * (rank + 1)])
+    group.allReduce(&sum)
+    #expect(sum.scalars == [3, 30])
+    var mean = Tensor<Double>(shape: [2, 1], scalars: [Double(rank), 1])
+    group.allReduce(&mean, .mean)
+    #expect(mean.scalars == [0.5, 1])
+    var value = Tensor<Float>([rank, -rank])
+    group.broadcast(&value, from: 1)
+    #expect(value.scalars == [1, -1])
+    let gathered = group.allGather(Tensor<Float>(shape: [1, 2], scalars: [rank, 2 * rank]))
+    #expect(gathered.shape == [2, 1, 2])
+    #expect(gathered.scalars == [0, 0, 1, 2])
+    group.barrier()
+  }
+
+  /// Two steps of each process on its half of a batch of 6 give the
+  /// parameters of two one-process steps on the whole batch, with buckets
+  /// of at most 15 scalars (the last layer's 12 weights and 3 biases, the
+  /// first layer's 4 biases, its 20 weights), reduced during the backward
+  /// pass or after it with the same bits.
+  @Test func bucketedStepsMatchOneProcessSteps() throws {
+    let group = try ProcessGroup.world()
+    func model() throws -> Sequential<Float> {
+      try withRandomSeed(8) {
+        try Sequential<Float> {
+          try Dense<Float>(inputSize: 5, outputSize: 4)
+          Tanh<Float>()
+          try Dense<Float>(inputSize: 4, outputSize: 3)
+        }
+      }
+    }
+    let inputs = Tensor<Float>.randomNormal([6, 5], seed: 2)
+    let labels = [0, 1, 2, 2, 1, 0]
+    let reference = try model()
+    let single = Trainer(model: reference, optimizer: SGD<Float>(learningRate: 0.1, momentum: 0.9))
+    var results: [[Tensor<Float>]] = []
+    for overlap in [true, false] {
+      let network = try model()
+      let parallel = DataParallel(
+        model: network, group: group, bucketCapacity: 15, overlapsBackward: overlap)
+      #expect(parallel.bucketCount == 3)
+      let trainer = Trainer(
+        model: network, optimizer: SGD<Float>(learningRate: 0.1, momentum: 0.9))
+      let half = 3 * group.rank..<3 * group.rank + 3
+      for _ in 0..<2 {
+        let (loss, correct) = parallel.step(
+          trainer, inputs: inputs.sliced(alongAxis: 0, range: half),
+          labels: Array(labels[half]), batchCount: 6)
+        #expect(loss > 0.5 && loss < 2)
+        #expect((0...6).contains(correct))
+      }
+      results.append(network.parameters.map(\.value))
+    }
+    for _ in 0..<2 { single.step(inputs: inputs, labels: labels) }
+    #expect(results[0] == results[1])
+    for (trained, expected) in zip(results[0], reference.parameters.map(\.value)) {
+      #expect(trained.isAlmostEqual(to: expected, absoluteTolerance: 1e-6, relativeTolerance: 1e-5))
+    }
   }
 }

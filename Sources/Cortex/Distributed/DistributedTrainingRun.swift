@@ -11,7 +11,7 @@ extension TrainingRun {
   /// After each epoch rank 0's parameters and running statistics are
   /// broadcast again, so every process evaluates and would save the same
   /// model; only one process (rank 0) should save it.
-  public func distribute(over group: ProcessGroup, bucketCapacity: Int = 65_536) {
+  public func distribute(over group: ProcessGroup, bucketCapacity: Int = 1_048_576) {
     let parallel = DataParallel(model: model, group: group, bucketCapacity: bucketCapacity)
     parallel.broadcastParameters(of: model)
     dataParallel = parallel

@@ -41,7 +41,9 @@ public final class ProcessGroup: @unchecked Sendable {
   private nonisolated(unsafe) static var worldGroup: ProcessGroup?
   private static let worldLock = NSLock()
 
-  /// The group of all processes of the job, initializing MPI on first call.
+  /// The group of all processes of the job, initializing MPI on first call;
+  /// MPI is shut down when the process exits, unless ``finalize()`` did it
+  /// before.
   ///
   /// - Throws: ``DistributedError`` when the MPI library cannot be loaded.
   public static func world() throws(DistributedError) -> ProcessGroup {
@@ -51,7 +53,11 @@ public final class ProcessGroup: @unchecked Sendable {
     let mpi = try MPILibrary.shared.get()
     var flag: Int32 = 0
     try mpi.check(mpi.initialized(&flag), "MPI_Initialized")
-    if flag == 0 { try mpi.check(mpi.initialize(nil, nil), "MPI_Init") }
+    if flag == 0 {
+      try mpi.check(mpi.initialize(nil, nil), "MPI_Init")
+      // `mpirun` counts a process that exits without MPI_Finalize as failed.
+      atexit { ProcessGroup.worldGroup?.finalize() }
+    }
     var rank: Int32 = 0
     var size: Int32 = 0
     try mpi.check(mpi.commRank(mpi.world, &rank), "MPI_Comm_rank")

@@ -33,10 +33,16 @@ public final class DataParallel {
 
   /// Prepares the buckets for `model`'s trainable parameters.
   ///
-  /// - Parameter bucketCapacity: scalars per bucket (default 1,048,576:
-  ///   4 MiB of Float). Each bucket costs one all-reduce, whose latency
-  ///   grows with the number of processes; smaller buckets start earlier
-  ///   and hide more of the reduction behind the backward pass.
+  /// - Parameters:
+  ///   - model: the model every process trains; its trainable parameters
+  ///     are the ones reduced.
+  ///   - group: the processes.
+  ///   - bucketCapacity: scalars per bucket (default 1,048,576: 4 MiB of
+  ///     Float). Each bucket costs one all-reduce, whose latency grows with
+  ///     the number of processes; smaller buckets start earlier and hide
+  ///     more of the reduction behind the backward pass.
+  ///   - overlapsBackward: whether buckets are reduced while the backward
+  ///     pass goes on (the default) or all after it.
   public init(
     model: any Layer<Float>, group: ProcessGroup, bucketCapacity: Int = 1_048_576,
     overlapsBackward: Bool = true
@@ -87,6 +93,8 @@ public final class DataParallel {
   /// mean loss) and the optimizer's update.
   ///
   /// - Parameters:
+  ///   - trainer: the model and optimizer; its parameters must be the
+  ///     model's the buckets were made for.
   ///   - inputs: `[n, ...]`, this process's examples (`n` may be 0).
   ///   - labels: their `n` classes.
   ///   - batchCount: the examples of the batch over all processes.

@@ -66,7 +66,6 @@ struct BenchCommand: Command {
     }
     let repeats = try options.int("repeats", default: 30, range: 1...10_000)
     _ = try DistributedRun.start(options)
-    defer { DistributedRun.group?.finalize() }
     let threads = try options.int(
       "threads", default: ComputeSettings.threadCount, range: 1...256)
     let filter = options.string("filter")?.lowercased()

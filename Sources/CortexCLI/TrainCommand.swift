@@ -135,7 +135,6 @@ struct TrainCommand: Command {
     }
     let minutes = Double(DispatchTime.now().uptimeNanoseconds - start) / 6e10
     if writes { try writePictures(of: run, to: out) }
-    group?.finalize()
     let final = run.history.last!
     say(
       String(format: "test accuracy %.2f%% after %d epochs", 100 * final.testAccuracy, final.epoch)

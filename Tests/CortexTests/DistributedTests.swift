@@ -51,7 +51,7 @@ import Testing
     var arrivals: [Int] = []
     var streamed = [Tensor<Double>?](repeating: nil, count: parameters.count)
     let (loss, output) = valueWithGradientStream(
-      for: parameters, layers: model.layers, input: input,
+      for: parameters, layers: model.layers.map { ($0, $0.parameters) }, input: input,
       loss: { softmaxCrossEntropy(logits: $0, labels: labels) },
       ready: { index, gradient in
         arrivals.append(index)
@@ -70,7 +70,8 @@ import Testing
     let unused = Parameter(Tensor<Double>([1, 2]))
     var arrivals: [(Int, [Double])] = []
     _ = valueWithGradientStream(
-      for: used.parameters + [unused], layers: [used], input: Tensor.ones([1, 3]),
+      for: used.parameters + [unused], layers: [(used, used.parameters)],
+      input: Tensor.ones([1, 3]),
       loss: { $0.sum() },
       ready: { arrivals.append(($0, $1.scalars)) })
     #expect(arrivals.map(\.0) == [1, 0, 2])

@@ -14,6 +14,10 @@ import Foundation
 ///   `DistributedDataParallel` does).
 /// - Batch norm's batch statistics are per process: each normalizes its
 ///   own share of the batch (PyTorch's default, without `SyncBatchNorm`).
+///
+/// The gradients of a ``Sequential`` arrive layer by layer; any other model
+/// is one stage, whose gradients all arrive at the end of its backward
+/// pass.
 public final class DataParallel {
   public let group: ProcessGroup
   /// The most scalars a bucket holds, unless one parameter alone has more.
@@ -24,6 +28,8 @@ public final class DataParallel {
   /// The model's trainable parameters; gradients are indexed by them.
   public let parameters: [Parameter<Float>]
 
+  /// The model's layers in the order they run, each with its parameters.
+  private let layers: [(layer: any Layer<Float>, parameters: [Parameter<Float>])]
   private let buckets: [GradientBucket]
   /// Where each parameter's gradient lives: its bucket and offset there.
   private let slots: [(bucket: Int, offset: Int)]
@@ -53,6 +59,7 @@ public final class DataParallel {
     self.overlapsBackward = overlapsBackward
     let parameters = model.parameters
     self.parameters = parameters
+    layers = ((model as? Sequential<Float>)?.layers ?? [model]).map { ($0, $0.parameters) }
     var slots = [(bucket: Int, offset: Int)](repeating: (0, 0), count: parameters.count)
     var members: [[Int]] = [[]]
     var filled = 0
@@ -113,7 +120,6 @@ public final class DataParallel {
     for bucket in buckets { bucket.filled = 0 }
     var (loss, correct) = (0.0, 0)
     if !labels.isEmpty {
-      let layers = (trainer.model as? Sequential<Float>)?.layers ?? [trainer.model]
       let (value, logits) = withLearningPhase(.training) {
         valueWithGradientStream(
           for: parameters, layers: layers, input: inputs,

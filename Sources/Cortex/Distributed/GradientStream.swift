@@ -11,11 +11,12 @@
 ///
 /// - Parameters:
 ///   - parameters: the parameters to differentiate; `index` counts in this list.
-///   - layers: run in order on `input`.
+///   - layers: run in order on `input`, each with the parameters it holds.
 ///   - loss: maps the last layer's output to one scalar.
 /// - Returns: the loss and the last layer's output, without derivatives.
 func valueWithGradientStream<Scalar: TensorScalar>(
-  for parameters: [Parameter<Scalar>], layers: [any Layer<Scalar>], input: Tensor<Scalar>,
+  for parameters: [Parameter<Scalar>],
+  layers: [(layer: any Layer<Scalar>, parameters: [Parameter<Scalar>])], input: Tensor<Scalar>,
   loss: (Tensor<Scalar>) -> Tensor<Scalar>,
   ready: @escaping (_ index: Int, _ gradient: Tensor<Scalar>) -> Void
 ) -> (value: Tensor<Scalar>, output: Tensor<Scalar>) {
@@ -41,8 +42,8 @@ func valueWithGradientStream<Scalar: TensorScalar>(
 
   var output = input
   let value = ActiveTape.$current.withValue(tape) {
-    for layer in layers {
-      for parameter in layer.parameters { record(parameter) }
+    for (layer, held) in layers {
+      for parameter in held { record(parameter) }
       output = layer(output)
     }
     return loss(output)

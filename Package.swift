@@ -1,27 +1,36 @@
 // swift-tools-version: 6.2
-import Foundation
 import PackageDescription
 
-// The kernels are written for SIMD registers; on x86-64 they are compiled for
-// at least the x86-64-v3 feature set (AVX2 + FMA), which measured four times
-// faster than the default target. Set CORTEX_PORTABLE=1 to build for the
-// baseline x86-64 target instead (machines without AVX2).
-let portable = ProcessInfo.processInfo.environment["CORTEX_PORTABLE"] == "1"
-var kernelFlags: [SwiftSetting] = []
-#if arch(x86_64)
-  if !portable {
-    kernelFlags.append(.unsafeFlags(["-target-cpu", "haswell"]))
-    kernelFlags.append(.define("CORTEX_FMA"))
-  }
-#endif
+// One build runs on every CPU. The kernel source (CortexKernels) is
+// generic; a small target per instruction set instantiates it, compiled
+// for that set's CPU, and the library picks the widest set the CPU
+// supports when it starts (CORTEX_ISA=avx512|avx2|baseline forces a
+// narrower one). Only those three small targets carry a target CPU.
+//
+// The kernel targets are optimized in debug builds too: unoptimized,
+// generic SIMD code is not specialized and runs 10–50 times slower.
+let optimizedInDebug = SwiftSetting.unsafeFlags(["-O"], .when(configuration: .debug))
 
-// The library is optimized in debug builds too: unoptimized, its kernels
-// run 10–50 times slower, and the tests train real networks.
-let libraryFlags = kernelFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+/// A target CPU for one instruction set's kernels, on x86-64 hosts only
+/// (the baseline kernels serve arm64, whose default target has NEON).
+func targetCPU(_ cpu: String) -> [SwiftSetting] {
+  #if arch(x86_64)
+    return [.unsafeFlags(["-target-cpu", cpu])]
+  #else
+    return []
+  #endif
+}
+
+let instructionSets = [
+  ("AVX512", "skylake-avx512"),
+  ("AVX2", "haswell"),
+  ("Baseline", "x86-64"),
+]
 
 let playgrounds = [
   "ComputationalGraph",
   "ConvArithmetic",
+  "Hessian",
   "MaxoutApproximation",
   "ModelZoo",
 ]
@@ -35,23 +44,38 @@ let package = Package(
   ],
   targets: [
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+    .target(name: "CCPUFeatures"),
     .target(
-      name: "Cortex",
-      dependencies: ["CZlib"],
-      resources: [.copy("Data/MNIST")],
-      swiftSettings: libraryFlags
-    ),
-    .executableTarget(
-      name: "CortexCLI",
-      dependencies: ["Cortex"],
-      swiftSettings: kernelFlags
-    ),
-    .testTarget(
-      name: "CortexTests",
-      dependencies: ["Cortex", "CortexCLI"],
-      swiftSettings: kernelFlags
+      name: "CortexKernels",
+      dependencies: ["CCPUFeatures"],
+      swiftSettings: [optimizedInDebug]
     ),
   ]
+    + instructionSets.map { name, cpu in
+      .target(
+        name: "CortexKernels\(name)",
+        dependencies: ["CortexKernels"],
+        swiftSettings: [optimizedInDebug] + targetCPU(cpu)
+      )
+    }
+    + [
+      .target(
+        name: "Cortex",
+        dependencies: ["CZlib", "CortexKernels"]
+          + instructionSets.map { .target(name: "CortexKernels\($0.0)") },
+        resources: [.copy("Data/MNIST")],
+        swiftSettings: [optimizedInDebug]
+      ),
+      .executableTarget(
+        name: "CortexCLI",
+        dependencies: ["Cortex"]
+      ),
+      .testTarget(
+        name: "CortexTests",
+        dependencies: ["Cortex", "CortexCLI", "CortexKernels"]
+          + instructionSets.map { .target(name: "CortexKernels\($0.0)") }
+      ),
+    ]
     + playgrounds.map { name in
       .executableTarget(
         name: name,

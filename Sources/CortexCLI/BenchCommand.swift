@@ -24,6 +24,9 @@ struct BenchCommand: Command {
                                 cross-entropy, SGD momentum 0.9), batch 64
       convnetjs_cifar_step_b64  Zoo.convNetJSCIFAR10 training step, batch 64
       sgemm_1024_1thread        sgemm_1024 on one thread
+      fma_peak                  multiply-adds on registers alone, one
+                                thread: the limit of the instruction set
+      add_64x128                x + y on two [64, 128] Float tensors
       allreduce_lenet5          all-reduce of LeNet-5's 61,706 gradients
       allreduce_lenet5_overlap  a data-parallel LeNet-5 training step,
                                 global batch 64, gradients all-reduced in
@@ -33,7 +36,6 @@ struct BenchCommand: Command {
                                 22,466 gradients
       allreduce_cifar_overlap, allreduce_cifar_serial
                                 its data-parallel steps, as for LeNet-5
-
       allreduce_resnet18        all-reduce of ResNet-18's 11,689,512 gradients
       resnet18_step_b32         Zoo.resNet18 training step, batch 32 of
                                 3×224×224 (seconds per run: it runs only
@@ -43,15 +45,19 @@ struct BenchCommand: Command {
     (each process then uses its share of the cores); elsewhere they are
     skipped with a note. Under mpirun only rank 0 prints.
 
-    GFLOP/s counts 2mnk for a GEMM and, for a convolution's forward +
+    The first line names the instruction set in use (the widest the CPU
+    has; CORTEX_ISA=avx512|avx2|baseline forces a narrower one) and the
+    core count.
+
+    GFLOP/s counts 2mnk for a GEMM, 2 per multiply-add for fma_peak and, for a convolution's forward +
     backward, 3 × the forward's 2·N·K·C·Fh·Fw·H2·W2 (the input and the
     filter gradients each cost as much as the forward; the bias gradient
     and col2im are not counted). Pooling and training steps print "-"
     (null in JSON): their time is not dominated by multiply-adds.
 
     options:
-      --json          print only a JSON array of
-                      {"name", "shape", "threads", "median_ms", "gflops"}
+      --json          print only a JSON array of {"name", "shape", "threads",
+                      "median_ms", "gflops", "isa"}
       --repeats N     timed runs per row, 1...10000 (default 30)
       --threads N     threads for every row but the last, 1...256
                       (default: ComputeSettings.threadCount, here \(ComputeSettings.threadCount))
@@ -75,7 +81,11 @@ struct BenchCommand: Command {
     guard !rows.isEmpty else { throw CommandLineError("no row matches '\(filter ?? "")'") }
     let json = options.flag("json")
     let print: (String) -> Void = { if DistributedRun.isPrimary { Swift.print($0) } }
+    let isa = ComputeSettings.instructionSet
     if !json {
+      print(
+        "instruction set: \(isa), "
+          + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
       print(tableLine("op", "shape", "threads", "median ms", "GFLOP/s"))
     }
     var results: [BenchResult] = []
@@ -92,11 +102,12 @@ struct BenchCommand: Command {
         }
         print(
           tableLine(
-            result.name, result.shape, String(result.threads), String(format: "%.3f", median),
+            result.name, result.shape, String(result.threads),
+            String(format: median < 0.1 ? "%.5f" : "%.3f", median),
             result.gflops.map { String(format: "%.1f", $0) } ?? "-"))
       }
     }
-    if json { print(jsonArray(results)) }
+    if json { print(jsonArray(results, isa: isa)) }
     return 0
   }
 
@@ -110,12 +121,13 @@ struct BenchCommand: Command {
       + String(repeating: " ", count: max(0, 9 - gflops.count)) + gflops
   }
 
-  private func jsonArray(_ results: [BenchResult]) -> String {
+  private func jsonArray(_ results: [BenchResult], isa: InstructionSet) -> String {
     let objects = results.map { result in
       let gflops = result.gflops.map { String(format: "%.2f", $0) } ?? "null"
       let median = result.medianMilliseconds.map { String(format: "%.4f", $0) } ?? "null"
       return "  {\"name\": \(jsonString(result.name)), \"shape\": \(jsonString(result.shape)), "
-        + "\"threads\": \(result.threads), \"median_ms\": \(median), \"gflops\": \(gflops)"
+        + "\"threads\": \(result.threads), \"median_ms\": \(median), \"gflops\": \(gflops), "
+        + "\"isa\": \(jsonString(isa.rawValue))"
         + (result.note.map { ", \"note\": \(jsonString($0))" } ?? "") + "}"
     }
     return "[\n" + objects.joined(separator: ",\n") + "\n]"
@@ -222,7 +234,29 @@ struct BenchRow {
         input: [64, 3, 32, 32],
         threads: threads),
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
+      fmaPeak(),
+      addition(name: "add_64x128", threads: threads),
     ]
+  }
+
+  /// The register-only multiply-add loop of the current instruction set.
+  static func fmaPeak() -> BenchRow {
+    let iterations = 1 << 21
+    let flops = Double(ComputeSettings.runFMAPeakLoop(iterations: 1))
+    return BenchRow(
+      name: "fma_peak", shape: "12 chains, registers only", threads: 1,
+      flops: flops * Double(iterations)
+    ) {
+      { _ = ComputeSettings.runFMAPeakLoop(iterations: iterations) }
+    }
+  }
+
+  static func addition(name: String, threads: Int) -> BenchRow {
+    BenchRow(name: name, shape: "64x128 + 64x128", threads: threads, flops: nil) {
+      let x = Tensor<Float>.randomUniform([64, 128], lower: -1, upper: 1, seed: 1)
+      let y = Tensor<Float>.randomUniform([64, 128], lower: -1, upper: 1, seed: 2)
+      return { _ = x + y }
+    }
   }
 
   static func gemm(name: String, size: Int, threads: Int) -> BenchRow {

@@ -7,19 +7,30 @@ struct GradcheckCommand: Command {
   let name = "gradcheck"
   let abstract = "Check every differentiable operation's gradient numerically"
   let help = """
-    usage: cortex gradcheck [--filter TEXT]
+    usage: cortex gradcheck [--filter TEXT] [--order 1|2]
 
     Checks the analytic gradient of every differentiable operation in Double
     against central differences (step 1e-6) and prints op, shapes, max
-    relative error and pass/fail (tolerance 1e-7). Exits with 1 if any fails.
+    relative error and pass/fail (tolerance 1e-7), then the same for every
+    built-in layer, with respect to its input and each trainable parameter
+    (the worst one named). Exits with 1 if any fails.
+
+    With --order 2 it checks the gradient of the gradient instead (PyTorch's
+    gradgradcheck): the nested backward pass against central differences of
+    the first-order gradient (step 1e-5, tolerance 1e-6).
 
     options:
-      --filter TEXT   only operations whose name contains TEXT
+      --filter TEXT   only operations and layers whose name contains TEXT
+      --order N       1 (the default) or 2
     """
 
-  /// The checks the arguments select, or a thrown ``CommandLineError``.
-  func checks(for arguments: [String]) throws -> [OperationCheck] {
-    let options = try Arguments(arguments, valueOptions: ["filter"], flagOptions: [])
+  /// The checks the arguments select and the order, or a thrown
+  /// ``CommandLineError``.
+  func checks(for arguments: [String]) throws -> (
+    checks: [OperationCheck], layers: [LayerCheck], order: Int
+  ) {
+    let options = try Arguments(arguments, valueOptions: ["filter", "order"], flagOptions: [])
+    let order = try options.int("order", default: 1, range: 1...2)
     guard options.positional.isEmpty else {
       throw CommandLineError("gradcheck takes no positional arguments, found \(options.positional)")
     }
@@ -27,14 +38,19 @@ struct GradcheckCommand: Command {
     let checks = OperationCheck.all.filter {
       filter == nil || $0.name.lowercased().contains(filter!)
     }
-    guard !checks.isEmpty else { throw CommandLineError("no operation matches '\(filter ?? "")'") }
-    return checks
+    let layers = LayerCheck.all.filter {
+      filter == nil || $0.name.lowercased().contains(filter!)
+    }
+    guard !checks.isEmpty || !layers.isEmpty else {
+      throw CommandLineError("no operation or layer matches '\(filter ?? "")'")
+    }
+    return (checks, layers, order)
   }
 
   func run(_ arguments: [String]) throws -> Int32 {
-    let checks = try checks(for: arguments)
-    let nameWidth = max(9, checks.map(\.name.count).max() ?? 0)
-    let shapeWidth = max(6, checks.map(\.shapes.count).max() ?? 0)
+    let (checks, layers, order) = try checks(for: arguments)
+    let nameWidth = max(9, (checks.map(\.name.count) + layers.map(\.name.count)).max() ?? 0)
+    let shapeWidth = max(6, (checks.map(\.shapes.count) + layers.map(\.shape.count)).max() ?? 0)
     func row(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
       a.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
         + b.padding(toLength: shapeWidth, withPad: " ", startingAt: 0) + "  "
@@ -43,14 +59,31 @@ struct GradcheckCommand: Command {
     print(row("operation", "shapes", "max rel err", "result"))
     var failures = 0
     for check in checks {
-      let report = check.run()
+      guard let report = order == 1 ? check.run() : check.runSecondOrder?() else {
+        print(row(check.name, check.shapes, "-", "no second-order check"))
+        continue
+      }
       if !report.passed { failures += 1 }
       print(
         row(
           check.name, check.shapes, String(format: "%.2e", report.maxRelativeError),
           report.passed ? "pass" : "FAIL"))
     }
-    print("\(checks.count - failures) passed, \(failures) failed")
+    if !layers.isEmpty {
+      print()
+      print(row("layer", "input", "max rel err", "result (worst tensor)"))
+    }
+    for layer in layers {
+      let report = layer.run(.full, order)
+      if !report.passed { failures += 1 }
+      let worst = report.inputs.max { $0.maxRelativeError < $1.maxRelativeError }
+      print(
+        row(
+          layer.name, layer.shape, String(format: "%.2e", report.maxRelativeError),
+          (report.passed ? "pass" : "FAIL") + (worst?.name.map { " (\($0))" } ?? "")))
+    }
+    let total = checks.count + layers.count
+    print("\(total - failures) passed, \(failures) failed")
     return failures == 0 ? 0 : 1
   }
 }

@@ -54,6 +54,7 @@ if rest.contains("--help") || rest.contains("-h") {
   exit(0)
 }
 do {
+  _ = try ComputeSettings.instructionSetFromEnvironment()
   exit(try command.run(rest))
 } catch {
   DistributedRun.fail(error)

@@ -9,10 +9,17 @@ import Testing
     #expect(leakyRelu(x, negativeSlope: 0.2) == Tensor([-0.4, -0.1, 0, 0.5, 3]))
   }
 
-  @Test func tieAtZeroTakesTheNegativeSlope() {
+  /// leakyRelu is `max(x, αx)`: at the tie `x = 0` the first candidate wins.
+  @Test func tieAtZeroTakesTheFirstCandidate() {
     let x = Tensor<Double>([0, 0])
-    #expect(gradient(at: x) { leakyRelu($0).sum() } == Tensor([0.01, 0.01]))
-    #expect(gradient(at: x) { leakyRelu($0, negativeSlope: 0.2).sum() } == Tensor([0.2, 0.2]))
+    #expect(gradient(at: x) { leakyRelu($0).sum() } == Tensor([1, 1]))
+    #expect(gradient(at: x) { leakyRelu($0, negativeSlope: 0.2).sum() } == Tensor([1, 1]))
+    let y = Tensor<Double>([-2, 0, 3])
+    #expect(gradient(at: y) { leakyRelu($0, negativeSlope: 0.2).sum() } == Tensor([0.2, 1, 1]))
+    #expect(gradient(at: y) { max($0, 0.2 * $0).sum() } == Tensor([0.2, 1, 1]))
+    // A slope above 1 is the min gate: x for x > 0, αx below.
+    #expect(leakyRelu(y, negativeSlope: 3) == Tensor([-6, 0, 3]))
+    #expect(gradient(at: y) { leakyRelu($0, negativeSlope: 3).sum() } == Tensor([3, 1, 1]))
   }
 
   @Test(arguments: [([7], 0.01), ([3, 5], 0.2), ([2, 3, 4, 5], 0.01)])

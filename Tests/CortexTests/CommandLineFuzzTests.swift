@@ -119,8 +119,10 @@ import Testing
     for i in 0..<Self.iterations {
       let arguments = Self.mutate(Self.seeds[i % Self.seeds.count], using: &generator)
       do {
-        let checks = try command.checks(for: arguments)
-        #expect(!checks.isEmpty && checks.allSatisfy { names.contains($0.name) })
+        let (checks, layers, order) = try command.checks(for: arguments)
+        #expect(
+          !(checks.isEmpty && layers.isEmpty) && checks.allSatisfy { names.contains($0.name) })
+        #expect(order == 1 || order == 2)
         selected += 1
       } catch is CommandLineError {
         rejected += 1
@@ -157,6 +159,6 @@ import Testing
     let noMatch = #expect(throws: CommandLineError.self) {
       try GradcheckCommand().checks(for: ["--filter", "no such op"])
     }
-    #expect(noMatch?.description == "no operation matches 'no such op'")
+    #expect(noMatch?.description == "no operation or layer matches 'no such op'")
   }
 }

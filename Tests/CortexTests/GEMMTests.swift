@@ -1,3 +1,4 @@
+import CortexKernels
 import Testing
 
 @testable import Cortex
@@ -44,8 +45,8 @@ import Testing
       c = random(test.m * test.ldc)
     }
 
-    /// C after `gemm`.
-    func product(_ test: Case) -> [S] {
+    /// C after `gemm` with `kernels`.
+    func product(_ test: Case, kernels: any KernelSet.Type = ComputeSettings.kernels) -> [S] {
       var c = self.c
       a.withUnsafeBufferPointer { a in
         b.withUnsafeBufferPointer { b in
@@ -53,7 +54,7 @@ import Testing
             gemm(
               transposeA: test.transposeA, transposeB: test.transposeB, m: test.m, n: test.n,
               k: test.k, a: a.baseAddress!, lda: test.lda, b: b.baseAddress!, ldb: test.ldb,
-              c: c.baseAddress!, ldc: test.ldc, accumulate: test.accumulate)
+              c: c.baseAddress!, ldc: test.ldc, accumulate: test.accumulate, using: kernels)
           }
         }
       }
@@ -73,11 +74,12 @@ import Testing
   }
 
   func errors<S: TensorScalar>(
-    _: S.Type, _ test: Case, sampledEntries: Int? = nil, using generator: inout SeededGenerator
+    _: S.Type, _ test: Case, sampledEntries: Int? = nil,
+    kernels: any KernelSet.Type = ComputeSettings.kernels, using generator: inout SeededGenerator
   ) -> Errors {
     let operands = Operands<S>(test, using: &generator)
     let (a, b, original) = (operands.a, operands.b, operands.c)
-    let c = operands.product(test)
+    let c = operands.product(test, kernels: kernels)
     var entries: [(Int, Int)] = []
     if let sampledEntries {
       for _ in 0..<sampledEntries {
@@ -202,5 +204,82 @@ import Testing
     let operands = Operands<Float>(test, using: &generator)
     let parallel = withThreadCount(2) { operands.product(test) }
     #expect(withThreadCount(1) { operands.product(test) } == parallel)
+  }
+
+  // MARK: Every instruction set
+
+  /// Every tail of the register tiles (6 rows; 8 to 32 columns) and of the
+  /// 8-lane row products, with and without accumulation, in both layouts.
+  static let tailCases: [Case] = {
+    var cases: [Case] = []
+    for m in 1...7 {
+      for n in 1...33 {
+        cases.append(Case(m: m, n: n, k: 2 + (m + n) % 5, transposeA: n % 2 == 0))
+        if m == 1 || m >= 5 {
+          cases.append(Case(m: m, n: n, k: 330, accumulate: true, padC: 1))
+        }
+      }
+    }
+    for k in 32...48 {
+      cases.append(Case(m: 5, n: 4, k: k, transposeB: true, accumulate: k % 2 == 0))
+    }
+    return cases
+  }()
+
+  /// One set's kernels against the triple loop: edge, tail and random
+  /// shapes in both precisions.
+  func checkMatchesReference(_ set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 11)
+    let cases = Self.edgeCases + Self.tailCases + Self.randomCases(count: 24, seed: 12)
+    for test in cases {
+      let single = errors(Float.self, test, kernels: kernels, using: &generator)
+      #expect(single.worstRelativeToBound < 1, "\(set) Float \(test)")
+      #expect(single.paddingIntact, "\(set) Float \(test)")
+      let double = errors(Double.self, test, kernels: kernels, using: &generator)
+      #expect(double.worstRelativeToBound < 1, "\(set) Double \(test)")
+      #expect(double.paddingIntact, "\(set) Double \(test)")
+    }
+  }
+
+  @Test(.enabled(if: InstructionSet.avx512.isSupported, "this CPU has no AVX-512"))
+  func avx512KernelsMatchReference() {
+    checkMatchesReference(.avx512)
+  }
+
+  @Test(.enabled(if: InstructionSet.avx2.isSupported, "this CPU has no AVX2 and FMA"))
+  func avx2KernelsMatchReference() {
+    checkMatchesReference(.avx2)
+  }
+
+  @Test func baselineKernelsMatchReference() {
+    checkMatchesReference(InstructionSet.supported.last!)
+  }
+
+  /// The sets that fuse multiply-adds sum every entry in the same order,
+  /// whatever their register width, so they give identical bits.
+  @Test(
+    .enabled(
+      if: InstructionSet.supported.filter(\.fusesMultiplyAdd).count > 1,
+      "this CPU has fewer than two instruction sets with fused multiply-add"))
+  func fusedSetsGiveIdenticalBits() {
+    let sets = InstructionSet.supported.filter(\.fusesMultiplyAdd)
+    var generator = SeededGenerator(seed: 13)
+    let cases =
+      Self.edgeCases + Self.tailCases + Self.randomCases(count: 24, seed: 14)
+      + [Case(m: 97, n: 131, k: 700, transposeA: true, accumulate: true)]
+    for test in cases {
+      let single = Operands<Float>(test, using: &generator)
+      let double = Operands<Double>(test, using: &generator)
+      let reference = (
+        single.product(test, kernels: ComputeSettings.kernels(for: sets[0])),
+        double.product(test, kernels: ComputeSettings.kernels(for: sets[0]))
+      )
+      for set in sets.dropFirst() {
+        let kernels = ComputeSettings.kernels(for: set)
+        #expect(single.product(test, kernels: kernels) == reference.0, "\(set) Float \(test)")
+        #expect(double.product(test, kernels: kernels) == reference.1, "\(set) Double \(test)")
+      }
+    }
   }
 }

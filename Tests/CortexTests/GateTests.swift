@@ -56,8 +56,25 @@ import Testing
     #expect(gradient(at: t) { max($0, 0).sum() }.scalars == [0, 1, 1])
     #expect(gradient(at: t) { max(0, $0).sum() }.scalars == [0, 0, 1])
     #expect(gradient(at: t) { min($0, 0).sum() }.scalars == [1, 1, 0])
-    // ReLU is the max gate against the constant 0 with relu′(0) = 0.
-    #expect(gradient(at: t) { relu($0).sum() }.scalars == [0, 0, 1])
+    // ReLU is the max gate against the constant 0: relu′(0) = 1.
+    #expect(gradient(at: t) { relu($0).sum() }.scalars == [0, 1, 1])
+  }
+
+  /// `relu(x)` and `max(x, 0)` are one gate: the same values and the same
+  /// gradients everywhere, 0 and −0 included, for any upstream gradient, to
+  /// first and second order.
+  @Test func reluIsMaxAgainstZero() {
+    let x = Tensor<Double>([-3, -1e-300, -0.0, 0, 1e-300, 2.5])
+    let upstream = Tensor<Double>([0.5, -2, 3, 7, -1, 4])
+    let viaRelu = valueWithPullback(at: [x], keepingTape: true) { relu($0[0]) }
+    let viaMax = valueWithPullback(at: [x]) { max($0[0], 0) }
+    #expect(viaRelu.value.scalars.map(\.bitPattern) == viaMax.value.scalars.map(\.bitPattern))
+    #expect(viaRelu.pullback(upstream) == viaMax.pullback(upstream))
+    #expect(viaRelu.pullback(upstream) == [Tensor([0, 0, 3, 7, -1, 4])])
+    let second = { (f: @escaping (Tensor<Double>) -> Tensor<Double>) in
+      gradient(at: x) { x in (gradient(at: x) { f($0 * $0 * $0).sum() } * upstream).sum() }
+    }
+    #expect(second { relu($0) } == second { max($0, 0) })
   }
 
   @Test func maxOfTwoBroadcastTensorsRoutesAndSums() {
@@ -152,5 +169,69 @@ import Testing
   @Test func identityPassesTheSeedThrough() {
     let g = valueWithPullback(at: [x]) { $0[0] }.pullback(upstream)
     #expect(g[0] == upstream)
+  }
+}
+
+/// The claims of the "How the tape works" article, one test each.
+@Suite struct TapeArticleTests {
+  @Test func workedExample() {
+    let W = Tensor<Double>(shape: [2, 2], scalars: [0.1, 0.5, -0.3, 0.8])
+    let x = Tensor<Double>([0.2, 0.4])
+    let (value, (gW, gx)) = valueWithGradient(at: W, x) { W, x in
+      let q = matmul(W, x)
+      return (q * q).sum()
+    }
+    #expect(Swift.abs(value.scalar - 0.116) <= 1e-15)
+    #expect(
+      gW.isAlmostEqual(
+        to: Tensor(shape: [2, 2], scalars: [0.088, 0.176, 0.104, 0.208]), absoluteTolerance: 1e-15))
+    #expect(gx.isAlmostEqual(to: Tensor([-0.112, 0.636]), absoluteTolerance: 1e-15))
+  }
+
+  @Test func fanOutAddsUp() {
+    #expect(
+      gradient(at: Tensor<Double>([-2, 0, 3])) { x in (x * x + x).sum() } == Tensor([-3, 1, 7]))
+  }
+
+  @Test func tiesGoToTheFirstCandidate() {
+    #expect(gradient(at: Tensor<Double>([3, 7, 7, 1])) { $0.max() } == Tensor([0, 1, 0, 0]))
+    #expect(gradient(at: Tensor<Double>([-1, 0, 2])) { relu($0).sum() } == Tensor([0, 1, 1]))
+    let a = Tensor<Double>([1, 2])
+    let (ga, gb) = gradient(at: a, a) { max($0, $1).sum() }
+    #expect(ga == Tensor([1, 1]) && gb == Tensor([0, 0]))
+    let (ma, mb) = gradient(at: a, a) { min($0, $1).sum() }
+    #expect(ma == Tensor([1, 1]) && mb == Tensor([0, 0]))
+    // A pooling window with a tie routes to its first element in row-major order.
+    let window = Tensor<Double>(shape: [1, 1, 2, 2], scalars: [1, 5, 5, 5])
+    #expect(
+      gradient(at: window) { maxPool2d($0, size: 2, stride: 2).sum() }.scalars == [0, 1, 0, 0])
+    #expect(
+      gradient(at: Tensor<Double>(shape: [1, 2], scalars: [4, 4])) { maxout($0, pieces: 2).sum() }
+        .scalars == [1, 0])
+    // The hinge loss is max(0, margin): a margin of exactly 0 passes nothing.
+    let scores = Tensor<Double>(shape: [1, 2], scalars: [1, 0])
+    #expect(
+      gradient(at: scores) { multiclassHingeLoss(scores: $0, labels: [0], margin: 1) }
+        == Tensor.zeros([1, 2]))
+  }
+
+  @Test func plainBackwardRecordsNothing() {
+    let (value, tape) = recordTape(at: [Tensor<Double>([1, 2])]) { t in (t[0] * t[0]).sum() }
+    #expect(value.scalar == 5)
+    #expect(tape.count == 3)
+    let (_, pullback) = valueWithPullback(at: [Tensor<Double>([1, 2])]) { t in (t[0] * t[0]).sum() }
+    let g = pullback(Tensor(1))
+    #expect(g == [Tensor([2, 4])])
+    #expect(!g[0].isBeingDifferentiated && g[0].node == nil)
+  }
+
+  @Test func aNestedGradientAppendsToTheEnclosingTape() {
+    let (_, tape) = recordTape(at: [Tensor<Double>([1, 2])]) { t in
+      gradient(at: t[0]) { ($0 * $0).sum() }.sum()
+    }
+    // input; inner input, multiply, sum; the recorded pullbacks; the outer sum.
+    #expect(tape.count > 5)
+    #expect(
+      tape.description.hasPrefix("%0 = input [2]\n%1 = input(%0) [2]\n%2 = multiply(%1, %1) [2]"))
   }
 }

@@ -14,6 +14,17 @@ import Testing
     #expect(report.passed, "\(name) \(check.shapes): \(report)")
   }
 
+  /// The gradient of the gradient of every row, in Double, against
+  /// differences of the first-order gradient (kinks: the catalog's inputs
+  /// keep every max, relu and hinge away from its ties).
+  @Test(arguments: OperationCatalogTests.names)
+  func rowPassesTheSecondOrderCheck(name: String) throws {
+    let check = try #require(OperationCheck.all.first { $0.name == name })
+    let run = try #require(check.runSecondOrder)
+    let report = run()
+    #expect(report.passed, "\(name) \(check.shapes): \(report)")
+  }
+
   @Test func namesAreUnique() {
     #expect(Set(Self.names).count == Self.names.count)
   }

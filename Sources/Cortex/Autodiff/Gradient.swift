@@ -5,31 +5,77 @@
 /// when the call returns; each thread or task has its own active tape, so
 /// gradients computed concurrently are independent.
 
+/// Records `f` at `inputs` (and at `parameters`, whose ``Parameter/value``
+/// reads give their recorded values inside `f`) and returns its output with
+/// a pullback to the inputs, then the parameters.
+///
+/// Inside another gradient computation of the same scalar type, the
+/// enclosing tape is reused: the inputs are watched through identity
+/// entries, the output stays recorded, and a pullback called while that
+/// tape is active records its own operations, so that the gradients it
+/// returns can be differentiated in turn. Otherwise a fresh tape is used
+/// and released as it is walked, unless `keepingTape`.
+func recordForBackward<Scalar>(
+  at inputs: [Tensor<Scalar>], parameters: [Parameter<Scalar>] = [], keepingTape: Bool = false,
+  of f: ([Tensor<Scalar>]) throws -> Tensor<Scalar>
+) rethrows -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> [Tensor<Scalar>]) {
+  let enclosing = ActiveTape.current as? Tape<Scalar>
+  let tape = enclosing ?? Tape<Scalar>()
+  let lowest = tape.count
+  let watched = inputs.map { tape.watch($0) }
+  let previousBindings = parameters.map { tape.bindings[ObjectIdentifier($0)] }
+  for parameter in parameters {
+    tape.bindings[ObjectIdentifier(parameter)] = tape.watch(parameter.value, name: "parameter")
+  }
+  let wanted = Array(lowest..<tape.count)
+  defer {
+    for (parameter, previous) in zip(parameters, previousBindings) {
+      tape.bindings[ObjectIdentifier(parameter)] = previous
+    }
+  }
+  let output = try ActiveTape.$current.withValue(tape) { try f(watched) }
+  let shapes = inputs.map(\.shape) + parameters.map(\.shape)
+  let outputShape = output.shape
+  let outputIndex = tape.index(of: output)
+  return (
+    enclosing == nil ? output.withoutDerivative : output,
+    { seed in
+      precondition(
+        seed.shape == outputShape,
+        "pullback: gradient of shape \(seed.shape) for a value of shape \(outputShape)")
+      guard let outputIndex else { return shapes.map { Tensor.zeros($0) } }
+      return tape.backward(
+        from: outputIndex, seed: seed, wanted: wanted, lowest: lowest,
+        recording: ActiveTape.current === tape, releasing: enclosing == nil && !keepingTape)
+    }
+  )
+}
+
 /// The value of `f` at `inputs` and a pullback that maps a gradient of the
 /// value (its shape) to the gradients of the inputs.
 ///
-/// The pullback can be called once; a second call traps.
+/// The pullback can be called once, unless `keepingTape` is true (PyTorch's
+/// `retain_graph`): then the tape stays alive as long as the pullback and
+/// it can be called any number of times, for example once per row of a
+/// Jacobian.
+///
+/// Calls nest to any depth: inside another gradient computation the value
+/// and the gradients the pullback returns are recorded on the enclosing
+/// tape, so they can be differentiated again (PyTorch's `create_graph`).
 public func valueWithPullback<Scalar>(
-  at inputs: [Tensor<Scalar>], of f: ([Tensor<Scalar>]) throws -> Tensor<Scalar>
+  at inputs: [Tensor<Scalar>], keepingTape: Bool = false,
+  of f: ([Tensor<Scalar>]) throws -> Tensor<Scalar>
 ) rethrows -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> [Tensor<Scalar>]) {
-  let tape = Tape<Scalar>()
-  let watched = inputs.map { tape.watch($0) }
-  let output = try ActiveTape.$current.withValue(tape) { try f(watched) }
-  let value = output.withoutDerivative
-  let inputIndices = watched.map { tape.index(of: $0)! }
-  guard let outputIndex = tape.index(of: output) else {
-    // The output does not depend on the inputs.
-    return (value, { _ in inputs.map { Tensor.zeros($0.shape) } })
-  }
-  return (
-    value,
-    { seed in
-      precondition(
-        seed.shape == value.shape,
-        "pullback: gradient of shape \(seed.shape) for a value of shape \(value.shape)")
-      return tape.backward(from: outputIndex, seed: seed, wanted: inputIndices)
-    }
-  )
+  try recordForBackward(at: inputs, keepingTape: keepingTape, of: f)
+}
+
+/// The value of `f` at `x` and a pullback from a gradient of the value to
+/// the gradient of `x`.
+public func valueWithPullback<Scalar>(
+  at x: Tensor<Scalar>, keepingTape: Bool = false, of f: (Tensor<Scalar>) throws -> Tensor<Scalar>
+) rethrows -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> Tensor<Scalar>) {
+  let (value, pullback) = try recordForBackward(at: [x], keepingTape: keepingTape) { try f($0[0]) }
+  return (value, { pullback($0)[0] })
 }
 
 /// The value of `f` at `inputs` and the gradient of that value with respect

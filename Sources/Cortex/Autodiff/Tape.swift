@@ -40,6 +40,9 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
     let inputShapes: [[Int]]
     let shape: [Int]
     var pullback: Pullback?
+    /// Whether the pullback is written in recorded operations, so that a
+    /// gradient taken inside another gradient can be differentiated.
+    var differentiable = true
   }
 
   let id: UInt64
@@ -57,10 +60,20 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   /// The number of recorded entries.
   public var count: Int { entries.count }
 
-  /// Records `value` as a variable being differentiated.
+  /// Records `value` as a variable being differentiated. A value already
+  /// recorded on this tape (a gradient taken inside another) is watched
+  /// through an identity entry, so that the inner gradient stops there
+  /// while the outer one flows on to the value's origin.
   func watch(_ value: Tensor<Scalar>, name: String = "input") -> Tensor<Scalar> {
-    entries.append(
-      Entry(name: name, inputs: [], inputShapes: [], shape: value.shape, pullback: nil))
+    if let source = index(of: value) {
+      entries.append(
+        Entry(
+          name: name, inputs: [source], inputShapes: [value.shape], shape: value.shape,
+          pullback: { upstream, _ in [upstream] }))
+    } else {
+      entries.append(
+        Entry(name: name, inputs: [], inputShapes: [], shape: value.shape, pullback: nil))
+    }
     var result = value
     result.node = TapeNode(tapeID: id, index: entries.count - 1)
     return result
@@ -73,53 +86,79 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   }
 
   func append(
-    _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>, pullback: @escaping Pullback
+    _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>, differentiable: Bool = true,
+    pullback: @escaping Pullback
   ) -> Tensor<Scalar> {
     entries.append(
       Entry(
         name: name, inputs: inputs.map(index(of:)), inputShapes: inputs.map(\.shape),
-        shape: output.shape, pullback: pullback))
+        shape: output.shape, pullback: pullback, differentiable: differentiable))
     var result = output
     result.node = TapeNode(tapeID: id, index: entries.count - 1)
     return result
   }
 
-  /// Runs backward from `output`, seeded with `seed`, and returns the
-  /// gradient of every entry that was asked for in `wanted` (zeros where the
-  /// output does not depend on it).
+  /// Runs backward from `output`, seeded with `seed`, over the entries from
+  /// `lowest` up, and returns the gradient of every entry in `wanted`
+  /// (zeros where the output does not depend on it).
   ///
-  /// Gradients of values used more than once are summed. Every gradient a
-  /// pullback returns must have its input's shape; a wrong shape traps with
-  /// the operation's name. Pullbacks run with recording off, and each
-  /// entry's pullback and gradient are released as soon as it is used.
-  func backward(from output: Int, seed: Tensor<Scalar>, wanted: [Int]) -> [Tensor<Scalar>] {
+  /// Only entries that depend on a wanted entry take part: a pullback's
+  /// `needsGradient` flags are false for inputs that do not. Gradients of
+  /// values used more than once are summed. Every gradient a pullback
+  /// returns must have its input's shape; a wrong shape traps with the
+  /// operation's name.
+  ///
+  /// When `recording` is false, pullbacks run with recording off, and with
+  /// `releasing` each entry's pullback and gradient are freed as soon as it
+  /// is used (the tape can then be walked only once). When `recording` is
+  /// true (a gradient taken inside another gradient), pullbacks run with
+  /// this tape active, so the gradients are themselves recorded and can be
+  /// differentiated; nothing is released.
+  func backward(
+    from output: Int, seed: Tensor<Scalar>, wanted: [Int], lowest: Int = 0,
+    recording: Bool = false, releasing: Bool = true
+  ) -> [Tensor<Scalar>] {
     precondition(
-      !walked, "backward: the tape was already walked; a pullback can be called only once")
-    walked = true
+      !walked,
+      "backward: the tape was already walked; a pullback can be called only once, unless its tape is kept (keepingTape: true)"
+    )
+    if releasing { walked = true }
     precondition(
       seed.shape == entries[output].shape,
       "backward: seed of shape \(seed.shape) for an output of shape \(entries[output].shape)")
-    var gradients = [Tensor<Scalar>?](repeating: nil, count: entries.count)
-    gradients[output] = seed
     let keep = Set(wanted)
+    guard output >= lowest else { return wanted.map { Tensor.zeros(entries[$0].shape) } }
+    let depends = dependencies(from: lowest, through: output, on: keep)
+    var gradients = [Tensor<Scalar>?](
+      repeating: nil, count: Swift.max(output, wanted.max() ?? 0) + 1)
+    gradients[output] = seed
     // In anomaly mode, each pullback's gradients are checked as they come
     // back; the operations inside a pullback are not checked one by one.
     let monitor = AnomalyMonitor.active
-    withoutRecordingOrMonitoring {
-      for index in stride(from: output, through: 0, by: -1) {
-        guard let upstream = gradients[index], let pullback = entries[index].pullback else {
+    let walk = {
+      for index in stride(from: output, through: lowest, by: -1) {
+        guard let upstream = gradients[index], let pullback = self.entries[index].pullback else {
           continue
         }
-        let entry = entries[index]
-        entries[index].pullback = nil
+        let entry = self.entries[index]
+        if releasing { self.entries[index].pullback = nil }
         if !keep.contains(index) { gradients[index] = nil }
-        let inputGradients = pullback(upstream, entry.inputs.map { $0 != nil })
+        let needs = entry.inputs.map { $0.map { $0 >= lowest && depends[$0 - lowest] } ?? false }
+        var inputGradients: [Tensor<Scalar>?]
+        if recording && !entry.differentiable {
+          inputGradients = withoutRecording { pullback(upstream, needs) }
+          inputGradients = inputGradients.map {
+            $0.map { self.appendUndifferentiable(entry, upstream: upstream, gradient: $0) }
+          }
+        } else {
+          inputGradients = pullback(upstream, needs)
+        }
         monitor?.inspect(inputGradients, pullbackOf: entry.name)
         precondition(
           inputGradients.count == entry.inputs.count,
           "pullback of '\(entry.name)' returned \(inputGradients.count) gradients for \(entry.inputs.count) inputs"
         )
-        for (k, source) in entry.inputs.enumerated() {
+        for (k, source) in entry.inputs.enumerated() where needs[k] {
           guard let source, let gradient = inputGradients[k] else { continue }
           precondition(
             gradient.shape == entry.inputShapes[k],
@@ -133,7 +172,49 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
         }
       }
     }
+    if recording {
+      AnomalyMonitor.$current.withValue(nil) {
+        ActiveTape.$current.withValue(self, operation: walk)
+      }
+    } else {
+      withoutRecordingOrMonitoring(walk)
+    }
     return wanted.map { gradients[$0] ?? Tensor.zeros(entries[$0].shape) }
+  }
+
+  /// For the entries from `lowest` through `output`, whether each depends
+  /// on an entry of `sources`.
+  private func dependencies(from lowest: Int, through output: Int, on sources: Set<Int>) -> [Bool] {
+    var depends = [Bool](repeating: false, count: output - lowest + 1)
+    for index in lowest...output {
+      depends[index - lowest] =
+        sources.contains(index)
+        || entries[index].inputs.contains {
+          $0.map { $0 >= lowest && depends[$0 - lowest] } ?? false
+        }
+    }
+    return depends
+  }
+
+  /// Records `gradient`, computed by the pullback of `entry` outside the tape, as an entry whose own pullback traps: differentiating
+  /// through it again is an error that names the operation, not a silent
+  /// zero.
+  private func appendUndifferentiable(
+    _ entry: Entry, upstream: Tensor<Scalar>, gradient: Tensor<Scalar>
+  ) -> Tensor<Scalar> {
+    let name = entry.name
+    entries.append(
+      Entry(
+        name: "\(name)′", inputs: [self.index(of: upstream)] + entry.inputs,
+        inputShapes: [upstream.shape] + entry.inputShapes, shape: gradient.shape,
+        pullback: { _, _ in
+          preconditionFailure(
+            "gradient of a gradient: the pullback of '\(name)' is not differentiable, so a gradient cannot be taken through its gradient"
+          )
+        }, differentiable: true))
+    var result = gradient
+    result.node = TapeNode(tapeID: id, index: entries.count - 1)
+    return result
   }
 }
 
@@ -166,16 +247,26 @@ extension Tensor {
 /// the pullback, which maps the gradient of the output (same shape as
 /// `output`) to one gradient per input (each of its input's shape, or `nil`
 /// where `needsGradient` is false).
+///
+/// Write the pullback in Tensor operations on the recorded inputs (not on
+/// their `withoutDerivative` copies): then it is itself differentiable, and
+/// a gradient taken inside another gradient flows through it. A pullback
+/// that cannot be (raw buffer code, for example) passes
+/// `pullbackIsDifferentiable: false`: first-order gradients work as usual,
+/// and differentiating through its gradient traps with the operation's name
+/// instead of giving a silent zero.
 public func record<Scalar>(
   _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>,
-  pullback: @escaping Tape<Scalar>.Pullback
+  pullbackIsDifferentiable: Bool = true, pullback: @escaping Tape<Scalar>.Pullback
 ) -> Tensor<Scalar> {
   var output = output
   output.node = nil
   AnomalyMonitor.active?.inspect(output, operation: name, phase: .forward)
   for input in inputs {
     if let tape = input.activeTape {
-      return tape.append(name, inputs: inputs, output: output, pullback: pullback)
+      return tape.append(
+        name, inputs: inputs, output: output, differentiable: pullbackIsDifferentiable,
+        pullback: pullback)
     }
   }
   return output
@@ -206,4 +297,36 @@ func record<Scalar>(
 /// results carry no gradient.
 public func withoutRecording<R>(_ body: () throws -> R) rethrows -> R {
   try ActiveTape.$current.withValue(nil) { try body() }
+}
+
+/// Whether a pullback is running inside a recorded backward pass (a gradient
+/// taken inside another gradient): then its gradients must come from
+/// recorded operations so that they can be differentiated again.
+var isRecordingBackward: Bool { ActiveTape.current != nil }
+
+/// A pullback's result: `fused()`, a kernel over raw buffers, in a plain
+/// backward pass, or `composed()`, the same value from recorded operations,
+/// in a recorded one (a gradient inside a gradient). Plain backward, the
+/// common case, pays nothing for the pullback being differentiable.
+@inline(__always)
+func fusedOrComposed<Scalar>(
+  fused: () -> Tensor<Scalar>, composed: () -> Tensor<Scalar>
+) -> Tensor<Scalar> {
+  isRecordingBackward ? composed() : fused()
+}
+
+/// Records an operation computed by a fused kernel. In a plain backward
+/// pass `pullback` (fused too) gives the gradients; in a recorded one they
+/// come from differentiating `composed`, the same function written in
+/// recorded operations, so that they can be differentiated again.
+func recordFused<Scalar>(
+  _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>,
+  composed: @escaping ([Tensor<Scalar>]) -> Tensor<Scalar>,
+  pullback: @escaping Tape<Scalar>.Pullback
+) -> Tensor<Scalar> {
+  record(name, inputs: inputs, output: output) { upstream, needs in
+    guard isRecordingBackward else { return pullback(upstream, needs) }
+    let gradients = valueWithPullback(at: inputs, of: composed).pullback(upstream)
+    return zip(gradients, needs).map { $1 ? $0 : nil }
+  }
 }

@@ -8,6 +8,9 @@ public struct OperationCheck: Sendable {
   public let shapes: String
   /// Runs the check.
   public let run: @Sendable () -> GradientCheckReport
+  /// Runs the second-order check (the gradient of the gradient), or `nil`
+  /// where the catalog gives none.
+  public var runSecondOrder: (@Sendable () -> GradientCheckReport)? = nil
 }
 
 extension OperationCheck {
@@ -37,17 +40,19 @@ extension OperationCheck {
     _ f: @escaping @Sendable ([Tensor<Double>]) -> Tensor<Double>
   ) -> OperationCheck {
     let description = shapes.map { "\($0)" }.joined(separator: ", ")
-    return OperationCheck(name: name, shapes: description) {
-      checkGradients(at: inputs(shapes, lower: lower, upper: upper, seed: seed), of: f)
-    }
+    let points = inputs(shapes, lower: lower, upper: upper, seed: seed)
+    return OperationCheck(
+      name: name, shapes: description, run: { checkGradients(at: points, of: f) },
+      runSecondOrder: { checkGradients(at: points, order: 2, of: f) })
   }
 
   static func checkDistinct(
     _ name: String, _ shape: [Int], _ f: @escaping @Sendable (Tensor<Double>) -> Tensor<Double>
   ) -> OperationCheck {
-    OperationCheck(name: name, shapes: "\(shape)") {
-      checkGradients(at: [distinct(shape, seed: 5)]) { f($0[0]) }
-    }
+    let point = distinct(shape, seed: 5)
+    return OperationCheck(
+      name: name, shapes: "\(shape)", run: { checkGradients(at: point, of: f) },
+      runSecondOrder: { checkGradients(at: point, order: 2, of: f) })
   }
 
   /// The catalog of checks.

@@ -26,11 +26,13 @@ func valueWithGradientStream<Scalar: TensorScalar>(
     position[ObjectIdentifier(parameter)] = index
   }
   var delivered = [Bool](repeating: false, count: parameters.count)
+  var leaves: [Int] = []
 
   func record(_ parameter: Parameter<Scalar>) {
     let key = ObjectIdentifier(parameter)
     guard let index = position[key], tape.bindings[key] == nil else { return }
     let leaf = tape.watch(parameter.value, name: "parameter")
+    leaves.append(tape.count - 1)
     tape.bindings[key] = tape.append(
       "gradient ready", inputs: [leaf], output: leaf.withoutDerivative
     ) { upstream, _ in
@@ -54,7 +56,7 @@ func valueWithGradientStream<Scalar: TensorScalar>(
     "gradient: the loss must be one scalar, found a tensor of shape \(value.shape)")
   if let outputIndex = tape.index(of: value) {
     _ = tape.backward(
-      from: outputIndex, seed: Tensor(repeating: 1, shape: value.shape), wanted: [])
+      from: outputIndex, seed: Tensor(repeating: 1, shape: value.shape), wanted: leaves)
   }
   for (index, parameter) in parameters.enumerated() where !delivered[index] {
     ready(index, Tensor.zeros(parameter.shape))

@@ -1,3 +1,4 @@
+import CortexKernels
 import Foundation
 
 /// 2-D convolution on NCHW buffers: im2col, then one GEMM per image.

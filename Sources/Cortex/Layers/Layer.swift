@@ -25,7 +25,17 @@
 ///
 /// Its parameters are found by reflection and named after the properties
 /// that hold them, like PyTorch's state dicts: `hidden.weight`,
-/// `hidden.bias`, `output.weight`, `output.bias`.
+/// `hidden.bias`, `output.weight`, `output.bias`. Discovery looks into
+/// nested layers, arrays (`blocks.0.weight`), dictionaries (named by key:
+/// `heads.left.weight`), tuples (`pair.0`, or the element's label), plain
+/// structs and optionals. It does not look into other classes than
+/// ``Parameter``.
+///
+/// A layer is a struct of references: `let m2 = m1` gives a second value
+/// holding the *same* ``Parameter`` objects, so training one trains both.
+/// A parameter held in two places (tied weights) is one parameter: listed
+/// once, under the first name found, its gradients from every use summed,
+/// decayed once.
 public protocol Layer<Scalar> {
   associatedtype Scalar: TensorScalar
 
@@ -52,11 +62,17 @@ extension Layer {
   }
 
   /// The parameters, named by the properties that hold them, in
-  /// declaration order; both trainable ones and state.
+  /// declaration order; both trainable ones and state. A parameter held in
+  /// several places is listed once, under the first name.
   public var namedParameters: [(name: String, parameter: Parameter<Scalar>)] {
     var found: [(name: String, parameter: Parameter<Scalar>)] = []
+    var seen = Set<ObjectIdentifier>()
     forEachStoredValue(in: self) { name, value in
-      if let parameter = value as? Parameter<Scalar> { found.append((name, parameter)) }
+      if let parameter = value as? Parameter<Scalar>,
+        seen.insert(ObjectIdentifier(parameter)).inserted
+      {
+        found.append((name, parameter))
+      }
     }
     return found
   }
@@ -95,13 +111,28 @@ extension Layer {
 
 /// Calls `visit(name, value)` for every value stored in `layer`, named by
 /// the path of properties that holds it (`0.weight`, `body.1.bias`),
-/// looking into nested layers and arrays; an optional keeps the name of its
-/// property.
+/// looking into nested layers, arrays, dictionaries (by key, in key
+/// order), tuples and structs; an optional keeps the name of its property.
+/// Tensors and class instances are visited, not looked into.
 func forEachStoredValue(in layer: Any, prefix: String = "", _ visit: (String, Any) -> Void) {
-  for (offset, child) in Mirror(reflecting: layer).children.enumerated() {
-    let label =
-      child.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } ?? String(offset)
-    var value = child.value
+  let mirror = Mirror(reflecting: layer)
+  var children = mirror.children.enumerated().map { offset, child in
+    // Property wrappers store `_name`; unlabeled tuple elements are `.0`.
+    (
+      label: child.label.map {
+        $0.hasPrefix("_") || $0.hasPrefix(".") ? String($0.dropFirst()) : $0
+      } ?? String(offset),
+      value: child.value
+    )
+  }
+  if mirror.displayStyle == .dictionary {
+    children = children.compactMap { entry in
+      let pair = Mirror(reflecting: entry.value).children.map(\.value)
+      return pair.count == 2 ? (label: "\(pair[0])", value: pair[1]) : nil
+    }.sorted { $0.label < $1.label }
+  }
+  for (label, child) in children {
+    var value = child
     // Optionals first: a dynamic cast would look through them.
     var mirror = Mirror(reflecting: value)
     while mirror.displayStyle == .optional {
@@ -111,13 +142,23 @@ func forEachStoredValue(in layer: Any, prefix: String = "", _ visit: (String, An
     }
     if mirror.displayStyle == .optional { continue }
     let name = prefix.isEmpty ? label : prefix + "." + label
-    if value is any Layer || mirror.displayStyle == .collection {
+    let container: Bool
+    switch mirror.displayStyle {
+    case .collection, .dictionary, .tuple: container = true
+    case .struct: container = !(value is any TensorValue)
+    default: container = value is any Layer
+    }
+    if container {
       forEachStoredValue(in: value, prefix: name, visit)
     } else {
       visit(name, value)
     }
   }
 }
+
+/// Marks ``Tensor`` for parameter discovery, which does not look into it.
+protocol TensorValue {}
+extension Tensor: TensorValue {}
 
 /// Whether layers run for training (dropout drops, batch norm uses batch
 /// statistics) or for inference.

@@ -8,8 +8,11 @@
 public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
   private var stored: Tensor<Scalar>
   /// Whether optimizers update it; `false` for state such as running means
-  /// (PyTorch's buffers), which checkpoints still save.
-  public let isTrainable: Bool
+  /// (PyTorch's buffers), which checkpoints still save, and for a frozen
+  /// weight. It can be changed at any time: an optimizer leaves a parameter
+  /// that is not trainable untouched (no step, no momentum, no decay), and
+  /// a ``Trainer`` computes no gradient for it.
+  public var isTrainable: Bool
 
   public init(_ value: Tensor<Scalar>, trainable: Bool = true) {
     stored = value.withoutDerivative
@@ -44,26 +47,14 @@ extension Tape {
 
 /// The value of `f` and its gradient with respect to each parameter, in
 /// order. `f` reads the parameters' values (typically by running a model)
-/// and must return one scalar.
+/// and must return one scalar. Like ``valueWithGradient(at:of:)-([Tensor<Scalar>],_)``,
+/// it nests inside another gradient computation.
 public func valueWithGradient<Scalar>(
   for parameters: [Parameter<Scalar>], of f: () throws -> Tensor<Scalar>
 ) rethrows -> (value: Tensor<Scalar>, gradients: [Tensor<Scalar>]) {
-  let tape = Tape<Scalar>()
-  var indices: [Int] = []
-  for parameter in parameters {
-    let watched = tape.watch(parameter.value, name: "parameter")
-    tape.bindings[ObjectIdentifier(parameter)] = watched
-    indices.append(tape.count - 1)
-  }
-  let output = try ActiveTape.$current.withValue(tape) { try f() }
-  tape.bindings.removeAll()
+  let (output, pullback) = try recordForBackward(at: [], parameters: parameters) { _ in try f() }
   precondition(
     output.scalarCount == 1,
     "gradient: the function must return one scalar, found a tensor of shape \(output.shape)")
-  guard let outputIndex = tape.index(of: output) else {
-    return (output, parameters.map { Tensor.zeros($0.shape) })
-  }
-  let gradients = tape.backward(
-    from: outputIndex, seed: Tensor(repeating: 1, shape: output.shape), wanted: indices)
-  return (output.withoutDerivative, gradients)
+  return (output, pullback(Tensor(repeating: 1, shape: output.shape)))
 }

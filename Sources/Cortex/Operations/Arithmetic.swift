@@ -20,6 +20,22 @@ extension Tensor {
     return out
   }
 
+  /// Computes `operation` elementwise over the broadcast shape of `a` and
+  /// `b` with the kernels of the current instruction set, trapping with
+  /// `name` and both shapes when they are incompatible.
+  static func broadcasting(
+    _ name: String, _ a: Tensor, _ b: Tensor, _ operation: BinaryOperation
+  ) -> Tensor {
+    guard let shape = broadcastShape(a.shape, b.shape) else {
+      preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+    }
+    let out = Tensor.uninitialized(shape)
+    binaryKernel(
+      operation, a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
+      out.storage.pointer, result: shape)
+    return out
+  }
+
   /// Applies `f` to every element.
   @inline(__always)
   func map(_ f: (Scalar) -> Scalar) -> Tensor {
@@ -65,7 +81,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func + (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("add", a, b, +)
+    let out = broadcasting("add", a, b, .add)
     return recordBroadcasting("add", a, b, output: out, gradientA: { $0 }, gradientB: { $0 })
   }
 
@@ -73,7 +89,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func - (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("subtract", a, b, -)
+    let out = broadcasting("subtract", a, b, .subtract)
     return recordBroadcasting("subtract", a, b, output: out, gradientA: { $0 }, gradientB: { -$0 })
   }
 
@@ -82,7 +98,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func * (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("multiply", a, b, *)
+    let out = broadcasting("multiply", a, b, .multiply)
     return recordBroadcasting(
       "multiply", a, b, output: out, gradientA: { $0 * b }, gradientB: { $0 * a })
   }
@@ -92,9 +108,10 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static func / (a: Tensor, b: Tensor) -> Tensor {
-    let out = broadcasting("divide", a, b, /)
+    let out = broadcasting("divide", a, b, .divide)
     return recordBroadcasting(
-      "divide", a, b, output: out, gradientA: { $0 / b }, gradientB: { -$0 * out / b })
+      "divide", a, b, output: out, gradientA: { $0 / b },
+      gradientB: { g in -g * fusedOrComposed(fused: { out }, composed: { a / b }) / b })
   }
 
   /// Elementwise negation.
@@ -125,43 +142,20 @@ extension Tensor {
 
 /// Elementwise maximum: the max gate. The upstream gradient is routed to
 /// the larger input; on a tie it goes to the first argument, `a`.
-@_specialize(where Scalar == Float)
-@_specialize(where Scalar == Double)
 public func max<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
-  let out = Tensor.broadcasting("max", a, b) { $0 >= $1 ? $0 : $1 }
-  return recordBroadcasting(
-    "max", a, b, output: out,
-    gradientA: { g in routing(g, where: a, b) { $0 >= $1 } },
-    gradientB: { g in routing(g, where: a, b) { !($0 >= $1) } })
+  elementwiseMaxGate("max", a, b) { $0 >= $1 }
 }
 
 /// Elementwise minimum: the max gate on reversed order. The upstream
 /// gradient is routed to the smaller input; on a tie it goes to `a`.
-@_specialize(where Scalar == Float)
-@_specialize(where Scalar == Double)
 public func min<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
-  let out = Tensor.broadcasting("min", a, b) { $0 <= $1 ? $0 : $1 }
-  return recordBroadcasting(
-    "min", a, b, output: out,
-    gradientA: { g in routing(g, where: a, b) { $0 <= $1 } },
-    gradientB: { g in routing(g, where: a, b) { !($0 <= $1) } })
+  elementwiseMaxGate("min", a, b) { $0 <= $1 }
 }
 
 public func max<Scalar>(_ a: Tensor<Scalar>, _ b: Scalar) -> Tensor<Scalar> { max(a, Tensor(b)) }
 public func max<Scalar>(_ a: Scalar, _ b: Tensor<Scalar>) -> Tensor<Scalar> { max(Tensor(a), b) }
 public func min<Scalar>(_ a: Tensor<Scalar>, _ b: Scalar) -> Tensor<Scalar> { min(a, Tensor(b)) }
 public func min<Scalar>(_ a: Scalar, _ b: Tensor<Scalar>) -> Tensor<Scalar> { min(Tensor(a), b) }
-
-/// The upstream gradient where `condition(a, b)` holds, zero elsewhere, in
-/// the broadcast shape of `a` and `b`.
-@inline(__always)
-private func routing<Scalar>(
-  _ upstream: Tensor<Scalar>, where a: Tensor<Scalar>, _ b: Tensor<Scalar>,
-  _ condition: @escaping (Scalar, Scalar) -> Bool
-) -> Tensor<Scalar> {
-  let mask = Tensor.broadcasting("max", a, b) { condition($0, $1) ? 1 : 0 }
-  return upstream * mask
-}
 
 // MARK: - Comparisons
 

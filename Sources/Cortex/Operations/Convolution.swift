@@ -284,7 +284,12 @@ public func conv2d<Scalar>(
     input.storage.pointer, filters: filters.storage.pointer, bias: bias?.storage.pointer,
     output: output.storage.pointer, g)
   let inputs = [input, filters] + (bias.map { [$0] } ?? [])
-  return record("conv2d", inputs: inputs, output: output) { upstream, needsGradient in
+  return recordFused(
+    "conv2d", inputs: inputs, output: output,
+    composed: { inputs in
+      convolutionByPatches(inputs[0], filters: inputs[1], bias: inputs.count > 2 ? inputs[2] : nil, g)
+    }
+  ) { upstream, needsGradient in
     let gradients = inputs.indices.map { i in
       needsGradient[i] ? Tensor<Scalar>.uninitialized(inputs[i].shape) : nil
     }
@@ -320,4 +325,52 @@ public func conv2d<Scalar>(
   conv2d(
     input, filters: filters, bias: bias, strides: (stride, stride),
     paddings: (padding, padding), dilations: (dilation, dilation), rounding: rounding)
+}
+
+/// The convolution written in recorded operations, for gradients of
+/// gradients: the patches of each image (`[N, C·Fh·Fw, H2·W2]`) times the
+/// filters seen as a `[K, C·Fh·Fw]` matrix, plus the bias.
+private func convolutionByPatches<Scalar>(
+  _ input: Tensor<Scalar>, filters: Tensor<Scalar>, bias: Tensor<Scalar>?, _ g: ConvolutionGeometry
+) -> Tensor<Scalar> {
+  let patches = unfoldedPatches(input, g).permuted([0, 2, 1])
+  let product = matmul(patches, filters.reshaped(to: [g.filters, g.patchSize]), transposeB: true)
+  let output = product.permuted([0, 2, 1]).reshaped(to: [
+    g.batch, g.filters, g.plane.output.height, g.plane.output.width,
+  ])
+  guard let bias else { return output }
+  return output + bias.reshaped(to: [g.filters, 1, 1])
+}
+
+/// The column matrix of every image of `input` (`[N, C, H, W]`), as
+/// `[N, C·Fh·Fw, H2·W2]` (im2col), recorded: its pullback folds the
+/// columns back onto the image (col2im), whose pullback unfolds again.
+private func unfoldedPatches<Scalar>(_ input: Tensor<Scalar>, _ g: ConvolutionGeometry)
+  -> Tensor<Scalar>
+{
+  let columns = g.plane.outputCount * g.patchSize
+  let output = Tensor<Scalar>.uninitialized([g.batch, g.patchSize, g.plane.outputCount])
+  for n in 0..<g.batch {
+    im2col(
+      input.storage.pointer + n * g.inputImageCount, channels: g.channels, g.plane,
+      output.storage.pointer + n * columns)
+  }
+  return record("im2col", input, output: output) { foldedPatches($0, g) }
+}
+
+/// The adjoint of ``unfoldedPatches(_:_:)``: each column of
+/// `[N, C·Fh·Fw, H2·W2]` added onto the image positions it came from.
+private func foldedPatches<Scalar>(_ columns: Tensor<Scalar>, _ g: ConvolutionGeometry)
+  -> Tensor<Scalar>
+{
+  let count = g.plane.outputCount * g.patchSize
+  let output = Tensor<Scalar>.zeros([
+    g.batch, g.channels, g.plane.input.height, g.plane.input.width,
+  ])
+  for n in 0..<g.batch {
+    col2im(
+      columns.storage.pointer + n * count, channels: g.channels, g.plane,
+      output.storage.pointer + n * g.inputImageCount)
+  }
+  return record("col2im", columns, output: output) { unfoldedPatches($0, g) }
 }

@@ -57,7 +57,11 @@ public func softmaxCrossEntropy<Scalar>(logits: Tensor<Scalar>, labels: [Int]) -
     total += largest + Scalar.log(sum) - row[labels[example]]
   }
   let loss = Tensor<Scalar>(total / Scalar(examples))
-  return record("softmaxCrossEntropy", logits, output: loss) { g in
+  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
+  return recordFused(
+    "softmaxCrossEntropy", inputs: [logits], output: loss,
+    composed: { -(logSoftmax($0[0], alongAxis: 1) * oneHot).sum() / Scalar(examples) }
+  ) { g, _ in
     let scale = g.scalar / Scalar(examples)
     let gradient = Tensor<Scalar>.uninitialized(logits.shape)
     for i in 0..<gradient.scalarCount {
@@ -66,7 +70,7 @@ public func softmaxCrossEntropy<Scalar>(logits: Tensor<Scalar>, labels: [Int]) -
     for (example, label) in labels.enumerated() {
       gradient.storage.pointer[example * classes + label] -= scale
     }
-    return gradient
+    return [gradient]
   }
 }
 
@@ -100,13 +104,17 @@ public func crossEntropy<Scalar>(
   }
   let total = clamped.reduce(0) { $0 - Scalar.log($1) }
   let loss = Tensor<Scalar>(total / Scalar(examples))
-  return record("crossEntropy", probabilities, output: loss) { g in
+  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
+  return recordFused(
+    "crossEntropy", inputs: [probabilities], output: loss,
+    composed: { -(log(max($0[0], epsilon)) * oneHot).sum() / Scalar(examples) }
+  ) { g, _ in
     let scale = g.scalar / Scalar(examples)
     let gradient = Tensor<Scalar>.zeros(probabilities.shape)
     for (example, label) in labels.enumerated() {
       gradient.storage.pointer[example * classes + label] = -scale / clamped[example]
     }
-    return gradient
+    return [gradient]
   }
 }
 
@@ -146,7 +154,15 @@ public func multiclassHingeLoss<Scalar>(
     }
   }
   let loss = Tensor<Scalar>(total / Scalar(examples))
-  return record("multiclassHingeLoss", scores, output: loss) { g in
+  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
+  return recordFused(
+    "multiclassHingeLoss", inputs: [scores], output: loss,
+    composed: { scores in
+      let scores = scores[0]
+      let slack = scores - (scores * oneHot).sum(alongAxes: [1], keepDims: true) + margin
+      return (max(0, slack) * (1 - oneHot)).sum() / Scalar(examples)
+    }
+  ) { g, _ in
     let scale = g.scalar / Scalar(examples)
     let gradient = Tensor<Scalar>.uninitialized(scores.shape)
     for (example, label) in labels.enumerated() {
@@ -159,6 +175,17 @@ public func multiclassHingeLoss<Scalar>(
       }
       out[label] = -violations * scale
     }
-    return gradient
+    return [gradient]
+  }
+}
+
+extension Tensor {
+  /// `[labels.count, classes]`: 1 at each example's label, 0 elsewhere.
+  init(oneHot labels: [Int], classes: Int) {
+    let result = Tensor.zeros([labels.count, classes])
+    for (example, label) in labels.enumerated() {
+      result.storage.pointer[example * classes + label] = 1
+    }
+    self = result
   }
 }

@@ -7,7 +7,8 @@
 @_specialize(where Scalar == Double)
 public func exp<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   let y = x.map(Scalar.exp)
-  return record("exp", x, output: y) { $0 * y }
+  return record("exp", x, output: y) { g in g * fusedOrComposed(fused: { y }, composed: { exp(x) })
+  }
 }
 
 /// Natural logarithm, elementwise. Pullback: `upstream / x`.
@@ -22,7 +23,9 @@ public func log<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Double)
 public func sqrt<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   let y = x.map { $0.squareRoot() }
-  return record("sqrt", x, output: y) { $0 / (2 * y) }
+  return record("sqrt", x, output: y) { g in
+    g / (2 * fusedOrComposed(fused: { y }, composed: { sqrt(x) }))
+  }
 }
 
 /// `x²`, elementwise. Pullback: `upstream · 2x`.
@@ -47,7 +50,9 @@ public func abs<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Double)
 public func pow<Scalar>(_ x: Tensor<Scalar>, _ p: Scalar) -> Tensor<Scalar> {
   record("pow", x, output: x.map { Scalar.pow($0, p) }) { g in
-    g * x.map { p * Scalar.pow($0, p - 1) }
+    g
+      * fusedOrComposed(
+        fused: { x.map { p * Scalar.pow($0, p - 1) } }, composed: { p * pow(x, p - 1) })
   }
 }
 
@@ -59,8 +64,13 @@ public func pow<Scalar>(_ x: Tensor<Scalar>, _ y: Tensor<Scalar>) -> Tensor<Scal
   let out = Tensor.broadcasting("pow", x, y, Scalar.pow)
   return recordBroadcasting(
     "pow", x, y, output: out,
-    gradientA: { g in g * Tensor.broadcasting("pow", x, y) { $1 * Scalar.pow($0, $1 - 1) } },
-    gradientB: { g in g * out * log(x) })
+    gradientA: { g in
+      g
+        * fusedOrComposed(
+          fused: { Tensor.broadcasting("pow", x, y) { $1 * Scalar.pow($0, $1 - 1) } },
+          composed: { y * pow(x, y - 1) })
+    },
+    gradientB: { g in g * fusedOrComposed(fused: { out }, composed: { pow(x, y) }) * log(x) })
 }
 
 /// Hyperbolic tangent, elementwise; output in (−1, 1). Pullback:
@@ -71,7 +81,9 @@ public func tanh<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   let y = Tensor<Scalar>.uninitialized(x.shape)
   tanhKernel(x.storage.pointer, y.storage.pointer, count: x.scalarCount)
   return record("tanh", x, output: y) { g in
-    Tensor.broadcasting("tanh", g, y) { $0 * (1 - $1 * $1) }
+    fusedOrComposed(
+      fused: { Tensor.broadcasting("tanh", g, y) { $0 * (1 - $1 * $1) } },
+      composed: { g * (1 - square(tanh(x))) })
   }
 }
 
@@ -86,17 +98,19 @@ public func sigmoid<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
     return e / (1 + e)
   }
   return record("sigmoid", x, output: y) { g in
-    Tensor.broadcasting("sigmoid", g, y) { $0 * $1 * (1 - $1) }
+    fusedOrComposed(
+      fused: { Tensor.broadcasting("sigmoid", g, y) { $0 * $1 * (1 - $1) } },
+      composed: {
+        let y = sigmoid(x)
+        return g * y * (1 - y)
+      })
   }
 }
 
-/// `max(0, x)`, elementwise: the max gate against 0. The gradient passes
-/// where `x > 0`; at `x = 0` it is routed to the constant 0 (so relu′(0) = 0,
-/// as in PyTorch).
-@_specialize(where Scalar == Float)
-@_specialize(where Scalar == Double)
+/// `max(x, 0)`, elementwise: the max gate against the constant 0, and
+/// the same operation as `max(x, 0)` in values and gradients. The gradient
+/// passes where `x ≥ 0`: at the tie `x = 0` the first candidate, `x`, wins,
+/// so relu′(0) = 1 (PyTorch takes 0 there).
 public func relu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("relu", x, output: x.map { $0 > 0 ? $0 : 0 }) { g in
-    Tensor.broadcasting("relu", g, x) { $1 > 0 ? $0 : 0 }
-  }
+  elementwiseMaxGate("relu", x, Tensor(0)) { $0 >= $1 }
 }

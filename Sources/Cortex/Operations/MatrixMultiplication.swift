@@ -63,45 +63,20 @@ private func batchedMatmul<Scalar>(
       a: a.storage.pointer + i * m * k, lda: colsA, b: b.storage.pointer + i * k * n, ldb: colsB,
       c: out.storage.pointer + i * m * n, ldc: n, accumulate: false)
   }
+  // The gradients are matrix products themselves, by transpose flags:
+  // ∂A = ∂C·op(B)ᵀ (or op(B)·∂Cᵀ when A is transposed) and ∂B = op(A)ᵀ·∂C
+  // (or ∂Cᵀ·op(A)); being recorded, they can be differentiated again.
   return record(
     "matmul", a, b, output: out,
     pullbackX: { g in
-      let grad = Tensor<Scalar>.uninitialized(a.shape)
-      for i in 0..<batch {
-        let (pg, pb, pa) = (
-          g.storage.pointer + i * m * n, b.storage.pointer + i * k * n,
-          grad.storage.pointer + i * m * k
-        )
-        if transposeA {  // ∂A = op(B)·∂Cᵀ, [k, m]
-          gemm(
-            transposeA: transposeB, transposeB: true, m: k, n: m, k: n, a: pb, lda: colsB, b: pg,
-            ldb: n, c: pa, ldc: m, accumulate: false)
-        } else {  // ∂A = ∂C·op(B)ᵀ, [m, k]
-          gemm(
-            transposeA: false, transposeB: !transposeB, m: m, n: k, k: n, a: pg, lda: n, b: pb,
-            ldb: colsB, c: pa, ldc: k, accumulate: false)
-        }
-      }
-      return grad
+      transposeA
+        ? matmul(b, g, transposeA: transposeB, transposeB: true)
+        : matmul(g, b, transposeB: !transposeB)
     },
     pullbackY: { g in
-      let grad = Tensor<Scalar>.uninitialized(b.shape)
-      for i in 0..<batch {
-        let (pg, pa, pb) = (
-          g.storage.pointer + i * m * n, a.storage.pointer + i * m * k,
-          grad.storage.pointer + i * k * n
-        )
-        if transposeB {  // ∂B = ∂Cᵀ·op(A), [n, k]
-          gemm(
-            transposeA: true, transposeB: transposeA, m: n, n: k, k: m, a: pg, lda: n, b: pa,
-            ldb: colsA, c: pb, ldc: k, accumulate: false)
-        } else {  // ∂B = op(A)ᵀ·∂C, [k, n]
-          gemm(
-            transposeA: !transposeA, transposeB: false, m: k, n: n, k: m, a: pa, lda: colsA, b: pg,
-            ldb: n, c: pb, ldc: n, accumulate: false)
-        }
-      }
-      return grad
+      transposeB
+        ? matmul(g, a, transposeA: true, transposeB: transposeA)
+        : matmul(a, g, transposeA: !transposeA)
     })
 }
 

@@ -116,7 +116,25 @@ public func batchNorm<Scalar>(
     }
   }
 
-  return record("batchNorm", inputs: [x, scale, offset], output: output) { g, needs in
+  let composed = { (inputs: [Tensor<Scalar>]) -> Tensor<Scalar> in
+    let (x, scale, offset) = (inputs[0], inputs[1], inputs[2])
+    let perChannel = [channels] + [Int](repeating: 1, count: x.rank - 2)
+    let normalized: Tensor<Scalar>
+    if training {
+      let axes = [0] + Array(2..<x.rank)
+      let centered = x - x.mean(alongAxes: axes, keepDims: true)
+      let variance = (centered * centered).mean(alongAxes: axes, keepDims: true)
+      normalized = centered / sqrt(variance + epsilon)
+    } else {
+      normalized =
+        (x - Tensor(shape: perChannel, scalars: mean))
+        * Tensor(shape: perChannel, scalars: inverseDeviation)
+    }
+    return normalized * scale.reshaped(to: perChannel) + offset.reshaped(to: perChannel)
+  }
+  return recordFused(
+    "batchNorm", inputs: [x, scale, offset], output: output, composed: composed
+  ) { g, needs in
     // Per channel: Σg (the gradient of β) and Σ g·x̂ (the gradient of γ).
     var sumG = [Scalar](repeating: 0, count: channels)
     var sumGNormalized = [Scalar](repeating: 0, count: channels)

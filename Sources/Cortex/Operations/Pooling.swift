@@ -187,6 +187,15 @@ public func avgPool2d<Scalar>(
 ) -> Tensor<Scalar> {
   let (planes, g) = validatedPooling(
     "avgPool2d", x, sizes: sizes, strides: strides, paddings: paddings, rounding: rounding)
+  return averagePooled(x, planes: planes, g)
+}
+
+/// Average pooling, recorded: its pullback spreads each output's gradient
+/// over its window (the adjoint), recorded in turn with average pooling as
+/// its pullback, so that gradients of any order exist.
+private func averagePooled<Scalar>(_ x: Tensor<Scalar>, planes: Int, _ g: WindowGeometry)
+  -> Tensor<Scalar>
+{
   let output = Tensor<Scalar>.uninitialized([
     x.shape[0], x.shape[1], g.output.height, g.output.width,
   ])
@@ -196,7 +205,7 @@ public func avgPool2d<Scalar>(
     let gradient = Tensor<Scalar>.uninitialized(inputShape)
     avgPool2DBackward(
       upstream.storage.pointer, inputGradient: gradient.storage.pointer, planes: planes, g)
-    return gradient
+    return record("avgPool2d′", upstream, output: gradient) { averagePooled($0, planes: planes, g) }
   }
 }
 

@@ -57,7 +57,7 @@ extension Tensor {
     let result = value.reshapedStorage(reducedShape(axes, keepDims: keepDims))
     let inputShape = shape
     return record("sum", self, output: result) { g in
-      g.reshapedStorage(kept).broadcasted(to: inputShape)
+      g.reshaped(to: kept).broadcasted(to: inputShape)
     }
   }
 
@@ -114,23 +114,23 @@ extension Tensor {
       axes.allSatisfy { shape[$0] > 0 }, "\(name): cannot reduce an empty axis of shape \(shape)")
     let (moved, permutation, size) = groupedForReduction(axes)
     let groups = size == 0 ? 0 : scalarCount / size
-    let result = Tensor.uninitialized(reducedShape(axes, keepDims: keepDims))
-    var winners = [Int](repeating: 0, count: groups)
+    let result = Tensor.uninitialized([groups])
+    let winners = MaxGateWinners(count: groups, inputCount: scalarCount, name)
     for group in 0..<groups {
       let row = moved.storage.pointer + group * size
       var best = 0
       for k in 1..<Swift.max(size, 1) where better(row[k], row[best]) { best = k }
-      winners[group] = best
+      winners.pointer[group] = Int32(group * size + best)
       result.storage.pointer[group] = row[best]
     }
-    let movedShape = moved.shape
-    return record(name, self, output: result) { g in
-      let routed = Tensor.zeros(movedShape)
-      for group in 0..<groups {
-        routed.storage.pointer[group * size + winners[group]] = g.storage.pointer[group]
-      }
-      return routed.permutedStorage(inversePermutation(permutation))
-    }
+    // The gate reads the grouped values; they are recorded (as a permutation
+    // of `self`) only when `self` is being differentiated.
+    let source =
+      !isBeingDifferentiated ? moved : permutation == Array(0..<rank) ? self : permuted(permutation)
+    return recordMaxGate(
+      name, source.reshaped(to: [groups * size]), output: result, winners: winners
+    )
+    .reshaped(to: reducedShape(axes, keepDims: keepDims))
   }
 
   /// Flat indices (row-major, in `[0, size)`) of the largest element along

@@ -36,7 +36,7 @@ extension Tensor {
       "reshape: cannot reshape a tensor of shape \(shape) (\(scalarCount) elements) to \(newShape)")
     let oldShape = shape
     return record("reshape", self, output: reshapedStorage(newShape)) { g in
-      g.reshapedStorage(oldShape)
+      g.reshaped(to: oldShape)
     }
   }
 
@@ -74,7 +74,7 @@ extension Tensor {
       "permute: \(permutation) is not a permutation of the axes of shape \(shape)")
     let inverse = inversePermutation(permutation)
     return record("permute", self, output: permutedStorage(permutation)) { g in
-      g.permutedStorage(inverse)
+      g.permuted(inverse)
     }
   }
 
@@ -113,14 +113,10 @@ extension Tensor {
       to: out.storage.pointer, destinationShape: outShape,
       destinationOrigin: [Int](repeating: 0, count: rank))
     let inputShape = shape
-    return record("slice", self, output: out) { g in
-      let grad = Tensor.zeros(inputShape)
-      copyBlockKernel(
-        region: outShape, from: g.storage.pointer, sourceShape: outShape,
-        sourceOrigin: [Int](repeating: 0, count: outShape.count),
-        to: grad.storage.pointer, destinationShape: inputShape, destinationOrigin: origin)
-      return grad
+    let padding = (0..<rank).map { i in
+      i == axis ? (range.lowerBound, inputShape[i] - range.upperBound) : (0, 0)
     }
+    return record("slice", self, output: out) { g in g.padded(with: padding) }
   }
 
   /// The tensor surrounded by zeros: `padding[i]` gives the number of zeros
@@ -140,11 +136,20 @@ extension Tensor {
       to: out.storage.pointer, destinationShape: outShape, destinationOrigin: origin)
     let inputShape = shape
     return record("pad", self, output: out) { g in
-      let grad = Tensor.uninitialized(inputShape)
-      copyBlockKernel(
-        region: inputShape, from: g.storage.pointer, sourceShape: outShape, sourceOrigin: origin,
-        to: grad.storage.pointer, destinationShape: inputShape, destinationOrigin: zeroOrigin)
-      return grad
+      fusedOrComposed(
+        fused: {
+          let grad = Tensor.uninitialized(inputShape)
+          copyBlockKernel(
+            region: inputShape, from: g.storage.pointer, sourceShape: outShape,
+            sourceOrigin: origin, to: grad.storage.pointer, destinationShape: inputShape,
+            destinationOrigin: zeroOrigin)
+          return grad
+        },
+        composed: {
+          padding.indices.reduce(g) { grad, axis in
+            grad.sliced(alongAxis: axis, range: origin[axis]..<(origin[axis] + inputShape[axis]))
+          }
+        })
     }
   }
 

@@ -27,7 +27,10 @@ extension Tensor {
     let keptShape = kept.shape
     let result = kept.reshapedStorage(reducedShape(axes, keepDims: keepDims))
     return record("logSumExp", self, output: result) { g in
-      g.reshapedStorage(keptShape) * exp(value - kept)
+      g.reshaped(to: keptShape)
+        * fusedOrComposed(
+          fused: { exp(value - kept) },
+          composed: { exp(self - self.logSumExp(alongAxes: axes, keepDims: true)) })
     }
   }
 
@@ -52,7 +55,8 @@ public func softmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) -> Te
   let exponentials = exp(value - value.max(alongAxes: [axis], keepDims: true))
   let y = exponentials / exponentials.sum(alongAxes: [axis], keepDims: true)
   return record("softmax", x, output: y) { g in
-    y * (g - (g * y).sum(alongAxes: [axis], keepDims: true))
+    let y = fusedOrComposed(fused: { y }, composed: { softmax(x, alongAxis: axis) })
+    return y * (g - (g * y).sum(alongAxes: [axis], keepDims: true))
   }
 }
 
@@ -73,6 +77,7 @@ public func logSoftmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) ->
   let value = x.withoutDerivative
   let y = value - value.logSumExp(alongAxes: [axis], keepDims: true)
   return record("logSoftmax", x, output: y) { g in
-    g - exp(y) * g.sum(alongAxes: [axis], keepDims: true)
+    g - fusedOrComposed(fused: { exp(y) }, composed: { softmax(x, alongAxis: axis) })
+      * g.sum(alongAxes: [axis], keepDims: true)
   }
 }

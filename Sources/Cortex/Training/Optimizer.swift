@@ -7,7 +7,9 @@ public protocol Optimizer<Scalar>: AnyObject {
   associatedtype Scalar: TensorScalar
   /// The step size; schedules change it between epochs.
   var learningRate: Double { get set }
-  /// Applies one update to each parameter from its gradient.
+  /// Applies one update to each trainable parameter from its gradient; a
+  /// parameter whose ``Parameter/isTrainable`` is `false` is left as it is,
+  /// state included.
   func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>])
 
   /// The names of the state tensors kept per parameter (`velocity`;
@@ -144,7 +146,7 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
     let (lr, mu, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(weightDecay))
     let useMomentum = momentum != 0
     let nesterov = nesterov
-    for i in parameters.indices {
+    for i in parameters.indices where parameters[i].isTrainable {
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let v = s[0]
         for j in 0..<count {
@@ -193,7 +195,7 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
     let (b1, b2, eps, decay) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(weightDecay))
     let stepSize = Scalar(learningRate / correction1)
     let root2 = Scalar(correction2.squareRoot())
-    for i in parameters.indices {
+    for i in parameters.indices where parameters[i].isTrainable {
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let (m, v) = (s[0], s[1])
         for j in 0..<count {
@@ -227,7 +229,7 @@ public final class RMSProp<Scalar: TensorScalar>: Optimizer {
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
     beginStep(parameters, gradients)
     let (lr, a, eps) = (Scalar(learningRate), Scalar(alpha), Scalar(epsilon))
-    for i in parameters.indices {
+    for i in parameters.indices where parameters[i].isTrainable {
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let v = s[0]
         for j in 0..<count {
@@ -260,7 +262,7 @@ public final class Adadelta<Scalar: TensorScalar>: Optimizer {
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
     beginStep(parameters, gradients)
     let (lr, r, eps) = (Scalar(learningRate), Scalar(rho), Scalar(epsilon))
-    for i in parameters.indices {
+    for i in parameters.indices where parameters[i].isTrainable {
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let (v, u) = (s[0], s[1])
         for j in 0..<count {

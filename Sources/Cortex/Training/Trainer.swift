@@ -5,7 +5,10 @@ import Foundation
 public final class Trainer<Scalar: TensorScalar> {
   public let model: any Layer<Scalar>
   public let optimizer: any Optimizer<Scalar>
-  /// The trainable parameters, found once.
+  /// The parameters that were trainable when the trainer was made, found
+  /// once. Setting ``Parameter/isTrainable`` to `false` later freezes one
+  /// (no gradient is computed for it and the optimizer leaves it as it
+  /// is), and setting it back unfreezes it.
   public let parameters: [Parameter<Scalar>]
 
   public init(model: any Layer<Scalar>, optimizer: any Optimizer<Scalar>) {
@@ -24,13 +27,20 @@ public final class Trainer<Scalar: TensorScalar> {
   @discardableResult
   public func step(inputs: Tensor<Scalar>, labels: [Int]) -> (loss: Double, correct: Int) {
     var logits: Tensor<Scalar>?
-    let (loss, gradients) = withLearningPhase(.training) {
-      valueWithGradient(for: parameters) {
+    let trainable = parameters.filter(\.isTrainable)
+    let (loss, trainableGradients) = withLearningPhase(.training) {
+      valueWithGradient(for: trainable) {
         let output = model(inputs)
         logits = output.withoutDerivative
         return softmaxCrossEntropy(logits: output, labels: labels)
       }
     }
+    // Frozen parameters get a zero gradient, which the optimizer skips.
+    var next = trainableGradients.makeIterator()
+    let gradients =
+      trainable.count == parameters.count
+      ? trainableGradients
+      : parameters.map { $0.isTrainable ? next.next()! : Tensor.zeros($0.shape) }
     optimizer.update(parameters, gradients: gradients)
     let predictions = logits!.argmax(alongAxis: 1)
     return (Double(loss.scalar), zip(predictions, labels).filter { $0 == $1 }.count)

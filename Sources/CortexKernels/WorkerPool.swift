@@ -1,25 +1,6 @@
 import Foundation
 import Synchronization
 
-/// Settings that control how the compute kernels run.
-public enum ComputeSettings {
-  private static let storedThreadCount = Atomic<Int>(
-    max(1, ProcessInfo.processInfo.activeProcessorCount))
-
-  /// The number of threads a parallel kernel uses, the calling thread
-  /// included. Defaults to the number of active processors; `1` runs every
-  /// kernel on the calling thread alone.
-  ///
-  /// - Precondition: the new value is at least 1.
-  public static var threadCount: Int {
-    get { storedThreadCount.load(ordering: .relaxed) }
-    set {
-      precondition(newValue >= 1, "ComputeSettings.threadCount must be at least 1, got \(newValue)")
-      storedThreadCount.store(newValue, ordering: .relaxed)
-    }
-  }
-}
-
 /// A set of worker threads, started once and kept for the life of the
 /// process, that run the iterations of parallel loops.
 ///
@@ -30,9 +11,25 @@ public enum ComputeSettings {
 /// calling thread has run out of iterations it closes the slots, so it never
 /// waits for a worker that had not started, only for those still running.
 /// Idle workers spin briefly, then sleep on a condition variable.
-final class WorkerPool: @unchecked Sendable {
+public final class WorkerPool: @unchecked Sendable {
   /// The pool the kernels share.
-  static let shared = WorkerPool()
+  public static let shared = WorkerPool()
+
+  private static let storedThreadCount = Atomic<Int>(
+    max(1, ProcessInfo.processInfo.activeProcessorCount))
+
+  /// The number of threads a parallel loop uses, the calling thread
+  /// included. Defaults to the number of active processors; `1` runs every
+  /// loop on the calling thread alone.
+  ///
+  /// - Precondition: the new value is at least 1.
+  public static var threadCount: Int {
+    get { storedThreadCount.load(ordering: .relaxed) }
+    set {
+      precondition(newValue >= 1, "ComputeSettings.threadCount must be at least 1, got \(newValue)")
+      storedThreadCount.store(newValue, ordering: .relaxed)
+    }
+  }
 
   /// How long a waiting thread polls before it sleeps: long enough to
   /// catch the next loop of a kernel that runs several back to back.
@@ -63,18 +60,18 @@ final class WorkerPool: @unchecked Sendable {
   private static let slot = 1 << 32
 
   /// A pool of its own; the kernels use ``shared``.
-  init() {}
+  public init() {}
 
   /// Runs `body(i)` for every `i` in `0..<count` and returns once all have
   /// finished. Iterations run concurrently on up to
-  /// ``ComputeSettings/threadCount`` threads, the calling thread included,
+  /// ``threadCount`` threads, the calling thread included,
   /// so `body` must be safe to call from several threads at once for
   /// different indices.
   ///
   /// A call made while the pool is busy, in particular from inside `body`,
   /// runs its iterations serially on the calling thread instead of waiting.
-  func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    let threads = min(ComputeSettings.threadCount, count)
+  public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    let threads = min(Self.threadCount, count)
     guard threads > 1,
       busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     else {

@@ -1,0 +1,85 @@
+import CortexKernels
+
+// The entry points the operations call. Each picks the kernels of the
+// current instruction set and hands them concrete Float or Double buffers,
+// so that a caller's generic, unspecialized code still reaches optimized
+// kernels.
+
+/// Matrix multiplication on row-major buffers:
+/// `C = op(A) · op(B)` (or `C += op(A) · op(B)` when `accumulate`), where
+/// `op(A)` is `[m, k]`, `op(B)` is `[k, n]` and `C` is `[m, n]`.
+/// `op(X)` is `X` or, when its `transpose` flag is set, `Xᵀ`; `lda`, `ldb`,
+/// `ldc` are the row strides of the buffers as stored.
+func gemm<S: TensorScalar>(
+  transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+  a: UnsafePointer<S>, lda: Int, b: UnsafePointer<S>, ldb: Int,
+  c: UnsafeMutablePointer<S>, ldc: Int, accumulate: Bool,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  func product<T>(_: T.Type) -> GEMMProduct<T> {
+    GEMMProduct(
+      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+      a: UnsafeRawPointer(a).assumingMemoryBound(to: T.self), lda: lda,
+      b: UnsafeRawPointer(b).assumingMemoryBound(to: T.self), ldb: ldb,
+      c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: T.self), ldc: ldc,
+      accumulate: accumulate)
+  }
+  if S.self == Float.self {
+    kernels.gemm(product(Float.self))
+  } else if S.self == Double.self {
+    kernels.gemm(product(Double.self))
+  } else {
+    preconditionFailure("gemm: no kernel for \(S.self)")
+  }
+}
+
+/// `out[i] = tanh(x[i])` for `count` elements.
+func tanhKernel<S: TensorScalar>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int)
+{
+  if S.self == Float.self {
+    tanhFloat(
+      UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count: count)
+  } else {
+    for i in 0..<count { out[i] = S.tanh(x[i]) }
+  }
+}
+
+/// `tanh` in single precision through the current set's kernels: within
+/// 3.95e-7 of the exact value (see `KernelSet.tanhFloat`).
+func tanhFloat(
+  _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  kernels.tanh(x, out, count: count)
+}
+
+/// The elementwise arithmetic the operations share.
+typealias BinaryOperation = CortexKernels.BinaryOperation
+
+/// `out = a ∘ b` elementwise with NumPy broadcasting, through the current
+/// set's kernels: `a` of `shapeA`, `b` of `shapeB`, `out` of their broadcast
+/// shape `result`.
+func binaryKernel<S: TensorScalar>(
+  _ operation: BinaryOperation, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
+  shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int],
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  func cast<T>(_ pointer: UnsafePointer<S>) -> UnsafePointer<T> {
+    UnsafeRawPointer(pointer).assumingMemoryBound(to: T.self)
+  }
+  func cast<T>(_ pointer: UnsafeMutablePointer<S>) -> UnsafeMutablePointer<T> {
+    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: T.self)
+  }
+  if S.self == Float.self {
+    kernels.arithmetic(
+      operation, cast(a) as UnsafePointer<Float>, shapeA: shapeA, cast(b), shapeB: shapeB,
+      cast(out), result: result)
+  } else if S.self == Double.self {
+    kernels.arithmetic(
+      operation, cast(a) as UnsafePointer<Double>, shapeA: shapeA, cast(b), shapeB: shapeB,
+      cast(out), result: result)
+  } else {
+    preconditionFailure("binaryKernel: no kernel for \(S.self)")
+  }
+}

@@ -1,0 +1,707 @@
+import Foundation
+
+// Matrix multiplication on row-major buffers, structured like GotoBLAS and
+// BLIS.
+//
+// `C` is computed in blocks: a `kc`-deep slice of `op(B)`, `nc` columns
+// wide, is packed into contiguous `nr`-wide panels (it stays in the L3
+// cache); the matching rows of `op(A)` are packed into `mr`-tall panels,
+// `mc` rows at a time being in use (they stay in L2); then a register-tile
+// micro-kernel multiplies one A panel by one B panel (which stays in L1)
+// into an `mr × nr` tile of `C`. Packing handles the transposes and pads
+// the edges with zeros, so the micro-kernel sees a single layout and never
+// needs a scalar path. The packing and the tiles are shared out among the
+// threads of ``WorkerPool``.
+//
+// The tile is 6 rows by two registers: 6 × 32 in single precision with
+// AVX-512, 6 × 16 with AVX2, 6 × 8 with 128-bit registers. Only `nr`
+// depends on the instruction set; the depth blocks (`kc`) depend on the
+// scalar type alone, so every entry of `C` is summed in the same order.
+
+/// One matrix product on row-major buffers:
+/// `C = op(A) · op(B)` (or `C += op(A) · op(B)` when `accumulate`), where
+/// `op(A)` is `[m, k]`, `op(B)` is `[k, n]` and `C` is `[m, n]`.
+/// `op(X)` is `X` or, when its `transpose` flag is set, `Xᵀ`; `lda`, `ldb`,
+/// `ldc` are the row strides of the buffers as stored.
+public struct GEMMProduct<Scalar> {
+  public var transposeA: Bool
+  public var transposeB: Bool
+  public var m: Int
+  public var n: Int
+  public var k: Int
+  public var a: UnsafePointer<Scalar>
+  public var lda: Int
+  public var b: UnsafePointer<Scalar>
+  public var ldb: Int
+  public var c: UnsafeMutablePointer<Scalar>
+  public var ldc: Int
+  public var accumulate: Bool
+
+  @inlinable
+  public init(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Scalar>, lda: Int, b: UnsafePointer<Scalar>, ldb: Int,
+    c: UnsafeMutablePointer<Scalar>, ldc: Int, accumulate: Bool
+  ) {
+    (self.transposeA, self.transposeB) = (transposeA, transposeB)
+    (self.m, self.n, self.k) = (m, n, k)
+    (self.a, self.lda, self.b, self.ldb, self.c, self.ldc) = (a, lda, b, ldb, c, ldc)
+    self.accumulate = accumulate
+  }
+}
+
+/// A matrix as the product reads it: `op(X)[i, j]` is
+/// `base[i * stride + j]`, or `base[j * stride + i]` when `transposed`.
+@usableFromInline
+struct Operand<Scalar> {
+  @usableFromInline let base: UnsafePointer<Scalar>
+  @usableFromInline let stride: Int
+  @usableFromInline let transposed: Bool
+
+  @inlinable
+  init(_ base: UnsafePointer<Scalar>, _ stride: Int, _ transposed: Bool) {
+    self.base = base
+    self.stride = stride
+    self.transposed = transposed
+  }
+
+  /// The address of `op(X)[row, column]`.
+  @inlinable @inline(__always)
+  func pointer(row: Int, column: Int) -> UnsafePointer<Scalar> {
+    transposed ? base + column * stride + row : base + row * stride + column
+  }
+}
+
+/// The register tile and the cache blocking for one register type.
+@usableFromInline
+struct Blocking {
+  /// Rows of the register tile (and of a packed A panel).
+  @usableFromInline let mr = 6
+  /// Columns of the register tile (and of a packed B panel): two registers.
+  @usableFromInline let nr: Int
+  /// The largest depth of a packed block. Products are cut into blocks of
+  /// equal depth; this depends on the scalar type only, never on the
+  /// register width, so that every set sums in the same order.
+  @usableFromInline let kc: Int
+  /// Rows of A in use at once: an `mc × kc` block fits in L2.
+  @usableFromInline let mc: Int
+  /// Columns of a packed B block, which lives in L3.
+  @usableFromInline let nc: Int
+
+  @inlinable
+  init<V: SIMD>(_: V.Type) {
+    nr = 2 * V.scalarCount
+    let single = MemoryLayout<V.Scalar>.size == 4
+    kc = single ? 320 : 256
+    mc = single ? 144 : 72
+    nc = (single ? 4096 : 2048) / nr * nr - nr
+  }
+}
+
+/// Below this many scalars, packing runs on one thread.
+@usableFromInline let parallelPackingThreshold = 1 << 15
+
+/// The most B panels a task packs for itself.
+@usableFromInline let panelsPerTask = 16
+
+/// Rows of A packed at once. Several `mc` blocks, so that the threads can
+/// share them out, while bounding the packing buffer for very tall A.
+@usableFromInline let packedRowLimit = 1152
+
+/// Below this many multiply-adds a product runs on the calling thread
+/// alone: waking the workers would cost more than they save.
+@usableFromInline let parallelThreshold = 1 << 20
+
+/// Products of at most this many multiply-adds skip the packing, whose
+/// fixed cost would dominate (measured: 2×2×2 runs 7 times faster this
+/// way, 8×8×8 already 1.5 times slower).
+@usableFromInline let smallProductLimit = 64
+
+/// `C = A·Bᵀ` from this depth on goes through the row-product path.
+@usableFromInline let dotProductMinimumDepth = 32
+
+/// Depth handled at once by the row-product path: the seven rows of a
+/// tile (28 KB at most in single precision) stay in L1.
+@usableFromInline let dotProductDepthBlock = 1024
+
+/// The part of the product computed from one pair of packed buffers.
+@usableFromInline
+struct Block {
+  @usableFromInline let row: Int
+  @usableFromInline let rows: Int
+  @usableFromInline let column: Int
+  @usableFromInline let columns: Int
+  @usableFromInline let depthStart: Int
+  @usableFromInline let depth: Int
+  @usableFromInline let threads: Int
+  /// Whether each task packs the B panels it uses, just before using
+  /// them, into a buffer of its thread that stays in L2. That is cheaper
+  /// when A has at most `mc` rows: a B panel then meets only a few A
+  /// panels, and packing all of B first, to memory, and reading it back
+  /// would cost about as much as the multiplication.
+  @usableFromInline let packsBPerTask: Bool
+
+  @inlinable
+  init(
+    row: Int, rows: Int, column: Int, columns: Int, depthStart: Int, depth: Int, threads: Int,
+    packsBPerTask: Bool
+  ) {
+    (self.row, self.rows, self.column, self.columns) = (row, rows, column, columns)
+    (self.depthStart, self.depth, self.threads) = (depthStart, depth, threads)
+    self.packsBPerTask = packsBPerTask
+  }
+}
+
+@inlinable @inline(__always)
+func forEachTask(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+  if threads > 1 {
+    WorkerPool.shared.parallelFor(count, body)
+  } else {
+    for task in 0..<count { body(task) }
+  }
+}
+
+/// Part `part` of `0..<total` cut into `parts` near-equal ranges.
+@inlinable @inline(__always)
+func evenPart(of total: Int, into parts: Int, _ part: Int) -> Range<Int> {
+  (part * total / parts)..<((part + 1) * total / parts)
+}
+
+@inlinable @inline(__always)
+func ceilDivide(_ x: Int, _ y: Int) -> Int { (x + y - 1) / y }
+
+@inlinable @inline(__always)
+func roundUp(_ x: Int, _ multiple: Int) -> Int { ceilDivide(x, multiple) * multiple }
+
+@usableFromInline
+func greatestCommonDivisor(_ x: Int, _ y: Int) -> Int {
+  var (x, y) = (x, y)
+  while y != 0 { (x, y) = (y, x % y) }
+  return x
+}
+
+extension KernelSet {
+  /// The whole product, with `V` as the register type.
+  @inlinable
+  static func multiply<V: SIMD>(_ product: GEMMProduct<V.Scalar>, _: V.Type)
+  where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let (m, n, k) = (product.m, product.n, product.k)
+    let (c, ldc, accumulate) = (product.c, product.ldc, product.accumulate)
+    guard m > 0 && n > 0 else { return }
+    guard k > 0 else {
+      if !accumulate {
+        for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+      }
+      return
+    }
+    let a = Operand(product.a, product.lda, product.transposeA)
+    let b = Operand(product.b, product.ldb, product.transposeB)
+    if m * n * k <= smallProductLimit {
+      smallProduct(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+      return
+    }
+    if !a.transposed && b.transposed && k >= dotProductMinimumDepth {
+      rowProducts(product)
+      return
+    }
+    let blocking = Blocking(V.self)
+    let threads = m * n * k < parallelThreshold ? 1 : WorkerPool.threadCount
+    // Depth blocks of equal size, at most `kc`: a block of 288 is one pass
+    // over C, not a pass of 256 and a short one of 32.
+    let depthLimit = ceilDivide(k, ceilDivide(k, blocking.kc))
+    let packedA = roundUp(min(m, packedRowLimit), blocking.mr) * depthLimit
+    let packedB =
+      m <= blocking.mc ? 0 : depthLimit * roundUp(min(n, blocking.nc), blocking.nr)
+    let bytesA = roundUp(packedA * MemoryLayout<V.Scalar>.stride, 64)
+    let scratch = PackingScratch.forCurrentThread.blockBuffer(
+      bytes: bytesA + packedB * MemoryLayout<V.Scalar>.stride)
+    let bufferA = scratch.bindMemory(to: V.Scalar.self, capacity: packedA)
+    let bufferB = (scratch + bytesA).bindMemory(to: V.Scalar.self, capacity: packedB)
+    for column in stride(from: 0, to: n, by: blocking.nc) {
+      let columns = min(blocking.nc, n - column)
+      for depthStart in stride(from: 0, to: k, by: depthLimit) {
+        let depth = min(depthLimit, k - depthStart)
+        for row in stride(from: 0, to: m, by: packedRowLimit) {
+          let block = Block(
+            row: row, rows: min(packedRowLimit, m - row), column: column, columns: columns,
+            depthStart: depthStart, depth: depth, threads: threads,
+            packsBPerTask: m <= blocking.mc)
+          pack(
+            V.self, blocking, block, a: a, b: b, packsB: row == 0 && !block.packsBPerTask,
+            packedA: bufferA, packedB: bufferB)
+          multiplyBlock(
+            V.self, blocking, block, b: b, packedA: bufferA, packedB: bufferB, c: c, ldc: ldc,
+            accumulate: accumulate || depthStart > 0)
+        }
+      }
+    }
+  }
+
+  /// `C = op(A)·op(B)` one dot product at a time, for tiny products.
+  @inlinable
+  static func smallProduct<S: BinaryFloatingPoint>(
+    m: Int, n: Int, k: Int, a: Operand<S>, b: Operand<S>, c: UnsafeMutablePointer<S>, ldc: Int,
+    accumulate: Bool
+  ) {
+    let (rowStepA, depthStepA) = a.transposed ? (1, a.stride) : (a.stride, 1)
+    let (depthStepB, columnStepB) = b.transposed ? (1, b.stride) : (b.stride, 1)
+    for i in 0..<m {
+      for j in 0..<n {
+        let rowA = a.base + i * rowStepA
+        let columnB = b.base + j * columnStepB
+        var sum: S = accumulate ? c[i * ldc + j] : 0
+        for p in 0..<k {
+          sum += rowA[p * depthStepA] * columnB[p * depthStepB]
+        }
+        c[i * ldc + j] = sum
+      }
+    }
+  }
+
+  /// Packs the block's rows of `op(A)` and, when `packsB`, its columns of
+  /// `op(B)`, a few panels per task.
+  @inlinable
+  static func pack<V: SIMD>(
+    _: V.Type, _ blocking: Blocking, _ block: Block, a: Operand<V.Scalar>, b: Operand<V.Scalar>,
+    packsB: Bool, packedA: UnsafeMutablePointer<V.Scalar>, packedB: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    let (mr, nr) = (blocking.mr, blocking.nr)
+    let panelsA = ceilDivide(block.rows, mr)
+    let panelsB = ceilDivide(block.columns, nr)
+    let scalars = (block.rows + (packsB ? block.columns : 0)) * block.depth
+    let threads = scalars < parallelPackingThreshold ? 1 : block.threads
+    let tasksA = min(panelsA, 2 * threads)
+    let tasksB = packsB ? min(panelsB, 2 * threads) : 0
+    forEachTask(tasksA + tasksB, threads: threads) { task in
+      if task < tasksB {
+        let panels = evenPart(of: panelsB, into: tasksB, task)
+        let first = panels.lowerBound * nr
+        packPanelsB(
+          V.self,
+          Operand(
+            b.pointer(row: block.depthStart, column: block.column + first), b.stride,
+            b.transposed),
+          depth: block.depth, columns: min(panels.count * nr, block.columns - first),
+          into: packedB + first * block.depth)
+      } else {
+        let panels = evenPart(of: panelsA, into: tasksA, task - tasksB)
+        let first = panels.lowerBound * mr
+        packPanelsA(
+          Operand(
+            a.pointer(row: block.row + first, column: block.depthStart), a.stride, a.transposed),
+          rows: min(panels.count * mr, block.rows - first), depth: block.depth, mr: mr,
+          into: packedA + first * block.depth)
+      }
+    }
+  }
+
+  /// Runs the micro-kernel over every tile of the block. A task is a range
+  /// of A panels (at most `mc` rows) times a range of B panels; there are a
+  /// few tasks per thread, in a multiple of the thread count.
+  @inlinable
+  static func multiplyBlock<V: SIMD>(
+    _: V.Type, _ blocking: Blocking, _ block: Block, b: Operand<V.Scalar>,
+    packedA: UnsafeMutablePointer<V.Scalar>, packedB: UnsafeMutablePointer<V.Scalar>,
+    c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
+  ) where V.Scalar: BinaryFloatingPoint {
+    let (mr, nr) = (blocking.mr, blocking.nr)
+    let panelsA = ceilDivide(block.rows, mr)
+    let panelsB = ceilDivide(block.columns, nr)
+    let rowTasks = ceilDivide(panelsA, blocking.mc / mr)
+    var columnTasks = 1
+    if block.threads > 1 {
+      let step = block.threads / greatestCommonDivisor(rowTasks, block.threads)
+      columnTasks = roundUp(ceilDivide(4 * block.threads, rowTasks), step)
+    }
+    if block.packsBPerTask {
+      columnTasks = max(columnTasks, ceilDivide(panelsB, panelsPerTask))
+    }
+    columnTasks = min(columnTasks, panelsB)
+    let depth = block.depth
+    forEachTask(rowTasks * columnTasks, threads: block.threads) { task in
+      let rowPanels = evenPart(of: panelsA, into: rowTasks, task / columnTasks)
+      let columnPanels = evenPart(of: panelsB, into: columnTasks, task % columnTasks)
+      var panelsB = packedB
+      if block.packsBPerTask {
+        let first = columnPanels.lowerBound * nr
+        let count = min(columnPanels.count * nr, block.columns - first)
+        let scalars = depth * columnPanels.count * nr
+        panelsB = PackingScratch.forCurrentThread.taskBuffer(
+          bytes: scalars * MemoryLayout<V.Scalar>.stride
+        ).bindMemory(to: V.Scalar.self, capacity: scalars)
+        packPanelsB(
+          V.self,
+          Operand(
+            b.pointer(row: block.depthStart, column: block.column + first), b.stride,
+            b.transposed),
+          depth: depth, columns: count, into: panelsB)
+        panelsB -= first * depth
+      }
+      for columnPanel in columnPanels {
+        let column = columnPanel * nr
+        let columns = min(nr, block.columns - column)
+        let panelB = panelsB + column * depth
+        for rowPanel in rowPanels {
+          let row = rowPanel * mr
+          multiplyTile(
+            V.self, depth: depth, a: packedA + row * depth, b: panelB,
+            c: c + (block.row + row) * ldc + block.column + column, ldc: ldc,
+            rows: min(mr, block.rows - row), columns: columns, accumulate: accumulate)
+        }
+      }
+    }
+  }
+}
+
+// MARK: - Packing
+//
+// A packed panel of width `w` (`mr` for A, `nr` for B) holds, at step `p`
+// of the depth, the `w` scalars `p * w ..< p * w + w`. Depending on the
+// transpose, those `w` scalars either lie side by side in memory (a run,
+// copied whole) or one in each of `w` rows of the source (gathered).
+
+extension KernelSet {
+  /// Packs `op(A)` into `mr`-row panels, zero-padded past the last row.
+  @inlinable @inline(__always)
+  static func packPanelsA<S: BinaryFloatingPoint>(
+    _ source: Operand<S>, rows: Int, depth: Int, mr: Int, into panels: UnsafeMutablePointer<S>
+  ) {
+    // op(A)[i, p] is base[p * stride + i] when transposed.
+    if source.transposed {
+      packRuns(source.base, source.stride, rows, depth, mr, panels)
+    } else {
+      packGathered(source.base, source.stride, rows, depth, mr, panels)
+    }
+  }
+
+  /// Packs `op(B)` into panels of two registers' width, zero-padded past
+  /// the last column.
+  @inlinable @inline(__always)
+  static func packPanelsB<V: SIMD>(
+    _: V.Type, _ source: Operand<V.Scalar>, depth: Int, columns: Int,
+    into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    // op(B)[p, j] is base[p * stride + j] unless transposed.
+    if source.transposed {
+      packGathered(source.base, source.stride, columns, depth, 2 * V.scalarCount, panels)
+    } else {
+      packRuns(source.base, source.stride, columns, depth, 2 * V.scalarCount, panels)
+    }
+  }
+
+  /// Packs `count` scalars at each of `depth` steps, where step `p` reads
+  /// the run `base[p * stride ..< p * stride + count]`. The source is read
+  /// row after row, in order, which suits the hardware prefetchers.
+  @inlinable @inline(__always)
+  static func packRuns<S: BinaryFloatingPoint>(
+    _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
+    _ panels: UnsafeMutablePointer<S>
+  ) {
+    let panelSize = width * depth
+    let fullPanels = count / width
+    let rest = count - fullPanels * width
+    for p in 0..<depth {
+      let run = base + p * stride
+      let out = panels + p * width
+      for panel in 0..<fullPanels {
+        // A constant size, once inlined: a few vector moves.
+        UnsafeMutableRawPointer(out + panel * panelSize).copyMemory(
+          from: run + panel * width, byteCount: width * MemoryLayout<S>.stride)
+      }
+      if rest > 0 {
+        let last = out + fullPanels * panelSize
+        for j in 0..<rest { last[j] = run[fullPanels * width + j] }
+        for j in rest..<width { last[j] = 0 }
+      }
+    }
+  }
+
+  /// Packs `count` rows of `base` (row stride `stride`), `depth` scalars
+  /// each, so that step `p` of a panel holds scalar `p` of `width` rows. Each
+  /// source row is read in order, one after the other: reading the `width`
+  /// rows side by side would touch `width` addresses a multiple of the row
+  /// stride apart, which for strides of a few kilobytes share a handful of
+  /// cache sets and evict one another.
+  @inlinable @inline(__always)
+  static func packGathered<S: BinaryFloatingPoint>(
+    _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
+    _ panels: UnsafeMutablePointer<S>
+  ) {
+    var out = panels
+    for first in Swift.stride(from: 0, to: count, by: width) {
+      let top = base + first * stride
+      let height = min(width, count - first)
+      if height < width { out.update(repeating: 0, count: width * depth) }
+      for i in 0..<height {
+        let row = top + i * stride
+        var target = out + i
+        for p in 0..<depth {
+          target.pointee = row[p]
+          target += width
+        }
+      }
+      out += width * depth
+    }
+  }
+}
+
+// MARK: - The micro-kernel
+
+extension KernelSet {
+  /// Multiplies a packed A panel (6 scalars per step) by a packed B panel
+  /// (two registers per step, 64-byte aligned) into the top-left
+  /// `rows × columns` corner of the 6 × 2-register tile of `C` at `c`.
+  /// An edge tile runs through a full tile in a local buffer that starts
+  /// from C's values, so that its entries are summed exactly like those of
+  /// a full tile.
+  @inlinable
+  static func multiplyTile<V: SIMD>(
+    _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: UnsafePointer<V.Scalar>,
+    c: UnsafeMutablePointer<V.Scalar>, ldc: Int, rows: Int, columns: Int, accumulate: Bool
+  ) where V.Scalar: BinaryFloatingPoint {
+    let width = 2 * V.scalarCount
+    if rows == 6 && columns == width {
+      fullTile(V.self, depth: depth, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+      return
+    }
+    withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { registers in
+      let tile = UnsafeMutableRawPointer(registers.baseAddress!)
+        .bindMemory(to: V.Scalar.self, capacity: 6 * width)
+      if accumulate {
+        tile.update(repeating: 0, count: 6 * width)
+        for i in 0..<rows { (tile + i * width).update(from: c + i * ldc, count: columns) }
+      }
+      fullTile(V.self, depth: depth, a: a, b: b, c: tile, ldc: width, accumulate: accumulate)
+      for i in 0..<rows { (c + i * ldc).update(from: tile + i * width, count: columns) }
+    }
+  }
+
+  /// The full register tile: 6 rows × 2 registers in twelve accumulators.
+  /// With `accumulate` the accumulators start from C itself, so that the
+  /// loads of C overlap with the first steps of the loop.
+  @inlinable
+  static func fullTile<V: SIMD>(
+    _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: UnsafePointer<V.Scalar>,
+    c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
+  ) where V.Scalar: BinaryFloatingPoint {
+    let w = V.scalarCount
+    @inline(__always) func load(_ pointer: UnsafeMutablePointer<V.Scalar>) -> V {
+      accumulate ? UnsafeRawPointer(pointer).loadUnaligned(as: V.self) : V()
+    }
+    @inline(__always) func store(_ low: V, _ high: V, row: Int) {
+      UnsafeMutableRawPointer(c + row * ldc).storeBytes(of: low, as: V.self)
+      UnsafeMutableRawPointer(c + row * ldc + w).storeBytes(of: high, as: V.self)
+    }
+    var (c00, c01) = (load(c), load(c + w))
+    var (c10, c11) = (load(c + ldc), load(c + ldc + w))
+    var (c20, c21) = (load(c + 2 * ldc), load(c + 2 * ldc + w))
+    var (c30, c31) = (load(c + 3 * ldc), load(c + 3 * ldc + w))
+    var (c40, c41) = (load(c + 4 * ldc), load(c + 4 * ldc + w))
+    var (c50, c51) = (load(c + 5 * ldc), load(c + 5 * ldc + w))
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    let registerBytes = MemoryLayout<V>.stride
+    for _ in 0..<depth {
+      let b0 = pb.load(as: V.self)
+      let b1 = pb.load(fromByteOffset: registerBytes, as: V.self)
+      /// One row of the tile: `a` times the two registers of B.
+      @inline(__always) func row(_ low: inout V, _ high: inout V, _ a: V.Scalar) {
+        let x = V(repeating: a)
+        multiplyAdd(&low, x, b0)
+        multiplyAdd(&high, x, b1)
+      }
+      row(&c00, &c01, pa[0])
+      row(&c10, &c11, pa[1])
+      row(&c20, &c21, pa[2])
+      row(&c30, &c31, pa[3])
+      row(&c40, &c41, pa[4])
+      row(&c50, &c51, pa[5])
+      pa += 6
+      pb += 2 * registerBytes
+    }
+    store(c00, c01, row: 0)
+    store(c10, c11, row: 1)
+    store(c20, c21, row: 2)
+    store(c30, c31, row: 3)
+    store(c40, c41, row: 4)
+    store(c50, c51, row: 5)
+  }
+}
+
+// MARK: - Products along rows
+
+extension KernelSet {
+  /// `C = A·Bᵀ` (or `C += A·Bᵀ`) with `A` `[m, k]` and `B` `[n, k]` both
+  /// stored row by row, so that every entry of `C` is a dot product of two
+  /// contiguous rows. The packed path would have to transpose one of the
+  /// operands, one scalar at a time, which for the filter gradient of a
+  /// convolution (`∂y · colsᵀ`, where `cols` is large and `∂y` has few
+  /// rows) costs as much as the multiplication. Here a 4 × 3 tile of `C` is
+  /// twelve 8-lane accumulators over the depth, eight lanes on every
+  /// instruction set, reduced across lanes at the end. The tiles are shared
+  /// out by column; the depth is cut the same way whatever the number of
+  /// threads, so the result does not depend on it.
+  @inlinable
+  static func rowProducts<S: BinaryFloatingPoint & SIMDScalar>(_ product: GEMMProduct<S>) {
+    let (m, n, k) = (product.m, product.n, product.k)
+    let (a, lda, b, ldb, c, ldc) = (
+      product.a, product.lda, product.b, product.ldb, product.c, product.ldc
+    )
+    let rowTiles = ceilDivide(m, 4)
+    let columnTiles = ceilDivide(n, 3)
+    let threads = m * n * k < parallelThreshold ? 1 : WorkerPool.threadCount
+    let tasks = min(columnTiles, 4 * threads)
+    for depthStart in stride(from: 0, to: k, by: dotProductDepthBlock) {
+      let depth = min(dotProductDepthBlock, k - depthStart)
+      forEachTask(tasks, threads: threads) { task in
+        for columnTile in evenPart(of: columnTiles, into: tasks, task) {
+          let column = columnTile * 3
+          for rowTile in 0..<rowTiles {
+            let row = rowTile * 4
+            rowProductTile(
+              depth: depth, a: a + row * lda + depthStart, lda: lda, rows: min(4, m - row),
+              b: b + column * ldb + depthStart, ldb: ldb, columns: min(3, n - column),
+              c: c + row * ldc + column, ldc: ldc,
+              accumulate: product.accumulate || depthStart > 0)
+          }
+        }
+      }
+    }
+  }
+
+  /// The sum of the lanes of `v`, by halves: three vector adds, not seven
+  /// dependent scalar ones.
+  @inlinable @inline(__always)
+  static func horizontalSum<S: BinaryFloatingPoint & SIMDScalar>(_ v: SIMD8<S>) -> S {
+    let four = v.lowHalf + v.highHalf
+    let two = four.lowHalf + four.highHalf
+    return two[0] + two[1]
+  }
+
+  /// The `rows × columns` (at most 4 × 3) corner of a tile of `C = A·Bᵀ`
+  /// over `depth`: rows past `rows` or `columns` repeat the last one, and
+  /// their results are dropped.
+  @inlinable
+  static func rowProductTile<S: BinaryFloatingPoint & SIMDScalar>(
+    depth: Int, a: UnsafePointer<S>, lda: Int, rows: Int, b: UnsafePointer<S>, ldb: Int,
+    columns: Int, c: UnsafeMutablePointer<S>, ldc: Int, accumulate: Bool
+  ) {
+    let a0 = a
+    let a1 = rows > 1 ? a0 + lda : a0
+    let a2 = rows > 2 ? a1 + lda : a1
+    let a3 = rows > 3 ? a2 + lda : a2
+    let b0 = b
+    let b1 = columns > 1 ? b0 + ldb : b0
+    let b2 = columns > 2 ? b1 + ldb : b1
+    @inline(__always) func load(_ pointer: UnsafePointer<S>) -> SIMD8<S> {
+      UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<S>.self)
+    }
+    var (s00, s01, s02) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var (s10, s11, s12) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var (s20, s21, s22) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var (s30, s31, s32) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var p = 0
+    while p + 8 <= depth {
+      let (y0, y1, y2) = (load(b0 + p), load(b1 + p), load(b2 + p))
+      var x = load(a0 + p)
+      multiplyAdd(&s00, x, y0)
+      multiplyAdd(&s01, x, y1)
+      multiplyAdd(&s02, x, y2)
+      x = load(a1 + p)
+      multiplyAdd(&s10, x, y0)
+      multiplyAdd(&s11, x, y1)
+      multiplyAdd(&s12, x, y2)
+      x = load(a2 + p)
+      multiplyAdd(&s20, x, y0)
+      multiplyAdd(&s21, x, y1)
+      multiplyAdd(&s22, x, y2)
+      x = load(a3 + p)
+      multiplyAdd(&s30, x, y0)
+      multiplyAdd(&s31, x, y1)
+      multiplyAdd(&s32, x, y2)
+      p += 8
+    }
+    let vectors = (s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32)
+    withUnsafeTemporaryAllocation(of: SIMD8<S>.self, capacity: 12) { spilled in
+      (spilled[0], spilled[1], spilled[2], spilled[3]) = (
+        vectors.0, vectors.1, vectors.2, vectors.3
+      )
+      (spilled[4], spilled[5], spilled[6], spilled[7]) = (
+        vectors.4, vectors.5, vectors.6, vectors.7
+      )
+      (spilled[8], spilled[9], spilled[10], spilled[11]) = (
+        vectors.8, vectors.9, vectors.10, vectors.11
+      )
+      let rowsA = [a0, a1, a2, a3]
+      let rowsB = [b0, b1, b2]
+      for i in 0..<rows {
+        for j in 0..<columns {
+          var sum = horizontalSum(spilled[i * 3 + j])
+          for q in p..<depth { sum += rowsA[i][q] * rowsB[j][q] }
+          let target = c + i * ldc + j
+          target.pointee = accumulate ? target.pointee + sum : sum
+        }
+      }
+    }
+  }
+}
+
+// MARK: - Packing buffers
+
+/// The packing buffers of one thread, grown when a product needs more,
+/// then reused by every later product on that thread: the blocks of a
+/// product the thread runs (shared with the workers that help it), and the
+/// B panels of a task the thread runs.
+@usableFromInline
+final class PackingScratch {
+  private var blocks = GrowingBuffer()
+  private var task = GrowingBuffer()
+
+  /// The calling thread's buffers, created on first use.
+  @usableFromInline
+  static var forCurrentThread: PackingScratch {
+    if let existing = pthread_getspecific(packingScratchKey) {
+      return Unmanaged<PackingScratch>.fromOpaque(existing).takeUnretainedValue()
+    }
+    let scratch = PackingScratch()
+    pthread_setspecific(packingScratchKey, Unmanaged.passRetained(scratch).toOpaque())
+    return scratch
+  }
+
+  /// Room for the packed blocks of a product, 64-byte aligned.
+  @usableFromInline
+  func blockBuffer(bytes: Int) -> UnsafeMutableRawPointer { blocks.reserve(bytes) }
+
+  /// Room for the B panels of one task, 64-byte aligned.
+  @usableFromInline
+  func taskBuffer(bytes: Int) -> UnsafeMutableRawPointer { task.reserve(bytes) }
+}
+
+/// A 64-byte aligned allocation that only grows.
+private struct GrowingBuffer: ~Copyable {
+  private var storage: UnsafeMutableRawPointer?
+  private var capacity = 0
+
+  /// The buffer, reallocated first if it holds fewer than `bytes` bytes.
+  mutating func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+    if let storage, bytes <= capacity { return storage }
+    storage?.deallocate()
+    capacity = roundUp(max(bytes, 1), 1 << 12)
+    let fresh = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    storage = fresh
+    return fresh
+  }
+
+  deinit { storage?.deallocate() }
+}
+
+private let packingScratchKey: pthread_key_t = {
+  var key = pthread_key_t()
+  let status = pthread_key_create(&key) { releasePackingScratch($0) }
+  precondition(status == 0, "gemm: cannot create a thread-local key (error \(status))")
+  return key
+}()
+
+private func releasePackingScratch(_ pointer: UnsafeMutableRawPointer?) {
+  if let pointer { Unmanaged<PackingScratch>.fromOpaque(pointer).release() }
+}

@@ -40,7 +40,7 @@ struct MPIRunTests {
     let second = try MPIJob.run(
       processes: 1,
       [
-        "train", "--data", data, "--epochs", "2", "--resume", checkpoint.path, "--out",
+        "train", "--epochs", "2", "--resume", checkpoint.path, "--out",
         resumed.path,
       ])
     #expect(second.status == 0, "\(second.output)")
@@ -89,6 +89,7 @@ struct MPIRunTests {
     // Rank 1 alone reads a folder that does not exist.
     let command = [
       MPIJob.cortex!, "train", "--data", try MPIJob.smallMNIST(in: folder), "--out", folder.path,
+      "--force",
     ].joined(separator: " ")
     let job = try MPIJob.runTwoRanks(
       shell: "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec \(command) --data /nonexistent; "

@@ -127,7 +127,7 @@ public struct LayerCheck: Sendable {
           Sequential { Tanh() },
         ])
       },
-    ]
+    ] + researchLayers
   }
 }
 

@@ -30,9 +30,10 @@ struct TrainCommand: Command {
                            fashion-mnist is read from \(DatasetName.fashionMNIST.defaultDirectory.path),
                            where `apt-get install dataset-fashion-mnist` puts it)
       --epochs N           epochs to train (default 5 for lenet5, 10 for
-                           fashion-cnn, 12 for the others)
+                           fashion-cnn, 40 for maxout-mnist, 12 for the
+                           others)
       --batch-size N       examples per step (default 64)
-      --lr RATE            base learning rate (default 0.05 for sgd, 0.02 for
+      --lr RATE            base learning rate (default 0.05 for sgd, 0.005 for
                            maxout-mnist with sgd; 0.001 for adam, adamw and
                            rmsprop, 1 for adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
@@ -44,8 +45,8 @@ struct TrainCommand: Command {
       --seed N             seeds the weights, the order of examples, their
                            shifts and dropout (default 1)
       --shift N            shift each training image by up to N pixels, anew
-                           every epoch (default 2, and none for
-                           fashion-cnn; 0 for none)
+                           every epoch (default 2; 1 for maxout-mnist,
+                           none for fashion-cnn; 0 for none)
       --threads N          compute threads (default: the number of cores)
       --out DIR            output folder (default runs/MODEL, or the
                            checkpoint's folder with --resume)

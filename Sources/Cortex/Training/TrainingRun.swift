@@ -181,27 +181,29 @@ extension ModelName {
     switch self {
     case .lenet5: return 5
     case .fashionCNN: return 10
-    case .maxoutMNIST: return 12
+    case .maxoutMNIST: return 40
     default: return 12
     }
   }
 
   /// The shift, in pixels, that a run of the model gives its training
-  /// images by default: 2 for the digits, none for `fashion-cnn`, whose
+  /// images by default: 2 for the digits, 1 for the maxout network, which
+  /// already has dropout on every layer, and none for `fashion-cnn`, whose
   /// clothes are centred and which underfits with shifts in a short run.
   public var defaultMaximumShift: Int {
     switch self {
     case .fashionCNN: return 0
+    case .maxoutMNIST: return 1
     default: return 2
     }
   }
 
   /// The base learning rate that suits the model with `optimizer`: the
   /// optimizer's own default, except for the maxout network, whose
-  /// unbounded piecewise-linear units diverge under SGD at 0.05.
+  /// unbounded piecewise-linear units diverge under SGD at 0.02.
   public func defaultLearningRate(for optimizer: OptimizerKind) -> Double {
     switch (self, optimizer) {
-    case (.maxoutMNIST, .sgd): return 0.02
+    case (.maxoutMNIST, .sgd): return 0.005
     default: return optimizer.defaultLearningRate
     }
   }

@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 @testable import CortexCLI
 
 /// Seeded mutation fuzzing of the command-line parser and of each

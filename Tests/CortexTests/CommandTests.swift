@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 @testable import CortexCLI
 
 /// The `train`, `evaluate` and `summary` commands, run in process on a

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Shape mismatches inside the network operations trap with a message that
 /// names the operation and the shapes involved. Each case runs in a child

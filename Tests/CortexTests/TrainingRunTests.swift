@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Training runs: the CS231n overfitting sanity check on real digits,
 /// checkpoints that round-trip exactly and runs that resume to the same

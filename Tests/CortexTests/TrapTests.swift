@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Shape mismatches are programmer errors: they trap, and the message names
 /// the operation and both shapes. Each case runs in a child process.

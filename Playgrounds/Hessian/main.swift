@@ -9,7 +9,7 @@ import Cortex
 import Foundation
 
 /// A 2-3-2 MLP with tanh hidden units, its parameters in one vector θ:
-/// W₁ [3, 2], b₁ [3], W₂ [2, 3], b₂ [1].
+/// W₁ [3, 2], b₁ [3], W₂ [2, 3] (no output bias).
 let input = Tensor<Double>(shape: [4, 2], scalars: [0.3, -0.2, 1.1, 0.4, -0.7, 0.9, 0.05, -1.2])
 let labels = [0, 1, 1, 0]
 

@@ -536,18 +536,39 @@ extension KernelSet {
   /// contiguous rows. The packed path would have to transpose one of the
   /// operands, one scalar at a time, which for the filter gradient of a
   /// convolution (`∂y · colsᵀ`, where `cols` is large and `∂y` has few
-  /// rows) costs as much as the multiplication. Here a 4 × 3 tile of `C` is
-  /// twelve 8-lane accumulators over the depth, eight lanes on every
-  /// instruction set, reduced across lanes at the end. The tiles are shared
-  /// out by column; the depth is cut the same way whatever the number of
-  /// threads, so the result does not depend on it.
+  /// rows) costs as much as the multiplication. Here each entry of a tile of
+  /// `C` is a vector of partial sums over the depth, 64 bytes of lanes (16
+  /// in single precision, 8 in double) on every instruction set, reduced
+  /// across lanes at the end. The tile has 3 columns and as many rows as
+  /// the set's registers allow (4 with 64-byte registers, 2 with 32-byte,
+  /// 1 with 16-byte); that changes which entries are computed together,
+  /// never how one is summed. The tiles are shared out by column; the depth
+  /// is cut the same way whatever the number of threads, so the result
+  /// does not depend on it.
   @inlinable
   static func rowProducts<S: BinaryFloatingPoint & SIMDScalar>(_ product: GEMMProduct<S>) {
+    if MemoryLayout<S>.size == 4 {
+      rowProducts(product, SIMD16<S>.self)
+    } else {
+      rowProducts(product, SIMD8<S>.self)
+    }
+  }
+
+  /// Rows of a row-product tile: twelve 64-byte accumulators fit in the
+  /// registers of AVX-512, six in those of AVX2, three in 16-byte ones.
+  @inlinable static var rowProductTileRows: Int {
+    max(1, 4 * MemoryLayout<FloatVector>.size / 64)
+  }
+
+  @inlinable
+  static func rowProducts<L: SIMD>(_ product: GEMMProduct<L.Scalar>, _: L.Type)
+  where L.Scalar: BinaryFloatingPoint {
     let (m, n, k) = (product.m, product.n, product.k)
     let (a, lda, b, ldb, c, ldc) = (
       product.a, product.lda, product.b, product.ldb, product.c, product.ldc
     )
-    let rowTiles = ceilDivide(m, 4)
+    let tileRows = rowProductTileRows
+    let rowTiles = ceilDivide(m, tileRows)
     let columnTiles = ceilDivide(n, 3)
     let threads = m * n * k < parallelThreshold ? 1 : WorkerPool.threadCount
     let tasks = min(columnTiles, 4 * threads)
@@ -557,11 +578,11 @@ extension KernelSet {
         for columnTile in evenPart(of: columnTiles, into: tasks, task) {
           let column = columnTile * 3
           for rowTile in 0..<rowTiles {
-            let row = rowTile * 4
+            let row = rowTile * tileRows
             rowProductTile(
-              depth: depth, a: a + row * lda + depthStart, lda: lda, rows: min(4, m - row),
-              b: b + column * ldb + depthStart, ldb: ldb, columns: min(3, n - column),
-              c: c + row * ldc + column, ldc: ldc,
+              L.self, depth: depth, a: a + row * lda + depthStart, lda: lda,
+              rows: min(tileRows, m - row), b: b + column * ldb + depthStart, ldb: ldb,
+              columns: min(3, n - column), c: c + row * ldc + column, ldc: ldc,
               accumulate: product.accumulate || depthStart > 0)
           }
         }
@@ -569,23 +590,29 @@ extension KernelSet {
     }
   }
 
-  /// The sum of the lanes of `v`, by halves: three vector adds, not seven
-  /// dependent scalar ones.
+  /// The sum of the lanes of `v`, by halves: lane `i` plus lane
+  /// `i + width/2`, until one is left. The same tree on every set.
   @inlinable @inline(__always)
-  static func horizontalSum<S: BinaryFloatingPoint & SIMDScalar>(_ v: SIMD8<S>) -> S {
-    let four = v.lowHalf + v.highHalf
-    let two = four.lowHalf + four.highHalf
-    return two[0] + two[1]
+  static func horizontalSum<L: SIMD>(_ v: L) -> L.Scalar where L.Scalar: FloatingPoint {
+    var v = v
+    var width = L.scalarCount
+    while width > 1 {
+      width /= 2
+      for i in 0..<width { v[i] += v[i + width] }
+    }
+    return v[0]
   }
 
-  /// The `rows × columns` (at most 4 × 3) corner of a tile of `C = A·Bᵀ`
-  /// over `depth`: rows past `rows` or `columns` repeat the last one, and
-  /// their results are dropped.
+  /// The `rows × columns` (at most `rowProductTileRows` × 3) corner of a
+  /// tile of `C = A·Bᵀ` over `depth`: columns past `columns` repeat the
+  /// last one, and their results are dropped.
   @inlinable
-  static func rowProductTile<S: BinaryFloatingPoint & SIMDScalar>(
-    depth: Int, a: UnsafePointer<S>, lda: Int, rows: Int, b: UnsafePointer<S>, ldb: Int,
-    columns: Int, c: UnsafeMutablePointer<S>, ldc: Int, accumulate: Bool
-  ) {
+  static func rowProductTile<L: SIMD>(
+    _: L.Type, depth: Int, a: UnsafePointer<L.Scalar>, lda: Int, rows: Int,
+    b: UnsafePointer<L.Scalar>, ldb: Int, columns: Int, c: UnsafeMutablePointer<L.Scalar>,
+    ldc: Int, accumulate: Bool
+  ) where L.Scalar: BinaryFloatingPoint {
+    let tileRows = rowProductTileRows
     let a0 = a
     let a1 = rows > 1 ? a0 + lda : a0
     let a2 = rows > 2 ? a1 + lda : a1
@@ -593,36 +620,36 @@ extension KernelSet {
     let b0 = b
     let b1 = columns > 1 ? b0 + ldb : b0
     let b2 = columns > 2 ? b1 + ldb : b1
-    @inline(__always) func load(_ pointer: UnsafePointer<S>) -> SIMD8<S> {
-      UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<S>.self)
+    @inline(__always) func load(_ pointer: UnsafePointer<L.Scalar>) -> L {
+      UnsafeRawPointer(pointer).loadUnaligned(as: L.self)
     }
-    var (s00, s01, s02) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
-    var (s10, s11, s12) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
-    var (s20, s21, s22) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
-    var (s30, s31, s32) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var (s00, s01, s02) = (L(), L(), L())
+    var (s10, s11, s12) = (L(), L(), L())
+    var (s20, s21, s22) = (L(), L(), L())
+    var (s30, s31, s32) = (L(), L(), L())
+    let lanes = L.scalarCount
     var p = 0
-    while p + 8 <= depth {
+    while p + lanes <= depth {
       let (y0, y1, y2) = (load(b0 + p), load(b1 + p), load(b2 + p))
-      var x = load(a0 + p)
-      multiplyAdd(&s00, x, y0)
-      multiplyAdd(&s01, x, y1)
-      multiplyAdd(&s02, x, y2)
-      x = load(a1 + p)
-      multiplyAdd(&s10, x, y0)
-      multiplyAdd(&s11, x, y1)
-      multiplyAdd(&s12, x, y2)
-      x = load(a2 + p)
-      multiplyAdd(&s20, x, y0)
-      multiplyAdd(&s21, x, y1)
-      multiplyAdd(&s22, x, y2)
-      x = load(a3 + p)
-      multiplyAdd(&s30, x, y0)
-      multiplyAdd(&s31, x, y1)
-      multiplyAdd(&s32, x, y2)
-      p += 8
+      /// One row of the tile: a row of A against the three rows of B.
+      @inline(__always) func row(
+        _ t0: inout L, _ t1: inout L, _ t2: inout L, _ a: UnsafePointer<L.Scalar>
+      ) {
+        let x = load(a + p)
+        multiplyAdd(&t0, x, y0)
+        multiplyAdd(&t1, x, y1)
+        multiplyAdd(&t2, x, y2)
+      }
+      row(&s00, &s01, &s02, a0)
+      if tileRows > 1 { row(&s10, &s11, &s12, a1) }
+      if tileRows > 2 {
+        row(&s20, &s21, &s22, a2)
+        row(&s30, &s31, &s32, a3)
+      }
+      p += lanes
     }
     let vectors = (s00, s01, s02, s10, s11, s12, s20, s21, s22, s30, s31, s32)
-    withUnsafeTemporaryAllocation(of: SIMD8<S>.self, capacity: 12) { spilled in
+    withUnsafeTemporaryAllocation(of: L.self, capacity: 12) { spilled in
       (spilled[0], spilled[1], spilled[2], spilled[3]) = (
         vectors.0, vectors.1, vectors.2, vectors.3
       )
@@ -632,12 +659,11 @@ extension KernelSet {
       (spilled[8], spilled[9], spilled[10], spilled[11]) = (
         vectors.8, vectors.9, vectors.10, vectors.11
       )
-      let rowsA = [a0, a1, a2, a3]
-      let rowsB = [b0, b1, b2]
       for i in 0..<rows {
         for j in 0..<columns {
           var sum = horizontalSum(spilled[i * 3 + j])
-          for q in p..<depth { sum += rowsA[i][q] * rowsB[j][q] }
+          let (rowA, rowB) = (a + i * lda, b + j * ldb)
+          for q in p..<depth { sum += rowA[q] * rowB[q] }
           let target = c + i * ldc + j
           target.pointee = accumulate ? target.pointee + sum : sum
         }

@@ -101,7 +101,9 @@ private func scatterToWinners<Scalar>(
 /// candidate taken, summed back to each input's shape.
 ///
 /// Fast path: when `b` is a constant 0-d tensor (relu's 0), forward is one
-/// pass over `a` and backward one pass over the gradient.
+/// pass over `a` and backward one pass over the gradient. Inlined, so that
+/// each caller's comparison is inlined into the kernels.
+@inline(__always)
 func elementwiseMaxGate<Scalar>(
   _ name: String, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>,
   takesFirst: @escaping (Scalar, Scalar) -> Bool

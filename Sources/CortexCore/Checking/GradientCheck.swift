@@ -42,7 +42,7 @@ public struct InputGradientReport: Sendable, CustomStringConvertible {
   }
 }
 
-/// The result of ``checkGradients(at:step:tolerance:mode:seed:of:)-([Tensor<Scalar>],_,_,_,_,_)``.
+/// The result of ``checkGradients(at:step:tolerance:mode:seed:order:of:)-([Tensor<Scalar>],_,_,_,_,_,_)``.
 public struct GradientCheckReport: Sendable, CustomStringConvertible {
   /// One report per input; in fast mode, empty when the check passed.
   public let inputs: [InputGradientReport]

@@ -12,6 +12,8 @@
 ///   - x: any shape.
 ///   - negativeSlope: `α`, the slope for `x < 0` (default 0.01).
 /// - Returns: the shape of `x`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func leakyRelu<Scalar>(_ x: Tensor<Scalar>, negativeSlope: Scalar = 0.01) -> Tensor<Scalar> {
   negativeSlope <= 1 ? max(x, negativeSlope * x) : min(x, negativeSlope * x)
 }

@@ -142,12 +142,16 @@ extension Tensor {
 
 /// Elementwise maximum: the max gate. The upstream gradient is routed to
 /// the larger input; on a tie it goes to the first argument, `a`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func max<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
   elementwiseMaxGate("max", a, b) { $0 >= $1 }
 }
 
 /// Elementwise minimum: the max gate on reversed order. The upstream
 /// gradient is routed to the smaller input; on a tie it goes to `a`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func min<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
   elementwiseMaxGate("min", a, b) { $0 <= $1 }
 }

@@ -111,6 +111,8 @@ public func sigmoid<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 /// the same operation as `max(x, 0)` in values and gradients. The gradient
 /// passes where `x ≥ 0`: at the tie `x = 0` the first candidate, `x`, wins,
 /// so relu′(0) = 1 (PyTorch takes 0 there).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func relu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
   elementwiseMaxGate("relu", x, Tensor(0)) { $0 >= $1 }
 }

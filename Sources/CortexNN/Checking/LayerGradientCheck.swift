@@ -15,7 +15,10 @@ import CortexCore
 /// - Parameters:
 ///   - layer: the layer; it must be deterministic (dropout in inference).
 ///   - input: the point to check at, a shape the layer accepts.
+///   - step: the central-difference step (the defaults of the tensor check).
+///   - tolerance: the largest relative error that passes (likewise).
 ///   - mode: `.full` (every element) or `.fast` (one random direction).
+///   - seed: the seed of the random projection and direction.
 ///   - order: 1, or 2 for the gradient of the gradient.
 public func checkGradients<L: Layer>(
   of layer: L, at input: Tensor<L.Scalar>, step: L.Scalar? = nil, tolerance: Double? = nil,

@@ -148,7 +148,7 @@ public struct TrainingProgress: Sendable {
   public var secondsLeft: Double
 }
 
-/// A classifier trained on MNIST-shaped data, epoch by epoch, that can be
+/// A classifier trained on any labelled image set, epoch by epoch, that can be
 /// saved to a checkpoint and resumed from one with the same result as an
 /// uninterrupted run.
 ///
@@ -180,6 +180,8 @@ public final class TrainingRun {
   private let trainer: Trainer<Float>
   private let trainingSet: Dataset
   private let testSet: Dataset
+  /// The number of classes: the width of the model's output.
+  private let classCount: Int
 
   /// Starts a run with freshly initialized weights.
   ///
@@ -217,6 +219,12 @@ public final class TrainingRun {
     optimizer = configuration.optimizer.make(learningRate: configuration.baseLearningRate)
     schedule = configuration.schedule.make(epochs: configuration.epochs)
     trainer = Trainer(model: model, optimizer: optimizer)
+    classCount = try model.outputShape(for: [1] + configuration.model.inputShape).last ?? 1
+    if let label = (train.labels + test.labels).first(where: { !(0..<classCount).contains($0) }) {
+      throw TrainingError(
+        "the model \(configuration.model.rawValue) tells \(classCount) classes apart; found label \(label)"
+      )
+    }
     self.history = history
     // A schedule that reacts to the metric learns its state from the past epochs.
     for record in history {
@@ -314,7 +322,7 @@ public final class TrainingRun {
 
   /// Accuracy and confusion matrix on the test set.
   public func evaluate() -> Evaluation {
-    trainer.evaluate(testSet.images, labels: testSet.labels, classes: MNIST.classCount)
+    trainer.evaluate(testSet.images, labels: testSet.labels, classes: classCount)
   }
 
   /// The checkpoint's tensors: the model's state dict under its names

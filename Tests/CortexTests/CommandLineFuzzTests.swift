@@ -1,10 +1,10 @@
 import Testing
 
+@testable import CortexCLI
 @testable import CortexCore
 @testable import CortexData
 @testable import CortexNN
 @testable import CortexTraining
-@testable import CortexCLI
 
 /// Seeded mutation fuzzing of the command-line parser and of each
 /// command's option validation: every argument list either parses or

@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 
+@testable import CortexCLI
 @testable import CortexCore
 @testable import CortexData
 @testable import CortexNN
 @testable import CortexTraining
-@testable import CortexCLI
 
 /// The `train`, `evaluate` and `summary` commands, run in process on a
 /// small slice of the bundled MNIST.

@@ -43,27 +43,31 @@ final class MaxGateWinners: @unchecked Sendable {
   deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: Self.bytes(count)) }
 }
 
-/// How the groups of a max gate lie over its input, so that backward can
-/// take the shortest route.
-enum MaxGateGroups {
-  /// Any grouping: the gradient is cleared, then each output's gradient
-  /// is added at its winner.
+/// How the max gate's backward takes the upstream gradient to the winners.
+enum MaxGateRoute<Scalar: TensorScalar> {
+  /// Any grouping: the gradient is cleared, then each output's gradient is
+  /// added at its winner.
   case general
-  /// 2×2 windows with stride 2 that tile `planes` planes exactly: each
-  /// input belongs to one window, and its gradient is written once.
-  case tiles2x2(planes: Int, WindowGeometry)
+  /// A faster route that the operation knows for its own groups (2×2
+  /// pooling windows that tile the input): it writes every element of the
+  /// input's gradient from the upstream gradient and the winners.
+  case direct(
+    (
+      _ upstream: UnsafePointer<Scalar>, _ winners: UnsafePointer<Int32>,
+      _ gradient: UnsafeMutablePointer<Scalar>
+    ) -> Void)
 }
 
 /// Records the max gate `name` from `x` to `output`, where `output[i]` is
 /// `x[winners[i]]`.
 func recordMaxGate<Scalar>(
   _ name: String, _ x: Tensor<Scalar>, output: Tensor<Scalar>, winners: MaxGateWinners,
-  groups: MaxGateGroups = .general
+  route: MaxGateRoute<Scalar> = .general
 ) -> Tensor<Scalar> {
   precondition(winners.count == output.scalarCount, "\(name): one winner per output element")
   let inputShape = x.shape
   return record(name, x, output: output) { upstream in
-    scatterToWinners(name, upstream, winners: winners, inputShape: inputShape, groups: groups)
+    scatterToWinners(name, upstream, winners: winners, inputShape: inputShape, route: route)
   }
 }
 
@@ -72,19 +76,17 @@ func recordMaxGate<Scalar>(
 /// the same winners as its pullback.
 private func scatterToWinners<Scalar>(
   _ name: String, _ upstream: Tensor<Scalar>, winners: MaxGateWinners, inputShape: [Int],
-  groups: MaxGateGroups
+  route: MaxGateRoute<Scalar>
 ) -> Tensor<Scalar> {
   let gradient = Tensor<Scalar>.uninitialized(inputShape)
-  switch groups {
+  switch route {
   case .general:
     routeToWinners(
       upstream.storage.pointer,
       winners: UnsafeBufferPointer(start: winners.pointer, count: winners.count),
       gradient: gradient.storage.pointer, inputCount: gradient.scalarCount)
-  case .tiles2x2(let planes, let geometry):
-    routeToWinners2x2(
-      upstream.storage.pointer, winners: winners.pointer, gradient: gradient.storage.pointer,
-      planes: planes, geometry)
+  case .direct(let write):
+    write(upstream.storage.pointer, winners.pointer, gradient.storage.pointer)
   }
   let outputShape = upstream.shape
   return record("\(name)′", upstream, output: gradient) { g in
@@ -92,7 +94,7 @@ private func scatterToWinners<Scalar>(
     for i in 0..<winners.count {
       gathered.storage.pointer[i] = g.storage.pointer[Int(winners.pointer[i])]
     }
-    return recordMaxGate(name, g, output: gathered, winners: winners, groups: groups)
+    return recordMaxGate(name, g, output: gathered, winners: winners, route: route)
   }
 }
 

@@ -1,11 +1,5 @@
 import Synchronization
 
-/// Where a value was recorded: which tape, and which entry of it.
-struct TapeNode: Sendable, Hashable {
-  let tapeID: UInt64
-  let index: Int
-}
-
 /// A type-erased tape, so that the active one can live in a task-local.
 protocol AnyTape: AnyObject, Sendable {
   var id: UInt64 { get }
@@ -165,7 +159,7 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
             "pullback of '\(entry.name)' returned a gradient of shape \(gradient.shape) for input \(k) of shape \(entry.inputShapes[k])"
           )
           if let existing = gradients[source] {
-            gradients[source] = existing + gradient
+            gradients[source] = addGate(existing, gradient)
           } else {
             gradients[source] = gradient
           }

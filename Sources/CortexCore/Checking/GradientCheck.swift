@@ -199,14 +199,3 @@ public func checkGradients<Scalar>(
     f($0[0])
   }
 }
-
-/// The multi-dimensional index of a row-major flat index.
-func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
-  var rest = flat
-  var index = [Int](repeating: 0, count: shape.count)
-  for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] > 0 {
-    index[axis] = rest % shape[axis]
-    rest /= shape[axis]
-  }
-  return index
-}

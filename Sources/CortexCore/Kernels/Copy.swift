@@ -1,16 +1,5 @@
 /// Strided copies: permutation of axes and copies of rectangular blocks.
 
-/// Row-major strides of `shape`.
-func contiguousStrides(_ shape: [Int]) -> [Int] {
-  var strides = [Int](repeating: 1, count: shape.count)
-  var running = 1
-  for axis in stride(from: shape.count - 1, through: 0, by: -1) {
-    strides[axis] = running
-    running *= shape[axis]
-  }
-  return strides
-}
-
 /// Writes `source` (of `shape`) with its axes permuted: output axis `i` is
 /// source axis `permutation[i]`.
 func permuteKernel<S>(

@@ -287,7 +287,8 @@ public func conv2d<Scalar>(
   return recordFused(
     "conv2d", inputs: inputs, output: output,
     composed: { inputs in
-      convolutionByPatches(inputs[0], filters: inputs[1], bias: inputs.count > 2 ? inputs[2] : nil, g)
+      convolutionByPatches(
+        inputs[0], filters: inputs[1], bias: inputs.count > 2 ? inputs[2] : nil, g)
     }
   ) { upstream, needsGradient in
     let gradients = inputs.indices.map { i in

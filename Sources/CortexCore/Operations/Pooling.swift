@@ -127,7 +127,10 @@ public func maxPool2d<Scalar>(
       x.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
       planes: planes, g)
     return recordMaxGate(
-      "maxPool2d", x, output: output, winners: winners, groups: .tiles2x2(planes: planes, g))
+      "maxPool2d", x, output: output, winners: winners,
+      route: .direct { upstream, winners, gradient in
+        routeToWinners2x2(upstream, winners: winners, gradient: gradient, planes: planes, g)
+      })
   }
   maxPool2DForward(
     x.storage.pointer, output: output.storage.pointer, winners: winners.pointer, planes: planes,

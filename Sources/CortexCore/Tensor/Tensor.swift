@@ -187,3 +187,10 @@ extension Tensor: Equatable {
     return true
   }
 }
+
+/// Where a value was recorded: the identifier of a tape and the index of
+/// an entry on it. A tensor carries this mark and nothing else of the tape.
+struct TapeNode: Sendable, Hashable {
+  let tapeID: UInt64
+  let index: Int
+}

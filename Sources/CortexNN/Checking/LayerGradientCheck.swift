@@ -40,7 +40,6 @@ public func checkGradients<L: Layer>(
     inputs: inputs, maxRelativeError: report.maxRelativeError, tolerance: report.tolerance)
 }
 
-
 /// Every built-in layer with a small Double example, for `cortex gradcheck`
 /// and the test suite: each is checked with respect to its input and every
 /// trainable parameter.

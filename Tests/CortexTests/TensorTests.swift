@@ -259,3 +259,22 @@ import Testing
     #expect(Tensor<Double>([.infinity]).isAlmostEqual(to: Tensor([.infinity])))
   }
 }
+
+@Suite struct DeviceTests {
+  @Test func tensorsAndTheResultsOfOperationsAreOnTheCPU() {
+    let x = Tensor<Double>([1, 2, 3])
+    #expect(x.device == .cpu)
+    #expect((x * x + x).device == .cpu)
+    #expect(Device.cpu.description == "cpu")
+    #expect(Device(backend: "cuda", ordinal: 1).description == "cuda:1")
+  }
+
+  @Test func aCopyStaysOnItsDevice() {
+    let second = Device(backend: "test", ordinal: 1)
+    var x = Tensor<Float>(shape: [2], storage: TensorStorage([1, 2], device: second))
+    let y = x
+    x[0] = 5
+    #expect(x.device == second && y.device == second)
+    #expect(x.scalars == [5, 2] && y.scalars == [1, 2])
+  }
+}

@@ -253,6 +253,7 @@ public func record<Scalar>(
   _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>,
   pullbackIsDifferentiable: Bool = true, pullback: @escaping Tape<Scalar>.Pullback
 ) -> Tensor<Scalar> {
+  requireOneDevice(name, inputs)
   var output = output
   output.node = nil
   AnomalyMonitor.active?.inspect(output, operation: name, phase: .forward)

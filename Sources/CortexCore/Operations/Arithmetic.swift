@@ -10,6 +10,7 @@ extension Tensor {
   static func broadcasting(
     _ name: String, _ a: Tensor, _ b: Tensor, _ f: (Scalar, Scalar) -> Scalar
   ) -> Tensor {
+    requireOneDevice(name, [a, b])
     guard let shape = broadcastShape(a.shape, b.shape) else {
       preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
     }
@@ -26,6 +27,7 @@ extension Tensor {
   static func broadcasting(
     _ name: String, _ a: Tensor, _ b: Tensor, _ operation: BinaryOperation
   ) -> Tensor {
+    requireOneDevice(name, [a, b])
     guard let shape = broadcastShape(a.shape, b.shape) else {
       preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
     }

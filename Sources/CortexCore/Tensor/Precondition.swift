@@ -6,7 +6,7 @@
 /// shadows it inside the module, keeps "add: shapes [2, 3] and [4] cannot
 /// be broadcast together" in front of the person who made the mistake.
 @inline(__always)
-func precondition(
+package func precondition(
   _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String = String(),
   file: StaticString = #fileID, line: UInt = #line
 ) {
@@ -14,7 +14,7 @@ func precondition(
 }
 
 /// Stops the program with `message`, in every build configuration.
-func preconditionFailure(
+package func preconditionFailure(
   _ message: @autoclosure () -> String = String(), file: StaticString = #fileID,
   line: UInt = #line
 ) -> Never {

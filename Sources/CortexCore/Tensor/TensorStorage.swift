@@ -6,11 +6,14 @@
 package final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
   package let count: Int
   package let pointer: UnsafeMutablePointer<Scalar>
+  /// Where the scalars live.
+  package let device: Device
 
   /// Allocates storage for `count` scalars whose values are undefined.
-  init(uninitializedCount count: Int) {
+  init(uninitializedCount count: Int, device: Device = .cpu) {
     precondition(count >= 0, "a tensor cannot hold \(count) scalars")
     self.count = count
+    self.device = device
     pointer = BufferPool.shared.allocate(bytes: Self.bytes(count))
       .bindMemory(to: Scalar.self, capacity: max(count, 1))
   }
@@ -20,13 +23,13 @@ package final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
     pointer.initialize(repeating: value, count: count)
   }
 
-  convenience init<C: Collection>(_ scalars: C) where C.Element == Scalar {
-    self.init(uninitializedCount: scalars.count)
+  convenience init<C: Collection>(_ scalars: C, device: Device = .cpu) where C.Element == Scalar {
+    self.init(uninitializedCount: scalars.count, device: device)
     _ = UnsafeMutableBufferPointer(start: pointer, count: count).initialize(from: scalars)
   }
 
   func copy() -> TensorStorage {
-    let result = TensorStorage(uninitializedCount: count)
+    let result = TensorStorage(uninitializedCount: count, device: device)
     result.pointer.update(from: pointer, count: count)
     return result
   }

@@ -148,6 +148,16 @@ import Testing
     }
   }
 
+  /// The number of classes comes from the model, not from one data set: a
+  /// label the model's output cannot stand for is rejected.
+  @Test func aLabelBeyondTheModelsClassesIsRejected() throws {
+    let few = try digits(0..<4)
+    let relabelled = Dataset(images: few.images, labels: [0, 1, 12, 3])
+    #expect(throws: TrainingError("the model lenet5 tells 10 classes apart; found label 12")) {
+      _ = try TrainingRun(TrainingConfiguration(), train: few, test: relabelled)
+    }
+  }
+
   /// ConvNetJS's MNIST net takes 24×24 crops of the 28×28 digits.
   @Test func smallerInputsAreCenterCrops() throws {
     let few = try digits(0..<2)

@@ -80,4 +80,14 @@ import Testing
     }
     #expect(Self.standardError(result).contains("the function must return one scalar"))
   }
+
+  /// The targets above the core keep their messages too, in optimized
+  /// builds, through the core's `precondition`.
+  @Test func aDatasetWhoseImagesAndLabelsDisagreeTraps() async {
+    let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+      _ = Dataset(images: Tensor<Float>.zeros([3, 1]), labels: [0])
+    }
+    #expect(
+      Self.standardError(result).contains("Dataset: images of shape [3, 1] do not match 1 labels"))
+  }
 }

@@ -360,9 +360,26 @@ public final class TrainingRun {
       images.shape[0], images.shape[1], images.shape[2], images.shape[3]
     )
     let blank = zip(normalization.mean, normalization.standardDeviation).map { -$0 / $1 }
-    let result = Tensor<Float>.uninitialized(images.shape)
-    let target = result.storage.pointer
-    let source = images.storage.pointer
+    var result = Tensor<Float>.uninitialized(images.shape)
+    result.withUnsafeMutableBufferPointer { targetBuffer in
+      images.withUnsafeBufferPointer { sourceBuffer in
+        guard let target = targetBuffer.baseAddress, let source = sourceBuffer.baseAddress else {
+          return
+        }
+        shift(
+          source, into: target, count: count, channels: channels, height: height, width: width,
+          limit: limit, blank: blank, using: &generator)
+      }
+    }
+    return result
+  }
+
+  /// The loop of ``shifted(_:upTo:using:)`` over raw buffers.
+  private func shift(
+    _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>,
+    count: Int, channels: Int, height: Int, width: Int, limit: Int, blank: [Float],
+    using generator: inout SeededGenerator
+  ) {
     for n in 0..<count {
       let dy = Int.random(in: -limit...limit, using: &generator)
       let dx = Int.random(in: -limit...limit, using: &generator)
@@ -384,7 +401,6 @@ public final class TrainingRun {
         }
       }
     }
-    return result
   }
 
   /// The images cropped to the model's input and normalized.

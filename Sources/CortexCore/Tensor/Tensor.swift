@@ -8,7 +8,7 @@
 public struct Tensor<Scalar: TensorScalar>: Sendable {
   /// The size of each dimension; empty for a 0-d scalar.
   public internal(set) var shape: [Int]
-  package var storage: TensorStorage<Scalar>
+  var storage: TensorStorage<Scalar>
   /// Where this value was recorded, when it is being differentiated.
   var node: TapeNode?
 
@@ -137,7 +137,7 @@ extension Tensor {
 
   /// Makes the storage unique before a mutation; a mutated tensor is a new
   /// value and is no longer the one recorded on a tape.
-  package mutating func makeUnique() {
+  mutating func makeUnique() {
     if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     node = nil
   }
@@ -155,6 +155,16 @@ extension Tensor {
   ) rethrows -> R {
     makeUnique()
     return try body(storage.buffer)
+  }
+
+  /// Calls `body` with a writable pointer to the scalars of each tensor,
+  /// copying each first if it is shared, for kernels that update several
+  /// tensors in one pass (an optimizer's state).
+  package static func withUnsafeMutablePointers<R>(
+    _ tensors: inout [Tensor], _ body: ([UnsafeMutablePointer<Scalar>]) throws -> R
+  ) rethrows -> R {
+    for k in tensors.indices { tensors[k].makeUnique() }
+    return try body(tensors.map { $0.storage.pointer })
   }
 
   /// The same values converted to another precision.

@@ -3,11 +3,11 @@
 /// This is the one place that knows where a tensor's scalars live. A tensor
 /// shares its storage with its copies until one of them is mutated
 /// (copy-on-write).
-package final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
-  package let count: Int
-  package let pointer: UnsafeMutablePointer<Scalar>
+final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
+  let count: Int
+  let pointer: UnsafeMutablePointer<Scalar>
   /// Where the scalars live.
-  package let device: Device
+  let device: Device
 
   /// Allocates storage for `count` scalars whose values are undefined.
   init(uninitializedCount count: Int, device: Device = .cpu) {

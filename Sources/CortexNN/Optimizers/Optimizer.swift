@@ -109,11 +109,11 @@ private func forEachElement<Scalar>(
   _ body: (UnsafeMutablePointer<Scalar>, UnsafePointer<Scalar>, [UnsafeMutablePointer<Scalar>], Int)
     -> Void
 ) {
-  for k in state.indices { state[k].makeUnique() }
-  let pointers = state.map { $0.storage.pointer }
-  parameter.update { p in
-    gradient.withUnsafeBufferPointer { g in
-      body(p.baseAddress!, g.baseAddress!, pointers, p.count)
+  Tensor.withUnsafeMutablePointers(&state) { pointers in
+    parameter.update { p in
+      gradient.withUnsafeBufferPointer { g in
+        body(p.baseAddress!, g.baseAddress!, pointers, p.count)
+      }
     }
   }
 }

@@ -56,34 +56,34 @@ struct GradcheckCommand: Command {
         + b.padding(toLength: shapeWidth, withPad: " ", startingAt: 0) + "  "
         + c.padding(toLength: 12, withPad: " ", startingAt: 0) + "  " + d
     }
-    print(row("operation", "shapes", "max rel err", "result"))
+    try say(row("operation", "shapes", "max rel err", "result"))
     var failures = 0
     for check in checks {
       guard let report = order == 1 ? check.run() : check.runSecondOrder?() else {
-        print(row(check.name, check.shapes, "-", "no second-order check"))
+        try say(row(check.name, check.shapes, "-", "no second-order check"))
         continue
       }
       if !report.passed { failures += 1 }
-      print(
+      try say(
         row(
           check.name, check.shapes, String(format: "%.2e", report.maxRelativeError),
           report.passed ? "pass" : "FAIL"))
     }
     if !layers.isEmpty {
-      print()
-      print(row("layer", "input", "max rel err", "result (worst tensor)"))
+      try say("")
+      try say(row("layer", "input", "max rel err", "result (worst tensor)"))
     }
     for layer in layers {
       let report = layer.run(.full, order)
       if !report.passed { failures += 1 }
       let worst = report.inputs.max { $0.maxRelativeError < $1.maxRelativeError }
-      print(
+      try say(
         row(
           layer.name, layer.shape, String(format: "%.2e", report.maxRelativeError),
           (report.passed ? "pass" : "FAIL") + (worst?.name.map { " (\($0))" } ?? "")))
     }
     let total = checks.count + layers.count
-    print("\(total - failures) passed, \(failures) failed")
+    try say("\(total - failures) passed, \(failures) failed")
     return failures == 0 ? 0 : 1
   }
 }

@@ -52,11 +52,11 @@ struct SoakCommand: Command {
     }
     let trainer = Trainer<Float>(
       model: ModelName.lenet5.build(), optimizer: SGD<Float>(learningRate: 0.01, momentum: 0.9))
-    print(
+    try say(
       "LeNet-5, batch \(batchSize), \(ComputeSettings.threadCount) threads, \(steps) steps on "
         + (options.flag("synthetic") ? "synthetic data" : "MNIST (\(data.count) examples)"))
-    print(line("step", "loss", "steps/s", "RSS MiB"))
-    print(line("0", "-", "-", residentMegabytes(residentBytes())))
+    try say(line("step", "loss", "steps/s", "RSS MiB"))
+    try say(line("0", "-", "-", residentMegabytes(residentBytes())))
     fflush(nil)
 
     var reported: [Int] = []
@@ -79,7 +79,7 @@ struct SoakCommand: Command {
           Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let rss = residentBytes()
         if step > warmup, let rss { reported.append(rss) }
-        print(
+        try say(
           line(
             String(step), String(format: "%.4f", lossSum / Double(lossCount)),
             String(format: "%.1f", Double(lossCount) / seconds), residentMegabytes(rss)))
@@ -91,11 +91,11 @@ struct SoakCommand: Command {
     }
     if let low = reported.min(), let high = reported.max() {
       let spread = Double(high - low) / Double(low) * 100
-      print(
+      try say(
         "after \(warmup) warm-up steps: RSS min \(residentMegabytes(low)) MiB, max "
           + "\(residentMegabytes(high)) MiB, spread \(String(format: "%.2f", spread))%")
     } else {
-      print("no RSS reading after the warm-up")
+      try say("no RSS reading after the warm-up")
     }
     return 0
   }

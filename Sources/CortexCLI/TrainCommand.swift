@@ -1,192 +1,221 @@
 import Cortex
 import Foundation
 
-/// `cortex train`: trains a zoo model on MNIST, with a progress bar, a
-/// checkpoint after every epoch and pictures of what the model learned.
+/// `cortex train`: trains a zoo model on MNIST or Fashion-MNIST, with a
+/// progress bar, a checkpoint after every epoch and pictures of what the
+/// model learned.
 struct TrainCommand: Command {
   let name = "train"
-  let abstract = "Train a model on the bundled MNIST (LeNet-5 by default)"
+  let abstract = "Train a model on the bundled MNIST (LeNet-5 by default) or Fashion-MNIST"
   var help: String {
     """
     usage: cortex train [options]
 
-    Trains a model on the MNIST digits bundled with Cortex and measures its
-    test accuracy after every epoch. Writes into the output folder:
+    Trains a model on the MNIST digits bundled with Cortex (or on
+    Fashion-MNIST) and measures its test accuracy after every epoch. Writes
+    into the output folder, which holds one run:
       checkpoint.safetensors  the model and optimizer, after every epoch
                               (safetensors; the model's tensors load into
                               PyTorch under their state-dict names)
-      curves.svg              training loss and accuracy, test accuracy
+      curves.svg              training loss; training and test accuracy
       filters.png             the first layer's filters
-      activations.png         the first layer's activation maps of a test digit
+      activations.png         a test image and the first layer's
+                              activation maps of it
 
     options:
       --model NAME         \(trainableModels.map(\.rawValue).joined(separator: ", ")) (default lenet5)
-      --epochs N           epochs to train (default 12)
+      --dataset NAME       \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")) (default mnist;
+                           fashion-mnist is read from \(DatasetName.fashionMNIST.defaultDirectory.path),
+                           where `apt-get install dataset-fashion-mnist` puts it)
+      --epochs N           epochs to train (default 5 for lenet5, 8 for
+                           fashion-cnn, 12 for the others)
       --batch-size N       examples per step (default 64)
-      --lr RATE            base learning rate (default 0.05 for sgd, 0.001 for
-                           adam and rmsprop, 1 for adadelta)
+      --lr RATE            base learning rate (default 0.05 for sgd, 0.02 for
+                           maxout-mnist with sgd; 0.001 for adam and
+                           rmsprop, 1 for adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
                            default), adam, rmsprop, adadelta
       --schedule NAME      cosine (the default), step, plateau, constant
       --seed N             seeds the weights, the order of examples, their
                            shifts and dropout (default 1)
-      --shift N            shift each training digit by up to N pixels, anew
+      --shift N            shift each training image by up to N pixels, anew
                            every epoch (default 2; 0 for none)
       --threads N          compute threads (default: the number of cores)
-      --out DIR            output folder (default runs/MODEL)
-      --resume CHECKPOINT  continue a saved run; --epochs may extend it, the
-                           other settings come from the checkpoint
-      --data DIR           a folder holding the four MNIST files (.gz or not)
-                           instead of the bundled copy
+      --out DIR            output folder (default runs/MODEL, or the
+                           checkpoint's folder with --resume)
+      --resume CHECKPOINT  continue a saved run; --epochs may extend it, every
+                           other setting, the data included, comes from the
+                           checkpoint
+      --force              start afresh in an output folder that holds
+                           another run's checkpoint, replacing it
+      --data DIR           a folder holding the data set's four IDX files
+                           (.gz or not) instead of its default place
       --limit N            train on the first N training images only
+      --detect-anomaly     check every operation for NaN and infinity, to
+                           name the first one when training diverges (slow)
     """
   }
 
-  /// The zoo models that take MNIST's 1×28×28 digits (or a crop of them).
+  /// The zoo models that take 1×28×28 images (or a crop of them).
   var trainableModels: [ModelName] {
     ModelName.allCases.filter {
       $0.inputShape.count == 3 && $0.inputShape[0] == 1 && $0.inputShape[1] <= 28
     }
   }
 
+  /// The settings that define a run and so come from the checkpoint when
+  /// resuming.
+  static let runSettings = [
+    "model", "dataset", "data", "limit", "batch-size", "lr", "optimizer", "schedule", "seed",
+    "shift",
+  ]
+
   func run(_ arguments: [String]) throws -> Int32 {
     let options = try Arguments(
       arguments,
-      valueOptions: [
-        "model", "epochs", "batch-size", "lr", "optimizer", "schedule", "seed", "shift", "threads",
-        "out", "resume", "data", "limit",
-      ], flagOptions: [])
+      valueOptions: Set(Self.runSettings + ["epochs", "threads", "out", "resume"]),
+      flagOptions: ["force", "detect-anomaly"])
     guard options.positional.isEmpty else {
       throw CommandLineError("train takes no positional arguments, found \(options.positional)")
     }
-    let epochs = try options.int("epochs", default: 12, range: 1...10_000)
-    let limit = try options.int("limit", default: 60_000, range: 1...60_000)
+    // Every setting is checked, and the folder taken, before any data loads.
     try applyThreads(options)
-    var data = try loadMNIST(options)
-    if limit < data.train.count { data.train = data.train.prefix(limit) }
-
-    let run: TrainingRun
-    if let path = options.string("resume") {
-      let conflicting = ["model", "batch-size", "lr", "optimizer", "schedule", "seed", "shift"]
-        .filter {
-          options.string($0) != nil
-        }
-      guard conflicting.isEmpty else {
-        throw CommandLineError(
-          "--resume takes the run's settings from the checkpoint; drop "
-            + conflicting.map { "--" + $0 }.joined(separator: ", "))
-      }
-      run = try TrainingRun.resume(
-        from: URL(fileURLWithPath: path), train: data.train, test: data.test,
-        epochs: options.string("epochs") == nil ? nil : epochs)
-      say("resuming \(path) after epoch \(run.completedEpochs)")
-    } else {
-      var configuration = TrainingConfiguration()
-      configuration.model = try options.choice("model", default: ModelName.lenet5)
-      guard trainableModels.contains(configuration.model) else {
-        throw CommandLineError(
-          "--model \(configuration.model.rawValue) takes "
-            + configuration.model.inputShape.map(String.init).joined(separator: "×")
-            + " inputs, not MNIST's 1×28×28 digits; choose one of "
-            + trainableModels.map(\.rawValue).joined(separator: ", "))
-      }
-      configuration.epochs = epochs
-      configuration.batchSize = try options.int("batch-size", default: 64, range: 1...60_000)
-      configuration.optimizer = try options.choice("optimizer", default: OptimizerKind.sgd)
-      configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
-      configuration.learningRate = try options.double("lr", default: nil, range: 1e-9...100)
-      configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))
-      configuration.maximumShift = try options.int("shift", default: 2, range: 0...8)
-      run = try TrainingRun(configuration, train: data.train, test: data.test)
+    let resume = options.string("resume").map { URL(fileURLWithPath: $0) }
+    let configuration =
+      try resume.map { try savedConfiguration($0, options) } ?? newConfiguration(options)
+    let folder = try OutputFolder(
+      path: options.string("out")
+        ?? (resume?.deletingLastPathComponent().path ?? "runs/\(configuration.model.rawValue)"))
+    let checkpoint = folder.file("checkpoint.safetensors")
+    if FileManager.default.fileExists(atPath: checkpoint.path), !options.flag("force"),
+      resume.map({ !sameFile($0, checkpoint) }) ?? true
+    {
+      throw CommandLineError(
+        "\(folder.url.path) holds another run's checkpoint; continue it with --resume "
+          + "\(checkpoint.path), replace it with --force, or choose another --out")
     }
-    let configuration = run.configuration
-    let out = URL(
-      fileURLWithPath: options.string("out") ?? "runs/\(configuration.model.rawValue)",
-      isDirectory: true)
-    try createDirectory(out)
-    let checkpoint = out.appendingPathComponent("checkpoint.safetensors")
 
-    say(
-      "training \(configuration.model.rawValue) on \(data.train.count) MNIST digits: "
-        + "\(configuration.epochs) epochs, batch \(configuration.batchSize), "
-        + "\(configuration.optimizer.rawValue) at \(configuration.baseLearningRate) with a "
-        + "\(configuration.schedule.rawValue) schedule, shifts up to \(configuration.maximumShift) "
-        + "pixels, seed \(configuration.seed), "
+    let data = try loadData(configuration)
+    let run =
+      try resume.map {
+        try TrainingRun.resume(
+          from: $0, train: data.train, test: data.test, epochs: configuration.epochs)
+      } ?? TrainingRun(configuration, train: data.train, test: data.test)
+    run.detectsAnomalies = options.flag("detect-anomaly")
+    if let resume { try say("resuming \(resume.path) after \(epochs(run.completedEpochs))") }
+    try say(
+      "training \(configuration.model.rawValue) on \(grouped(run.trainingCount)) "
+        + "\(configuration.dataset.title) images: \(epochs(configuration.epochs)), "
+        + "batch \(configuration.batchSize), \(configuration.optimizer.rawValue) at "
+        + "\(configuration.baseLearningRate) with a \(configuration.schedule.rawValue) schedule, "
+        + "shifts up to \(configuration.maximumShift) pixels, seed \(configuration.seed), "
         + "\(ComputeSettings.threadCount) threads")
     let bar = ProgressBar()
     let start = DispatchTime.now().uptimeNanoseconds
     while run.completedEpochs < configuration.epochs {
-      let record = run.trainEpoch { bar.update($0, epochs: configuration.epochs) }
+      let record: EpochRecord
+      do {
+        record = try run.trainEpoch { bar.update($0, epochs: configuration.epochs) }
+      } catch let error as DivergenceError {
+        bar.finish()
+        let kept =
+          FileManager.default.fileExists(atPath: checkpoint.path)
+          ? "the checkpoint of epoch \(run.completedEpochs) is kept in \(checkpoint.path)"
+          : "no checkpoint was written"
+        printError(
+          "\(error); \(kept)"
+            + (run.detectsAnomalies ? "" : "; --detect-anomaly names the first operation"))
+        return 1
+      }
       bar.finish()
-      say(
+      try run.save(to: checkpoint)
+      try say(
         String(
           format: "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1f s",
           record.epoch, configuration.epochs, record.trainingLoss, 100 * record.trainingAccuracy,
           100 * record.testAccuracy, record.learningRate, record.seconds))
-      try run.save(to: checkpoint)
     }
-    let minutes = Double(DispatchTime.now().uptimeNanoseconds - start) / 6e10
-    try writePictures(of: run, to: out)
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    try writePictures(of: run, to: folder)
     let final = run.history.last!
-    say(
-      String(format: "test accuracy %.2f%% after %d epochs", 100 * final.testAccuracy, final.epoch)
-        + String(format: " (this invocation: %.1f min)", minutes))
-    say("wrote \(out.path)/{checkpoint.safetensors, curves.svg, filters.png, activations.png}")
+    try say(
+      String(format: "test accuracy %.2f%% after ", 100 * final.testAccuracy)
+        + epochs(final.epoch) + " (trained " + duration(seconds) + " in this invocation)")
+    try say(
+      "wrote \(folder.url.path)/{checkpoint.safetensors, curves.svg, filters.png, activations.png}")
     return 0
   }
 
-  /// The loss and accuracy curves, the first layer's filters and its
-  /// activation maps for the first test digit.
-  func writePictures(of run: TrainingRun, to out: URL) throws {
-    let history = run.history
-    var loss: (x: [Double], y: [Double]) = ([], [])
-    for record in history {
-      for (i, value) in record.lossCurve.enumerated() {
-        loss.x.append(Double(record.epoch - 1) + Double(i + 1) / Double(record.lossCurve.count))
-        loss.y.append(value)
-      }
+  /// The configuration of a fresh run, from the options.
+  func newConfiguration(_ options: Arguments) throws -> TrainingConfiguration {
+    var configuration = TrainingConfiguration(
+      model: try options.choice("model", default: ModelName.lenet5))
+    guard trainableModels.contains(configuration.model) else {
+      throw CommandLineError(
+        "--model \(configuration.model.rawValue) takes "
+          + configuration.model.inputShape.map(String.init).joined(separator: "×")
+          + " inputs, not MNIST's 1×28×28 digits; choose one of "
+          + trainableModels.map(\.rawValue).joined(separator: ", "))
     }
-    let epochs = history.map { Double($0.epoch) }
-    let chart = LineChart(
-      title: "\(run.configuration.model.rawValue) on MNIST", xLabel: "epoch", yLabel: "",
-      series: [
-        .init(name: "training loss", x: loss.x, y: loss.y),
-        .init(name: "training accuracy", x: epochs, y: history.map(\.trainingAccuracy)),
-        .init(name: "test accuracy", x: epochs, y: history.map(\.testAccuracy)),
-      ])
-    try chart.write(to: out.appendingPathComponent("curves.svg"))
-
-    let (digit, _) = run.testExample(0)
-    var activation = digit
-    var firstLayerOutput: Tensor<Float>?
-    var passedWeights = false
-    withLearningPhase(.inference) {
-      withoutRecording {
-        for layer in run.model.layers {
-          if passedWeights && !layer.isElementwise {
-            firstLayerOutput = activation
-            break
-          }
-          activation = layer(activation)
-          if !layer.parameters.isEmpty { passedWeights = true }
-        }
-      }
+    configuration.dataset = try options.choice("dataset", default: DatasetName.mnist)
+    configuration.dataDirectory = options.string("data").map {
+      URL(fileURLWithPath: $0).standardizedFileURL.path
     }
-    for (name, parameter) in run.model.namedParameters where name.hasSuffix("weight") {
-      var filters = parameter.value
-      if filters.rank == 2 {
-        // A dense first layer's rows are images of the input's size.
-        filters = filters.reshaped(to: [filters.shape[0]] + run.configuration.model.inputShape)
-      }
-      try Image.filterGrid(filters, scale: 8).writePNG(
-        to: out.appendingPathComponent("filters.png"))
-      break
+    if options.string("limit") != nil {
+      configuration.trainingLimit = try options.int("limit", default: 0, range: 1...60_000)
     }
-    if let maps = firstLayerOutput, maps.rank == 4 {
-      try Image.activationGrid(maps.reshaped(to: Array(maps.shape.dropFirst())), scale: 4)
-        .writePNG(to: out.appendingPathComponent("activations.png"))
-    }
+    configuration.epochs = try options.int(
+      "epochs", default: configuration.epochs, range: 1...10_000)
+    configuration.batchSize = try options.int("batch-size", default: 64, range: 1...60_000)
+    configuration.optimizer = try options.choice("optimizer", default: OptimizerKind.sgd)
+    configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
+    configuration.learningRate = try options.double("lr", default: nil, range: 1e-9...100)
+    configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))
+    configuration.maximumShift = try options.int("shift", default: 2, range: 0...8)
+    try configuration.validate()
+    return configuration
   }
+
+  /// The configuration saved in the checkpoint at `url`, extended to
+  /// `--epochs`, which must go beyond the epochs it completed.
+  func savedConfiguration(_ url: URL, _ options: Arguments) throws -> TrainingConfiguration {
+    let conflicting = Self.runSettings.filter { options.string($0) != nil }
+    guard conflicting.isEmpty else {
+      throw CommandLineError(
+        "--resume takes the run's settings from the checkpoint; drop "
+          + conflicting.map { "--" + $0 }.joined(separator: ", "))
+    }
+    var (configuration, completed) = try TrainingRun.savedState(at: url)
+    if options.string("epochs") != nil {
+      configuration.epochs = try options.int("epochs", default: 0, range: 1...10_000)
+    }
+    guard configuration.epochs > completed else {
+      throw CommandLineError(
+        "\(url.path) has completed \(epochs(completed)); pass --epochs with more than "
+          + "\(completed) to train on")
+    }
+    return configuration
+  }
+
+  /// The loss and accuracy curves, the first layer's filters and its
+  /// activation maps for the first test image.
+  func writePictures(of run: TrainingRun, to folder: OutputFolder) throws {
+    try TrainingPictures(run).write(to: folder)
+  }
+}
+
+/// `12 epochs`, `1 epoch`.
+func epochs(_ count: Int) -> String { count == 1 ? "1 epoch" : "\(count) epochs" }
+
+/// `8.4 s`, `2.5 min`.
+func duration(_ seconds: Double) -> String {
+  seconds < 60 ? String(format: "%.1f s", seconds) : String(format: "%.1f min", seconds / 60)
+}
+
+/// Whether two paths name the same file.
+func sameFile(_ a: URL, _ b: URL) -> Bool {
+  a.standardizedFileURL.resolvingSymlinksInPath().path
+    == b.standardizedFileURL.resolvingSymlinksInPath().path
 }
 
 /// `cortex evaluate CHECKPOINT`: test accuracy and a confusion matrix.
@@ -197,12 +226,12 @@ struct EvaluateCommand: Command {
     usage: cortex evaluate CHECKPOINT [--data DIR] [--threads N]
 
     Loads a checkpoint written by `cortex train` and prints its accuracy on
-    the MNIST test set and the confusion matrix (rows: the true digit,
-    columns: the prediction).
+    the test set of the data it was trained on and the confusion matrix
+    (rows: the true class, columns: the prediction).
 
     options:
-      --data DIR    a folder holding the four MNIST files instead of the
-                    bundled copy
+      --data DIR    a folder holding the data set's four IDX files instead
+                    of the one the run read
       --threads N   compute threads (default: the number of cores)
     """
 
@@ -213,18 +242,20 @@ struct EvaluateCommand: Command {
         "evaluate takes one checkpoint path, found \(options.positional.count) arguments")
     }
     try applyThreads(options)
-    let data = try loadMNIST(options, trainingSet: false)
+    let url = URL(fileURLWithPath: options.positional[0])
+    var configuration = try TrainingRun.savedState(at: url).configuration
+    if let directory = options.string("data") { configuration.dataDirectory = directory }
+    let data = try loadData(configuration, trainingSet: false)
     // The test set stands in for the training set: evaluation uses the
     // normalization saved in the checkpoint and trains nothing.
-    let run = try TrainingRun.resume(
-      from: URL(fileURLWithPath: options.positional[0]), train: data.test, test: data.test)
+    let run = try TrainingRun.resume(from: url, train: data.test, test: data.test)
     let evaluation = run.evaluate()
-    print(
-      "\(run.configuration.model.rawValue) after \(run.completedEpochs) epochs: "
+    try say(
+      "\(run.configuration.model.rawValue) after \(epochs(run.completedEpochs)): "
         + String(
           format: "test accuracy %.2f%% (%d of %d)", 100 * evaluation.accuracy, evaluation.correct,
           evaluation.total))
-    print(evaluation)
+    try say(evaluation.description)
     return 0
   }
 }
@@ -239,7 +270,8 @@ struct SummaryCommand: Command {
 
     Prints one row per layer of a zoo model with its output shape (W×H×D),
     parameters and activations, then the totals. The last line is
-    `Total parameters: N`.
+    `Total parameters: N`. The table comes from the layers' shapes alone:
+    no weights are drawn.
 
     models: \(ModelName.allCases.map(\.rawValue).joined(separator: ", "))
 
@@ -272,7 +304,7 @@ struct SummaryCommand: Command {
       }
       input = parts.map { $0! }
     }
-    print(try model.build(Float.self).summary(inputShape: input).description)
+    try say(try model.summary(inputShape: input).description)
     return 0
   }
 }
@@ -283,28 +315,17 @@ func applyThreads(_ options: Arguments) throws {
     "threads", default: ComputeSettings.threadCount, range: 1...256)
 }
 
-/// The MNIST training and test sets, from `--data` or the bundled copy.
-func loadMNIST(_ options: Arguments, trainingSet: Bool = true) throws -> (
+/// The training and test sets a configuration names, from its data
+/// folder or the data set's default place; with `trainingSet` false, the
+/// test set stands in for both.
+func loadData(_ configuration: TrainingConfiguration, trainingSet: Bool = true) throws -> (
   train: Dataset, test: Dataset
 ) {
-  func load(_ split: MNIST.Split) throws -> Dataset {
-    if let directory = options.string("data") {
-      return try MNIST.load(directory: URL(fileURLWithPath: directory), split: split)
-    }
-    return try MNIST.loadBundled(split: split)
-  }
-  let test = try load(.test)
-  return (trainingSet ? try load(.train) : test, test)
-}
-
-/// Creates `url` and its parents, or throws saying why not.
-func createDirectory(_ url: URL) throws {
-  do {
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-  } catch {
-    throw CommandLineError(
-      "cannot create the output folder \(url.path): \(error.localizedDescription)")
-  }
+  let directory = configuration.dataDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
+  let test = try configuration.dataset.load(split: .test, directory: directory)
+  return (
+    trainingSet ? try configuration.dataset.load(split: .train, directory: directory) : test, test
+  )
 }
 
 /// A one-line progress bar on the terminal, redrawn at most ten times a
@@ -328,12 +349,12 @@ final class ProgressBar {
         format: "%3d%%  loss %.4f  acc %.2f%%  %.0f ex/s  ETA %d:%02d",
         100 * progress.batch / max(progress.batches, 1), progress.loss, 100 * progress.accuracy,
         progress.examplesPerSecond, left / 60, left % 60)
-    FileHandle.standardError.write(Data(line.utf8))
+    try? write(line, to: STDERR_FILENO, name: "standard error")
   }
 
   /// Clears the bar's line.
   func finish() {
     guard isTerminal else { return }
-    FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    try? write("\r\u{1B}[K", to: STDERR_FILENO, name: "standard error")
   }
 }

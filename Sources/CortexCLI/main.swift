@@ -2,14 +2,16 @@ import Cortex
 import Foundation
 
 /// `cortex`: train, evaluate and inspect models; check gradients; benchmark.
-let commands: [Command] = [
-  TrainCommand(),
-  EvaluateCommand(),
-  SummaryCommand(),
-  GradcheckCommand(),
-  BenchCommand(),
-  SoakCommand(),
-]
+nonisolated var commands: [Command] {
+  [
+    TrainCommand(),
+    EvaluateCommand(),
+    SummaryCommand(),
+    GradcheckCommand(),
+    BenchCommand(),
+    SoakCommand(),
+  ]
+}
 
 func usage(_ commands: [Command]) -> String {
   let width = commands.map(\.name.count).max() ?? 0
@@ -26,35 +28,35 @@ func usage(_ commands: [Command]) -> String {
     """
 }
 
-/// Writes a line to standard output at once, unbuffered, so that progress
-/// reaches a log as it happens.
-func say(_ line: String) {
-  FileHandle.standardOutput.write(Data((line + "\n").utf8))
+/// Runs the command line and returns the exit status: the command's own,
+/// 2 for an error a person can act on (arguments, files, lost output).
+func runCommandLine(_ arguments: [String]) -> Int32 {
+  do {
+    try prepareStandardStreams()
+    var status: Int32
+    if let first = arguments.first, first != "--help", first != "-h", first != "help" {
+      guard let command = commands.first(where: { $0.name == first }) else {
+        throw CommandLineError(
+          "unknown command '\(first)'; commands: \(commands.map(\.name).joined(separator: ", "))")
+      }
+      let rest = Array(arguments.dropFirst())
+      if rest.contains("--help") || rest.contains("-h") {
+        try say(command.help)
+        status = 0
+      } else {
+        _ = try ComputeSettings.instructionSetFromEnvironment()
+        status = try command.run(rest)
+      }
+    } else {
+      try say(usage(commands))
+      status = arguments.isEmpty ? 2 : 0
+    }
+    try flushStandardOutput()
+    return status
+  } catch {
+    printError("\(error)")
+    return 2
+  }
 }
 
-func printError(_ message: String) {
-  FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
-}
-
-let arguments = Array(CommandLine.arguments.dropFirst())
-guard let first = arguments.first, first != "--help", first != "-h", first != "help" else {
-  print(usage(commands))
-  exit(arguments.isEmpty ? 2 : 0)
-}
-guard let command = commands.first(where: { $0.name == first }) else {
-  printError(
-    "unknown command '\(first)'; commands: \(commands.map(\.name).joined(separator: ", "))")
-  exit(2)
-}
-let rest = Array(arguments.dropFirst())
-if rest.contains("--help") || rest.contains("-h") {
-  print(command.help)
-  exit(0)
-}
-do {
-  _ = try ComputeSettings.instructionSetFromEnvironment()
-  exit(try command.run(rest))
-} catch {
-  printError("\(error)")
-  exit(2)
-}
+exit(runCommandLine(Array(CommandLine.arguments.dropFirst())))

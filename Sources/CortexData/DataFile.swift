@@ -15,10 +15,12 @@ enum DataFile {
   ///
   /// The size is checked against `maximumBytes` before anything is
   /// allocated, so a huge or endless file (a device, a pipe) is refused
-  /// instead of exhausting memory.
+  /// instead of exhausting memory. The file is opened without blocking, so
+  /// a named pipe with no writer is refused too instead of hanging the
+  /// reader.
   static func contents(of url: URL, maximumBytes: Int) throws -> Data {
     let path = url.path
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard descriptor >= 0 else {
       let code = errno
       if code == ENOENT { throw DataError.fileNotFound(path: path) }
@@ -30,7 +32,8 @@ enum DataFile {
       throw DataError.ioFailure(path: path, message: "cannot stat: \(systemMessage(errno))")
     }
     guard status.st_mode & S_IFMT == S_IFREG else {
-      throw DataError.ioFailure(path: path, message: "not a regular file")
+      throw DataError.ioFailure(
+        path: path, message: "is \(fileKind(status.st_mode)), not a regular file")
     }
     let size = Int(status.st_size)
     guard size <= maximumBytes else {
@@ -116,7 +119,18 @@ enum DataFile {
     }
   }
 
-  private static func systemMessage(_ code: Int32) -> String {
+  /// What a non-regular file is, for error messages.
+  static func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFIFO: return "a named pipe"
+    case S_IFDIR: return "a folder"
+    case S_IFCHR, S_IFBLK: return "a device"
+    case S_IFSOCK: return "a socket"
+    default: return "a special file"
+    }
+  }
+
+  static func systemMessage(_ code: Int32) -> String {
     String(cString: strerror(code))
   }
 }

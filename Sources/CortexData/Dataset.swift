@@ -137,6 +137,8 @@ public struct ChannelStatistics: Codable, Equatable, Sendable {
 extension Dataset {
   /// The mean and standard deviation of each channel of `images`
   /// `[N, C, H, W]`, over all examples and pixels, accumulated in Double.
+  /// A constant channel (all images blank) gets a deviation of 1, so that
+  /// normalizing it only shifts it.
   public func channelStatistics() -> ChannelStatistics {
     let (channels, planeLength) = channelLayout("channelStatistics")
     var sums = [Double](repeating: 0, count: channels)
@@ -160,7 +162,8 @@ extension Dataset {
     let n = Double(count * planeLength)
     let mean = sums.map { n > 0 ? $0 / n : 0 }
     let deviation = zip(squares, mean).map { square, mean in
-      n > 0 ? Swift.max(0, square / n - mean * mean).squareRoot() : 0
+      let variance = n > 0 ? Swift.max(0, square / n - mean * mean) : 0
+      return variance > 0 ? variance.squareRoot() : 1
     }
     return ChannelStatistics(
       mean: mean.map(Float.init), standardDeviation: deviation.map(Float.init))

@@ -11,7 +11,9 @@ extension Image {
   static let borderValue: UInt8 = 255
 
   /// First-layer filters `[K, C, F, F]`, each normalized to the full
-  /// 0...255 range by its own minimum and maximum.
+  /// 0...255 range by its own minimum and maximum, or all by one `range`
+  /// (its low end black, its high end white) so that one legend reads
+  /// every tile.
   ///
   /// Three-channel filters are drawn in color, one tile each; one-channel
   /// filters in gray. Filters with another number of channels are drawn
@@ -21,8 +23,11 @@ extension Image {
   ///   - filters: `[K, C, F, F]`.
   ///   - scale: how many times each filter pixel is enlarged.
   ///   - columns: tiles per row; by default a near-square grid.
+  ///   - range: the values drawn black and white; each filter's own
+  ///     minimum and maximum when `nil`.
   public static func filterGrid<Scalar: TensorScalar>(
-    _ filters: Tensor<Scalar>, scale: Int = 4, columns: Int? = nil
+    _ filters: Tensor<Scalar>, scale: Int = 4, columns: Int? = nil,
+    range: ClosedRange<Double>? = nil
   ) -> Image {
     precondition(
       filters.rank == 4,
@@ -31,7 +36,14 @@ extension Image {
     let (height, width) = (filters.shape[2], filters.shape[3])
     let perFilter = channels * height * width
     let bytes = filters.withUnsafeBufferPointer { values in
-      (0..<count).map { k in normalizedBytes(values[k * perFilter..<(k + 1) * perFilter]) }
+      (0..<count).map { k in
+        let filter = values[k * perFilter..<(k + 1) * perFilter]
+        guard let range, range.upperBound > range.lowerBound else {
+          return normalizedBytes(filter)
+        }
+        let width = range.upperBound - range.lowerBound
+        return filter.map { byte((Double($0) - range.lowerBound) / width) }
+      }
     }
     let plane = height * width
     switch channels {

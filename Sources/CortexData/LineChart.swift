@@ -39,6 +39,20 @@ public struct LineChart: Sendable {
     }
   }
 
+  /// A point picked out with a ring and a label, such as the best test
+  /// accuracy.
+  public struct Mark: Sendable {
+    public var x: Double
+    public var y: Double
+    public var label: String
+
+    public init(x: Double, y: Double, label: String) {
+      self.x = x
+      self.y = y
+      self.label = label
+    }
+  }
+
   /// The title above the plot.
   public var title: String
   /// The label under the x axis.
@@ -51,6 +65,14 @@ public struct LineChart: Sendable {
   public var width: Int
   /// The height of the drawing in pixels.
   public var height: Int
+  /// The ends of the x axis; the data's range widened to round numbers
+  /// when `nil`.
+  public var xDomain: ClosedRange<Double>?
+  /// Points to pick out.
+  public var marks: [Mark] = []
+  /// Whether the legend sits in the bottom-right corner of the plot
+  /// instead of the top-right one, for lines that rise to the top.
+  public var legendAtBottom = false
 
   /// A chart of `series`.
   public init(
@@ -72,10 +94,49 @@ public struct LineChart: Sendable {
 
   /// The chart as an SVG document.
   public func svg() -> String {
+    LineChart.document(width: width, height: height, body: body())
+  }
+
+  /// Charts one above the other in one SVG document, such as a loss panel
+  /// over an accuracy panel that share their x axis.
+  public static func stacked(_ charts: [LineChart]) -> String {
+    var offset = 0
+    var body: [String] = []
+    for chart in charts {
+      body.append(
+        "<svg x=\"0\" y=\"\(offset)\" width=\"\(chart.width)\" height=\"\(chart.height)\">")
+      body += chart.body()
+      body.append("</svg>")
+      offset += chart.height
+    }
+    return document(
+      width: charts.map(\.width).max() ?? 200, height: Swift.max(offset, 150), body: body)
+  }
+
+  /// Writes `svg` to `url` atomically.
+  ///
+  /// - Throws: ``DataError`` when the file cannot be written.
+  public static func write(_ svg: String, to url: URL) throws {
+    try DataFile.writeAtomically(Data(svg.utf8), to: url)
+  }
+
+  private static func document(width: Int, height: Int, body: [String]) -> String {
+    ([
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" "
+        + "viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">",
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
+    ] + body + ["</svg>"]).joined(separator: "\n") + "\n"
+  }
+
+  /// The chart's elements, without the enclosing `<svg>`.
+  private func body() -> [String] {
     let plot = (left: 70.0, right: Double(width) - 20, top: 40.0, bottom: Double(height) - 50)
     let xValues = series.flatMap { s in zip(s.x, s.y).filter { $0.1.isFinite }.map(\.0) }
-    let xAxis = Axis(xValues, integral: xValues.allSatisfy { $0 == $0.rounded() })
-    let yAxis = Axis(series.flatMap(\.y))
+    let xAxis =
+      xDomain.map { Axis(domain: $0) }
+      ?? Axis(xValues, integral: xValues.allSatisfy { $0 == $0.rounded() })
+    let yAxis = Axis(series.flatMap(\.y) + marks.map(\.y))
     func px(_ x: Double) -> Double {
       plot.left + (x - xAxis.low) / (xAxis.high - xAxis.low) * (plot.right - plot.left)
     }
@@ -84,11 +145,7 @@ public struct LineChart: Sendable {
     }
 
     var lines = [
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" "
-        + "viewBox=\"0 0 \(width) \(height)\" font-family=\"sans-serif\" font-size=\"12\">",
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
-      text(Double(width) / 2, 24, title, anchor: "middle", extra: " font-size=\"15\""),
+      text(Double(width) / 2, 24, title, anchor: "middle", extra: " font-size=\"15\"")
     ]
     lines.append("<g class=\"grid\" stroke=\"#dddddd\" stroke-width=\"1\">")
     for tick in yAxis.ticks { lines.append(line(plot.left, py(tick), plot.right, py(tick))) }
@@ -142,16 +199,30 @@ public struct LineChart: Sendable {
       lines.append("</g>")
     }
 
+    for mark in marks where mark.x.isFinite && mark.y.isFinite {
+      let (x, y) = (px(mark.x), py(mark.y))
+      lines.append("<g class=\"mark\">")
+      lines.append(
+        "<circle cx=\"\(format(x))\" cy=\"\(format(y))\" r=\"6\" fill=\"none\" "
+          + "stroke=\"black\" stroke-width=\"1.5\"/>")
+      let anchor = x > (plot.left + plot.right) / 2 ? "end" : "start"
+      lines.append(
+        text(x + (anchor == "end" ? -9 : 9), y + 16, mark.label, anchor: anchor))
+      lines.append("</g>")
+    }
+
+    let legendTop =
+      legendAtBottom ? plot.bottom - 4 - Double(series.count * 18 + 2) : plot.top + 2
     lines.append("<g class=\"legend\">")
     if !series.isEmpty {
       lines.append(
-        "<rect x=\"\(format(plot.right - 158))\" y=\"\(format(plot.top + 2))\" width=\"154\" "
+        "<rect x=\"\(format(plot.right - 158))\" y=\"\(format(legendTop))\" width=\"154\" "
           + "height=\"\(series.count * 18 + 2)\" fill=\"white\" fill-opacity=\"0.85\" "
           + "stroke=\"#cccccc\"/>")
     }
     for (index, series) in series.enumerated() {
       let color = LineChart.palette[index % LineChart.palette.count]
-      let y = plot.top + 12 + Double(index) * 18
+      let y = legendTop + 10 + Double(index) * 18
       let x = plot.right - 150
       lines.append(
         "<line x1=\"\(format(x))\" y1=\"\(format(y))\" x2=\"\(format(x + 20))\" "
@@ -159,15 +230,14 @@ public struct LineChart: Sendable {
       lines.append(text(x + 26, y + 4, series.name, anchor: "start"))
     }
     lines.append("</g>")
-    lines.append("</svg>")
-    return lines.joined(separator: "\n") + "\n"
+    return lines
   }
 
   /// Writes the chart as an SVG file, atomically.
   ///
   /// - Throws: ``DataError`` when the file cannot be written.
   public func write(to url: URL) throws {
-    try DataFile.writeAtomically(Data(svg().utf8), to: url)
+    try LineChart.write(svg(), to: url)
   }
 
   private func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double) -> String {
@@ -225,6 +295,14 @@ struct Axis {
     self.high = (high / step).rounded(.up) * step
   }
 
+  /// An axis from exactly `domain.lowerBound` to `domain.upperBound`,
+  /// ticked at round steps from the low end.
+  init(domain: ClosedRange<Double>) {
+    low = domain.lowerBound
+    high = domain.upperBound > low ? domain.upperBound : low + 1
+    step = Axis.niceStep((high - low) / 6)
+  }
+
   /// 1, 2 or 5 times a power of ten, at least `raw` (`raw` itself at the
   /// ends of the floating-point range).
   static func niceStep(_ raw: Double) -> Double {
@@ -238,7 +316,7 @@ struct Axis {
 
   /// The tick positions from `low` to `high`.
   var ticks: [Double] {
-    let intervals = ((high - low) / step).rounded()
+    let intervals = ((high - low) / step * (1 + 1e-9)).rounded(.down)
     guard intervals >= 0 && intervals <= 100 else { return [low, high] }
     return (0...Int(intervals)).map { low + Double($0) * step }
   }

@@ -56,7 +56,7 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
 /// run's result.
 public struct TrainingConfiguration: Equatable, Sendable {
   public var model: ModelName = .lenet5
-  public var epochs = 12
+  public var epochs = ModelName.lenet5.defaultEpochs
   public var batchSize = 64
   /// The base learning rate; the optimizer's default when `nil`.
   public var learningRate: Double?
@@ -69,21 +69,59 @@ public struct TrainingConfiguration: Equatable, Sendable {
   /// direction, a new random shift every epoch (0: no shifts). The shifted
   /// digits keep the network from memorizing pixel positions.
   public var maximumShift = 2
+  /// The data set trained on.
+  public var dataset: DatasetName = .mnist
+  /// The folder its files were read from; `nil` for the data set's
+  /// ``DatasetName/defaultDirectory``.
+  public var dataDirectory: String?
+  /// Train on the first this-many training images only; `nil` for all.
+  public var trainingLimit: Int?
 
   public init() {}
 
+  /// The defaults for `model`: its ``ModelName/defaultEpochs``, and its
+  /// learning rate when none is set.
+  public init(model: ModelName) {
+    self.model = model
+    epochs = model.defaultEpochs
+  }
+
   /// The base learning rate in effect.
-  public var baseLearningRate: Double { learningRate ?? optimizer.defaultLearningRate }
+  public var baseLearningRate: Double {
+    learningRate ?? model.defaultLearningRate(for: optimizer)
+  }
+
+  /// Checks every setting before any data is loaded.
+  ///
+  /// - Throws: ``TrainingError`` saying which setting is out of range, or
+  ///   that the model does not take the data set's images.
+  public func validate() throws(TrainingError) {
+    guard epochs > 0, batchSize > 0, (0...8).contains(maximumShift),
+      baseLearningRate > 0, baseLearningRate.isFinite
+    else {
+      throw TrainingError(
+        "epochs, batch size and learning rate must be positive and the shift in 0...8; found "
+          + "\(epochs), \(batchSize), \(baseLearningRate) and \(maximumShift)")
+    }
+    if let trainingLimit, trainingLimit <= 0 {
+      throw TrainingError("the training limit must be positive, found \(trainingLimit)")
+    }
+    try TrainingRun.checkFit(of: model, imageShape: dataset.imageShape)
+  }
 
   /// The configuration as checkpoint metadata.
   var metadata: [String: String] {
-    [
+    var metadata = [
       "cortex.model": model.rawValue, "cortex.epochs": String(epochs),
       "cortex.batch_size": String(batchSize),
       "cortex.learning_rate": String(baseLearningRate),
       "cortex.optimizer": optimizer.rawValue, "cortex.schedule": schedule.rawValue,
       "cortex.seed": String(seed), "cortex.maximum_shift": String(maximumShift),
+      "cortex.dataset": dataset.rawValue,
     ]
+    metadata["cortex.data_directory"] = dataDirectory
+    metadata["cortex.training_limit"] = trainingLimit.map(String.init)
+    return metadata
   }
 
   /// Reads a configuration back from checkpoint metadata.
@@ -114,6 +152,60 @@ public struct TrainingConfiguration: Equatable, Sendable {
     maximumShift = try parsed("maximum_shift") {
       Int($0).flatMap { (0...8).contains($0) ? $0 : nil }
     }
+    // Checkpoints written before these settings existed trained on all of
+    // the bundled MNIST.
+    if metadata["cortex.dataset"] != nil {
+      dataset = try parsed("dataset") { DatasetName(rawValue: $0) }
+    }
+    dataDirectory = metadata["cortex.data_directory"]
+    if metadata["cortex.training_limit"] != nil {
+      trainingLimit = try parsed("training_limit") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    }
+  }
+}
+
+extension ModelName {
+  /// The epochs a run of the model trains by default: enough, with the
+  /// cosine schedule, to reach its accuracy on MNIST (or, for
+  /// `fashion-cnn`, Fashion-MNIST) in a short run.
+  public var defaultEpochs: Int {
+    switch self {
+    case .lenet5: return 5
+    case .fashionCNN: return 8
+    case .maxoutMNIST: return 12
+    default: return 12
+    }
+  }
+
+  /// The base learning rate that suits the model with `optimizer`: the
+  /// optimizer's own default, except for the maxout network, whose
+  /// unbounded piecewise-linear units diverge under SGD at 0.05.
+  public func defaultLearningRate(for optimizer: OptimizerKind) -> Double {
+    switch (self, optimizer) {
+    case (.maxoutMNIST, .sgd): return 0.02
+    default: return optimizer.defaultLearningRate
+    }
+  }
+}
+
+/// Training stopped because the loss, or with anomaly detection some
+/// value of the step, stopped being a finite number.
+public struct DivergenceError: Error, CustomStringConvertible, Sendable {
+  /// Counted from 1.
+  public let epoch: Int
+  /// The step within the epoch, counted from 1.
+  public let step: Int
+  /// The step's loss (`nan` when the step never finished).
+  public let loss: Double
+  /// The first operation that produced a NaN or an infinity, when
+  /// ``TrainingRun/detectsAnomalies`` is on.
+  public let anomaly: AnomalyError?
+
+  /// For example "training diverged: the loss is nan at step 12 of epoch 1".
+  public var description: String {
+    "training diverged: the loss is \(loss.isNaN ? "NaN" : String(loss)) at step \(step) of "
+      + "epoch \(epoch)"
+      + (anomaly.map { "; first non-finite value: \($0)" } ?? "")
   }
 }
 
@@ -157,7 +249,7 @@ public struct TrainingProgress: Sendable {
 ///   TrainingConfiguration(), train: MNIST.loadBundled(split: .train),
 ///   test: MNIST.loadBundled(split: .test))
 /// while run.completedEpochs < run.configuration.epochs {
-///   let record = run.trainEpoch()
+///   let record = try run.trainEpoch()
 ///   print(record.epoch, record.testAccuracy)
 /// }
 /// try run.save(to: URL(fileURLWithPath: "lenet5.safetensors"))
@@ -175,6 +267,12 @@ public final class TrainingRun {
   /// One record per completed epoch.
   public private(set) var history: [EpochRecord] = []
   public var completedEpochs: Int { history.count }
+  /// The number of training examples the run trains on.
+  public var trainingCount: Int { trainingSet.count }
+  /// Whether each step runs under ``withAnomalyDetection(_:)``, so that a
+  /// divergence names the first operation that produced a NaN or an
+  /// infinity. Slow: for finding a fault, not for training.
+  public var detectsAnomalies = false
 
   private let schedule: any LearningRateSchedule
   private let trainer: Trainer<Float>
@@ -183,37 +281,34 @@ public final class TrainingRun {
   /// The number of classes: the width of the model's output.
   private let classCount: Int
 
-  /// Starts a run with freshly initialized weights.
+  /// Starts a run with freshly initialized weights, on the first
+  /// ``TrainingConfiguration/trainingLimit`` examples of `train` when a
+  /// limit is set.
   ///
   /// - Throws: ``TrainingError`` when the model cannot take the data's
   ///   images or the configuration is invalid.
   public convenience init(
     _ configuration: TrainingConfiguration, train: Dataset, test: Dataset
   ) throws {
+    let limited = Self.limit(train, to: configuration.trainingLimit)
     try self.init(
-      configuration, train: train, test: test,
-      normalization: train.channelStatistics(), history: [])
+      configuration, train: limited, test: test,
+      normalization: limited.channelStatistics(), history: [])
   }
 
   private init(
     _ configuration: TrainingConfiguration, train: Dataset, test: Dataset,
     normalization: ChannelStatistics, history: [EpochRecord]
   ) throws {
-    guard configuration.epochs > 0, configuration.batchSize > 0,
-      (0...8).contains(configuration.maximumShift),
-      configuration.baseLearningRate > 0, configuration.baseLearningRate.isFinite
-    else {
-      throw TrainingError(
-        "epochs, batch size and learning rate must be positive and the shift in 0...8; found "
-          + "\(configuration.epochs), \(configuration.batchSize), \(configuration.baseLearningRate) "
-          + "and \(configuration.maximumShift)")
-    }
+    try configuration.validate()
     guard !train.labels.isEmpty, !test.labels.isEmpty else {
       throw TrainingError("the training and test sets must not be empty")
     }
     self.configuration = configuration
     self.normalization = normalization
-    trainingSet = try Self.prepare(train, for: configuration.model, normalization: normalization)
+    trainingSet = try Self.prepare(
+      Self.limit(train, to: configuration.trainingLimit), for: configuration.model,
+      normalization: normalization)
     testSet = try Self.prepare(test, for: configuration.model, normalization: normalization)
     model = withRandomSeed(configuration.seed) { configuration.model.build(Float.self) }
     optimizer = configuration.optimizer.make(learningRate: configuration.baseLearningRate)
@@ -234,18 +329,44 @@ public final class TrainingRun {
     }
   }
 
-  /// Resumes the run saved at `url`, optionally extending it to `epochs`.
+  /// The configuration and the number of completed epochs of the run
+  /// saved at `url`, read from its metadata alone: what a caller needs to
+  /// load the right data before ``resume(from:train:test:epochs:)``.
+  ///
+  /// - Throws: ``DataError`` for a missing file or one that is not a
+  ///   Cortex training checkpoint.
+  public static func savedState(at url: URL) throws -> (
+    configuration: TrainingConfiguration, completedEpochs: Int
+  ) {
+    let metadata = try Checkpoint.loadMetadata(from: url)
+    let configuration = try TrainingConfiguration(metadata: metadata, source: url.path)
+    let history = try decode([EpochRecord].self, metadata["cortex.history"], key: "history", url)
+    return (configuration, history.count)
+  }
+
+  /// Resumes the run saved at `url`, optionally extending it to `epochs`,
+  /// which must then be more than the epochs it completed. The run trains
+  /// on the same first examples of `train` as before (its
+  /// ``TrainingConfiguration/trainingLimit``).
   ///
   /// - Throws: ``DataError`` for a missing or corrupt file, ``ShapeError``
-  ///   when its tensors do not fit the model it names.
+  ///   when its tensors do not fit the model it names, ``TrainingError``
+  ///   for `epochs` not beyond the completed ones.
   public static func resume(
     from url: URL, train: Dataset, test: Dataset, epochs: Int? = nil
   ) throws -> TrainingRun {
     let tensors = try Checkpoint.load(from: url)
     let metadata = try Checkpoint.loadMetadata(from: url)
     var configuration = try TrainingConfiguration(metadata: metadata, source: url.path)
-    if let epochs { configuration.epochs = epochs }
     let history = try decode([EpochRecord].self, metadata["cortex.history"], key: "history", url)
+    if let epochs {
+      guard epochs > history.count else {
+        throw TrainingError(
+          "\(url.path) has completed \(history.count) epochs; to train on, ask for more than "
+            + "\(history.count) epochs, found \(epochs)")
+      }
+      configuration.epochs = epochs
+    }
     let normalization = try decode(
       ChannelStatistics.self, metadata["cortex.normalization"], key: "normalization", url)
     let channels = configuration.model.inputShape[0]
@@ -273,8 +394,11 @@ public final class TrainingRun {
   /// record.
   ///
   /// - Parameter progress: called after every batch.
+  /// - Throws: ``DivergenceError`` at the first step whose loss is not a
+  ///   finite number; the epoch is then not recorded, and the model's
+  ///   weights are no longer usable.
   @discardableResult
-  public func trainEpoch(progress: ((TrainingProgress) -> Void)? = nil) -> EpochRecord {
+  public func trainEpoch(progress: ((TrainingProgress) -> Void)? = nil) throws -> EpochRecord {
     let epoch = completedEpochs
     let rate = schedule.learningRate(
       epoch: epoch, base: configuration.baseLearningRate,
@@ -290,7 +414,7 @@ public final class TrainingRun {
     var shifts = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
     for (index, batch) in batches.enumerated() {
       let images = shifted(batch.images, upTo: configuration.maximumShift, using: &shifts)
-      let (loss, right) = trainer.step(inputs: images, labels: batch.labels)
+      let (loss, right) = try step(images, batch.labels, epoch: epoch + 1, step: index + 1)
       lossSum += loss
       correct += right
       seen += batch.count
@@ -318,6 +442,29 @@ public final class TrainingRun {
       seconds: seconds, lossCurve: curve)
     history.append(record)
     return record
+  }
+
+  /// One optimizer step, under anomaly detection when it is on.
+  ///
+  /// - Throws: ``DivergenceError`` when the loss is not finite or anomaly
+  ///   detection found a NaN or an infinity.
+  private func step(_ images: Tensor<Float>, _ labels: [Int], epoch: Int, step: Int) throws -> (
+    loss: Double, correct: Int
+  ) {
+    var result = (loss: Double.nan, correct: 0)
+    do {
+      if detectsAnomalies {
+        try withAnomalyDetection { result = trainer.step(inputs: images, labels: labels) }
+      } else {
+        result = trainer.step(inputs: images, labels: labels)
+      }
+    } catch let anomaly as AnomalyError {
+      throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: anomaly)
+    }
+    guard result.loss.isFinite else {
+      throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: nil)
+    }
+    return result
   }
 
   /// Accuracy and confusion matrix on the test set.
@@ -403,23 +550,41 @@ public final class TrainingRun {
     }
   }
 
+  /// The first `limit` examples of `data`, or all of them for `nil`.
+  static func limit(_ data: Dataset, to limit: Int?) -> Dataset {
+    guard let limit, limit < data.count else { return data }
+    return data.prefix(limit)
+  }
+
+  /// Whether `model` takes images of `imageShape` (`[C, H, W]`), as they
+  /// are or center-cropped.
+  static func fits(_ model: ModelName, imageShape have: [Int]) -> Bool {
+    let wanted = model.inputShape
+    return wanted.count == 3 && have.count == 3 && wanted[0] == have[0] && wanted[1] <= have[1]
+      && wanted[2] <= have[2]
+  }
+
+  /// Checks that `model` takes images of `imageShape`.
+  ///
+  /// - Throws: ``TrainingError`` naming the models that do, if any.
+  static func checkFit(of model: ModelName, imageShape have: [Int]) throws(TrainingError) {
+    guard !fits(model, imageShape: have) else { return }
+    let fitting = ModelName.allCases.filter { fits($0, imageShape: have) }
+    throw TrainingError(
+      "model \(model.rawValue) takes \(model.inputShape.map(String.init).joined(separator: "×")) "
+        + "inputs but the data has \(have.map(String.init).joined(separator: "×")) images; "
+        + (fitting.isEmpty
+          ? "no zoo model takes these images"
+          : "models for this data: \(fitting.map(\.rawValue).joined(separator: ", "))"))
+  }
+
   /// The images cropped to the model's input and normalized.
   static func prepare(
     _ data: Dataset, for model: ModelName, normalization: ChannelStatistics
   ) throws -> Dataset {
     let wanted = model.inputShape
     let have = Array(data.images.shape.dropFirst())
-    guard wanted.count == 3, have.count == 3, wanted[0] == have[0], wanted[1] <= have[1],
-      wanted[2] <= have[2]
-    else {
-      let fitting = ModelName.allCases.filter {
-        $0.inputShape.count == 3 && $0.inputShape[0] == have.first
-      }
-      throw TrainingError(
-        "model \(model.rawValue) takes \(wanted.map(String.init).joined(separator: "×")) inputs "
-          + "but the data has \(have.map(String.init).joined(separator: "×")) images; "
-          + "models for this data: \(fitting.map(\.rawValue).joined(separator: ", "))")
-    }
+    try checkFit(of: model, imageShape: have)
     var images = data.normalized(using: normalization).images
     for axis in [2, 3] where wanted[axis - 1] < have[axis - 1] {
       let margin = (have[axis - 1] - wanted[axis - 1]) / 2

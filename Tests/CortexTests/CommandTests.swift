@@ -29,7 +29,7 @@ import Testing
     let checkpoint = interrupted.appendingPathComponent("checkpoint.safetensors")
     #expect(
       try TrainCommand().run([
-        "--limit", "192", "--epochs", "2", "--resume", checkpoint.path, "--out", interrupted.path,
+        "--epochs", "2", "--resume", checkpoint.path, "--out", interrupted.path,
       ]) == 0)
 
     let expected = try Checkpoint.load(
@@ -47,13 +47,14 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "--model vgg16 takes 3×224×224 inputs, not MNIST's 1×28×28 digits; choose one of lenet5, convnetjs-mnist, maxout-mnist"
+        "--model vgg16 takes 3×224×224 inputs, not MNIST's 1×28×28 digits; choose one of lenet5, convnetjs-mnist, maxout-mnist, fashion-cnn"
       )
     ) {
       try TrainCommand().run(["--model", "vgg16", "--limit", "10"])
     }
     #expect(
-      throws: CommandLineError("--resume takes the run's settings from the checkpoint; drop --seed")
+      throws: CommandLineError(
+        "--resume takes the run's settings from the checkpoint; drop --limit, --seed")
     ) {
       try TrainCommand().run(["--resume", "x.safetensors", "--seed", "3", "--limit", "10"])
     }
@@ -68,7 +69,7 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "unknown model 'lenet6'; models: lenet5, alexnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, alphago-policy"
+        "unknown model 'lenet6'; models: lenet5, alexnet, zfnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, fashion-cnn, alphago-policy"
       )
     ) {
       try SummaryCommand().run(["lenet6"])

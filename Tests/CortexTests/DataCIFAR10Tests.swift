@@ -82,6 +82,6 @@ import Testing
         == "\(directory.path)/test_batch.bin: file not found")
     #expect(
       Support.dataError { _ = try CIFAR10.load(files: [directory]) }
-        == "\(directory.path): not a regular file")
+        == "\(directory.path): is a folder, not a regular file")
   }
 }

@@ -70,12 +70,13 @@ import Testing
 
   @Test func channelStatisticsAndNormalization() {
     // Two examples, two channels of two pixels:
-    // channel 0 holds 1, 3, 5, 7 (mean 4, std √5); channel 1 holds 2 everywhere.
+    // channel 0 holds 1, 3, 5, 7 (mean 4, std √5); channel 1 holds 2
+    // everywhere, a constant channel whose deviation is taken as 1.
     let data = Dataset(
       images: Tensor(shape: [2, 2, 1, 2], scalars: [1, 3, 2, 2, 5, 7, 2, 2]), labels: [0, 1])
     let statistics = data.channelStatistics()
     #expect(statistics.mean == [4, 2])
-    #expect(statistics.standardDeviation == [Float(5).squareRoot(), 0])
+    #expect(statistics.standardDeviation == [Float(5).squareRoot(), 1])
     let normalized = data.normalized()
     let root5 = Float(5).squareRoot()
     #expect(

@@ -241,3 +241,41 @@ import Testing
     #expect(try String(contentsOf: url, encoding: .utf8) == chart.svg())
   }
 }
+
+/// The pieces of the training pictures: panels that share an epoch axis,
+/// a marked point, one gray scale for all filters and its legend.
+@Suite struct DataPictureTests {
+  @Test func stackedPanelsWithAFixedDomainAndAMark() {
+    var top = LineChart(title: "loss", series: [.init(name: "loss", values: [2, 1, 0.5])])
+    top.xDomain = 0...12
+    var bottom = LineChart(
+      title: "accuracy", series: [.init(name: "test", values: [97.5, 99.3])], height: 300)
+    bottom.marks = [.init(x: 2, y: 99.3, label: "best 99.30%")]
+    let svg = LineChart.stacked([top, bottom])
+    #expect(svg.hasPrefix("<?xml"))
+    #expect(svg.contains("<svg x=\"0\" y=\"400\" width=\"640\" height=\"300\">"))
+    #expect(svg.contains(">best 99.30%</text>"))
+    // The epoch axis ends at 12, ticked every 2: no tick past the last epoch.
+    #expect(svg.contains(">12</text>"))
+    #expect(!svg.contains(">14</text>"))
+    #expect(!svg.contains(">15</text>"))
+  }
+
+  @Test func filtersShareOneGrayScale() {
+    let filters = Tensor<Float>(shape: [2, 1, 1, 2], scalars: [-1, 0, 0.5, 1])
+    let grid = Image.filterGrid(filters, scale: 1, columns: 2, range: -1...1)
+    // Row 1 of the 7×3 canvas: border, -1 → 0, 0 → 128, border, 0.5 → 191, 1 → 255, border.
+    #expect(Array(grid.pixels[7..<14]) == [255, 0, 128, 255, 191, 255, 255])
+  }
+
+  @Test func labelsRampsAndPasting() {
+    let one = Image.label("1", scale: 1)
+    #expect(one.width == 3 && one.height == 5)
+    #expect(one.pixels.filter { $0 == 0 }.count == 8)
+    let ramp = Image.grayRamp(width: 3, height: 2)
+    #expect(ramp.pixels == [0, 128, 255, 0, 128, 255])
+    let canvas = Image(width: 4, height: 3, format: .grayscale, repeating: 255)
+      .pasting(ramp, x: 2, y: 2)
+    #expect(canvas.pixels == [255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 128])
+  }
+}

@@ -12,12 +12,14 @@ import Testing
     arguments: [
       (ModelName.lenet5, 61_706, [10]),
       (.alexnet, 61_100_840, [1000]),
+      (.zfnet, 107_627_624, [1000]),
       (.vgg16, 138_357_544, [1000]),
       (.resnet18, 11_689_512, [1000]),
       (.googlenet, 6_624_904, [1000]),
       (.convnetjsMNIST, 5_994, [10]),
       (.convnetjsCIFAR10, 22_466, [10]),
       (.maxoutMNIST, 1_233_610, [10]),
+      (.fashionCNN, 421_738, [10]),
       (.alphaGoPolicy, 3_882_433, [361]),
     ])
   func parameterCountAndOutputShape(model: ModelName, parameters: Int, output: [Int]) throws {
@@ -43,6 +45,24 @@ import Testing
     #expect(summary.totalActivations == 15_237_608)
     #expect(summary.rows[1].outputShape == [64, 224, 224])
     #expect(ModelSummary.volume(summary.rows[1].outputShape) == "224×224×64")
+  }
+
+  /// ZFNet's spatial sizes are those of its paper's figure.
+  @Test func zfNetHasThePapersSizes() throws {
+    let summary = try ModelName.zfnet.summary()
+    let sides = summary.rows.filter { $0.outputShape.count == 3 && $0.activations > 0 }
+      .map { $0.outputShape[1] }
+    #expect(sides == [224, 110, 55, 26, 13, 13, 13, 13, 6])
+    #expect(summary.rows.map(\.outputShape).contains([512, 6, 6]))
+  }
+
+  /// A summary from shapes alone is the summary of the built model, row by
+  /// row, for every zoo model.
+  @Test(arguments: ModelName.allCases)
+  func summaryFromShapesMatchesTheBuiltModel(model: ModelName) throws {
+    let built = try withRandomSeed(1) { model.build(Float.self) }.summary(
+      inputShape: model.inputShape)
+    #expect(try model.summary().description == built.description)
   }
 
   @Test func alphaGoPolicyKeepsTheBoardSize() throws {

@@ -49,6 +49,71 @@ func distinctValues(_ shape: [Int], seed: UInt64) -> Tensor<Double> {
     #expect(report.maxRelativeError <= 1e-7, "\(report)")
   }
 
+  /// Ceil rounding (PyTorch's `ceil_mode`): the last window overhangs the
+  /// edge, and only the positions inside the input compete.
+  static let ceilCases = [
+    Case(input: [2, 2, 5, 5], sizes: (2, 2), strides: (2, 2), rounding: .ceil),
+    Case(input: [1, 2, 6, 7], sizes: (3, 3), strides: (2, 2), rounding: .ceil),
+    Case(input: [2, 1, 7, 6], sizes: (3, 2), strides: (2, 2), paddings: (1, 1), rounding: .ceil),
+  ]
+
+  @Test(arguments: ceilCases)
+  func ceilMaxPoolMatchesAReferenceAndItsGradientCentralDifferences(_ c: Case) {
+    let x = distinctValues(c.input, seed: 3)
+    let y = maxPool2d(
+      x, sizes: c.sizes, strides: c.strides, paddings: c.paddings, rounding: .ceil)
+    let (height, width) = (c.input[2], c.input[3])
+    func outputSize(_ size: Int, _ window: Int, _ stride: Int, _ padding: Int) -> Int {
+      var count = (size + 2 * padding - window + stride - 1) / stride + 1
+      if (count - 1) * stride >= size + padding { count -= 1 }
+      return count
+    }
+    let oh = outputSize(height, c.sizes.0, c.strides.0, c.paddings.0)
+    let ow = outputSize(width, c.sizes.1, c.strides.1, c.paddings.1)
+    #expect(y.shape == [c.input[0], c.input[1], oh, ow])
+    for n in 0..<c.input[0] {
+      for channel in 0..<c.input[1] {
+        for i in 0..<oh {
+          for j in 0..<ow {
+            var best = -Double.infinity
+            for r in (i * c.strides.0 - c.paddings.0)..<(i * c.strides.0 - c.paddings.0 + c.sizes.0)
+            where (0..<height).contains(r) {
+              for q
+                in (j * c.strides.1 - c.paddings.1)..<(j * c.strides.1 - c.paddings.1 + c.sizes.1)
+              where (0..<width).contains(q) {
+                best = Swift.max(best, x[n, channel, r, q])
+              }
+            }
+            #expect(y[n, channel, i, j] == best)
+          }
+        }
+      }
+    }
+    let report = checkGradients(at: x) {
+      maxPool2d($0, sizes: c.sizes, strides: c.strides, paddings: c.paddings, rounding: .ceil)
+    }
+    #expect(report.maxRelativeError <= 1e-7, "\(report)")
+  }
+
+  /// The sizes of ZFNet's poolings, and PyTorch's rule that no window
+  /// starts in the right padding.
+  @Test func ceilRoundingSizes() throws {
+    #expect(
+      try pool2dOutputShape(input: [1, 1, 110, 110], size: 3, stride: 2, rounding: .ceil)
+        == [1, 1, 55, 55])
+    #expect(
+      try pool2dOutputShape(input: [1, 1, 26, 26], size: 3, stride: 2, rounding: .ceil)
+        == [1, 1, 13, 13])
+    #expect(
+      try pool2dOutputShape(input: [1, 1, 5, 5], size: 2, stride: 2, padding: 1, rounding: .ceil)
+        == [1, 1, 3, 3])
+    #expect(throws: HyperparameterError.self) { try AvgPool2D<Float>(size: 2, rounding: .ceil) }
+    #expect(throws: ShapeError.self) {
+      try conv2dOutputShape(
+        input: [1, 1, 5, 5], filters: [1, 1, 2, 2], stride: 2, rounding: .ceil)
+    }
+  }
+
   @Test(arguments: cases)
   func avgPoolGradientMatchesCentralDifferences(_ c: Case) {
     let x = Tensor<Double>.randomNormal(c.input, seed: 2)

@@ -35,7 +35,7 @@ import Testing
     configuration.epochs = 25
     // Evaluating on the training digits measures how well they are fit.
     let run = try TrainingRun(configuration, train: hundred, test: hundred)
-    while run.completedEpochs < configuration.epochs { run.trainEpoch() }
+    while run.completedEpochs < configuration.epochs { try run.trainEpoch() }
     let last = try #require(run.history.last)
     #expect(last.testAccuracy >= 0.99)
     #expect(last.trainingLoss < 0.05)
@@ -54,17 +54,17 @@ import Testing
     configuration.epochs = 2
     configuration.seed = 7
     let straight = try TrainingRun(configuration, train: train, test: test)
-    straight.trainEpoch()
-    straight.trainEpoch()
+    try straight.trainEpoch()
+    try straight.trainEpoch()
 
     let first = try TrainingRun(configuration, train: train, test: test)
-    first.trainEpoch()
+    try first.trainEpoch()
     let url = temporaryFile("resume.safetensors")
     defer { try? FileManager.default.removeItem(at: url) }
     try first.save(to: url)
     let resumed = try TrainingRun.resume(from: url, train: train, test: test)
     #expect(resumed.completedEpochs == 1)
-    resumed.trainEpoch()
+    try resumed.trainEpoch()
 
     #expect(resumed.stateDictionary == straight.stateDictionary)
     let timeless = { (records: [EpochRecord]) in
@@ -141,7 +141,7 @@ import Testing
     let few = try digits(0..<8)
     #expect(
       throws: TrainingError(
-        "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist"
+        "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist, fashion-cnn"
       )
     ) {
       _ = try TrainingRun(configuration, train: few, test: few)

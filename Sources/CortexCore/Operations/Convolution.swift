@@ -20,6 +20,12 @@ public enum ConvolutionRounding: Sendable, Hashable {
   /// cannot reach are left out (PyTorch's rule; ResNet and GoogLeNet need
   /// it).
   case floor
+  /// `⌈(H − F + 2P)/S⌉ + 1`, less one if the last window would start past
+  /// the input and its left padding: every input row is covered, the last
+  /// window overhanging the edge (PyTorch's `ceil_mode=True`; ZFNet's
+  /// sizes need it). Max pooling only: a convolution or an average
+  /// pooling rejects it.
+  case ceil
 }
 
 /// What a validation message says about the window it checks: a filter or
@@ -116,6 +122,10 @@ func slidingWindowOutputSize(
     let arithmetic = "\(extent) > \(input) + 2·\(padding)"
     throw ShapeError("\(what) padded by \(padding): \(arithmetic)")
   }
+  if rounding == .ceil {
+    let size = (span + stride - 1) / stride + 1
+    return (size - 1) * stride >= input + padding ? size - 1 : size
+  }
   if rounding == .exact && span % stride != 0 {
     let arithmetic =
       "(\(input) − \(extent) + 2·\(padding))/\(stride) + 1 = \(decimalQuotientPlusOne(span, stride))"
@@ -174,6 +184,9 @@ func convolutionGeometry(
   if let bias, bias != [filters[0]] {
     throw ShapeError(
       "bias of shape \(bias) does not match \(filters[0]) filters: expected [\(filters[0])]")
+  }
+  guard rounding != .ceil else {
+    throw ShapeError("a convolution fits exactly or floors; ceil rounding is for max pooling")
   }
   let description = WindowDescription(
     noun: "filter", input: Extent(height: input[2], width: input[3]),

@@ -80,6 +80,9 @@ private func validatedPooling<Scalar>(
   _ name: String, _ x: Tensor<Scalar>, sizes: (Int, Int), strides: (Int, Int),
   paddings: (Int, Int), rounding: ConvolutionRounding
 ) -> (planes: Int, plane: WindowGeometry) {
+  precondition(
+    rounding != .ceil || name == "maxPool2d",
+    "\(name): ceil rounding is for max pooling; an overhanging window has no PyTorch divisor here")
   do {
     return try poolingGeometry(
       input: x.shape, size: Extent(sizes), stride: Extent(strides), padding: Extent(paddings),
@@ -107,7 +110,9 @@ private func validatedPooling<Scalar>(
 ///   - paddings: `(height, width)`; padding is at most
 ///     half the window.
 ///   - rounding: `.exact` (the default) rejects windows that don't fit;
-///     `.floor` rounds the output size down.
+///     `.floor` rounds the output size down; `.ceil` rounds it up, the
+///     last window overhanging the edge (only the positions inside the
+///     input compete).
 /// - Returns: `[N, C, H2, W2]`.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)

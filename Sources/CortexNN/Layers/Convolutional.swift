@@ -127,7 +127,7 @@ public struct MaxPool2D<Scalar: TensorScalar>: Layer {
   ///   - stride: `S`; the window's size when `nil`.
   ///   - padding: `P` on each side, at most half the window.
   ///   - rounding: `.exact` rejects windows that don't fit; `.floor` rounds
-  ///     the output size down.
+  ///     the output size down; `.ceil` rounds it up (PyTorch's `ceil_mode`).
   /// - Throws: ``HyperparameterError`` for a size or stride that is not
   ///   positive, or a padding outside `0...size/2`.
   public init(
@@ -163,6 +163,9 @@ public struct AvgPool2D<Scalar: TensorScalar>: Layer {
   public init(
     size: Int, stride: Int? = nil, padding: Int = 0, rounding: ConvolutionRounding = .exact
   ) throws(HyperparameterError) {
+    guard rounding != .ceil else {
+      throw HyperparameterError("AvgPool2D: ceil rounding is for max pooling; use .exact or .floor")
+    }
     window = try PoolingWindow(
       "AvgPool2D", size: size, stride: stride, padding: padding, rounding: rounding)
   }

@@ -25,10 +25,12 @@ public enum Initializer: Sendable, Equatable {
   /// Every element equal to the value.
   case constant(Double)
 
-  /// A tensor of `shape` drawn from this distribution.
+  /// A tensor of `shape` drawn from this distribution (left undrawn
+  /// inside ``withUndrawnWeights(_:)``).
   public func make<Scalar: TensorScalar>(
     _ shape: [Int], fanIn: Int, fanOut: Int, using generator: inout SeededGenerator
   ) -> Tensor<Scalar> {
+    if UndrawnWeights.isOn { return .uninitialized(shape) }
     let fanIn = Double(Swift.max(fanIn, 1))
     let fanOut = Double(Swift.max(fanOut, 1))
     func uniform(_ limit: Double) -> Tensor<Scalar> {
@@ -54,6 +56,19 @@ public enum Initializer: Sendable, Equatable {
   {
     withGlobalGenerator { make(shape, fanIn: fanIn, fanOut: fanOut, using: &$0) }
   }
+}
+
+/// Runs `body`, in which layers get weights that are neither drawn nor
+/// written: for a model built only to read its shapes and parameter counts
+/// (a summary). The operating system backs memory only once it is written,
+/// so even VGG16's 138 million weights cost no resident memory and no time.
+/// The weights' values are undefined: never run such a model.
+public func withUndrawnWeights<R>(_ body: () throws -> R) rethrows -> R {
+  try UndrawnWeights.$isOn.withValue(true) { try body() }
+}
+
+enum UndrawnWeights {
+  @TaskLocal static var isOn = false
 }
 
 private let globalGenerator = Mutex(SeededGenerator(seed: 0))

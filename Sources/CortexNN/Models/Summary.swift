@@ -57,8 +57,8 @@ public struct ModelSummary: CustomStringConvertible, Sendable {
   }
 }
 
-/// `138357544` → `138,357,544`.
-func grouped(_ value: Int) -> String {
+/// `138357544` → `138,357,544`: digits grouped by three for reading.
+public func grouped(_ value: Int) -> String {
   let digits = String(value.magnitude)
   var result = ""
   for (i, digit) in digits.enumerated() {

@@ -8,19 +8,21 @@ import CortexCore
 public enum ModelName: String, CaseIterable, Sendable {
   case lenet5 = "lenet5"
   case alexnet = "alexnet"
+  case zfnet = "zfnet"
   case vgg16 = "vgg16"
   case resnet18 = "resnet18"
   case googlenet = "googlenet"
   case convnetjsMNIST = "convnetjs-mnist"
   case convnetjsCIFAR10 = "convnetjs-cifar10"
   case maxoutMNIST = "maxout-mnist"
+  case fashionCNN = "fashion-cnn"
   case alphaGoPolicy = "alphago-policy"
 
   /// The input shape `[C, H, W]` (or `[features]`) the model is built for.
   public var inputShape: [Int] {
     switch self {
-    case .lenet5, .maxoutMNIST: return [1, 28, 28]
-    case .alexnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
+    case .lenet5, .maxoutMNIST, .fashionCNN: return [1, 28, 28]
+    case .alexnet, .zfnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
     case .convnetjsMNIST: return [1, 24, 24]
     case .convnetjsCIFAR10: return [3, 32, 32]
     case .alphaGoPolicy: return [48, 19, 19]
@@ -33,16 +35,27 @@ public enum ModelName: String, CaseIterable, Sendable {
     try! buildThrowing()
   }
 
+  /// The model's layer table for one input of `inputShape` (its own
+  /// ``inputShape`` by default), from shapes alone: the model is built
+  /// with undrawn weights (see ``withUndrawnWeights(_:)``), so a summary
+  /// of VGG16 takes milliseconds and no memory for its weights.
+  public func summary(inputShape: [Int]? = nil) throws(ShapeError) -> ModelSummary {
+    let model: Sequential<Float> = withUndrawnWeights { build() }
+    return try model.summary(inputShape: inputShape ?? self.inputShape)
+  }
+
   private func buildThrowing<Scalar: TensorScalar>() throws -> Sequential<Scalar> {
     switch self {
     case .lenet5: return try Zoo.lenet5()
     case .alexnet: return try Zoo.alexNet()
+    case .zfnet: return try Zoo.zfNet()
     case .vgg16: return try Zoo.vgg16()
     case .resnet18: return try Zoo.resNet18()
     case .googlenet: return try Zoo.googLeNet()
     case .convnetjsMNIST: return try Zoo.convNetJSMNIST()
     case .convnetjsCIFAR10: return try Zoo.convNetJSCIFAR10()
     case .maxoutMNIST: return try Zoo.maxoutMNIST()
+    case .fashionCNN: return try Zoo.fashionCNN()
     case .alphaGoPolicy: return try Zoo.alphaGoPolicy()
     }
   }
@@ -90,14 +103,51 @@ public enum Zoo {
       try Conv2D(inputChannels: 256, outputChannels: 256, filterSize: 3, padding: 1)
       ReLU()
       try MaxPool2D(size: 3, stride: 2)  // 6×6×256
-      Flatten()
-      try Dropout(probability: 0.5)
-      try Dense(inputSize: 256 * 6 * 6, outputSize: 4096)
+      try alexNetClassifier(inputs: 256 * 6 * 6, classes: classes)
+    }
+  }
+
+  /// AlexNet's classifier: flatten, then dropout, 4096, ReLU, dropout,
+  /// 4096, ReLU, and the class scores.
+  static func alexNetClassifier<Scalar: TensorScalar>(inputs: Int, classes: Int) throws
+    -> [any Layer<Scalar>]
+  {
+    [
+      Flatten<Scalar>(),
+      try Dropout<Scalar>(probability: 0.5),
+      try Dense<Scalar>(inputSize: inputs, outputSize: 4096),
+      ReLU<Scalar>(),
+      try Dropout<Scalar>(probability: 0.5),
+      try Dense<Scalar>(inputSize: 4096, outputSize: 4096),
+      ReLU<Scalar>(),
+      try Dense<Scalar>(inputSize: 4096, outputSize: classes),
+    ]
+  }
+
+  /// ZFNet (Zeiler & Fergus): AlexNet's layout with CONV1 as 96 7×7
+  /// filters at stride 2 and CONV3, 4, 5 with 512, 1024 and 512 filters,
+  /// for 224×224×3 input. The spatial sizes are the paper's figure's,
+  /// 224 → 110 → 55 → 26 → 13 → 13 → 13 → 13 → 6, which takes a flooring
+  /// first convolution and pooling that rounds up (PyTorch's `ceil_mode`).
+  /// 107,627,624 parameters.
+  public static func zfNet<Scalar: TensorScalar>(classes: Int = 1000) throws -> Sequential<Scalar> {
+    try Sequential {
+      try Conv2D(
+        inputChannels: 3, outputChannels: 96, filterSize: 7, stride: 2, padding: 1,
+        rounding: .floor)  // 110×110×96
       ReLU()
-      try Dropout(probability: 0.5)
-      try Dense(inputSize: 4096, outputSize: 4096)
+      try MaxPool2D(size: 3, stride: 2, rounding: .ceil)  // 55×55×96
+      try Conv2D(inputChannels: 96, outputChannels: 256, filterSize: 5, stride: 2)  // 26×26×256
       ReLU()
-      try Dense(inputSize: 4096, outputSize: classes)
+      try MaxPool2D(size: 3, stride: 2, rounding: .ceil)  // 13×13×256
+      try Conv2D(inputChannels: 256, outputChannels: 512, filterSize: 3, padding: 1)
+      ReLU()
+      try Conv2D(inputChannels: 512, outputChannels: 1024, filterSize: 3, padding: 1)
+      ReLU()
+      try Conv2D(inputChannels: 1024, outputChannels: 512, filterSize: 3, padding: 1)
+      ReLU()
+      try MaxPool2D(size: 3, stride: 2)  // 6×6×512
+      try alexNetClassifier(inputs: 512 * 6 * 6, classes: classes)
     }
   }
 
@@ -298,6 +348,35 @@ public enum Zoo {
       try Maxout(inputSize: 240, units: 240, pieces: 5)
       try Dropout(probability: 0.5)
       try Dense(inputSize: 240, outputSize: 10)
+    }
+  }
+
+  /// A small VGG-style network for 28×28 gray images such as
+  /// Fashion-MNIST's: two stages of a 3×3 convolution (32, then 64
+  /// filters), batch norm, ReLU and 2×2 pooling, then 3136 → 128 → 10
+  /// with dropout. About 4.2 million multiply-adds per image.
+  /// 421,738 parameters.
+  public static func fashionCNN<Scalar: TensorScalar>(classes: Int = 10) throws -> Sequential<
+    Scalar
+  > {
+    try Sequential {
+      try Conv2D(
+        inputChannels: 1, outputChannels: 32, filterSize: 3, padding: 1, useBias: false,
+        weightInitializer: .heNormal)  // 28×28×32
+      try BatchNorm2D(channels: 32)
+      ReLU()
+      try MaxPool2D(size: 2, stride: 2)  // 14×14×32
+      try Conv2D(
+        inputChannels: 32, outputChannels: 64, filterSize: 3, padding: 1, useBias: false,
+        weightInitializer: .heNormal)  // 14×14×64
+      try BatchNorm2D(channels: 64)
+      ReLU()
+      try MaxPool2D(size: 2, stride: 2)  // 7×7×64
+      Flatten()
+      try Dense(inputSize: 7 * 7 * 64, outputSize: 128, weightInitializer: .heNormal)
+      ReLU()
+      try Dropout(probability: 0.3)
+      try Dense(inputSize: 128, outputSize: classes)
     }
   }
 

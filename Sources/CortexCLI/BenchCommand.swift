@@ -23,6 +23,8 @@ struct BenchCommand: Command {
       lenet5_step_b64           Zoo.lenet5 training step (Trainer, softmax
                                 cross-entropy, SGD momentum 0.9), batch 64
       convnetjs_cifar_step_b64  Zoo.convNetJSCIFAR10 training step, batch 64
+      attention_fwdbwd          scaledDotProductAttention, query, key and
+                                value 64×4×50×32, forward + backward
       sgemm_1024_1thread        sgemm_1024 on one thread
       fma_peak                  multiply-adds on registers alone, one
                                 thread: the limit of the instruction set
@@ -194,6 +196,7 @@ struct BenchRow {
         name: "convnetjs_cifar_step_b64", model: ModelName.convnetjsCIFAR10.build(),
         input: [64, 3, 32, 32],
         threads: threads),
+      attention(name: "attention_fwdbwd", shape: [64, 4, 50, 32], threads: threads),
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
       fmaPeak(),
       addition(name: "add_64x128", threads: threads),
@@ -261,6 +264,26 @@ struct BenchRow {
       let seed = Tensor<Float>.randomUniform(outputShape, lower: -1, upper: 1, seed: 2)
       return {
         let (_, pullback) = valueWithPullback(at: [x]) { maxPool2d($0[0], size: 2, stride: 2) }
+        _ = pullback(seed)
+      }
+    }
+  }
+
+  /// Attention's two batched products, `q·kᵀ` and `weights·v`, each
+  /// `2·B·H·T²·D` flops, three times over for forward + backward.
+  static func attention(name: String, shape: [Int], threads: Int) -> BenchRow {
+    let (tokens, depth) = (Double(shape[2]), Double(shape[3]))
+    let forwardFlops = 4 * Double(shape[0] * shape[1]) * tokens * tokens * depth
+    return BenchRow(name: name, shape: dims(shape), threads: threads, flops: 3 * forwardFlops) {
+      let (q, k, v) = (
+        Tensor<Float>.randomNormal(shape, seed: 1), Tensor<Float>.randomNormal(shape, seed: 2),
+        Tensor<Float>.randomNormal(shape, seed: 3)
+      )
+      let seed = Tensor<Float>.randomUniform(shape, lower: -1, upper: 1, seed: 4)
+      return {
+        let (_, pullback) = valueWithPullback(at: [q, k, v]) {
+          scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2])
+        }
         _ = pullback(seed)
       }
     }

@@ -21,6 +21,8 @@ struct TrainCommand: Command {
       filters.png             the first layer's filters
       activations.png         a test image and the first layer's
                               activation maps of it
+      attention.png           vit-mnist: the class token's attention over the
+                              patches of that image, a row per encoder layer
 
     options:
       --model NAME         \(trainableModels.map(\.rawValue).joined(separator: ", ")) (default lenet5)
@@ -31,11 +33,14 @@ struct TrainCommand: Command {
                            fashion-cnn, 12 for the others)
       --batch-size N       examples per step (default 64)
       --lr RATE            base learning rate (default 0.05 for sgd, 0.02 for
-                           maxout-mnist with sgd; 0.001 for adam and
+                           maxout-mnist with sgd; 0.001 for adam, adamw and
                            rmsprop, 1 for adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
-                           default), adam, rmsprop, adadelta
-      --schedule NAME      cosine (the default), step, plateau, constant
+                           default), adam, rmsprop, adadelta, adamw (decoupled
+                           weight decay 0.01)
+      --schedule NAME      cosine (the default), step, plateau, constant,
+                           warmup-cosine (linear warmup over a tenth of the
+                           epochs, at least one, then cosine)
       --seed N             seeds the weights, the order of examples, their
                            shifts and dropout (default 1)
       --shift N            shift each training image by up to N pixels, anew

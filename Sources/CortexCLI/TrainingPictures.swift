@@ -2,19 +2,34 @@ import Cortex
 import Foundation
 
 /// The pictures of a training run: its loss and accuracy curves, the first
-/// layer's filters and that layer's activation maps of a test image.
+/// layer's filters and that layer's activation maps of a test image, and
+/// for a vision transformer the class token's attention over that image.
 struct TrainingPictures {
   let run: TrainingRun
 
   init(_ run: TrainingRun) { self.run = run }
 
-  /// Writes `curves.svg`, `filters.png` and `activations.png` into `folder`.
+  /// Writes `curves.svg`, `filters.png`, `activations.png` and, for a
+  /// vision transformer, `attention.png` into `folder`.
   func write(to folder: OutputFolder) throws {
     try LineChart.write(LineChart.stacked(curves()), to: folder.file("curves.svg"))
     if let filters = filters() { try filters.writePNG(to: folder.file("filters.png")) }
     if let activations = activations() {
       try activations.writePNG(to: folder.file("activations.png"))
     }
+    if let attention = attention() { try attention.writePNG(to: folder.file("attention.png")) }
+  }
+
+  /// The class token's attention over the patches of the first test image:
+  /// a row per encoder layer, a tile per head; nil for models without one.
+  func attention() -> Image? {
+    let image = run.testExample(0).image
+    guard
+      let maps = classTokenAttentionMaps(
+        of: run.model, image: image.reshaped(to: Array(image.shape.dropFirst())))
+    else { return nil }
+    let layers = run.model.layers.count { $0 is TransformerEncoderLayer<Float> }
+    return Image.activationGrid(maps, scale: 16, columns: maps.shape[0] / Swift.max(layers, 1))
   }
 
   /// Two panels over the run's epochs: the training loss, twenty points an

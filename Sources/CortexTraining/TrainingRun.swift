@@ -10,12 +10,14 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
   case adam
   case rmsprop
   case adadelta
+  /// Adam with decoupled weight decay 0.01.
+  case adamw
 
   /// The learning rate used when none is given.
   public var defaultLearningRate: Double {
     switch self {
     case .sgd: return 0.05
-    case .adam: return 1e-3
+    case .adam, .adamw: return 1e-3
     case .rmsprop: return 1e-3
     case .adadelta: return 1.0
     }
@@ -28,6 +30,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
     case .adam: return Adam(learningRate: learningRate)
     case .rmsprop: return RMSProp(learningRate: learningRate)
     case .adadelta: return Adadelta(learningRate: learningRate)
+    case .adamw: return AdamW(learningRate: learningRate)
     }
   }
 }
@@ -41,6 +44,9 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
   /// Divide by 10 when the test error has not improved for 2 epochs.
   case plateau
   case constant
+  /// A linear warmup over the first tenth of the run (at least one epoch),
+  /// then cosine annealing.
+  case warmupCosine = "warmup-cosine"
 
   func make(epochs: Int) -> any LearningRateSchedule {
     switch self {
@@ -48,6 +54,10 @@ public enum ScheduleKind: String, CaseIterable, Sendable {
     case .step: return StepDecay(stepSize: Swift.max(1, epochs / 3))
     case .plateau: return DivideOnPlateau()
     case .constant: return ConstantSchedule()
+    case .warmupCosine:
+      // One epoch cannot warm up and anneal: it gets the base rate.
+      guard epochs > 1 else { return ConstantSchedule() }
+      return try! WarmupCosineSchedule(warmupEpochs: Swift.max(1, epochs / 10), epochs: epochs)
     }
   }
 }

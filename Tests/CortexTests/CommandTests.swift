@@ -47,7 +47,7 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "--model vgg16 takes 3×224×224 inputs, not MNIST's 1×28×28 digits; choose one of lenet5, convnetjs-mnist, maxout-mnist, fashion-cnn"
+        "--model vgg16 takes 3×224×224 inputs, not MNIST's 1×28×28 digits; choose one of lenet5, convnetjs-mnist, maxout-mnist, fashion-cnn, vit-mnist"
       )
     ) {
       try TrainCommand().run(["--model", "vgg16", "--limit", "10"])
@@ -60,7 +60,7 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "--optimizer must be one of sgd, adam, rmsprop, adadelta, found 'lbfgs'")
+        "--optimizer must be one of sgd, adam, rmsprop, adadelta, adamw, found 'lbfgs'")
     ) {
       try TrainCommand().run(["--optimizer", "lbfgs", "--limit", "10"])
     }
@@ -69,7 +69,7 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "unknown model 'lenet6'; models: lenet5, alexnet, zfnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, fashion-cnn, alphago-policy"
+        "unknown model 'lenet6'; models: lenet5, alexnet, zfnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, fashion-cnn, alphago-policy, vit-mnist"
       )
     ) {
       try SummaryCommand().run(["lenet6"])

@@ -141,7 +141,7 @@ import Testing
     let few = try digits(0..<8)
     #expect(
       throws: TrainingError(
-        "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist, fashion-cnn"
+        "model vgg16 takes 3×224×224 inputs but the data has 1×28×28 images; models for this data: lenet5, convnetjs-mnist, maxout-mnist, fashion-cnn, vit-mnist"
       )
     ) {
       _ = try TrainingRun(configuration, train: few, test: few)

@@ -103,6 +103,6 @@ extension OperationCheck {
         Tensor(concatenating: [$0[0], square($0[1])], alongAxis: 1)
       },
       check("stack", [[2, 3], [2, 3]]) { Tensor(stacking: [$0[0], $0[1] * $0[0]], alongAxis: 1) },
-    ] + networkOperations
+    ] + networkOperations + researchOperations
   }
 }

@@ -34,13 +34,23 @@ private func validate<Scalar>(scores: Tensor<Scalar>, _ name: String) {
 ///   - logits: `[N, classes]` unnormalized scores.
 ///   - labels: `N` class indices, each in `0..<classes`; one out of range
 ///     traps with a message naming it and the class count.
-/// - Returns: a 0-d tensor.
+///   - labelSmoothing: `ε` in `0...1`: the target puts `1 − ε + ε/classes`
+///     on the label and `ε/classes` on every other class (default 0).
+///   - reduction: `.mean` (default) over the batch, `.sum` or `.none`.
+/// - Returns: a 0-d tensor, or `[N]` for `.none`.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
-public func softmaxCrossEntropy<Scalar>(logits: Tensor<Scalar>, labels: [Int]) -> Tensor<Scalar> {
+public func softmaxCrossEntropy<Scalar>(
+  logits: Tensor<Scalar>, labels: [Int], labelSmoothing: Scalar = 0,
+  reduction: LossReduction = .mean
+) -> Tensor<Scalar> {
   validate(scores: logits, "softmaxCrossEntropy")
   let (examples, classes) = (logits.shape[0], logits.shape[1])
   validate(labels: labels, examples: examples, classes: classes, "softmaxCrossEntropy")
+  if labelSmoothing != 0 || reduction != .mean {
+    let targets = smoothedTargets(labels: labels, classes: classes, smoothing: labelSmoothing)
+    return softmaxCrossEntropy(logits: logits, probabilities: targets, reduction: reduction)
+  }
   let probabilities = Tensor<Scalar>.uninitialized(logits.shape)
   var total: Scalar = 0
   for example in 0..<examples {
@@ -82,23 +92,29 @@ public func softmaxCrossEntropy<Scalar>(logits: Tensor<Scalar>, labels: [Int]) -
 /// gradient is `−1 / (N · max(pᵢ,yᵢ, ε))` at the true class and 0
 /// elsewhere: the clamp passes the gradient straight through, so a true
 /// class with probability 0 still receives a (large, finite) push upward.
-/// Prefer ``softmaxCrossEntropy(logits:labels:)`` when the probabilities
+/// Prefer ``softmaxCrossEntropy(logits:labels:labelSmoothing:reduction:)`` when the probabilities
 /// come from a softmax: it never forms them and needs no clamp.
 ///
 /// - Parameters:
 ///   - probabilities: `[N, classes]`, each row a distribution.
 ///   - labels: `N` class indices, each in `0..<classes`.
 ///   - epsilon: the smallest probability the logarithm sees (default 1e-12).
-/// - Returns: a 0-d tensor.
+///   - reduction: `.mean` (default) over the batch, `.sum` or `.none`.
+/// - Returns: a 0-d tensor, or `[N]` for `.none`.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func crossEntropy<Scalar>(
-  probabilities: Tensor<Scalar>, labels: [Int], epsilon: Scalar = 1e-12
+  probabilities: Tensor<Scalar>, labels: [Int], epsilon: Scalar = 1e-12,
+  reduction: LossReduction = .mean
 ) -> Tensor<Scalar> {
   validate(scores: probabilities, "crossEntropy")
   let (examples, classes) = (probabilities.shape[0], probabilities.shape[1])
   validate(labels: labels, examples: examples, classes: classes, "crossEntropy")
   precondition(epsilon > 0, "crossEntropy: epsilon must be positive, found \(epsilon)")
+  if reduction != .mean {
+    return negativeLogLikelihood(
+      logProbabilities: log(max(probabilities, epsilon)), labels: labels, reduction: reduction)
+  }
   let clamped = labels.enumerated().map { example, label in
     Swift.max(probabilities.storage.pointer[example * classes + label], epsilon)
   }
@@ -131,15 +147,24 @@ public func crossEntropy<Scalar>(
 ///   - scores: `[N, classes]` class scores.
 ///   - labels: `N` class indices, each in `0..<classes`.
 ///   - margin: `Δ`, the margin the true class must win by (default 1).
-/// - Returns: a 0-d tensor.
+///   - reduction: `.mean` (default) over the batch, `.sum` or `.none`.
+/// - Returns: a 0-d tensor, or `[N]` for `.none`.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func multiclassHingeLoss<Scalar>(
-  scores: Tensor<Scalar>, labels: [Int], margin: Scalar = 1
+  scores: Tensor<Scalar>, labels: [Int], margin: Scalar = 1, reduction: LossReduction = .mean
 ) -> Tensor<Scalar> {
   validate(scores: scores, "multiclassHingeLoss")
   let (examples, classes) = (scores.shape[0], scores.shape[1])
   validate(labels: labels, examples: examples, classes: classes, "multiclassHingeLoss")
+  if reduction != .mean {
+    let indices = IndexTensor(shape: [examples, 1], scalars: labels)
+    let slack = relu(scores - gather(scores, alongAxis: 1, indices: indices) + margin)
+    let others = Tensor<Scalar>(shape: scores.shape) {
+      $0 % classes != labels[$0 / classes] ? 1 : 0
+    }
+    return reduction.apply((slack * others).sum(alongAxes: 1))
+  }
   // 1 where a margin is positive, 0 elsewhere (and at the true class).
   let active = Tensor<Scalar>.zeros(scores.shape)
   var total: Scalar = 0

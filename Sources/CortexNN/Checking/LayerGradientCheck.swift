@@ -107,7 +107,7 @@ public struct LayerCheck: Sendable {
           Sequential { Tanh() },
         ])
       },
-    ]
+    ] + researchLayers
   }
 }
 

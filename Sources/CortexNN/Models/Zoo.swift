@@ -17,11 +17,12 @@ public enum ModelName: String, CaseIterable, Sendable {
   case maxoutMNIST = "maxout-mnist"
   case fashionCNN = "fashion-cnn"
   case alphaGoPolicy = "alphago-policy"
+  case vitMNIST = "vit-mnist"
 
   /// The input shape `[C, H, W]` (or `[features]`) the model is built for.
   public var inputShape: [Int] {
     switch self {
-    case .lenet5, .maxoutMNIST, .fashionCNN: return [1, 28, 28]
+    case .lenet5, .maxoutMNIST, .fashionCNN, .vitMNIST: return [1, 28, 28]
     case .alexnet, .zfnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
     case .convnetjsMNIST: return [1, 24, 24]
     case .convnetjsCIFAR10: return [3, 32, 32]
@@ -57,6 +58,7 @@ public enum ModelName: String, CaseIterable, Sendable {
     case .maxoutMNIST: return try Zoo.maxoutMNIST()
     case .fashionCNN: return try Zoo.fashionCNN()
     case .alphaGoPolicy: return try Zoo.alphaGoPolicy()
+    case .vitMNIST: return try Zoo.visionTransformerMNIST()
     }
   }
 }

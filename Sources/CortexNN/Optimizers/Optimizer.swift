@@ -187,13 +187,30 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
     self.weightDecay = weightDecay
   }
 
-  @_specialize(where Scalar == Float)
-  @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
+    adamStep(
+      parameters, gradients, beta1: beta1, beta2: beta2, epsilon: epsilon,
+      gradientDecay: weightDecay, decoupledDecay: 0)
+  }
+}
+
+extension Optimizer {
+  /// One bias-corrected Adam step on the state `[m, v]`, with
+  /// `gradientDecay · p` added to each gradient (Adam's L2 term) and each
+  /// weight first shrunk by `learningRate · decoupledDecay` (AdamW's).
+  @_specialize(where Self == Adam<Float>)
+  @_specialize(where Self == AdamW<Float>)
+  func adamStep(
+    _ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>], beta1: Double,
+    beta2: Double, epsilon: Double, gradientDecay: Double, decoupledDecay: Double
+  ) {
     beginStep(parameters, gradients)
     let correction1 = 1 - Foundation.pow(beta1, Double(stepCount))
     let correction2 = 1 - Foundation.pow(beta2, Double(stepCount))
-    let (b1, b2, eps, decay) = (Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(weightDecay))
+    let (b1, b2, eps, decay) = (
+      Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(gradientDecay)
+    )
+    let shrink = Scalar(1 - learningRate * decoupledDecay)
     let stepSize = Scalar(learningRate / correction1)
     let root2 = Scalar(correction2.squareRoot())
     for i in parameters.indices where parameters[i].isTrainable {
@@ -201,6 +218,7 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
         let (m, v) = (s[0], s[1])
         for j in 0..<count {
           let gj = g[j] + decay * p[j]
+          p[j] *= shrink
           m[j] = b1 * m[j] + (1 - b1) * gj
           v[j] = b2 * v[j] + (1 - b2) * gj * gj
           p[j] -= stepSize * m[j] / (v[j].squareRoot() / root2 + eps)

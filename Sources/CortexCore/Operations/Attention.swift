@@ -1,0 +1,109 @@
+/// Scaled dot-product attention (Vaswani et al.): each query position takes
+/// a weighted average of the values, weighted by the softmax of its
+/// scaled dot products with the keys.
+///
+/// Composed of recorded operations (batched matrix products, elementwise
+/// operations and sums), so its pullback is theirs and can be
+/// differentiated again.
+
+/// The attention weights `softmax(q·kᵀ/√d + mask)` over the key axis.
+///
+/// A score of −∞ (from the mask or from `causal`) gets weight exactly 0. A
+/// query whose every score is −∞, a fully masked row, gets weight 0 on
+/// every key (not NaN), so its output is 0 and no gradient flows through
+/// it. A finite mask value such as −1e9 is an ordinary score: a row masked
+/// only by such values gets the softmax of its scores, as in PyTorch.
+///
+/// - Parameters:
+///   - query: `[batch, heads, queries, depth]`.
+///   - key: `[batch, heads, keys, depth]`.
+///   - mask: added to the scores; broadcasts to `[batch, heads, queries, keys]`
+///     (for example `[queries, keys]`). `nil` for none.
+///   - causal: whether query `i` may see only keys `j ≤ i`.
+/// - Returns: `[batch, heads, queries, keys]`, each row summing to 1 or, for
+///   a fully masked row, to 0.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func attentionWeights<Scalar>(
+  query: Tensor<Scalar>, key: Tensor<Scalar>, mask: Tensor<Scalar>? = nil, causal: Bool = false
+) -> Tensor<Scalar> {
+  precondition(
+    query.rank == 4 && key.rank == 4 && Array(query.shape[..<2]) == Array(key.shape[..<2])
+      && query.shape[3] == key.shape[3],
+    "scaledDotProductAttention: query \(query.shape) and key \(key.shape) must be [batch, heads, tokens, depth] with equal batch, heads and depth"
+  )
+  let (batch, heads, queries, depth) = (
+    query.shape[0], query.shape[1], query.shape[2], query.shape[3]
+  )
+  let keys = key.shape[2]
+  let products = matmul(
+    query.reshaped(to: [batch * heads, queries, depth]),
+    key.reshaped(to: [batch * heads, keys, depth]), transposeB: true)
+  var scores =
+    products.reshaped(to: [batch, heads, queries, keys]) * Scalar(1 / Double(depth).squareRoot())
+  if let mask {
+    precondition(
+      broadcastShape(mask.shape, scores.shape) == scores.shape,
+      "scaledDotProductAttention: mask of shape \(mask.shape) does not broadcast to the scores' shape \(scores.shape)"
+    )
+    scores = scores + mask
+  }
+  guard mask != nil || causal else { return softmax(scores, alongAxis: 3) }
+  let values = scores.withoutDerivative
+  var visible = [Bool](repeating: false, count: values.scalarCount)
+  values.withUnsafeBufferPointer { score in
+    for row in 0..<(values.scalarCount / keys) {
+      let q = row % queries
+      for k in 0..<keys {
+        visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q)
+      }
+    }
+  }
+  let visibility = Mask(shape: scores.shape, scalars: visible)
+  // A constant shift per row (the largest visible score) keeps every
+  // exponent at most 0; it cancels in the ratio, so it carries no gradient.
+  let shift = select(visibility, values, Tensor(-Scalar.infinity))
+    .max(alongAxes: [3], keepDims: true).map { $0.isFinite ? $0 : 0 }
+  let visibleScalars = Tensor<Scalar>(shape: scores.shape, scalars: visible.map { $0 ? 1 : 0 })
+  let exponentials = exp(select(visibility, scores, shift) - shift) * visibleScalars
+  let total = exponentials.sum(alongAxes: [3], keepDims: true)
+  // Adds 1 to the denominator of a row with nothing visible, whose
+  // numerators are all 0.
+  return exponentials / (total + (total.withoutDerivative .== 0))
+}
+
+/// Scaled dot-product attention:
+/// `softmax(q·kᵀ/√d + mask) · v`, per batch and head (PyTorch's
+/// `F.scaled_dot_product_attention` with `attn_mask` as a float mask and
+/// `is_causal`).
+///
+/// The weights are ``attentionWeights(query:key:mask:causal:)``: a score
+/// of −∞ gets weight 0, and a fully masked query row gives an output row
+/// of zeros (where PyTorch gives NaN), through which no gradient flows.
+///
+/// - Parameters:
+///   - query: `[batch, heads, queries, depth]`.
+///   - key: `[batch, heads, keys, depth]`.
+///   - value: `[batch, heads, keys, valueDepth]`.
+///   - mask: additive; broadcasts to `[batch, heads, queries, keys]`.
+///   - causal: whether query `i` may see only keys `j ≤ i`.
+/// - Returns: `[batch, heads, queries, valueDepth]`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func scaledDotProductAttention<Scalar>(
+  query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>,
+  mask: Tensor<Scalar>? = nil, causal: Bool = false
+) -> Tensor<Scalar> {
+  precondition(
+    value.rank == 4 && Array(value.shape[..<3]) == Array(key.shape[..<3]),
+    "scaledDotProductAttention: value \(value.shape) must be [batch, heads, keys, depth] matching key \(key.shape)"
+  )
+  let weights = attentionWeights(query: query, key: key, mask: mask, causal: causal)
+  let (batch, heads, queries, keys) = (
+    weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3]
+  )
+  let output = matmul(
+    weights.reshaped(to: [batch * heads, queries, keys]),
+    value.reshaped(to: [batch * heads, keys, value.shape[3]]))
+  return output.reshaped(to: [batch, heads, queries, value.shape[3]])
+}

@@ -1,0 +1,379 @@
+/// Indexing: integer index tensors and Boolean masks, gathering and its
+/// transpose scatter-add, strided slicing, splitting, cumulative sums,
+/// arg-extrema and top-k.
+///
+/// Indices and masks are not differentiable, so they are not ``Tensor``s:
+/// they are ``ShapedArray``s, which keep their shape visible the same way.
+/// Each pullback here is another recorded operation of this file: gather's
+/// pullback is scatter-add and scatter-add's is gather; selecting slices
+/// and adding slices back are each other's pullbacks; a cumulative sum's
+/// pullback is the reversed cumulative sum.
+
+/// An n-dimensional array of non-differentiable elements (integer indices
+/// or Booleans), row-major, with the shape visible like a ``Tensor``'s.
+public struct ShapedArray<Element: Sendable & Equatable>: Sendable, Equatable {
+  /// The size of each dimension; empty for a 0-d value.
+  public let shape: [Int]
+  /// The elements in row-major order.
+  public let scalars: [Element]
+
+  /// An array of the given shape holding `scalars` in row-major order.
+  ///
+  /// - Precondition: `scalars.count` equals the product of `shape`.
+  public init(shape: [Int], scalars: [Element]) {
+    precondition(
+      shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == scalars.count,
+      "ShapedArray: shape \(shape) does not describe \(scalars.count) elements")
+    self.shape = shape
+    self.scalars = scalars
+  }
+
+  /// A 1-D array.
+  public init(_ scalars: [Element]) {
+    self.init(shape: [scalars.count], scalars: scalars)
+  }
+
+  /// The number of dimensions.
+  public var rank: Int { shape.count }
+}
+
+/// Integer indices with a shape: what ``gather(_:alongAxis:indices:)``
+/// reads and ``Tensor/argmax(alongAxis:keepDims:)`` returns.
+public typealias IndexTensor = ShapedArray<Int>
+
+/// Booleans with a shape: the condition of ``select(_:_:_:)``.
+public typealias Mask = ShapedArray<Bool>
+
+extension Tensor {
+  /// A mask holding `predicate` of each element, in this tensor's shape:
+  /// `x.mask { $0 > 0 }`.
+  public func mask(_ predicate: (Scalar) -> Bool) -> Mask {
+    Mask(shape: shape, scalars: scalars.map(predicate))
+  }
+}
+
+/// The number of elements before, along and after `axis` of `shape`.
+private func extents(_ shape: [Int], at axis: Int) -> (outer: Int, size: Int, inner: Int) {
+  (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+}
+
+// MARK: - Gather and scatter-add
+
+/// Picks, along `axis`, the element each index names: for `axis = 1` of a
+/// rank-3 input, `out[i][j][k] = x[i][indices[i][j][k]][k]` (PyTorch's
+/// `torch.gather`, NumPy's `take_along_axis`).
+///
+/// Pullback: ``scatterAdd(_:alongAxis:indices:into:)`` of the upstream
+/// gradient; an index that repeats adds its gradients.
+///
+/// - Parameters:
+///   - x: any shape of rank ≥ 1.
+///   - axis: the axis the indices point along (negative counts from the end).
+///   - indices: the rank of `x`, the same size as `x` on every other axis,
+///     any size along `axis`; each index in `0..<x.shape[axis]`.
+/// - Returns: the shape of `indices`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func gather<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int, indices: IndexTensor)
+  -> Tensor<Scalar>
+{
+  let axis = x.normalizedAxis(axis, "gather")
+  validate(indices, against: x.shape, axis: axis, "gather")
+  let (_, size, inner) = extents(x.shape, at: axis)
+  let picks = indices.shape[axis]
+  let output = Tensor<Scalar>(shape: indices.shape) { flat in
+    let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)
+    let i = rest % inner
+    return x.storage.pointer[(o * size + indices.scalars[flat]) * inner + i]
+  }
+  let inputShape = x.shape
+  return record("gather", x, output: output) { g in
+    scatterAdd(g, alongAxis: axis, indices: indices, into: inputShape)
+  }
+}
+
+/// The transpose of ``gather(_:alongAxis:indices:)``: a tensor of zeros of
+/// `shape` to which each element of `x` is added at the place its index
+/// names along `axis` (PyTorch's `scatter_add`).
+///
+/// Pullback: ``gather(_:alongAxis:indices:)`` of the upstream gradient.
+///
+/// - Parameters:
+///   - x: the shape of `indices`.
+///   - axis: the axis the indices point along.
+///   - indices: as for ``gather(_:alongAxis:indices:)``, against `shape`.
+///   - shape: the shape of the result.
+/// - Returns: `shape`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func scatterAdd<Scalar>(
+  _ x: Tensor<Scalar>, alongAxis axis: Int, indices: IndexTensor, into shape: [Int]
+) -> Tensor<Scalar> {
+  precondition(
+    x.shape == indices.shape,
+    "scatterAdd: values of shape \(x.shape) do not match indices of shape \(indices.shape)")
+  let axis = Tensor<Scalar>.zeros(shape).normalizedAxis(axis, "scatterAdd")
+  validate(indices, against: shape, axis: axis, "scatterAdd")
+  let (_, size, inner) = extents(shape, at: axis)
+  let picks = indices.shape[axis]
+  let output = Tensor<Scalar>.zeros(shape)
+  for flat in 0..<x.scalarCount {
+    let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)
+    let i = rest % inner
+    output.storage.pointer[(o * size + indices.scalars[flat]) * inner + i] +=
+      x.storage.pointer[flat]
+  }
+  return record("scatterAdd", x, output: output) { g in
+    gather(g, alongAxis: axis, indices: indices)
+  }
+}
+
+/// Traps unless `indices` fits `shape` for a gather or scatter along `axis`.
+private func validate(_ indices: IndexTensor, against shape: [Int], axis: Int, _ name: String) {
+  precondition(
+    indices.rank == shape.count
+      && indices.shape.indices.allSatisfy { $0 == axis || indices.shape[$0] == shape[$0] },
+    "\(name): indices of shape \(indices.shape) must match \(shape) on every axis but \(axis)")
+  let size = shape[axis]
+  if let bad = indices.scalars.first(where: { $0 < 0 || $0 >= size }) {
+    preconditionFailure("\(name): index \(bad) is out of range 0..<\(size) on axis \(axis)")
+  }
+}
+
+// MARK: - Selecting slices
+
+extension Tensor {
+  /// The slices at `indices` along `axis`, in that order; an index may
+  /// repeat (PyTorch's `index_select`). An embedding lookup is
+  /// `table.selecting(ids, alongAxis: 0)`.
+  ///
+  /// Pullback: the upstream slices added back at their indices
+  /// (``adding(_:atIndices:alongAxis:)``), summed where an index repeats.
+  ///
+  /// - Parameters:
+  ///   - indices: each in `0..<shape[axis]`.
+  ///   - axis: the axis to select along (negative counts from the end).
+  /// - Returns: the shape of `self` with `indices.count` along `axis`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func selecting(_ indices: [Int], alongAxis axis: Int) -> Tensor {
+    let axis = normalizedAxis(axis, "selecting")
+    let (outer, size, inner) = extents(shape, at: axis)
+    if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
+      preconditionFailure(
+        "selecting: index \(bad) is out of range 0..<\(size) on axis \(axis) of shape \(shape)")
+    }
+    var outShape = shape
+    outShape[axis] = indices.count
+    let output = Tensor.uninitialized(outShape)
+    for o in 0..<outer {
+      for (k, index) in indices.enumerated() {
+        (output.storage.pointer + (o * indices.count + k) * inner).update(
+          from: storage.pointer + (o * size + index) * inner, count: inner)
+      }
+    }
+    let inputShape = shape
+    return record("selecting", self, output: output) { g in
+      Tensor.zeros(inputShape).adding(g, atIndices: indices, alongAxis: axis)
+    }
+  }
+
+  /// `self` with each slice of `slices` along `axis` added at the
+  /// corresponding index (PyTorch's `index_add`); an index that repeats
+  /// adds every slice it names.
+  ///
+  /// Pullback: `self` gets the upstream gradient; `slices` gets the
+  /// upstream slices at `indices` (``selecting(_:alongAxis:)``).
+  ///
+  /// - Parameters:
+  ///   - slices: the shape of `self` with `indices.count` along `axis`.
+  ///   - indices: each in `0..<shape[axis]`.
+  ///   - axis: the axis (negative counts from the end).
+  /// - Returns: the shape of `self`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func adding(_ slices: Tensor, atIndices indices: [Int], alongAxis axis: Int) -> Tensor {
+    let axis = normalizedAxis(axis, "adding(atIndices:)")
+    var expected = shape
+    expected[axis] = indices.count
+    precondition(
+      slices.shape == expected,
+      "adding(atIndices:): slices of shape \(slices.shape) for \(indices.count) indices into \(shape) along axis \(axis); expected \(expected)"
+    )
+    let (outer, size, inner) = extents(shape, at: axis)
+    if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
+      preconditionFailure(
+        "adding(atIndices:): index \(bad) is out of range 0..<\(size) on axis \(axis)")
+    }
+    var output = withoutDerivative
+    output.makeUnique()
+    for o in 0..<outer {
+      for (k, index) in indices.enumerated() {
+        let target = output.storage.pointer + (o * size + index) * inner
+        let source = slices.storage.pointer + (o * indices.count + k) * inner
+        for i in 0..<inner { target[i] += source[i] }
+      }
+    }
+    return record(
+      "adding(atIndices:)", self, slices, output: output,
+      pullbackX: { $0 },
+      pullbackY: { $0.selecting(indices, alongAxis: axis) })
+  }
+
+  /// The elements along `axis` at the positions `stride` visits, which
+  /// may step backwards: `x.sliced(alongAxis: 1, stride(from: 0, to: 7, by: 2))`
+  /// takes columns 0, 2, 4, 6, and
+  /// `x.sliced(alongAxis: 0, stride(from: n - 1, through: 0, by: -1))`
+  /// reverses the rows (NumPy's `x[::-1]`).
+  ///
+  /// Pullback: the gradient added back at the visited positions, through
+  /// ``selecting(_:alongAxis:)``.
+  ///
+  /// - Returns: the shape of `self` with the number of visited positions
+  ///   along `axis`.
+  public func sliced(alongAxis axis: Int, _ positions: StrideTo<Int>) -> Tensor {
+    selecting(Array(positions), alongAxis: axis)
+  }
+
+  /// The elements along `axis` at the positions `stride` visits, its end
+  /// included; see the `StrideTo` form above.
+  public func sliced(alongAxis axis: Int, _ positions: StrideThrough<Int>) -> Tensor {
+    selecting(Array(positions), alongAxis: axis)
+  }
+
+  /// Splits along `axis` into consecutive pieces of the given sizes
+  /// (PyTorch's `split` with a list). Each piece is a recorded slice.
+  ///
+  /// - Parameters:
+  ///   - sizes: non-negative sizes summing to `shape[axis]`.
+  ///   - axis: the axis to split (negative counts from the end).
+  /// - Returns: one tensor per size.
+  public func split(sizes: [Int], alongAxis axis: Int) -> [Tensor] {
+    let axis = normalizedAxis(axis, "split")
+    precondition(
+      sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[axis],
+      "split: sizes \(sizes) do not add up to \(shape[axis]) along axis \(axis) of shape \(shape)")
+    var start = 0
+    return sizes.map { size in
+      defer { start += size }
+      return sliced(alongAxis: axis, range: start..<(start + size))
+    }
+  }
+
+  /// Splits along `axis` into `count` pieces of equal size, the last one
+  /// smaller when `count` does not divide the size (PyTorch's `chunk`,
+  /// which may then return fewer pieces).
+  ///
+  /// - Parameters:
+  ///   - count: the number of pieces, positive.
+  ///   - axis: the axis to split.
+  public func chunked(into count: Int, alongAxis axis: Int) -> [Tensor] {
+    precondition(count > 0, "chunked: count must be positive, found \(count)")
+    let axis = normalizedAxis(axis, "chunked")
+    let size = shape[axis]
+    let piece = Swift.max(1, (size + count - 1) / count)
+    let sizes = stride(from: 0, to: size, by: piece).map { Swift.min(piece, size - $0) }
+    return split(sizes: sizes.isEmpty ? [0] : sizes, alongAxis: axis)
+  }
+}
+
+// MARK: - Cumulative sums
+
+extension Tensor {
+  /// Running sums along `axis`: `yᵢ = Σ_{j ≤ i} xⱼ`, or `Σ_{j ≥ i} xⱼ` when
+  /// `reverse`.
+  ///
+  /// Pullback: the running sum of the upstream gradient in the other
+  /// direction.
+  ///
+  /// - Parameters:
+  ///   - axis: the axis to sum along (negative counts from the end).
+  ///   - reverse: whether to sum from the end.
+  /// - Returns: the shape of `self`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func cumulativeSum(alongAxis axis: Int, reverse: Bool = false) -> Tensor {
+    let axis = normalizedAxis(axis, "cumulativeSum")
+    let (outer, size, inner) = extents(shape, at: axis)
+    let output = Tensor.uninitialized(shape)
+    for o in 0..<outer {
+      for i in 0..<inner {
+        var total: Scalar = 0
+        for step in 0..<size {
+          let k = reverse ? size - 1 - step : step
+          let offset = (o * size + k) * inner + i
+          total += storage.pointer[offset]
+          output.storage.pointer[offset] = total
+        }
+      }
+    }
+    return record("cumulativeSum", self, output: output) { g in
+      g.cumulativeSum(alongAxis: axis, reverse: !reverse)
+    }
+  }
+}
+
+// MARK: - Arg-extrema and top-k
+
+extension Tensor {
+  /// The position along `axis` of each largest element (the first on a
+  /// tie), with the shape kept visible.
+  ///
+  /// - Parameters:
+  ///   - axis: the axis to search (negative counts from the end); not empty.
+  ///   - keepDims: whether the searched axis stays with size 1.
+  /// - Returns: the shape of `self` without `axis` (or with 1 there).
+  public func argmax(alongAxis axis: Int, keepDims: Bool) -> IndexTensor {
+    let axis = normalizedAxis(axis, "argmax")
+    return IndexTensor(
+      shape: reducedShape([axis], keepDims: keepDims), scalars: argmax(alongAxis: axis))
+  }
+
+  /// The position along `axis` of each smallest element (the first on a
+  /// tie); see ``argmax(alongAxis:keepDims:)``.
+  public func argmin(alongAxis axis: Int, keepDims: Bool) -> IndexTensor {
+    let axis = normalizedAxis(axis, "argmin")
+    return IndexTensor(
+      shape: reducedShape([axis], keepDims: keepDims),
+      scalars: (-withoutDerivative).argmax(alongAxis: axis))
+  }
+
+  /// The `k` largest (or smallest) elements along `axis`, in order, and
+  /// their positions (PyTorch's `topk`). Ties keep the earlier position
+  /// first.
+  ///
+  /// The values are ``gather(_:alongAxis:indices:)`` of `self` at the
+  /// positions, so their gradient flows back to the elements chosen.
+  ///
+  /// - Parameters:
+  ///   - k: in `0...shape[axis]`.
+  ///   - axis: the axis to search (default the last).
+  ///   - largest: `true` for the largest elements, `false` for the smallest.
+  /// - Returns: values and indices, each the shape of `self` with `k`
+  ///   along `axis`.
+  public func topK(_ k: Int, alongAxis axis: Int = -1, largest: Bool = true) -> (
+    values: Tensor, indices: IndexTensor
+  ) {
+    let axis = normalizedAxis(axis, "topK")
+    let (outer, size, inner) = extents(shape, at: axis)
+    precondition(
+      k >= 0 && k <= size, "topK: k = \(k) is out of range 0...\(size) for axis \(axis) of \(shape)"
+    )
+    var outShape = shape
+    outShape[axis] = k
+    var positions = [Int](repeating: 0, count: outShape.reduce(1, *))
+    for o in 0..<outer {
+      for i in 0..<inner {
+        let value = { (j: Int) in self.storage.pointer[(o * size + j) * inner + i] }
+        let order = (0..<size).sorted { a, b in
+          let (va, vb) = (value(a), value(b))
+          if va == vb { return a < b }
+          return largest ? va > vb : va < vb
+        }
+        for r in 0..<k { positions[(o * k + r) * inner + i] = order[r] }
+      }
+    }
+    let indices = IndexTensor(shape: outShape, scalars: positions)
+    return (gather(self, alongAxis: axis, indices: indices), indices)
+  }
+}

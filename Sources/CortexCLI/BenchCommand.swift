@@ -29,6 +29,23 @@ struct BenchCommand: Command {
       fma_peak                  multiply-adds on registers alone, one
                                 thread: the limit of the instruction set
       add_64x128                x + y on two [64, 128] Float tensors
+      allreduce_lenet5          all-reduce of LeNet-5's 61,706 gradients
+      allreduce_lenet5_overlap  a data-parallel LeNet-5 training step,
+                                global batch 64, gradients all-reduced in
+                                buckets during the backward pass
+      allreduce_lenet5_serial   the same, all buckets after the backward
+      allreduce_cifar           all-reduce of the ConvNetJS CIFAR-10 net's
+                                22,466 gradients
+      allreduce_cifar_overlap, allreduce_cifar_serial
+                                its data-parallel steps, as for LeNet-5
+      allreduce_resnet18        all-reduce of ResNet-18's 11,689,512 gradients
+      resnet18_step_b32         Zoo.resNet18 training step, batch 32 of
+                                3×224×224 (seconds per run: it runs only
+                                when --filter selects it)
+
+    The allreduce rows need `mpirun -np 2 cortex bench --filter allreduce`
+    (each process then uses its share of the cores); elsewhere they are
+    skipped with a note. Under mpirun only rank 0 prints.
 
     The first line names the instruction set in use (the widest the CPU
     has; CORTEX_ISA=avx512|avx2|baseline forces a narrower one) and the
@@ -56,14 +73,16 @@ struct BenchCommand: Command {
       throw CommandLineError("bench takes no positional arguments, found \(options.positional)")
     }
     let repeats = try options.int("repeats", default: 30, range: 1...10_000)
+    _ = try DistributedRun.start(options)
     let threads = try options.int(
       "threads", default: ComputeSettings.threadCount, range: 1...256)
     let filter = options.string("filter")?.lowercased()
-    let rows = BenchRow.all(threads: threads).filter {
-      filter == nil || $0.name.lowercased().contains(filter!)
+    let rows = (BenchRow.all(threads: threads) + BenchRow.allReduceRows(threads: threads)).filter {
+      filter.map($0.name.lowercased().contains) ?? !$0.runsOnlyWhenNamed
     }
     guard !rows.isEmpty else { throw CommandLineError("no row matches '\(filter ?? "")'") }
     let json = options.flag("json")
+    let print: (String) -> Void = { if DistributedRun.isPrimary { Swift.print($0) } }
     let isa = ComputeSettings.instructionSet
     if !json {
       print(
@@ -79,12 +98,14 @@ struct BenchCommand: Command {
       let result = row.measure(repeats: repeats)
       results.append(result)
       if !json {
+        guard let median = result.medianMilliseconds else {
+          print(tableLine(result.name, result.shape, String(result.threads), "", "") + result.note!)
+          continue
+        }
         print(
           tableLine(
             result.name, result.shape, String(result.threads),
-            String(
-              format: result.medianMilliseconds < 0.1 ? "%.5f" : "%.3f",
-              result.medianMilliseconds),
+            String(format: median < 0.1 ? "%.5f" : "%.3f", median),
             result.gflops.map { String(format: "%.1f", $0) } ?? "-"))
       }
     }
@@ -105,10 +126,11 @@ struct BenchCommand: Command {
   private func jsonArray(_ results: [BenchResult], isa: InstructionSet) -> String {
     let objects = results.map { result in
       let gflops = result.gflops.map { String(format: "%.2f", $0) } ?? "null"
+      let median = result.medianMilliseconds.map { String(format: "%.4f", $0) } ?? "null"
       return "  {\"name\": \(jsonString(result.name)), \"shape\": \(jsonString(result.shape)), "
-        + "\"threads\": \(result.threads), "
-        + "\"median_ms\": \(String(format: "%.4f", result.medianMilliseconds)), "
-        + "\"gflops\": \(gflops), \"isa\": \(jsonString(isa.rawValue))}"
+        + "\"threads\": \(result.threads), \"median_ms\": \(median), \"gflops\": \(gflops), "
+        + "\"isa\": \(jsonString(isa.rawValue))"
+        + (result.note.map { ", \"note\": \(jsonString($0))" } ?? "") + "}"
     }
     return "[\n" + objects.joined(separator: ",\n") + "\n]"
   }
@@ -132,8 +154,11 @@ struct BenchResult {
   var name: String
   var shape: String
   var threads: Int
-  var medianMilliseconds: Double
+  /// `nil` for a skipped row.
+  var medianMilliseconds: Double?
   var gflops: Double?
+  /// Why the row was skipped.
+  var note: String?
 }
 
 /// A benchmark: how to prepare it, and the work of one timed run.
@@ -143,23 +168,37 @@ struct BenchRow {
   var threads: Int
   /// Floating-point operations of one run, or `nil` where not counted.
   var flops: Double?
+  /// Whether every process of an MPI job runs it in step with the others:
+  /// it then warms up a fixed number of times.
+  var isCollective = false
+  /// Why the row cannot run here; it is then reported, not run.
+  var skipNote: String?
+  /// Whether the row runs only when `--filter` selects it (a slow one).
+  var runsOnlyWhenNamed = false
   /// Builds the inputs and returns the work of one run.
   var prepare: () -> () -> Void
 
   /// Runs the work a few times untimed, then `repeats` times timed.
   func measure(repeats: Int) -> BenchResult {
+    if let skipNote {
+      return BenchResult(name: name, shape: shape, threads: threads, note: skipNote)
+    }
     let work = prepare()
     let clock = ContinuousClock()
     // Warm up: first-touch pages, fill the buffer pool, start the workers.
     let warmUpStart = clock.now
     var warmUps = 0
-    while warmUps < 3 || (warmUps < 50 && clock.now - warmUpStart < .milliseconds(200)) {
+    while warmUps < 3
+      || (!isCollective && warmUps < 50 && clock.now - warmUpStart < .milliseconds(200))
+    {
       work()
       warmUps += 1
     }
     var times: [Double] = []
     times.reserveCapacity(repeats)
     for _ in 0..<repeats {
+      // The processes of a collective row start each timed run together.
+      if isCollective { DistributedRun.group?.barrier() }
       let start = clock.now
       work()
       let elapsed = clock.now - start

@@ -19,6 +19,8 @@ struct OutputError: Error, CustomStringConvertible, Equatable {
 ///
 /// - Throws: ``OutputError`` when the line cannot be written.
 func say(_ line: String) throws {
+  // In a distributed run only rank 0 prints.
+  guard DistributedRun.isPrimary else { return }
   try write(line + "\n", to: STDOUT_FILENO, name: "standard output")
 }
 

@@ -58,6 +58,10 @@ struct TrainCommand: Command {
       --limit N            train on the first N training images only
       --detect-anomaly     check every operation for NaN and infinity, to
                            name the first one when training diverges (slow)
+      --distributed        one process of a data-parallel run under mpirun
+                           (implied when mpirun started it): --batch-size is
+                           the global batch, split across the processes;
+                           only rank 0 prints and writes
     """
   }
 
@@ -79,20 +83,25 @@ struct TrainCommand: Command {
     let options = try Arguments(
       arguments,
       valueOptions: Set(Self.runSettings + ["epochs", "threads", "out", "resume"]),
-      flagOptions: ["force", "detect-anomaly"])
+      flagOptions: ["force", "detect-anomaly", "distributed"])
     guard options.positional.isEmpty else {
       throw CommandLineError("train takes no positional arguments, found \(options.positional)")
     }
     // Every setting is checked, and the folder taken, before any data loads.
+    let group = try DistributedRun.start(options)
     try applyThreads(options)
     let resume = options.string("resume").map { URL(fileURLWithPath: $0) }
     let configuration =
       try resume.map { try savedConfiguration($0, options) } ?? newConfiguration(options)
-    let folder = try OutputFolder(
-      path: options.string("out")
-        ?? (resume?.deletingLastPathComponent().path ?? "runs/\(configuration.model.rawValue)"))
-    let checkpoint = folder.file("checkpoint.safetensors")
-    if FileManager.default.fileExists(atPath: checkpoint.path), !options.flag("force"),
+    // In a distributed run only rank 0 takes the folder and writes to it.
+    let folder =
+      DistributedRun.isPrimary
+      ? try OutputFolder(
+        path: options.string("out")
+          ?? (resume?.deletingLastPathComponent().path ?? "runs/\(configuration.model.rawValue)"))
+      : nil
+    let checkpoint = folder?.file("checkpoint.safetensors") ?? URL(fileURLWithPath: "/dev/null")
+    if let folder, FileManager.default.fileExists(atPath: checkpoint.path), !options.flag("force"),
       resume.map({ !sameFile($0, checkpoint) }) ?? true
     {
       throw CommandLineError(
@@ -107,6 +116,7 @@ struct TrainCommand: Command {
           from: $0, train: data.train, test: data.test, epochs: configuration.epochs)
       } ?? TrainingRun(configuration, train: data.train, test: data.test)
     run.detectsAnomalies = options.flag("detect-anomaly")
+    if let group { run.distribute(over: group) }
     if let resume { try say("resuming \(resume.path) after \(epochs(run.completedEpochs))") }
     try say(
       "training \(configuration.model.rawValue) on \(grouped(run.trainingCount)) "
@@ -114,7 +124,8 @@ struct TrainCommand: Command {
         + "batch \(configuration.batchSize), \(configuration.optimizer.rawValue) at "
         + "\(configuration.baseLearningRate) with a \(configuration.schedule.rawValue) schedule, "
         + "shifts up to \(configuration.maximumShift) pixels, seed \(configuration.seed), "
-        + "\(ComputeSettings.threadCount) threads")
+        + "\(ComputeSettings.threadCount) threads"
+        + (group.map { " in each of \($0.size) processes" } ?? ""))
     let bar = ProgressBar()
     let start = DispatchTime.now().uptimeNanoseconds
     while run.completedEpochs < configuration.epochs {
@@ -133,7 +144,7 @@ struct TrainCommand: Command {
         return 1
       }
       bar.finish()
-      try run.save(to: checkpoint)
+      if folder != nil { try run.save(to: checkpoint) }
       try say(
         String(
           format: "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1f s",
@@ -141,13 +152,14 @@ struct TrainCommand: Command {
           100 * record.testAccuracy, record.learningRate, record.seconds))
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    try writePictures(of: run, to: folder)
+    if let folder { try writePictures(of: run, to: folder) }
     let final = run.history.last!
     try say(
       String(format: "test accuracy %.2f%% after ", 100 * final.testAccuracy)
         + epochs(final.epoch) + " (trained " + duration(seconds) + " in this invocation)")
     try say(
-      "wrote \(folder.url.path)/{checkpoint.safetensors, curves.svg, filters.png, activations.png}")
+      "wrote \(folder?.url.path ?? "")/{checkpoint.safetensors, curves.svg, filters.png, activations.png}"
+    )
     return 0
   }
 
@@ -336,7 +348,7 @@ func loadData(_ configuration: TrainingConfiguration, trainingSet: Bool = true) 
 /// A one-line progress bar on the terminal, redrawn at most ten times a
 /// second; silent when standard error is not a terminal.
 final class ProgressBar {
-  private let isTerminal = isatty(STDERR_FILENO) != 0
+  private let isTerminal = isatty(STDERR_FILENO) != 0 && DistributedRun.isPrimary
   private var lastDraw: UInt64 = 0
 
   func update(_ progress: TrainingProgress, epochs: Int) {

@@ -54,6 +54,8 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
     try flushStandardOutput()
     return status
   } catch {
+    // A failing process of a distributed run ends every process.
+    if DistributedRun.group != nil { DistributedRun.fail(error) }
     printError("\(error)")
     return 2
   }

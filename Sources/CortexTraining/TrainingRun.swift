@@ -285,7 +285,10 @@ public final class TrainingRun {
   public var detectsAnomalies = false
 
   private let schedule: any LearningRateSchedule
-  private let trainer: Trainer<Float>
+  let trainer: Trainer<Float>
+  /// Set when this process is one of a data-parallel run; see
+  /// ``distribute(over:bucketCapacity:)``.
+  var dataParallel: DataParallel?
   private let trainingSet: Dataset
   private let testSet: Dataset
   /// The number of classes: the width of the model's output.
@@ -415,19 +418,26 @@ public final class TrainingRun {
       metric: history.last.map { 1 - $0.testAccuracy })
     optimizer.learningRate = rate
     let epochSeed = configuration.seed &+ UInt64(epoch + 1) &* 0x9E37_79B9_7F4A_7C15
-    model.reseedRandomLayers(seed: epochSeed)
-    let batches = trainingSet.batches(size: configuration.batchSize, seed: epochSeed)
+    let sampler = DistributedSampler(
+      count: trainingSet.count, batchSize: configuration.batchSize,
+      rank: dataParallel?.group.rank ?? 0, size: dataParallel?.group.size ?? 1)
+    model.reseedRandomLayers(seed: epochSeed &+ UInt64(sampler.rank))
+    let batches = sampler.shares(seed: epochSeed)
     let start = DispatchTime.now().uptimeNanoseconds
     var (lossSum, correct, seen) = (0.0, 0, 0)
     var curve: [Double] = []
     var (curveSum, curveCount) = (0.0, 0)
     var shifts = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
-    for (index, batch) in batches.enumerated() {
-      let images = shifted(batch.images, upTo: configuration.maximumShift, using: &shifts)
-      let (loss, right) = try step(images, batch.labels, epoch: epoch + 1, step: index + 1)
+    for (index, share) in batches.enumerated() {
+      let batch = trainingSet.gathering(share.indices)
+      let images = shifted(
+        batch.images, upTo: configuration.maximumShift, using: &shifts,
+        at: share.offset, of: share.batchCount)
+      let (loss, right) = try step(
+        images, batch.labels, of: share.batchCount, epoch: epoch + 1, step: index + 1)
       lossSum += loss
       correct += right
-      seen += batch.count
+      seen += share.batchCount
       curveSum += loss
       curveCount += 1
       if (index + 1) * 20 / batches.count != index * 20 / batches.count {
@@ -446,6 +456,8 @@ public final class TrainingRun {
       }
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    // Every process evaluates, and saves, rank 0's running statistics.
+    dataParallel?.broadcastParameters(of: model)
     let record = EpochRecord(
       epoch: epoch + 1, learningRate: rate, trainingLoss: lossSum / Double(batches.count),
       trainingAccuracy: Double(correct) / Double(seen), testAccuracy: evaluate().accuracy,
@@ -458,15 +470,22 @@ public final class TrainingRun {
   ///
   /// - Throws: ``DivergenceError`` when the loss is not finite or anomaly
   ///   detection found a NaN or an infinity.
-  private func step(_ images: Tensor<Float>, _ labels: [Int], epoch: Int, step: Int) throws -> (
-    loss: Double, correct: Int
-  ) {
+  /// In a data-parallel run the images are this process's share of a batch
+  /// of `batchCount`, and the loss and count are the whole batch's.
+  private func step(
+    _ images: Tensor<Float>, _ labels: [Int], of batchCount: Int, epoch: Int, step: Int
+  ) throws -> (loss: Double, correct: Int) {
     var result = (loss: Double.nan, correct: 0)
+    let trainStep = {
+      self.dataParallel?.step(
+        self.trainer, inputs: images, labels: labels, batchCount: batchCount)
+        ?? self.trainer.step(inputs: images, labels: labels)
+    }
     do {
       if detectsAnomalies {
-        try withAnomalyDetection { result = trainer.step(inputs: images, labels: labels) }
+        try withAnomalyDetection { result = trainStep() }
       } else {
-        result = trainer.step(inputs: images, labels: labels)
+        result = trainStep()
       }
     } catch let anomaly as AnomalyError {
       throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: anomaly)
@@ -509,13 +528,24 @@ public final class TrainingRun {
   /// Each image of `images` (`[N, C, H, W]`) moved by a random whole
   /// number of pixels in `-limit...limit` along each axis, the uncovered
   /// border filled with the normalized value of a blank pixel.
+  ///
+  /// The images are examples `offset..<offset + N` of a batch of
+  /// `batchCount` (by default, the whole batch): the shifts of the whole
+  /// batch are drawn, and those of these examples applied.
   func shifted(
-    _ images: Tensor<Float>, upTo limit: Int, using generator: inout SeededGenerator
+    _ images: Tensor<Float>, upTo limit: Int, using generator: inout SeededGenerator,
+    at offset: Int = 0, of batchCount: Int? = nil
   ) -> Tensor<Float> {
     guard limit > 0 else { return images }
     let (count, channels, height, width) = (
       images.shape[0], images.shape[1], images.shape[2], images.shape[3]
     )
+    let moves = (0..<(batchCount ?? count)).map { _ in
+      (
+        Int.random(in: -limit...limit, using: &generator),
+        Int.random(in: -limit...limit, using: &generator)
+      )
+    }
     let blank = zip(normalization.mean, normalization.standardDeviation).map { -$0 / $1 }
     var result = Tensor<Float>.uninitialized(images.shape)
     result.withUnsafeMutableBufferPointer { targetBuffer in
@@ -538,8 +568,7 @@ public final class TrainingRun {
     using generator: inout SeededGenerator
   ) {
     for n in 0..<count {
-      let dy = Int.random(in: -limit...limit, using: &generator)
-      let dx = Int.random(in: -limit...limit, using: &generator)
+      let (dy, dx) = moves[offset + n]
       // Output columns whose source column `x − dx` lies inside the image.
       let columns = Swift.max(0, dx)..<Swift.min(width, width + dx)
       for c in 0..<channels {

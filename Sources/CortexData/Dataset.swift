@@ -59,7 +59,7 @@ public struct Dataset: Equatable, Sendable {
   }
 
   /// A random permutation of `0..<count` (Fisher–Yates, seeded).
-  static func permutation(count: Int, seed: UInt64) -> [Int] {
+  package static func permutation(count: Int, seed: UInt64) -> [Int] {
     var generator = SeededGenerator(seed: seed)
     var order = Array(0..<count)
     for i in stride(from: count - 1, to: 0, by: -1) {

@@ -554,21 +554,20 @@ public final class TrainingRun {
           return
         }
         shift(
-          source, into: target, count: count, channels: channels, height: height, width: width,
-          limit: limit, blank: blank, using: &generator)
+          source, into: target, by: moves[offset..<offset + count], channels: channels,
+          height: height, width: width, blank: blank)
       }
     }
     return result
   }
 
-  /// The loop of ``shifted(_:upTo:using:)`` over raw buffers.
+  /// The loop of ``shifted(_:upTo:using:at:of:)`` over raw buffers: image
+  /// `n` moved by `moves[moves.startIndex + n]` (rows, columns).
   private func shift(
     _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>,
-    count: Int, channels: Int, height: Int, width: Int, limit: Int, blank: [Float],
-    using generator: inout SeededGenerator
+    by moves: ArraySlice<(Int, Int)>, channels: Int, height: Int, width: Int, blank: [Float]
   ) {
-    for n in 0..<count {
-      let (dy, dx) = moves[offset + n]
+    for (n, (dy, dx)) in moves.enumerated() {
       // Output columns whose source column `x − dx` lies inside the image.
       let columns = Swift.max(0, dx)..<Swift.min(width, width + dx)
       for c in 0..<channels {

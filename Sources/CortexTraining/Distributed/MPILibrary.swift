@@ -1,3 +1,6 @@
+import CortexCore
+import CortexData
+import CortexNN
 import Foundation
 
 /// The MPI library, loaded at run time with `dlopen`: nothing about MPI is

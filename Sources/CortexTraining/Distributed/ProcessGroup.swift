@@ -1,3 +1,6 @@
+import CortexCore
+import CortexData
+import CortexNN
 import Foundation
 
 /// The processes of one MPI job (`MPI_COMM_WORLD`) and the collective

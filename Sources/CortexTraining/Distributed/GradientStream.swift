@@ -1,3 +1,7 @@
+import CortexCore
+import CortexData
+import CortexNN
+
 /// The value of `loss(layers(input))` and the gradient of each parameter,
 /// handed to `ready(index, gradient)` as soon as the backward pass has
 /// finished it, while the pass goes on through the earlier layers.

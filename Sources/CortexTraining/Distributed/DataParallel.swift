@@ -1,3 +1,6 @@
+import CortexCore
+import CortexData
+import CortexNN
 import Foundation
 
 /// Data-parallel training over a ``ProcessGroup``: every process holds the

@@ -1,3 +1,7 @@
+import CortexCore
+import CortexData
+import CortexNN
+
 extension TrainingRun {
   /// Makes this process one of a data-parallel run over `group`: every
   /// process calls it, with the same configuration and data, before the

@@ -59,12 +59,36 @@ let package = Package(
       )
     }
     + [
+      // The library's layers, each a target that depends only on those
+      // before it: core (Tensor, autodiff, operations, checking) → nn
+      // (layers, optimizers, models) and data (readers, checkpoints,
+      // images) → training runs → the `Cortex` umbrella, which re-exports
+      // them all.
+      .target(
+        name: "CortexCore",
+        dependencies: ["CortexKernels"]
+          + instructionSets.map { .target(name: "CortexKernels\($0.0)") },
+        swiftSettings: [optimizedInDebug]
+      ),
+      .target(
+        name: "CortexNN",
+        dependencies: ["CortexCore"],
+        swiftSettings: [optimizedInDebug]
+      ),
+      .target(
+        name: "CortexData",
+        dependencies: ["CZlib", "CortexCore"],
+        resources: [.copy("MNIST")],
+        swiftSettings: [optimizedInDebug]
+      ),
+      .target(
+        name: "CortexTraining",
+        dependencies: ["CortexNN", "CortexData"],
+        swiftSettings: [optimizedInDebug]
+      ),
       .target(
         name: "Cortex",
-        dependencies: ["CZlib", "CortexKernels"]
-          + instructionSets.map { .target(name: "CortexKernels\($0.0)") },
-        resources: [.copy("Data/MNIST")],
-        swiftSettings: [optimizedInDebug]
+        dependencies: ["CortexCore", "CortexNN", "CortexData", "CortexTraining"]
       ),
       .executableTarget(
         name: "CortexCLI",
@@ -72,7 +96,10 @@ let package = Package(
       ),
       .testTarget(
         name: "CortexTests",
-        dependencies: ["Cortex", "CortexCLI", "CortexKernels"]
+        dependencies: [
+          "Cortex", "CortexCore", "CortexNN", "CortexData", "CortexTraining", "CortexCLI",
+          "CortexKernels",
+        ]
           + instructionSets.map { .target(name: "CortexKernels\($0.0)") }
       ),
     ]

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Anomaly mode: off by default; inside `withAnomalyDetection` the first
 /// operation whose output or pullback gradient is not finite is thrown.

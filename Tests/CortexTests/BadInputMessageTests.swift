@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Bad hyperparameters, shapes that don't fit and bad file contents are
 /// thrown errors whose messages say what was expected and what was found.

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// `f(a, b)` over NumPy's broadcast shape, one output element at a time: the
 /// reference for the strided kernel.

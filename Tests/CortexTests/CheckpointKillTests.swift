@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// A process killed while it saves a checkpoint leaves the file at that
 /// path whole: the one before, or the new one, never a mixture.

@@ -1,7 +1,10 @@
 import Testing
 
-@testable import Cortex
 @testable import CortexCLI
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Seeded mutation fuzzing of the command-line parser and of each
 /// command's option validation: every argument list either parses or

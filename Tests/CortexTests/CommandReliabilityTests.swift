@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
-@testable import Cortex
 @testable import CortexCLI
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 #if canImport(Glibc)
   import Glibc
@@ -132,7 +135,7 @@ import Testing
       try TrainCommand().run(missing + ["--out", ""])
     }
     let file = temporaryFolder()
-    FileManager.default.createFile(atPath: file.path, contents: Data())
+    _ = FileManager.default.createFile(atPath: file.path, contents: Data())
     defer { try? FileManager.default.removeItem(at: file) }
     #expect(
       throws: CommandLineError(

@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
-@testable import Cortex
 @testable import CortexCLI
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The `train`, `evaluate` and `summary` commands, run in process on a
 /// small slice of the bundled MNIST.

@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Inception modules join their branches along the channel axis; residual
 /// blocks add a skip path. Both are built from existing operations

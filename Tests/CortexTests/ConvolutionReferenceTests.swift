@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The im2col + GEMM convolution against a direct seven-loop convolution,
 /// forward and backward, on random configurations.

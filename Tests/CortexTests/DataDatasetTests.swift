@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 @Suite struct DataDatasetTests {
   /// Ten examples `[10, 1, 1, 2]`; example `i` holds pixels `i` and `i + 0.5`

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Seeded mutation fuzzing of the readers: every input must either parse
 /// or throw a `DataError`; a crash would end the test run. Each reader

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The bundled MNIST files, loaded once for all tests.
 private let bundledTrain = Result { try MNIST.loadBundled(split: .train) }

@@ -1,7 +1,10 @@
 import CZlib
 import Foundation
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Helpers shared by the Data tests: zlib used independently of the code
 /// under test, scratch directories, and error capture.

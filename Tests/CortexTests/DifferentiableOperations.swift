@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// One differentiable operation applied to particular inputs: a case for
 /// the gradient checks and the gradient-shape checks.

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The parts of data-parallel training that need no MPI: the sampler, the
 /// gradient stream, the shifts of a share, the library loader's errors.

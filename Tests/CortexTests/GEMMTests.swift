@@ -1,7 +1,10 @@
 import CortexKernels
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The GEMM kernel against a plain triple loop, on random shapes, strides,
 /// transposes and both precisions.

@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The gate rules of backpropagation, checked on hand-computed numbers with
 /// an upstream gradient that is not all ones.

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The central difference of `f` at `x` along `direction`, elementwise:
 /// `(f(x + h·d) − f(x − h·d)) / 2h`.

@@ -2,7 +2,10 @@ import CortexKernels
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The kernels of every instruction set the CPU has: the elementwise
 /// arithmetic against plain loops, and training that gives the same bits on

@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Every built-in layer, checked with respect to its input and each
 /// trainable parameter, in full and fast mode.

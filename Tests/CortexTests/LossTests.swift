@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// `count` labels drawn uniformly from `0..<classes`.
 private func randomLabels(_ count: Int, classes: Int, seed: UInt64) -> [Int] {

@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
-@testable import Cortex
 @testable import CortexCLI
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// `cortex train` under `mpirun`: the same model as one process, and a
 /// failing rank ends the job. Skipped, with the reason printed, where
@@ -218,7 +221,7 @@ enum MPIJob {
     process.environment = environment
     let log = FileManager.default.temporaryDirectory
       .appendingPathComponent("cortex-mpi-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: log) }
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle

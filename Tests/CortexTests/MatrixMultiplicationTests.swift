@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 @Suite struct MatrixMultiplicationTests {
   /// Matrix `i` of a batch, as a 2-D tensor.

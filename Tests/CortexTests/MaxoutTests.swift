@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Maxout: consecutive groups, gradient checks, ties, reference loops and
 /// validation.

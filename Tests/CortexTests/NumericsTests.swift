@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Extreme inputs give finite values and finite gradients, in Float and in
 /// Double. Each case runs under anomaly detection, which throws on the

@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Every row of the catalog behind `cortex gradcheck` passes, and the
 /// catalog covers the convolutional-network operations.

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Shape mismatches inside the network operations trap with a message that
 /// names the operation and the shapes involved. Each case runs in a child
@@ -38,7 +41,22 @@ import Testing
       "channel concatenation",
       "concatenate: shape [2, 3, 5, 4] does not match [2, 3, 4, 4] outside axis 1"
     ),
+    ("add on two devices", "add: tensors on two devices, cpu and test:1 (shapes [[2, 3], [2, 3]])"),
+    (
+      "matmul on two devices",
+      "matmul: tensors on two devices, test:1 and cpu (shapes [[2, 3], [3, 2]])"
+    ),
   ]
+
+  /// A tensor whose storage is marked as living on a second device (its
+  /// scalars are in host memory: only the mark matters to the check).
+  static func onSecondDevice(_ shape: [Int]) -> Tensor<Float> {
+    let count = shape.reduce(1, *)
+    return Tensor(
+      shape: shape,
+      storage: TensorStorage(
+        [Float](repeating: 1, count: count), device: Device(backend: "test", ordinal: 1)))
+  }
 
   /// Runs case `index`; each traps.
   static func run(_ index: Int) {
@@ -64,9 +82,13 @@ import Testing
       _ = globalAvgPool2d(Tensor<Float>.zeros([2, 3]))
     case 8:
       _ = Tensor<Double>.zeros([2, 3, 4]) - Tensor<Double>.zeros([2, 4])
-    default:
+    case 9:
       _ = Tensor(
         concatenating: [Tensor<Float>.zeros([2, 3, 4, 4]), .zeros([2, 3, 5, 4])], alongAxis: 1)
+    case 10:
+      _ = Tensor<Float>.ones([2, 3]) + onSecondDevice([2, 3])
+    default:
+      _ = matmul(onSecondDevice([2, 3]), Tensor<Float>.ones([3, 2]))
     }
   }
 

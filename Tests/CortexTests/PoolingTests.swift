@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Distinct values in random order, 0.1 apart: no two elements of a max
 /// pooling window are tied, even after a central-difference step.

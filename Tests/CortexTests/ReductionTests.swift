@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Reduces `axes` of `x` one element at a time, keeping them as size 1: the
 /// reference for the reduction kernels.

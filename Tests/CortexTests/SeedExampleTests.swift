@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The worked example of the backpropagation notes:
 /// f(x, W) = ‖W·x‖² with W = [[0.1, 0.5], [−0.3, 0.8]], x = [0.2, 0.4].

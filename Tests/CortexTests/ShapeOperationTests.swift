@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 @Suite struct ShapeOperationTests {
   let m = Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])

@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 @Suite struct TensorCreationTests {
   @Test func shapeAndScalars() {
@@ -254,5 +257,24 @@ import Testing
     #expect(!a.isAlmostEqual(to: Tensor(shape: [2, 1], scalars: [1, 100])))
     #expect(!Tensor<Double>([.nan]).isAlmostEqual(to: Tensor([.nan])))
     #expect(Tensor<Double>([.infinity]).isAlmostEqual(to: Tensor([.infinity])))
+  }
+}
+
+@Suite struct DeviceTests {
+  @Test func tensorsAndTheResultsOfOperationsAreOnTheCPU() {
+    let x = Tensor<Double>([1, 2, 3])
+    #expect(x.device == .cpu)
+    #expect((x * x + x).device == .cpu)
+    #expect(Device.cpu.description == "cpu")
+    #expect(Device(backend: "cuda", ordinal: 1).description == "cuda:1")
+  }
+
+  @Test func aCopyStaysOnItsDevice() {
+    let second = Device(backend: "test", ordinal: 1)
+    var x = Tensor<Float>(shape: [2], storage: TensorStorage([1, 2], device: second))
+    let y = x
+    x[0] = 5
+    #expect(x.device == second && y.device == second)
+    #expect(x.scalars == [5, 2] && y.scalars == [1, 2])
   }
 }

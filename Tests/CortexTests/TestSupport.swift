@@ -1,6 +1,9 @@
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Expects `actual` to have `expected`'s shape and every element within
 /// `tolerance` of it.

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Runs that go wrong: a loss that stops being a number, blank images,
 /// settings a resumed run must keep, data no model takes.

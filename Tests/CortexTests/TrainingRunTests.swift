@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Training runs: the CS231n overfitting sanity check on real digits,
 /// checkpoints that round-trip exactly and runs that resume to the same
@@ -142,6 +145,16 @@ import Testing
       )
     ) {
       _ = try TrainingRun(configuration, train: few, test: few)
+    }
+  }
+
+  /// The number of classes comes from the model, not from one data set: a
+  /// label the model's output cannot stand for is rejected.
+  @Test func aLabelBeyondTheModelsClassesIsRejected() throws {
+    let few = try digits(0..<4)
+    let relabelled = Dataset(images: few.images, labels: [0, 1, 12, 3])
+    #expect(throws: TrainingError("the model lenet5 tells 10 classes apart; found label 12")) {
+      _ = try TrainingRun(TrainingConfiguration(), train: few, test: relabelled)
     }
   }
 

@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// The transformer layers and the vision transformer: parameter counts,
 /// gradients of every parameter, errors, and learning.

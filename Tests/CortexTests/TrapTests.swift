@@ -1,7 +1,10 @@
 import Foundation
 import Testing
 
-@testable import Cortex
+@testable import CortexCore
+@testable import CortexData
+@testable import CortexNN
+@testable import CortexTraining
 
 /// Shape mismatches are programmer errors: they trap, and the message names
 /// the operation and both shapes. Each case runs in a child process.
@@ -76,5 +79,15 @@ import Testing
       _ = gradient(at: Tensor<Double>([1, 2])) { $0 * 2 }
     }
     #expect(Self.standardError(result).contains("the function must return one scalar"))
+  }
+
+  /// The targets above the core keep their messages too, in optimized
+  /// builds, through the core's `precondition`.
+  @Test func aDatasetWhoseImagesAndLabelsDisagreeTraps() async {
+    let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+      _ = Dataset(images: Tensor<Float>.zeros([3, 1]), labels: [0])
+    }
+    #expect(
+      Self.standardError(result).contains("Dataset: images of shape [3, 1] do not match 1 labels"))
   }
 }

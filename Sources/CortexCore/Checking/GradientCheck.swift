@@ -1,0 +1,201 @@
+/// Numeric gradient checking: analytic gradients from the tape compared
+/// with central differences, `(f(x + h) − f(x − h)) / 2h`.
+///
+/// The relative error of an element is `|a − n| / max(|a| + |n|, floor)`
+/// (CS231n), where `a` is the analytic and `n` the numeric derivative, and
+/// `floor` keeps derivatives that are both nearly zero from dividing noise
+/// by noise. In `Double` a correct gradient has a relative error near 1e-10
+/// and the default tolerance is 1e-7. In `Float` the step is 1e-2 and the
+/// tolerance 1e-2: single precision leaves about seven digits, and a central
+/// difference loses half of them.
+///
+/// A function with a non-scalar output is checked through a random
+/// projection: the checked scalar is `Σ vᵢ fᵢ(x)` for a seeded random `v`,
+/// which tests every row of the Jacobian at once.
+///
+/// The second-order check (`order: 2`, PyTorch's `gradgradcheck`) applies
+/// the same test to the function `x ↦ ∇ₓ⟨w, f(x)⟩` for a seeded random `w`:
+/// the gradient of the gradient, from a nested backward pass, against
+/// central differences of the first-order gradient.
+
+/// The result of a gradient check for one input.
+public struct InputGradientReport: Sendable, CustomStringConvertible {
+  /// The position of the input in the checked list.
+  public let input: Int
+  /// The input's name where the check gives one: `input`, or a layer's
+  /// parameter name such as `hidden.weight`.
+  public package(set) var name: String? = nil
+  public let shape: [Int]
+  /// The largest relative error over the input's elements.
+  public let maxRelativeError: Double
+  /// The multi-dimensional index of the element with that error.
+  public let worstIndex: [Int]
+  /// The analytic and numeric derivatives at that element.
+  public let analytic: Double
+  public let numeric: Double
+  public let passed: Bool
+
+  public var description: String {
+    let verdict = passed ? "pass" : "FAIL"
+    return
+      "\(name ?? "input \(input)") \(shape): max relative error \(maxRelativeError) at \(worstIndex) (analytic \(analytic), numeric \(numeric)) \(verdict)"
+  }
+}
+
+/// The result of ``checkGradients(at:step:tolerance:mode:seed:order:of:)-([Tensor<Scalar>],_,_,_,_,_,_)``.
+public struct GradientCheckReport: Sendable, CustomStringConvertible {
+  /// One report per input; in fast mode, empty when the check passed.
+  public let inputs: [InputGradientReport]
+  /// The largest relative error found (for a passing fast check, the
+  /// relative error of the projected derivative vᵀJu).
+  public let maxRelativeError: Double
+  public let tolerance: Double
+
+  package init(inputs: [InputGradientReport], maxRelativeError: Double, tolerance: Double) {
+    self.inputs = inputs
+    self.maxRelativeError = maxRelativeError
+    self.tolerance = tolerance
+  }
+
+  /// Whether every relative error is within the tolerance.
+  public var passed: Bool { maxRelativeError <= tolerance }
+
+  public var description: String {
+    ([
+      "gradient check: max relative error \(maxRelativeError), tolerance \(tolerance): \(passed ? "passed" : "FAILED")"
+    ]
+      + inputs.map { "  " + $0.description }).joined(separator: "\n")
+  }
+}
+
+/// How many directions a gradient check probes.
+public enum GradientCheckMode: Sendable {
+  /// Every element of every input: one pair of evaluations per element.
+  case full
+  /// One random direction `u` for all inputs at once: compares `vᵀJu` with
+  /// a central difference along `u` (two evaluations in all). When it
+  /// fails, the full check runs to locate the error.
+  case fast
+}
+
+/// The relative error used by the checker.
+func relativeError(_ a: Double, _ n: Double, floor: Double) -> Double {
+  Swift.abs(a - n) / Swift.max(Swift.abs(a) + Swift.abs(n), floor)
+}
+
+/// Checks the gradients of `f` at `inputs` against central differences.
+///
+/// - Parameters:
+///   - inputs: the points to check at; each is perturbed element by element.
+///   - step: the central-difference step `h` (default 1e-6 in `Double`,
+///     1e-2 in `Float`; 1e-5 in `Double` at order 2, where the differenced
+///     values are gradients, which carry more rounding).
+///   - tolerance: the largest relative error that passes (default 1e-7 in
+///     `Double`, 1e-2 in `Float`; 1e-6 in `Double` at order 2).
+///   - mode: `.full` (every element) or `.fast` (one random direction).
+///   - seed: the seed of the random projection and direction.
+///   - order: 1 checks the gradient; 2 checks the gradient of the
+///     gradient (the gradients of all inputs, flattened and joined, as a
+///     function of the inputs).
+///   - f: the function; it may return a tensor of any shape.
+public func checkGradients<Scalar>(
+  at inputs: [Tensor<Scalar>], step: Scalar? = nil, tolerance: Double? = nil,
+  mode: GradientCheckMode = .full, seed: UInt64 = 0, order: Int = 1,
+  of f: ([Tensor<Scalar>]) -> Tensor<Scalar>
+) -> GradientCheckReport {
+  precondition(order == 1 || order == 2, "checkGradients: order must be 1 or 2, found \(order)")
+  let secondOrderInDouble = order == 2 && Scalar.self == Double.self
+  let step = step ?? (secondOrderInDouble ? 1e-5 : Scalar.defaultGradientStep)
+  let tolerance = tolerance ?? (secondOrderInDouble ? 1e-6 : Scalar.defaultGradientTolerance)
+  var generator = SeededGenerator(seed: seed)
+  if order == 2 {
+    let shape = withoutRecording { f(inputs) }.shape
+    let weights = Tensor<Scalar>.randomUniform(shape, lower: -1, upper: 1, using: &generator)
+    return checkGradients(
+      at: inputs, step: step, tolerance: tolerance, mode: mode, seed: seed &+ 1
+    ) { x in
+      let gradients = valueWithPullback(at: x, of: f).pullback(weights)
+      return Tensor(concatenating: gradients.map { $0.reshaped(to: [-1]) })
+    }
+  }
+  let (value, pullback) = valueWithPullback(at: inputs, of: f)
+  let projection =
+    value.scalarCount == 1
+    ? Tensor<Scalar>.ones(value.shape)
+    : Tensor<Scalar>.randomUniform(value.shape, lower: -1, upper: 1, using: &generator)
+  let analytic = pullback(projection)
+  let floor = Scalar.self == Double.self ? 1e-8 : 1e-3
+
+  /// `Σ vᵢ (f(x + h)ᵢ − f(x − h)ᵢ) / 2h`: differencing element by element
+  /// first keeps the rounding of unaffected elements out of the sum.
+  func centralDifference(_ plus: [Tensor<Scalar>], _ minus: [Tensor<Scalar>]) -> Double {
+    let (up, down) = withoutRecording { (f(plus), f(minus)) }
+    var total = 0.0
+    for i in 0..<projection.scalarCount {
+      let difference = Double(up.storage.pointer[i]) - Double(down.storage.pointer[i])
+      if difference != 0 { total += Double(projection.storage.pointer[i]) * difference }
+    }
+    return total / (2 * Double(step))
+  }
+
+  if mode == .fast {
+    let directions = inputs.map {
+      Tensor<Scalar>.randomUniform($0.shape, lower: -1, upper: 1, using: &generator)
+    }
+    var projected = 0.0
+    for (gradient, direction) in zip(analytic, directions) {
+      for i in 0..<gradient.scalarCount {
+        projected += Double(gradient.storage.pointer[i]) * Double(direction.storage.pointer[i])
+      }
+    }
+    let plus = zip(inputs, directions).map { $0 + step * $1 }
+    let minus = zip(inputs, directions).map { $0 - step * $1 }
+    let numeric = centralDifference(plus, minus)
+    let error = relativeError(projected, numeric, floor: floor)
+    if error <= tolerance {
+      return GradientCheckReport(inputs: [], maxRelativeError: error, tolerance: tolerance)
+    }
+    return checkGradients(
+      at: inputs, step: step, tolerance: tolerance, mode: .full, seed: seed, order: 1, of: f)
+  }
+
+  var reports: [InputGradientReport] = []
+  for (k, input) in inputs.enumerated() {
+    var worst = (error: 0.0, index: 0, analytic: 0.0, numeric: 0.0)
+    for i in 0..<input.scalarCount {
+      var plus = inputs
+      var minus = inputs
+      plus[k].withUnsafeMutableBufferPointer { $0[i] += step }
+      minus[k].withUnsafeMutableBufferPointer { $0[i] -= step }
+      let numeric = centralDifference(plus, minus)
+      let a = Double(analytic[k].storage.pointer[i])
+      let error = relativeError(a, numeric, floor: floor)
+      if error > worst.error || i == 0 || error.isNaN {
+        worst = (error, i, a, numeric)
+      }
+    }
+    reports.append(
+      InputGradientReport(
+        input: k, shape: input.shape, maxRelativeError: worst.error,
+        worstIndex: unravel(worst.index, input.shape), analytic: worst.analytic,
+        numeric: worst.numeric,
+        passed: worst.error <= tolerance))
+  }
+  let maxError = reports.map(\.maxRelativeError).max() ?? 0
+  return GradientCheckReport(
+    inputs: reports,
+    maxRelativeError: reports.contains { $0.maxRelativeError.isNaN } ? .nan : maxError,
+    tolerance: tolerance)
+}
+
+/// Checks the gradient (or, with `order: 2`, the gradient of the gradient)
+/// of a function of one tensor.
+public func checkGradients<Scalar>(
+  at x: Tensor<Scalar>, step: Scalar? = nil, tolerance: Double? = nil,
+  mode: GradientCheckMode = .full, seed: UInt64 = 0, order: Int = 1,
+  of f: (Tensor<Scalar>) -> Tensor<Scalar>
+) -> GradientCheckReport {
+  checkGradients(at: [x], step: step, tolerance: tolerance, mode: mode, seed: seed, order: order) {
+    f($0[0])
+  }
+}

@@ -1,0 +1,40 @@
+/// Where a tensor's storage lives: the backend that owns the memory and
+/// which of its devices holds it.
+///
+/// Every tensor is on the CPU today. An operation's inputs must all be on
+/// one device; tensors on two devices are a programmer error that traps
+/// with the operation's name and both devices.
+public struct Device: Hashable, Sendable, CustomStringConvertible {
+  /// The backend that owns the memory, such as `"cpu"`.
+  public let backend: String
+  /// Which of the backend's devices, counting from 0.
+  public let ordinal: Int
+
+  package init(backend: String, ordinal: Int) {
+    self.backend = backend
+    self.ordinal = ordinal
+  }
+
+  /// The host's memory, used by the CPU kernels.
+  public static let cpu = Device(backend: "cpu", ordinal: 0)
+
+  /// `cpu`, or the backend's name and the device's ordinal, as in `cuda:1`.
+  public var description: String { self == .cpu ? backend : "\(backend):\(ordinal)" }
+}
+
+extension Tensor {
+  /// The device whose memory holds the scalars.
+  public var device: Device { storage.device }
+}
+
+/// Traps unless every tensor is on one device, naming the operation and
+/// the first two devices found.
+@inline(__always)
+package func requireOneDevice<Scalar>(_ operation: String, _ tensors: [Tensor<Scalar>]) {
+  guard let first = tensors.first?.device else { return }
+  for tensor in tensors.dropFirst() where tensor.device != first {
+    preconditionFailure(
+      "\(operation): tensors on two devices, \(first) and \(tensor.device) (shapes \(tensors.map(\.shape)))"
+    )
+  }
+}

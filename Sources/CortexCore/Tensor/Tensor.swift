@@ -1,0 +1,206 @@
+/// An n-dimensional array of floating-point numbers, contiguous and
+/// row-major, with value semantics.
+///
+/// Copies share their storage until one of them is mutated. A tensor that
+/// takes part in a gradient computation also carries the place where it was
+/// recorded on the active tape; that is how operations know to record
+/// themselves.
+public struct Tensor<Scalar: TensorScalar>: Sendable {
+  /// The size of each dimension; empty for a 0-d scalar.
+  public internal(set) var shape: [Int]
+  var storage: TensorStorage<Scalar>
+  /// Where this value was recorded, when it is being differentiated.
+  var node: TapeNode?
+
+  init(shape: [Int], storage: TensorStorage<Scalar>, node: TapeNode? = nil) {
+    precondition(
+      shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == storage.count,
+      "shape \(shape) does not describe \(storage.count) scalars")
+    self.shape = shape
+    self.storage = storage
+    self.node = node
+  }
+}
+
+// MARK: - Creation
+
+extension Tensor {
+  /// A tensor of the given shape holding `scalars` in row-major order.
+  ///
+  /// - Precondition: `scalars.count` equals the product of `shape`.
+  public init(shape: [Int], scalars: [Scalar]) {
+    precondition(
+      shape.allSatisfy { $0 >= 0 }, "Tensor(shape:scalars:): negative dimension in \(shape)")
+    precondition(
+      shape.reduce(1, *) == scalars.count,
+      "Tensor(shape:scalars:): shape \(shape) needs \(shape.reduce(1, *)) scalars, found \(scalars.count)"
+    )
+    self.init(shape: shape, storage: TensorStorage(scalars))
+  }
+
+  /// A 1-D tensor holding `scalars`.
+  public init(_ scalars: [Scalar]) {
+    self.init(shape: [scalars.count], scalars: scalars)
+  }
+
+  /// A 0-d tensor holding one scalar.
+  public init(_ scalar: Scalar) {
+    self.init(shape: [], scalars: [scalar])
+  }
+
+  /// A tensor of the given shape with every element equal to `value`.
+  public init(repeating value: Scalar, shape: [Int]) {
+    precondition(
+      shape.allSatisfy { $0 >= 0 }, "Tensor(repeating:shape:): negative dimension in \(shape)")
+    self.init(shape: shape, storage: TensorStorage(repeating: value, count: shape.reduce(1, *)))
+  }
+
+  /// A tensor of zeros.
+  public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+  /// A tensor of ones.
+  public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
+  /// A tensor of the given shape filled with `value`.
+  public static func filled(_ value: Scalar, shape: [Int]) -> Tensor {
+    Tensor(repeating: value, shape: shape)
+  }
+
+  /// A tensor with the given shape whose scalars are produced by `body`,
+  /// called once per element in row-major order.
+  package init(shape: [Int], generating body: (Int) -> Scalar) {
+    let storage = TensorStorage<Scalar>(uninitializedCount: shape.reduce(1, *))
+    for i in 0..<storage.count { (storage.pointer + i).initialize(to: body(i)) }
+    self.init(shape: shape, storage: storage)
+  }
+
+  /// A tensor of uninitialized scalars, for kernels that write every element.
+  package static func uninitialized(_ shape: [Int]) -> Tensor {
+    Tensor(shape: shape, storage: TensorStorage(uninitializedCount: shape.reduce(1, *)))
+  }
+
+  /// `[start, start + step, ...]`, stopping before `end`.
+  public static func arange(from start: Scalar = 0, to end: Scalar, step: Scalar = 1) -> Tensor {
+    precondition(step != 0, "arange: step must not be zero")
+    let count = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+    return Tensor(shape: [count]) { start + Scalar($0) * step }
+  }
+
+  /// `count` evenly spaced values from `start` to `end`, both included.
+  public static func linspace(from start: Scalar, to end: Scalar, count: Int) -> Tensor {
+    precondition(count >= 0, "linspace: count must not be negative, found \(count)")
+    if count == 1 { return Tensor([start]) }
+    let step = (end - start) / Scalar(count - 1)
+    return Tensor(shape: [count]) { $0 == count - 1 ? end : start + Scalar($0) * step }
+  }
+}
+
+// MARK: - Access
+
+extension Tensor {
+  /// The number of dimensions.
+  public var rank: Int { shape.count }
+  /// The number of scalars.
+  public var scalarCount: Int { storage.count }
+  /// The scalars in row-major order.
+  public var scalars: [Scalar] { Array(storage.buffer) }
+
+  /// The only scalar of a tensor that has one element.
+  public var scalar: Scalar {
+    precondition(
+      scalarCount == 1, "scalar: tensor of shape \(shape) has \(scalarCount) elements, expected 1")
+    return storage.pointer[0]
+  }
+
+  /// The element at a full multi-dimensional index.
+  public subscript(_ indices: Int...) -> Scalar {
+    get { storage.pointer[flatIndex(indices)] }
+    set {
+      let offset = flatIndex(indices)
+      makeUnique()
+      storage.pointer[offset] = newValue
+    }
+  }
+
+  func flatIndex(_ indices: [Int]) -> Int {
+    precondition(
+      indices.count == rank,
+      "subscript: \(indices.count) indices for a tensor of rank \(rank) (shape \(shape))")
+    var offset = 0
+    for (axis, index) in indices.enumerated() {
+      precondition(
+        index >= 0 && index < shape[axis],
+        "subscript: index \(index) is out of range 0..<\(shape[axis]) on axis \(axis) of shape \(shape)"
+      )
+      offset = offset * shape[axis] + index
+    }
+    return offset
+  }
+
+  /// Makes the storage unique before a mutation; a mutated tensor is a new
+  /// value and is no longer the one recorded on a tape.
+  mutating func makeUnique() {
+    if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    node = nil
+  }
+
+  /// Calls `body` with the scalars, read-only.
+  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows
+    -> R
+  {
+    try body(UnsafeBufferPointer(storage.buffer))
+  }
+
+  /// Calls `body` with the scalars, writable, copying them first if shared.
+  public mutating func withUnsafeMutableBufferPointer<R>(
+    _ body: (UnsafeMutableBufferPointer<Scalar>) throws -> R
+  ) rethrows -> R {
+    makeUnique()
+    return try body(storage.buffer)
+  }
+
+  /// Calls `body` with a writable pointer to the scalars of each tensor,
+  /// copying each first if it is shared, for kernels that update several
+  /// tensors in one pass (an optimizer's state).
+  package static func withUnsafeMutablePointers<R>(
+    _ tensors: inout [Tensor], _ body: ([UnsafeMutablePointer<Scalar>]) throws -> R
+  ) rethrows -> R {
+    for k in tensors.indices { tensors[k].makeUnique() }
+    return try body(tensors.map { $0.storage.pointer })
+  }
+
+  /// The same values converted to another precision.
+  public func converted<Other: TensorScalar>(to: Other.Type = Other.self) -> Tensor<Other> {
+    let source = storage.pointer
+    return Tensor<Other>(shape: shape) { Other(source[$0]) }
+  }
+}
+
+// MARK: - Equality
+
+extension Tensor: Equatable {
+  /// Tensors are equal when their shapes and scalars are equal.
+  public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
+    lhs.shape == rhs.shape && lhs.storage.buffer.elementsEqual(rhs.storage.buffer)
+  }
+
+  /// Whether `other` has the same shape and every pair of elements differs
+  /// by at most `absoluteTolerance + relativeTolerance · |other|`.
+  public func isAlmostEqual(
+    to other: Tensor, absoluteTolerance: Scalar = 1e-6, relativeTolerance: Scalar = 1e-6
+  ) -> Bool {
+    guard shape == other.shape else { return false }
+    for i in 0..<scalarCount {
+      let a = storage.pointer[i]
+      let b = other.storage.pointer[i]
+      if a == b { continue }
+      if !(abs(a - b) <= absoluteTolerance + relativeTolerance * abs(b)) { return false }
+    }
+    return true
+  }
+}
+
+/// Where a value was recorded: the identifier of a tape and the index of
+/// an entry on it. A tensor carries this mark and nothing else of the tape.
+struct TapeNode: Sendable, Hashable {
+  let tapeID: UInt64
+  let index: Int
+}

@@ -1,0 +1,46 @@
+/// The bytes of a tensor: one contiguous, 64-byte aligned allocation.
+///
+/// This is the one place that knows where a tensor's scalars live. A tensor
+/// shares its storage with its copies until one of them is mutated
+/// (copy-on-write).
+final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
+  let count: Int
+  let pointer: UnsafeMutablePointer<Scalar>
+  /// Where the scalars live.
+  let device: Device
+
+  /// Allocates storage for `count` scalars whose values are undefined.
+  init(uninitializedCount count: Int, device: Device = .cpu) {
+    precondition(count >= 0, "a tensor cannot hold \(count) scalars")
+    self.count = count
+    self.device = device
+    pointer = BufferPool.shared.allocate(bytes: Self.bytes(count))
+      .bindMemory(to: Scalar.self, capacity: max(count, 1))
+  }
+
+  convenience init(repeating value: Scalar, count: Int) {
+    self.init(uninitializedCount: count)
+    pointer.initialize(repeating: value, count: count)
+  }
+
+  convenience init<C: Collection>(_ scalars: C, device: Device = .cpu) where C.Element == Scalar {
+    self.init(uninitializedCount: scalars.count, device: device)
+    _ = UnsafeMutableBufferPointer(start: pointer, count: count).initialize(from: scalars)
+  }
+
+  func copy() -> TensorStorage {
+    let result = TensorStorage(uninitializedCount: count, device: device)
+    result.pointer.update(from: pointer, count: count)
+    return result
+  }
+
+  var buffer: UnsafeMutableBufferPointer<Scalar> {
+    UnsafeMutableBufferPointer(start: pointer, count: count)
+  }
+
+  private static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Scalar>.stride }
+
+  deinit {
+    BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: Self.bytes(count))
+  }
+}

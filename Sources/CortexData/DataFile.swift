@@ -1,0 +1,136 @@
+import CortexCore
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Whole-file reads with a size limit, and atomic writes.
+enum DataFile {
+  /// The contents of the regular file at `url`.
+  ///
+  /// The size is checked against `maximumBytes` before anything is
+  /// allocated, so a huge or endless file (a device, a pipe) is refused
+  /// instead of exhausting memory. The file is opened without blocking, so
+  /// a named pipe with no writer is refused too instead of hanging the
+  /// reader.
+  static func contents(of url: URL, maximumBytes: Int) throws -> Data {
+    let path = url.path
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else {
+      let code = errno
+      if code == ENOENT { throw DataError.fileNotFound(path: path) }
+      throw DataError.ioFailure(path: path, message: "cannot open: \(systemMessage(code))")
+    }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else {
+      throw DataError.ioFailure(path: path, message: "cannot stat: \(systemMessage(errno))")
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      throw DataError.ioFailure(
+        path: path, message: "is \(fileKind(status.st_mode)), not a regular file")
+    }
+    let size = Int(status.st_size)
+    guard size <= maximumBytes else {
+      throw DataError.invalidContent(
+        path: path, message: "file is \(size) bytes, more than the limit of \(maximumBytes) bytes")
+    }
+    var data = Data(count: size)
+    let bytesRead = try data.withUnsafeMutableBytes { buffer -> Int in
+      guard let base = buffer.baseAddress else { return 0 }
+      var done = 0
+      while done < size {
+        let count = read(descriptor, base + done, size - done)
+        if count < 0 {
+          if errno == EINTR { continue }
+          throw DataError.ioFailure(path: path, message: "cannot read: \(systemMessage(errno))")
+        }
+        if count == 0 { break }
+        done += count
+      }
+      return done
+    }
+    if bytesRead < size { data.count = bytesRead }
+    return data
+  }
+
+  /// Writes `data` to `url` so that a reader sees either the old file or
+  /// the complete new one, never a partial write.
+  ///
+  /// The bytes go to a temporary file in the same directory, which is
+  /// flushed to disk and then renamed over the target; the directory is
+  /// flushed last so that the rename itself survives a crash.
+  static func writeAtomically(_ data: Data, to url: URL) throws {
+    let path = url.path
+    let directory = url.deletingLastPathComponent().path
+    let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    let temporary = "\(directory)/.\(url.lastPathComponent).\(suffix).tmp"
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else {
+      throw DataError.ioFailure(
+        path: path, message: "cannot create a temporary file: \(systemMessage(errno))")
+    }
+    var failure: Error?
+    do {
+      try writeAll(data, to: descriptor, path: path)
+      if fsync(descriptor) != 0 {
+        failure = DataError.ioFailure(path: path, message: "cannot flush: \(systemMessage(errno))")
+      }
+    } catch {
+      failure = error
+    }
+    if close(descriptor) != 0, failure == nil {
+      failure = DataError.ioFailure(path: path, message: "cannot close: \(systemMessage(errno))")
+    }
+    if let failure {
+      unlink(temporary)
+      throw failure
+    }
+    guard rename(temporary, path) == 0 else {
+      let code = errno
+      unlink(temporary)
+      throw DataError.ioFailure(
+        path: path, message: "cannot rename into place: \(systemMessage(code))")
+    }
+    let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+    if directoryDescriptor >= 0 {
+      fsync(directoryDescriptor)
+      close(directoryDescriptor)
+    }
+  }
+
+  private static func writeAll(_ data: Data, to descriptor: Int32, path: String) throws {
+    try data.withUnsafeBytes { buffer in
+      guard let base = buffer.baseAddress else { return }
+      var done = 0
+      while done < buffer.count {
+        let count = write(descriptor, base + done, buffer.count - done)
+        if count < 0 {
+          if errno == EINTR { continue }
+          throw DataError.ioFailure(path: path, message: "cannot write: \(systemMessage(errno))")
+        }
+        done += count
+      }
+    }
+  }
+
+  /// What a non-regular file is, for error messages.
+  static func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFIFO: return "a named pipe"
+    case S_IFDIR: return "a folder"
+    case S_IFCHR, S_IFBLK: return "a device"
+    case S_IFSOCK: return "a socket"
+    default: return "a special file"
+    }
+  }
+
+  static func systemMessage(_ code: Int32) -> String {
+    String(cString: strerror(code))
+  }
+}

@@ -1,0 +1,117 @@
+import CZlib
+import CortexCore
+import Foundation
+
+/// The zlib services the data formats use: gzip decompression, zlib
+/// compression (PNG image data) and CRC-32 (PNG chunks).
+enum Zlib {
+  /// Deflate can shrink data at most 1032 to 1, so no stream of `n`
+  /// compressed bytes inflates to more than `n * 1032` bytes.
+  static let maximumExpansion = 1032
+
+  /// Whether `bytes` begins with the gzip magic number 1F 8B.
+  static func isGzip(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
+  }
+
+  /// `bytes` compressed into the zlib format (RFC 1950).
+  static func compress(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8] {
+    let bound = Int(compressBound(uLong(bytes.count)))
+    var output = [UInt8](repeating: 0, count: bound)
+    var length = uLong(bound)
+    let status = output.withUnsafeMutableBufferPointer { out in
+      bytes.withUnsafeBufferPointer { input in
+        compress2(out.baseAddress, &length, input.baseAddress, uLong(input.count), level)
+      }
+    }
+    precondition(status == Z_OK, "zlib compress2 failed with status \(status)")
+    output.removeSubrange(Int(length)...)
+    return output
+  }
+
+  /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
+  static func crc32(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
+    bytes.withUnsafeBufferPointer { buffer in
+      var result = uLong(crc)
+      var offset = 0
+      while let base = buffer.baseAddress, offset < buffer.count {
+        let count = min(buffer.count - offset, Int(UInt32.max))
+        result = CZlib.crc32(result, base + offset, uInt(count))
+        offset += count
+      }
+      return UInt32(truncatingIfNeeded: result)
+    }
+  }
+}
+
+/// Incremental decompression of gzip data held in memory.
+///
+/// Decompressed bytes are produced on demand, so a reader can check a
+/// file's header before it decides how much memory to allocate. Members of
+/// a multi-member gzip file are read one after the other. The input buffer
+/// must stay valid for the reader's lifetime.
+final class GzipReader {
+  private let stream: UnsafeMutablePointer<z_stream>
+  private let input: UnsafeRawBufferPointer
+  private let source: String
+  private var consumed = 0
+  private var finished = false
+
+  /// A reader of the gzip data in `input`; `source` names it in errors.
+  init(_ input: UnsafeRawBufferPointer, source: String) throws {
+    self.input = input
+    self.source = source
+    stream = .allocate(capacity: 1)
+    stream.initialize(to: z_stream())
+    let status = inflateInit2_(
+      stream, MAX_WBITS + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    guard status == Z_OK else {
+      stream.deinitialize(count: 1)
+      stream.deallocate()
+      throw DataError.ioFailure(path: source, message: "zlib cannot start (status \(status))")
+    }
+  }
+
+  deinit {
+    inflateEnd(stream)
+    stream.deinitialize(count: 1)
+    stream.deallocate()
+  }
+
+  /// Fills `buffer` with decompressed bytes and returns how many it wrote:
+  /// fewer than `buffer.count` only when the data has ended.
+  func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    guard let output = buffer.baseAddress, let start = input.baseAddress else { return 0 }
+    var filled = 0
+    while filled < buffer.count && !finished {
+      if stream.pointee.avail_in == 0 && consumed < input.count {
+        let chunk = min(input.count - consumed, Int(UInt32.max))
+        stream.pointee.next_in = UnsafeMutablePointer(
+          mutating: (start + consumed).assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = uInt(chunk)
+        consumed += chunk
+      }
+      let space = min(buffer.count - filled, Int(UInt32.max))
+      stream.pointee.next_out = (output + filled).assumingMemoryBound(to: Bytef.self)
+      stream.pointee.avail_out = uInt(space)
+      let status = inflate(stream, Z_NO_FLUSH)
+      filled += space - Int(stream.pointee.avail_out)
+      switch status {
+      case Z_OK:
+        continue
+      case Z_STREAM_END:
+        if stream.pointee.avail_in > 0 || consumed < input.count {
+          inflateReset(stream)
+        } else {
+          finished = true
+        }
+      case Z_BUF_ERROR:
+        throw DataError.invalidContent(path: source, message: "gzip data is truncated")
+      default:
+        let reason = stream.pointee.msg.map { String(cString: $0) } ?? "status \(status)"
+        throw DataError.invalidContent(path: source, message: "corrupt gzip data: \(reason)")
+      }
+    }
+    return filled
+  }
+}

@@ -1,0 +1,76 @@
+import CortexCore
+import Foundation
+
+/// AdamW (Loshchilov & Hutter): Adam with the weight decay decoupled from
+/// the gradient, as PyTorch's `torch.optim.AdamW`:
+/// `p ← p − η·λ·p`, then `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+/// `p ← p − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`.
+///
+/// Unlike ``Adam``'s `weightDecay` (an L2 term added to the gradient, which
+/// the second moment then rescales), the decay here shrinks every weight
+/// by the same fraction `η·λ` per step.
+public final class AdamW<Scalar: TensorScalar>: Optimizer {
+  public var learningRate: Double
+  public let beta1: Double
+  public let beta2: Double
+  public let epsilon: Double
+  public let weightDecay: Double
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["m", "v"]
+
+  /// The defaults are PyTorch's (`weightDecay` 0.01).
+  public init(
+    learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+    weightDecay: Double = 1e-2
+  ) {
+    self.learningRate = learningRate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+  }
+
+  public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
+    adamStep(
+      parameters, gradients, beta1: beta1, beta2: beta2, epsilon: epsilon, gradientDecay: 0,
+      decoupledDecay: weightDecay)
+  }
+}
+
+/// A linear warmup followed by cosine annealing, the usual recipe for
+/// transformers: the rate climbs from `base / (warmupEpochs + 1)` to the
+/// base rate over the first `warmupEpochs` epochs, then falls along a half
+/// cosine towards `minimum`, which epoch `epochs` would reach.
+///
+/// For epoch `e`: `base · (e + 1) / (warmupEpochs + 1)` while
+/// `e < warmupEpochs`, then
+/// `minimum + (base − minimum)(1 + cos(π·(e − w) / (epochs − w))) / 2`.
+public final class WarmupCosineSchedule: LearningRateSchedule {
+  public let warmupEpochs: Int
+  public let epochs: Int
+  public let minimum: Double
+
+  /// - Throws: ``HyperparameterError`` unless `0 ≤ warmupEpochs < epochs`
+  ///   and `minimum ≥ 0`.
+  public init(warmupEpochs: Int, epochs: Int, minimum: Double = 0) throws(HyperparameterError) {
+    guard warmupEpochs >= 0, warmupEpochs < epochs else {
+      throw HyperparameterError(
+        "WarmupCosineSchedule: warmupEpochs must be in 0..<epochs, found \(warmupEpochs) warmup epochs of \(epochs)"
+      )
+    }
+    guard minimum >= 0 else {
+      throw HyperparameterError(
+        "WarmupCosineSchedule: minimum must not be negative, found \(minimum)")
+    }
+    self.warmupEpochs = warmupEpochs
+    self.epochs = epochs
+    self.minimum = minimum
+  }
+
+  public func learningRate(epoch: Int, base: Double, metric: Double?) -> Double {
+    if epoch < warmupEpochs { return base * Double(epoch + 1) / Double(warmupEpochs + 1) }
+    let progress = Double(Swift.min(epoch, epochs) - warmupEpochs) / Double(epochs - warmupEpochs)
+    return minimum + (base - minimum) * (1 + Foundation.cos(Double.pi * progress)) / 2
+  }
+}

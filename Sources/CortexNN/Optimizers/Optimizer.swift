@@ -1,0 +1,296 @@
+import CortexCore
+import Foundation
+
+/// Optimizers update parameters in place from their gradients. Each keeps
+/// its per-parameter state (velocities, moments) in the order of the
+/// parameter list it is given, which must stay the same between steps.
+public protocol Optimizer<Scalar>: AnyObject {
+  associatedtype Scalar: TensorScalar
+  /// The step size; schedules change it between epochs.
+  var learningRate: Double { get set }
+  /// Applies one update to each trainable parameter from its gradient; a
+  /// parameter whose ``Parameter/isTrainable`` is `false` is left as it is,
+  /// state included.
+  func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>])
+
+  /// The names of the state tensors kept per parameter (`velocity`;
+  /// `m` and `v`), in the order of each row of ``state``.
+  var stateNames: [String] { get }
+  /// The state of each parameter, in the order of the parameter list;
+  /// empty before the first update.
+  var state: [[Tensor<Scalar>]] { get set }
+  /// The number of updates applied so far (Adam's bias correction counts
+  /// them).
+  var stepCount: Int { get set }
+}
+
+extension Optimizer {
+  /// The state by name, for a checkpoint: `optimizer.step` and, for each
+  /// parameter, `optimizer.<parameter name>.<state name>`.
+  ///
+  /// - Parameter parameterNames: the names of the parameters the optimizer
+  ///   updates, in the order it updates them.
+  public func stateDictionary(parameterNames: [String]) -> [String: Tensor<Scalar>] {
+    var result = ["optimizer.step": Tensor<Scalar>(Scalar(stepCount))]
+    for (name, row) in zip(parameterNames, state) {
+      for (slot, tensor) in zip(stateNames, row) { result["optimizer.\(name).\(slot)"] = tensor }
+    }
+    return result
+  }
+
+  /// Restores the state that ``stateDictionary(parameterNames:)`` saved;
+  /// with no `optimizer.` entries at all, the state starts afresh.
+  ///
+  /// - Parameters:
+  ///   - stateDictionary: the saved tensors (other entries are ignored).
+  ///   - parameterNames: the parameters' names, in update order.
+  ///   - shapes: the parameters' shapes, in update order.
+  /// - Throws: ``ShapeError`` naming a missing tensor or a shape that
+  ///   differs from the parameter's.
+  public func load(
+    stateDictionary: [String: Tensor<Scalar>], parameterNames: [String], shapes: [[Int]]
+  ) throws(ShapeError) {
+    guard let step = stateDictionary["optimizer.step"] else {
+      state = []
+      stepCount = 0
+      return
+    }
+    var loaded: [[Tensor<Scalar>]] = []
+    for (name, shape) in zip(parameterNames, shapes) {
+      var row: [Tensor<Scalar>] = []
+      for slot in stateNames {
+        let key = "optimizer.\(name).\(slot)"
+        guard let tensor = stateDictionary[key] else {
+          throw ShapeError("checkpoint has no optimizer state named '\(key)'")
+        }
+        guard tensor.shape == shape else {
+          throw ShapeError(
+            "optimizer state '\(key)' has shape \(tensor.shape), the parameter has \(shape)")
+        }
+        row.append(tensor)
+      }
+      loaded.append(row)
+    }
+    guard step.shape.isEmpty, let count = Int(exactly: Double(step.scalar)), count >= 0 else {
+      throw ShapeError("optimizer.step must be a non-negative whole scalar, found \(step)")
+    }
+    state = loaded
+    stepCount = count
+  }
+
+  /// Checks the parameters against their gradients and the state, counts
+  /// the step, and creates zero state (one tensor per name in
+  /// ``stateNames``) on the first update.
+  func beginStep(_ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>]) {
+    precondition(
+      parameters.count == gradients.count,
+      "\(Self.self): \(parameters.count) parameters but \(gradients.count) gradients")
+    for (p, g) in zip(parameters, gradients) {
+      precondition(
+        p.shape == g.shape,
+        "\(Self.self): gradient of shape \(g.shape) for a parameter of shape \(p.shape)")
+    }
+    precondition(
+      state.isEmpty || state.count == parameters.count,
+      "\(Self.self): the parameter list changed from \(state.count) to \(parameters.count) parameters"
+    )
+    stepCount += 1
+    if state.isEmpty {
+      let slots = stateNames.count
+      state = parameters.map { p in (0..<slots).map { _ in Tensor.zeros(p.shape) } }
+    }
+  }
+}
+
+/// Calls `body(i, p, g, s...)` for every element, on raw pointers.
+@inline(__always)
+private func forEachElement<Scalar>(
+  _ parameter: Parameter<Scalar>, _ gradient: Tensor<Scalar>, _ state: inout [Tensor<Scalar>],
+  _ body: (UnsafeMutablePointer<Scalar>, UnsafePointer<Scalar>, [UnsafeMutablePointer<Scalar>], Int)
+    -> Void
+) {
+  Tensor.withUnsafeMutablePointers(&state) { pointers in
+    parameter.update { p in
+      gradient.withUnsafeBufferPointer { g in
+        body(p.baseAddress!, g.baseAddress!, pointers, p.count)
+      }
+    }
+  }
+}
+
+/// Stochastic gradient descent with momentum, Nesterov momentum and weight
+/// decay, as in PyTorch: `g ← g + λp`, `v ← μv + g`, then `p ← p − η·v`
+/// (or `p ← p − η·(g + μv)` with Nesterov).
+public final class SGD<Scalar: TensorScalar>: Optimizer {
+  public var learningRate: Double
+  public let momentum: Double
+  public let nesterov: Bool
+  public let weightDecay: Double
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["velocity"]
+
+  public init(
+    learningRate: Double, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0
+  ) {
+    precondition(!nesterov || momentum > 0, "SGD: Nesterov momentum needs a momentum > 0")
+    self.learningRate = learningRate
+    self.momentum = momentum
+    self.nesterov = nesterov
+    self.weightDecay = weightDecay
+  }
+
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
+    beginStep(parameters, gradients)
+    let (lr, mu, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(weightDecay))
+    let useMomentum = momentum != 0
+    let nesterov = nesterov
+    for i in parameters.indices where parameters[i].isTrainable {
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
+        let v = s[0]
+        for j in 0..<count {
+          var step = g[j] + decay * p[j]
+          if useMomentum {
+            v[j] = mu * v[j] + step
+            step = nesterov ? step + mu * v[j] : v[j]
+          }
+          p[j] -= lr * step
+        }
+      }
+    }
+  }
+}
+
+/// Adam (Kingma & Ba) with bias correction:
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+/// `p ← p − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`.
+public final class Adam<Scalar: TensorScalar>: Optimizer {
+  public var learningRate: Double
+  public let beta1: Double
+  public let beta2: Double
+  public let epsilon: Double
+  public let weightDecay: Double
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["m", "v"]
+
+  public init(
+    learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+    weightDecay: Double = 0
+  ) {
+    self.learningRate = learningRate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+  }
+
+  public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
+    adamStep(
+      parameters, gradients, beta1: beta1, beta2: beta2, epsilon: epsilon,
+      gradientDecay: weightDecay, decoupledDecay: 0)
+  }
+}
+
+extension Optimizer {
+  /// One bias-corrected Adam step on the state `[m, v]`, with
+  /// `gradientDecay · p` added to each gradient (Adam's L2 term) and each
+  /// weight first shrunk by `learningRate · decoupledDecay` (AdamW's).
+  @_specialize(where Self == Adam<Float>)
+  @_specialize(where Self == AdamW<Float>)
+  func adamStep(
+    _ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>], beta1: Double,
+    beta2: Double, epsilon: Double, gradientDecay: Double, decoupledDecay: Double
+  ) {
+    beginStep(parameters, gradients)
+    let correction1 = 1 - Foundation.pow(beta1, Double(stepCount))
+    let correction2 = 1 - Foundation.pow(beta2, Double(stepCount))
+    let (b1, b2, eps, decay) = (
+      Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(gradientDecay)
+    )
+    let shrink = Scalar(1 - learningRate * decoupledDecay)
+    let stepSize = Scalar(learningRate / correction1)
+    let root2 = Scalar(correction2.squareRoot())
+    for i in parameters.indices where parameters[i].isTrainable {
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
+        let (m, v) = (s[0], s[1])
+        for j in 0..<count {
+          let gj = g[j] + decay * p[j]
+          p[j] *= shrink
+          m[j] = b1 * m[j] + (1 - b1) * gj
+          v[j] = b2 * v[j] + (1 - b2) * gj * gj
+          p[j] -= stepSize * m[j] / (v[j].squareRoot() / root2 + eps)
+        }
+      }
+    }
+  }
+}
+
+/// RMSProp (Hinton): `v ← αv + (1−α)g²`, `p ← p − η·g / (√v + ε)`.
+public final class RMSProp<Scalar: TensorScalar>: Optimizer {
+  public var learningRate: Double
+  public let alpha: Double
+  public let epsilon: Double
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["square_average"]
+
+  public init(learningRate: Double = 1e-2, alpha: Double = 0.99, epsilon: Double = 1e-8) {
+    self.learningRate = learningRate
+    self.alpha = alpha
+    self.epsilon = epsilon
+  }
+
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
+    beginStep(parameters, gradients)
+    let (lr, a, eps) = (Scalar(learningRate), Scalar(alpha), Scalar(epsilon))
+    for i in parameters.indices where parameters[i].isTrainable {
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
+        let v = s[0]
+        for j in 0..<count {
+          v[j] = a * v[j] + (1 - a) * g[j] * g[j]
+          p[j] -= lr * g[j] / (v[j].squareRoot() + eps)
+        }
+      }
+    }
+  }
+}
+
+/// Adadelta (Zeiler): `v ← ρv + (1−ρ)g²`, `Δ = √(u+ε)/√(v+ε)·g`,
+/// `u ← ρu + (1−ρ)Δ²`, `p ← p − η·Δ`.
+public final class Adadelta<Scalar: TensorScalar>: Optimizer {
+  public var learningRate: Double
+  public let rho: Double
+  public let epsilon: Double
+  public var state: [[Tensor<Scalar>]] = []
+  public var stepCount = 0
+  public let stateNames = ["square_average", "acc_delta"]
+
+  public init(learningRate: Double = 1.0, rho: Double = 0.9, epsilon: Double = 1e-6) {
+    self.learningRate = learningRate
+    self.rho = rho
+    self.epsilon = epsilon
+  }
+
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
+    beginStep(parameters, gradients)
+    let (lr, r, eps) = (Scalar(learningRate), Scalar(rho), Scalar(epsilon))
+    for i in parameters.indices where parameters[i].isTrainable {
+      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
+        let (v, u) = (s[0], s[1])
+        for j in 0..<count {
+          v[j] = r * v[j] + (1 - r) * g[j] * g[j]
+          let delta = (u[j] + eps).squareRoot() / (v[j] + eps).squareRoot() * g[j]
+          u[j] = r * u[j] + (1 - r) * delta * delta
+          p[j] -= lr * delta
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import CortexCore
+import CortexData
+import CortexNN
+import Foundation
+
+/// Training and evaluating a classifier: one optimizer step per batch with
+/// softmax cross-entropy, and accuracy with a confusion matrix.
+public final class Trainer<Scalar: TensorScalar> {
+  public let model: any Layer<Scalar>
+  public let optimizer: any Optimizer<Scalar>
+  /// The parameters that were trainable when the trainer was made, found
+  /// once. Setting ``Parameter/isTrainable`` to `false` later freezes one
+  /// (no gradient is computed for it and the optimizer leaves it as it
+  /// is), and setting it back unfreezes it.
+  public let parameters: [Parameter<Scalar>]
+
+  public init(model: any Layer<Scalar>, optimizer: any Optimizer<Scalar>) {
+    self.model = model
+    self.optimizer = optimizer
+    self.parameters = model.parameters
+  }
+
+  /// One step of gradient descent on a batch. Returns the batch's mean
+  /// loss and how many of its examples the model classified correctly
+  /// before the step.
+  ///
+  /// - Parameters:
+  ///   - inputs: `[N, ...]`, the model's input.
+  ///   - labels: `N` class indices.
+  @discardableResult
+  public func step(inputs: Tensor<Scalar>, labels: [Int]) -> (loss: Double, correct: Int) {
+    var logits: Tensor<Scalar>?
+    let trainable = parameters.filter(\.isTrainable)
+    let (loss, trainableGradients) = withLearningPhase(.training) {
+      valueWithGradient(for: trainable) {
+        let output = model(inputs)
+        logits = output.withoutDerivative
+        return softmaxCrossEntropy(logits: output, labels: labels)
+      }
+    }
+    // Frozen parameters get a zero gradient, which the optimizer skips.
+    var next = trainableGradients.makeIterator()
+    let gradients =
+      trainable.count == parameters.count
+      ? trainableGradients
+      : parameters.map { $0.isTrainable ? next.next()! : Tensor.zeros($0.shape) }
+    optimizer.update(parameters, gradients: gradients)
+    let predictions = logits!.argmax(alongAxis: 1)
+    return (Double(loss.scalar), zip(predictions, labels).filter { $0 == $1 }.count)
+  }
+
+  /// The model's predictions for `inputs`, in inference mode and without
+  /// recording, `batchSize` examples at a time.
+  public func predict(_ inputs: Tensor<Scalar>, batchSize: Int = 500) -> [Int] {
+    let count = inputs.shape[0]
+    var predictions: [Int] = []
+    predictions.reserveCapacity(count)
+    withLearningPhase(.inference) {
+      withoutRecording {
+        for start in stride(from: 0, to: count, by: batchSize) {
+          let batch = inputs.sliced(
+            alongAxis: 0, range: start..<Swift.min(start + batchSize, count))
+          predictions += model(batch).argmax(alongAxis: 1)
+        }
+      }
+    }
+    return predictions
+  }
+
+  /// Accuracy and confusion matrix on a labelled set.
+  public func evaluate(_ inputs: Tensor<Scalar>, labels: [Int], classes: Int, batchSize: Int = 500)
+    -> Evaluation
+  {
+    Evaluation(predictions: predict(inputs, batchSize: batchSize), labels: labels, classes: classes)
+  }
+}
+
+/// How a classifier did on a labelled set.
+public struct Evaluation: CustomStringConvertible, Sendable {
+  /// `confusion[truth][prediction]` counts examples.
+  public let confusion: [[Int]]
+
+  public init(predictions: [Int], labels: [Int], classes: Int) {
+    precondition(
+      predictions.count == labels.count,
+      "evaluate: \(predictions.count) predictions for \(labels.count) labels")
+    var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+    for (prediction, label) in zip(predictions, labels) where (0..<classes).contains(label) {
+      confusion[label][Swift.min(Swift.max(prediction, 0), classes - 1)] += 1
+    }
+    self.confusion = confusion
+  }
+
+  public var total: Int { confusion.map { $0.reduce(0, +) }.reduce(0, +) }
+  public var correct: Int { confusion.indices.map { confusion[$0][$0] }.reduce(0, +) }
+  /// The fraction classified correctly.
+  public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+
+  /// The confusion matrix as a table, rows the true class.
+  public var description: String {
+    let width = Swift.max(5, String(confusion.flatMap { $0 }.max() ?? 0).count + 1)
+    func cell(_ text: String) -> String {
+      String(repeating: " ", count: Swift.max(0, width - text.count)) + text
+    }
+    var lines = ["true\\pred" + confusion.indices.map { cell(String($0)) }.joined()]
+    for (label, row) in confusion.enumerated() {
+      lines.append(
+        cell(String(label)).padding(toLength: 9, withPad: " ", startingAt: 0)
+          + row.map { cell(String($0)) }.joined())
+    }
+    return lines.joined(separator: "\n")
+  }
+}

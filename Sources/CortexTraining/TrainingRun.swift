@@ -1,0 +1,668 @@
+import CortexCore
+import CortexData
+import CortexNN
+import Foundation
+
+/// The optimizers a ``TrainingRun`` can use.
+public enum OptimizerKind: String, CaseIterable, Sendable {
+  /// SGD with Nesterov momentum 0.9 and weight decay 5·10⁻⁴.
+  case sgd
+  case adam
+  case rmsprop
+  case adadelta
+  /// Adam with decoupled weight decay 0.01.
+  case adamw
+
+  /// The learning rate used when none is given.
+  public var defaultLearningRate: Double {
+    switch self {
+    case .sgd: return 0.05
+    case .adam, .adamw: return 1e-3
+    case .rmsprop: return 1e-3
+    case .adadelta: return 1.0
+    }
+  }
+
+  func make(learningRate: Double) -> any Optimizer<Float> {
+    switch self {
+    case .sgd:
+      return SGD(learningRate: learningRate, momentum: 0.9, nesterov: true, weightDecay: 5e-4)
+    case .adam: return Adam(learningRate: learningRate)
+    case .rmsprop: return RMSProp(learningRate: learningRate)
+    case .adadelta: return Adadelta(learningRate: learningRate)
+    case .adamw: return AdamW(learningRate: learningRate)
+    }
+  }
+}
+
+/// The learning-rate schedules a ``TrainingRun`` can use.
+public enum ScheduleKind: String, CaseIterable, Sendable {
+  /// Cosine annealing to zero over the run's epochs.
+  case cosine
+  /// Divide by 10 every third of the run.
+  case step
+  /// Divide by 10 when the test error has not improved for 2 epochs.
+  case plateau
+  case constant
+  /// A linear warmup over the first tenth of the run (at least one epoch),
+  /// then cosine annealing.
+  case warmupCosine = "warmup-cosine"
+
+  func make(epochs: Int) -> any LearningRateSchedule {
+    switch self {
+    case .cosine: return CosineSchedule(epochs: epochs)
+    case .step: return StepDecay(stepSize: Swift.max(1, epochs / 3))
+    case .plateau: return DivideOnPlateau()
+    case .constant: return ConstantSchedule()
+    case .warmupCosine:
+      // One epoch cannot warm up and anneal: it gets the base rate.
+      guard epochs > 1 else { return ConstantSchedule() }
+      return try! WarmupCosineSchedule(warmupEpochs: Swift.max(1, epochs / 10), epochs: epochs)
+    }
+  }
+}
+
+/// What to train and how: everything that, with the data, determines a
+/// run's result.
+public struct TrainingConfiguration: Equatable, Sendable {
+  public var model: ModelName = .lenet5
+  public var epochs = ModelName.lenet5.defaultEpochs
+  public var batchSize = 64
+  /// The base learning rate; the optimizer's default when `nil`.
+  public var learningRate: Double?
+  public var optimizer: OptimizerKind = .sgd
+  public var schedule: ScheduleKind = .cosine
+  /// Seeds the weights, the order of the examples, their shifts and
+  /// dropout.
+  public var seed: UInt64 = 1
+  /// Each training image is shifted by up to this many pixels in each
+  /// direction, a new random shift every epoch (0: no shifts). The shifted
+  /// digits keep the network from memorizing pixel positions.
+  public var maximumShift = 2
+  /// The data set trained on.
+  public var dataset: DatasetName = .mnist
+  /// The folder its files were read from; `nil` for the data set's
+  /// ``DatasetName/defaultDirectory``.
+  public var dataDirectory: String?
+  /// Train on the first this-many training images only; `nil` for all.
+  public var trainingLimit: Int?
+
+  public init() {}
+
+  /// The defaults for `model`: its ``ModelName/defaultEpochs`` and
+  /// ``ModelName/defaultMaximumShift``, and its learning rate when none is
+  /// set.
+  public init(model: ModelName) {
+    self.model = model
+    epochs = model.defaultEpochs
+    maximumShift = model.defaultMaximumShift
+  }
+
+  /// The base learning rate in effect.
+  public var baseLearningRate: Double {
+    learningRate ?? model.defaultLearningRate(for: optimizer)
+  }
+
+  /// Checks every setting before any data is loaded.
+  ///
+  /// - Throws: ``TrainingError`` saying which setting is out of range, or
+  ///   that the model does not take the data set's images.
+  public func validate() throws(TrainingError) {
+    guard epochs > 0, batchSize > 0, (0...8).contains(maximumShift),
+      baseLearningRate > 0, baseLearningRate.isFinite
+    else {
+      throw TrainingError(
+        "epochs, batch size and learning rate must be positive and the shift in 0...8; found "
+          + "\(epochs), \(batchSize), \(baseLearningRate) and \(maximumShift)")
+    }
+    if let trainingLimit, trainingLimit <= 0 {
+      throw TrainingError("the training limit must be positive, found \(trainingLimit)")
+    }
+    try TrainingRun.checkFit(of: model, imageShape: dataset.imageShape)
+  }
+
+  /// The configuration as checkpoint metadata.
+  var metadata: [String: String] {
+    var metadata = [
+      "cortex.model": model.rawValue, "cortex.epochs": String(epochs),
+      "cortex.batch_size": String(batchSize),
+      "cortex.learning_rate": String(baseLearningRate),
+      "cortex.optimizer": optimizer.rawValue, "cortex.schedule": schedule.rawValue,
+      "cortex.seed": String(seed), "cortex.maximum_shift": String(maximumShift),
+      "cortex.dataset": dataset.rawValue,
+    ]
+    metadata["cortex.data_directory"] = dataDirectory
+    metadata["cortex.training_limit"] = trainingLimit.map(String.init)
+    return metadata
+  }
+
+  /// Reads a configuration back from checkpoint metadata.
+  init(metadata: [String: String], source: String) throws {
+    func value(_ key: String) throws -> String {
+      guard let text = metadata["cortex." + key] else {
+        throw DataError.invalidContent(
+          path: source,
+          message: "the metadata has no 'cortex.\(key)': not a Cortex training checkpoint")
+      }
+      return text
+    }
+    func parsed<T>(_ key: String, _ parse: (String) -> T?) throws -> T {
+      let text = try value(key)
+      guard let result = parse(text) else {
+        throw DataError.invalidContent(
+          path: source, message: "the metadata's 'cortex.\(key)' is '\(text)', which is not valid")
+      }
+      return result
+    }
+    model = try parsed("model") { ModelName(rawValue: $0) }
+    epochs = try parsed("epochs") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    batchSize = try parsed("batch_size") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    learningRate = try parsed("learning_rate") { Double($0).flatMap { $0 > 0 ? $0 : nil } }
+    optimizer = try parsed("optimizer") { OptimizerKind(rawValue: $0) }
+    schedule = try parsed("schedule") { ScheduleKind(rawValue: $0) }
+    seed = try parsed("seed") { UInt64($0) }
+    maximumShift = try parsed("maximum_shift") {
+      Int($0).flatMap { (0...8).contains($0) ? $0 : nil }
+    }
+    // Checkpoints written before these settings existed trained on all of
+    // the bundled MNIST.
+    if metadata["cortex.dataset"] != nil {
+      dataset = try parsed("dataset") { DatasetName(rawValue: $0) }
+    }
+    dataDirectory = metadata["cortex.data_directory"]
+    if metadata["cortex.training_limit"] != nil {
+      trainingLimit = try parsed("training_limit") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    }
+  }
+}
+
+extension ModelName {
+  /// The epochs a run of the model trains by default: enough, with the
+  /// cosine schedule, to reach its accuracy on MNIST (or, for
+  /// `fashion-cnn`, Fashion-MNIST) in a short run.
+  public var defaultEpochs: Int {
+    switch self {
+    case .lenet5: return 5
+    case .fashionCNN: return 10
+    case .maxoutMNIST: return 40
+    default: return 12
+    }
+  }
+
+  /// The shift, in pixels, that a run of the model gives its training
+  /// images by default: 2 for the digits, 1 for the maxout network, which
+  /// already has dropout on every layer, and none for `fashion-cnn`, whose
+  /// clothes are centred and which underfits with shifts in a short run.
+  public var defaultMaximumShift: Int {
+    switch self {
+    case .fashionCNN: return 0
+    case .maxoutMNIST: return 1
+    default: return 2
+    }
+  }
+
+  /// The base learning rate that suits the model with `optimizer`: the
+  /// optimizer's own default, except for the maxout network, whose
+  /// unbounded piecewise-linear units diverge under SGD at 0.02.
+  public func defaultLearningRate(for optimizer: OptimizerKind) -> Double {
+    switch (self, optimizer) {
+    case (.maxoutMNIST, .sgd): return 0.005
+    default: return optimizer.defaultLearningRate
+    }
+  }
+}
+
+/// Training stopped because the loss, or with anomaly detection some
+/// value of the step, stopped being a finite number.
+public struct DivergenceError: Error, CustomStringConvertible, Sendable {
+  /// Counted from 1.
+  public let epoch: Int
+  /// The step within the epoch, counted from 1.
+  public let step: Int
+  /// The step's loss (`nan` when the step never finished).
+  public let loss: Double
+  /// The first operation that produced a NaN or an infinity, when
+  /// ``TrainingRun/detectsAnomalies`` is on.
+  public let anomaly: AnomalyError?
+
+  /// For example "training diverged: the loss is nan at step 12 of epoch 1".
+  public var description: String {
+    "training diverged: the loss is \(loss.isNaN ? "NaN" : String(loss)) at step \(step) of "
+      + "epoch \(epoch)"
+      + (anomaly.map { "; first non-finite value: \($0)" } ?? "")
+  }
+}
+
+/// The record of one epoch of training.
+public struct EpochRecord: Codable, Equatable, Sendable {
+  /// Counted from 1.
+  public var epoch: Int
+  public var learningRate: Double
+  /// The mean loss over the epoch's batches.
+  public var trainingLoss: Double
+  /// The fraction of training examples classified correctly, each before
+  /// the step that used it.
+  public var trainingAccuracy: Double
+  public var testAccuracy: Double
+  /// Wall-clock seconds for the epoch's training steps.
+  public var seconds: Double
+  /// The mean loss over each twentieth of the epoch, for the loss curve.
+  public var lossCurve: [Double]
+}
+
+/// Where training is within an epoch, for progress reports.
+public struct TrainingProgress: Sendable {
+  /// Counted from 1.
+  public var epoch: Int
+  public var batch: Int
+  public var batches: Int
+  /// The mean loss and accuracy of the epoch so far.
+  public var loss: Double
+  public var accuracy: Double
+  public var examplesPerSecond: Double
+  /// Estimated seconds left in the epoch.
+  public var secondsLeft: Double
+}
+
+/// A classifier trained on any labelled image set, epoch by epoch, that can be
+/// saved to a checkpoint and resumed from one with the same result as an
+/// uninterrupted run.
+///
+/// ```swift
+/// let run = try TrainingRun(
+///   TrainingConfiguration(), train: MNIST.loadBundled(split: .train),
+///   test: MNIST.loadBundled(split: .test))
+/// while run.completedEpochs < run.configuration.epochs {
+///   let record = try run.trainEpoch()
+///   print(record.epoch, record.testAccuracy)
+/// }
+/// try run.save(to: URL(fileURLWithPath: "lenet5.safetensors"))
+/// ```
+///
+/// Images are normalized by the training set's per-channel mean and
+/// standard deviation (kept in the checkpoint), and center-cropped when
+/// the model takes smaller images than the data set has.
+public final class TrainingRun {
+  public let configuration: TrainingConfiguration
+  public let model: Sequential<Float>
+  public let optimizer: any Optimizer<Float>
+  /// The normalization applied to every image.
+  public let normalization: ChannelStatistics
+  /// One record per completed epoch.
+  public private(set) var history: [EpochRecord] = []
+  public var completedEpochs: Int { history.count }
+  /// The number of training examples the run trains on.
+  public var trainingCount: Int { trainingSet.count }
+  /// Whether each step runs under ``withAnomalyDetection(_:)``, so that a
+  /// divergence names the first operation that produced a NaN or an
+  /// infinity. Slow: for finding a fault, not for training.
+  public var detectsAnomalies = false
+
+  private let schedule: any LearningRateSchedule
+  let trainer: Trainer<Float>
+  /// Set when this process is one of a data-parallel run; see
+  /// ``distribute(over:bucketCapacity:)``.
+  var dataParallel: DataParallel?
+  private let trainingSet: Dataset
+  private let testSet: Dataset
+  /// The number of classes: the width of the model's output.
+  private let classCount: Int
+
+  /// Starts a run with freshly initialized weights, on the first
+  /// ``TrainingConfiguration/trainingLimit`` examples of `train` when a
+  /// limit is set.
+  ///
+  /// - Throws: ``TrainingError`` when the model cannot take the data's
+  ///   images or the configuration is invalid.
+  public convenience init(
+    _ configuration: TrainingConfiguration, train: Dataset, test: Dataset
+  ) throws {
+    let limited = Self.limit(train, to: configuration.trainingLimit)
+    try self.init(
+      configuration, train: limited, test: test,
+      normalization: limited.channelStatistics(), history: [])
+  }
+
+  private init(
+    _ configuration: TrainingConfiguration, train: Dataset, test: Dataset,
+    normalization: ChannelStatistics, history: [EpochRecord]
+  ) throws {
+    try configuration.validate()
+    guard !train.labels.isEmpty, !test.labels.isEmpty else {
+      throw TrainingError("the training and test sets must not be empty")
+    }
+    self.configuration = configuration
+    self.normalization = normalization
+    trainingSet = try Self.prepare(
+      Self.limit(train, to: configuration.trainingLimit), for: configuration.model,
+      normalization: normalization)
+    testSet = try Self.prepare(test, for: configuration.model, normalization: normalization)
+    model = withRandomSeed(configuration.seed) { configuration.model.build(Float.self) }
+    optimizer = configuration.optimizer.make(learningRate: configuration.baseLearningRate)
+    schedule = configuration.schedule.make(epochs: configuration.epochs)
+    trainer = Trainer(model: model, optimizer: optimizer)
+    classCount = try model.outputShape(for: [1] + configuration.model.inputShape).last ?? 1
+    if let label = (train.labels + test.labels).first(where: { !(0..<classCount).contains($0) }) {
+      throw TrainingError(
+        "the model \(configuration.model.rawValue) tells \(classCount) classes apart; found label \(label)"
+      )
+    }
+    self.history = history
+    // A schedule that reacts to the metric learns its state from the past epochs.
+    for record in history {
+      _ = schedule.learningRate(
+        epoch: record.epoch, base: configuration.baseLearningRate,
+        metric: 1 - record.testAccuracy)
+    }
+  }
+
+  /// The configuration and the number of completed epochs of the run
+  /// saved at `url`, read from its metadata alone: what a caller needs to
+  /// load the right data before ``resume(from:train:test:epochs:)``.
+  ///
+  /// - Throws: ``DataError`` for a missing file or one that is not a
+  ///   Cortex training checkpoint.
+  public static func savedState(at url: URL) throws -> (
+    configuration: TrainingConfiguration, completedEpochs: Int
+  ) {
+    let metadata = try Checkpoint.loadMetadata(from: url)
+    let configuration = try TrainingConfiguration(metadata: metadata, source: url.path)
+    let history = try decode([EpochRecord].self, metadata["cortex.history"], key: "history", url)
+    return (configuration, history.count)
+  }
+
+  /// Resumes the run saved at `url`, optionally extending it to `epochs`,
+  /// which must then be more than the epochs it completed. The run trains
+  /// on the same first examples of `train` as before (its
+  /// ``TrainingConfiguration/trainingLimit``).
+  ///
+  /// - Throws: ``DataError`` for a missing or corrupt file, ``ShapeError``
+  ///   when its tensors do not fit the model it names, ``TrainingError``
+  ///   for `epochs` not beyond the completed ones.
+  public static func resume(
+    from url: URL, train: Dataset, test: Dataset, epochs: Int? = nil
+  ) throws -> TrainingRun {
+    let tensors = try Checkpoint.load(from: url)
+    let metadata = try Checkpoint.loadMetadata(from: url)
+    var configuration = try TrainingConfiguration(metadata: metadata, source: url.path)
+    let history = try decode([EpochRecord].self, metadata["cortex.history"], key: "history", url)
+    if let epochs {
+      guard epochs > history.count else {
+        throw TrainingError(
+          "\(url.path) has completed \(history.count) epochs; to train on, ask for more than "
+            + "\(history.count) epochs, found \(epochs)")
+      }
+      configuration.epochs = epochs
+    }
+    let normalization = try decode(
+      ChannelStatistics.self, metadata["cortex.normalization"], key: "normalization", url)
+    let channels = configuration.model.inputShape[0]
+    guard normalization.mean.count == channels, normalization.standardDeviation.count == channels,
+      normalization.standardDeviation.allSatisfy({ $0 > 0 && $0.isFinite }),
+      normalization.mean.allSatisfy(\.isFinite)
+    else {
+      throw DataError.invalidContent(
+        path: url.path,
+        message:
+          "the normalization needs \(channels) finite means and positive deviations, found \(normalization)"
+      )
+    }
+    let run = try TrainingRun(
+      configuration, train: train, test: test, normalization: normalization, history: history)
+    try run.model.load(stateDictionary: tensors)
+    let trainable = run.model.namedParameters.filter(\.parameter.isTrainable)
+    try run.optimizer.load(
+      stateDictionary: tensors, parameterNames: trainable.map(\.name),
+      shapes: trainable.map(\.parameter.shape))
+    return run
+  }
+
+  /// Trains one epoch, evaluates on the test set and returns the epoch's
+  /// record.
+  ///
+  /// - Parameter progress: called after every batch.
+  /// - Throws: ``DivergenceError`` at the first step whose loss is not a
+  ///   finite number; the epoch is then not recorded, and the model's
+  ///   weights are no longer usable.
+  @discardableResult
+  public func trainEpoch(progress: ((TrainingProgress) -> Void)? = nil) throws -> EpochRecord {
+    let epoch = completedEpochs
+    let rate = schedule.learningRate(
+      epoch: epoch, base: configuration.baseLearningRate,
+      metric: history.last.map { 1 - $0.testAccuracy })
+    optimizer.learningRate = rate
+    let epochSeed = configuration.seed &+ UInt64(epoch + 1) &* 0x9E37_79B9_7F4A_7C15
+    let sampler = DistributedSampler(
+      count: trainingSet.count, batchSize: configuration.batchSize,
+      rank: dataParallel?.group.rank ?? 0, size: dataParallel?.group.size ?? 1)
+    model.reseedRandomLayers(seed: epochSeed &+ UInt64(sampler.rank))
+    let batches = sampler.shares(seed: epochSeed)
+    let start = DispatchTime.now().uptimeNanoseconds
+    var (lossSum, correct, seen) = (0.0, 0, 0)
+    var curve: [Double] = []
+    var (curveSum, curveCount) = (0.0, 0)
+    var shifts = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
+    for (index, share) in batches.enumerated() {
+      let batch = trainingSet.gathering(share.indices)
+      let images = shifted(
+        batch.images, upTo: configuration.maximumShift, using: &shifts,
+        at: share.offset, of: share.batchCount)
+      let (loss, right) = try step(
+        images, batch.labels, of: share.batchCount, epoch: epoch + 1, step: index + 1)
+      lossSum += loss
+      correct += right
+      seen += share.batchCount
+      curveSum += loss
+      curveCount += 1
+      if (index + 1) * 20 / batches.count != index * 20 / batches.count {
+        curve.append(curveSum / Double(curveCount))
+        (curveSum, curveCount) = (0, 0)
+      }
+      if let progress {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let speed = Double(seen) / Swift.max(elapsed, 1e-9)
+        progress(
+          TrainingProgress(
+            epoch: epoch + 1, batch: index + 1, batches: batches.count,
+            loss: lossSum / Double(index + 1), accuracy: Double(correct) / Double(seen),
+            examplesPerSecond: speed,
+            secondsLeft: Double(trainingSet.count - seen) / Swift.max(speed, 1e-9)))
+      }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    // Every process evaluates, and saves, rank 0's running statistics.
+    dataParallel?.broadcastParameters(of: model)
+    let record = EpochRecord(
+      epoch: epoch + 1, learningRate: rate, trainingLoss: lossSum / Double(batches.count),
+      trainingAccuracy: Double(correct) / Double(seen), testAccuracy: evaluate().accuracy,
+      seconds: seconds, lossCurve: curve)
+    history.append(record)
+    return record
+  }
+
+  /// One optimizer step, under anomaly detection when it is on.
+  ///
+  /// - Throws: ``DivergenceError`` when the loss is not finite or anomaly
+  ///   detection found a NaN or an infinity.
+  /// In a data-parallel run the images are this process's share of a batch
+  /// of `batchCount`, and the loss and count are the whole batch's.
+  private func step(
+    _ images: Tensor<Float>, _ labels: [Int], of batchCount: Int, epoch: Int, step: Int
+  ) throws -> (loss: Double, correct: Int) {
+    var result = (loss: Double.nan, correct: 0)
+    let trainStep = {
+      self.dataParallel?.step(
+        self.trainer, inputs: images, labels: labels, batchCount: batchCount)
+        ?? self.trainer.step(inputs: images, labels: labels)
+    }
+    do {
+      if detectsAnomalies {
+        try withAnomalyDetection { result = trainStep() }
+      } else {
+        result = trainStep()
+      }
+    } catch let anomaly as AnomalyError {
+      throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: anomaly)
+    }
+    guard result.loss.isFinite else {
+      throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: nil)
+    }
+    return result
+  }
+
+  /// Accuracy and confusion matrix on the test set.
+  public func evaluate() -> Evaluation {
+    trainer.evaluate(testSet.images, labels: testSet.labels, classes: classCount)
+  }
+
+  /// The checkpoint's tensors: the model's state dict under its names
+  /// (`0.weight`, …) and the optimizer's state under `optimizer.`.
+  public var stateDictionary: [String: Tensor<Float>] {
+    let trainable = model.namedParameters.filter(\.parameter.isTrainable).map(\.name)
+    return model.stateDictionary.merging(
+      optimizer.stateDictionary(parameterNames: trainable), uniquingKeysWith: { a, _ in a })
+  }
+
+  /// Writes the run to `url` atomically: the model, the optimizer's state,
+  /// the configuration, the normalization and the history.
+  public func save(to url: URL) throws {
+    var metadata = configuration.metadata
+    metadata["format"] = "pt"
+    metadata["cortex.history"] = try encode(history)
+    metadata["cortex.normalization"] = try encode(normalization)
+    try Checkpoint.save(stateDictionary, metadata: metadata, to: url)
+  }
+
+  /// An image of the test set, normalized as the model sees it, with its label.
+  public func testExample(_ index: Int) -> (image: Tensor<Float>, label: Int) {
+    let example = testSet.gathering([index])
+    return (example.images, example.labels[0])
+  }
+
+  /// Each image of `images` (`[N, C, H, W]`) moved by a random whole
+  /// number of pixels in `-limit...limit` along each axis, the uncovered
+  /// border filled with the normalized value of a blank pixel.
+  ///
+  /// The images are examples `offset..<offset + N` of a batch of
+  /// `batchCount` (by default, the whole batch): the shifts of the whole
+  /// batch are drawn, and those of these examples applied.
+  func shifted(
+    _ images: Tensor<Float>, upTo limit: Int, using generator: inout SeededGenerator,
+    at offset: Int = 0, of batchCount: Int? = nil
+  ) -> Tensor<Float> {
+    guard limit > 0 else { return images }
+    let (count, channels, height, width) = (
+      images.shape[0], images.shape[1], images.shape[2], images.shape[3]
+    )
+    let moves = (0..<(batchCount ?? count)).map { _ in
+      (
+        Int.random(in: -limit...limit, using: &generator),
+        Int.random(in: -limit...limit, using: &generator)
+      )
+    }
+    let blank = zip(normalization.mean, normalization.standardDeviation).map { -$0 / $1 }
+    var result = Tensor<Float>.uninitialized(images.shape)
+    result.withUnsafeMutableBufferPointer { targetBuffer in
+      images.withUnsafeBufferPointer { sourceBuffer in
+        guard let target = targetBuffer.baseAddress, let source = sourceBuffer.baseAddress else {
+          return
+        }
+        shift(
+          source, into: target, by: moves[offset..<offset + count], channels: channels,
+          height: height, width: width, blank: blank)
+      }
+    }
+    return result
+  }
+
+  /// The loop of ``shifted(_:upTo:using:at:of:)`` over raw buffers: image
+  /// `n` moved by `moves[moves.startIndex + n]` (rows, columns).
+  private func shift(
+    _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>,
+    by moves: ArraySlice<(Int, Int)>, channels: Int, height: Int, width: Int, blank: [Float]
+  ) {
+    for (n, (dy, dx)) in moves.enumerated() {
+      // Output columns whose source column `x − dx` lies inside the image.
+      let columns = Swift.max(0, dx)..<Swift.min(width, width + dx)
+      for c in 0..<channels {
+        let plane = (n * channels + c) * height * width
+        for y in 0..<height {
+          let row = target + plane + y * width
+          let sy = y - dy
+          guard (0..<height).contains(sy), !columns.isEmpty else {
+            row.update(repeating: blank[c], count: width)
+            continue
+          }
+          row.update(repeating: blank[c], count: columns.lowerBound)
+          (row + columns.upperBound).update(repeating: blank[c], count: width - columns.upperBound)
+          (row + columns.lowerBound).update(
+            from: source + plane + sy * width + columns.lowerBound - dx, count: columns.count)
+        }
+      }
+    }
+  }
+
+  /// The first `limit` examples of `data`, or all of them for `nil`.
+  static func limit(_ data: Dataset, to limit: Int?) -> Dataset {
+    guard let limit, limit < data.count else { return data }
+    return data.prefix(limit)
+  }
+
+  /// Whether `model` takes images of `imageShape` (`[C, H, W]`), as they
+  /// are or center-cropped.
+  static func fits(_ model: ModelName, imageShape have: [Int]) -> Bool {
+    let wanted = model.inputShape
+    return wanted.count == 3 && have.count == 3 && wanted[0] == have[0] && wanted[1] <= have[1]
+      && wanted[2] <= have[2]
+  }
+
+  /// Checks that `model` takes images of `imageShape`.
+  ///
+  /// - Throws: ``TrainingError`` naming the models that do, if any.
+  static func checkFit(of model: ModelName, imageShape have: [Int]) throws(TrainingError) {
+    guard !fits(model, imageShape: have) else { return }
+    let fitting = ModelName.allCases.filter { fits($0, imageShape: have) }
+    throw TrainingError(
+      "model \(model.rawValue) takes \(model.inputShape.map(String.init).joined(separator: "×")) "
+        + "inputs but the data has \(have.map(String.init).joined(separator: "×")) images; "
+        + (fitting.isEmpty
+          ? "no zoo model takes these images"
+          : "models for this data: \(fitting.map(\.rawValue).joined(separator: ", "))"))
+  }
+
+  /// The images cropped to the model's input and normalized.
+  static func prepare(
+    _ data: Dataset, for model: ModelName, normalization: ChannelStatistics
+  ) throws -> Dataset {
+    let wanted = model.inputShape
+    let have = Array(data.images.shape.dropFirst())
+    try checkFit(of: model, imageShape: have)
+    var images = data.normalized(using: normalization).images
+    for axis in [2, 3] where wanted[axis - 1] < have[axis - 1] {
+      let margin = (have[axis - 1] - wanted[axis - 1]) / 2
+      images = images.sliced(alongAxis: axis, range: margin..<margin + wanted[axis - 1])
+    }
+    return Dataset(images: images, labels: data.labels)
+  }
+
+  private func encode<T: Encodable>(_ value: T) throws -> String {
+    String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+  }
+
+  private static func decode<T: Decodable>(
+    _ type: T.Type, _ text: String?, key: String, _ url: URL
+  ) throws -> T {
+    guard let text, let value = try? JSONDecoder().decode(type, from: Data(text.utf8)) else {
+      throw DataError.invalidContent(
+        path: url.path, message: "the metadata's 'cortex.\(key)' is missing or not valid JSON")
+    }
+    return value
+  }
+}
+
+/// A training run that cannot start: the message says what was expected
+/// and what was found.
+public struct TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}

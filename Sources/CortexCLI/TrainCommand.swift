@@ -125,7 +125,9 @@ struct TrainCommand: Command {
         + "\(configuration.dataset.title) images: \(epochs(configuration.epochs)), "
         + "batch \(configuration.batchSize), \(configuration.optimizer.rawValue) at "
         + "\(configuration.baseLearningRate) with a \(configuration.schedule.rawValue) schedule, "
-        + "shifts up to \(configuration.maximumShift) pixels, seed \(configuration.seed), "
+        + (configuration.maximumShift == 0
+          ? "no shifts" : "shifts up to \(pixels(configuration.maximumShift))")
+        + ", seed \(configuration.seed), "
         + "\(ComputeSettings.threadCount) threads"
         + (group.map { " in each of \($0.size) processes" } ?? ""))
     let bar = ProgressBar()
@@ -226,6 +228,9 @@ struct TrainCommand: Command {
 
 /// `12 epochs`, `1 epoch`.
 func epochs(_ count: Int) -> String { count == 1 ? "1 epoch" : "\(count) epochs" }
+
+/// `2 pixels`, `1 pixel`.
+func pixels(_ count: Int) -> String { count == 1 ? "1 pixel" : "\(count) pixels" }
 
 /// `8.4 s`, `2.5 min`.
 func duration(_ seconds: Double) -> String {

@@ -43,8 +43,8 @@ public final class CosineSchedule: LearningRateSchedule {
   }
 
   public func learningRate(epoch: Int, base: Double, metric: Double?) -> Double {
-    let progress = Double(Swift.min(epoch, epochs)) / Double(epochs)
-    return minimum + (base - minimum) * (1 + Foundation.cos(Double.pi * progress)) / 2
+    cosineAnnealed(
+      from: base, to: minimum, progress: Double(Swift.min(epoch, epochs)) / Double(epochs))
   }
 }
 
@@ -79,4 +79,47 @@ public final class DivideOnPlateau: LearningRateSchedule {
     }
     return base / Foundation.pow(divisor, Double(divisions))
   }
+}
+
+/// A linear warmup followed by cosine annealing, the usual recipe for
+/// transformers: the rate climbs from `base / (warmupEpochs + 1)` to the
+/// base rate over the first `warmupEpochs` epochs, then falls along a half
+/// cosine towards `minimum`, which epoch `epochs` would reach.
+///
+/// For epoch `e`: `base · (e + 1) / (warmupEpochs + 1)` while
+/// `e < warmupEpochs`, then
+/// `minimum + (base − minimum)(1 + cos(π·(e − w) / (epochs − w))) / 2`.
+public final class WarmupCosineSchedule: LearningRateSchedule {
+  public let warmupEpochs: Int
+  public let epochs: Int
+  public let minimum: Double
+
+  /// - Throws: ``HyperparameterError`` unless `0 ≤ warmupEpochs < epochs`
+  ///   and `minimum ≥ 0`.
+  public init(warmupEpochs: Int, epochs: Int, minimum: Double = 0) throws(HyperparameterError) {
+    guard warmupEpochs >= 0, warmupEpochs < epochs else {
+      throw HyperparameterError(
+        "WarmupCosineSchedule: warmupEpochs must be in 0..<epochs, found \(warmupEpochs) warmup epochs of \(epochs)"
+      )
+    }
+    guard minimum >= 0 else {
+      throw HyperparameterError(
+        "WarmupCosineSchedule: minimum must not be negative, found \(minimum)")
+    }
+    self.warmupEpochs = warmupEpochs
+    self.epochs = epochs
+    self.minimum = minimum
+  }
+
+  public func learningRate(epoch: Int, base: Double, metric: Double?) -> Double {
+    if epoch < warmupEpochs { return base * Double(epoch + 1) / Double(warmupEpochs + 1) }
+    let progress = Double(Swift.min(epoch, epochs) - warmupEpochs) / Double(epochs - warmupEpochs)
+    return cosineAnnealed(from: base, to: minimum, progress: progress)
+  }
+}
+
+/// The rate a cosine takes from `base` (progress 0) down to `minimum`
+/// (progress 1).
+func cosineAnnealed(from base: Double, to minimum: Double, progress: Double) -> Double {
+  minimum + (base - minimum) * (1 + Foundation.cos(Double.pi * progress)) / 2
 }

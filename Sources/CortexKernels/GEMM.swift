@@ -676,12 +676,14 @@ extension KernelSet {
 
 /// The packing buffers of one thread, grown when a product needs more,
 /// then reused by every later product on that thread: the blocks of a
-/// product the thread runs (shared with the workers that help it), and the
-/// B panels of a task the thread runs.
+/// product the thread runs (shared with the workers that help it), the
+/// B panels of a task the thread runs, and the zero-padded planes of an
+/// image that im2col or col2im works on.
 @usableFromInline
 final class PackingScratch {
   private var blocks = GrowingBuffer()
   private var task = GrowingBuffer()
+  private var planes = GrowingBuffer()
 
   /// The calling thread's buffers, created on first use.
   @usableFromInline
@@ -701,6 +703,10 @@ final class PackingScratch {
   /// Room for the B panels of one task, 64-byte aligned.
   @usableFromInline
   func taskBuffer(bytes: Int) -> UnsafeMutableRawPointer { task.reserve(bytes) }
+
+  /// Room for the padded planes of one image, 64-byte aligned.
+  @usableFromInline
+  func planeBuffer(bytes: Int) -> UnsafeMutableRawPointer { planes.reserve(bytes) }
 }
 
 /// A 64-byte aligned allocation that only grows.

@@ -36,6 +36,12 @@ public protocol KernelSet {
     _ operation: BinaryOperation, _ a: UnsafePointer<Double>, shapeA: [Int],
     _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
     result: [Int])
+  /// Runs one of the convolution, pooling and reduction kernels in single
+  /// precision.
+  static func run(_ call: KernelCall<Float>)
+  /// Runs one of the convolution, pooling and reduction kernels in double
+  /// precision.
+  static func run(_ call: KernelCall<Double>)
   /// `out[i] = tanh(x[i])` for `count` elements, in single precision.
   static func tanh(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int)
   /// Runs `iterations` steps of a loop of independent multiply-adds on
@@ -74,6 +80,14 @@ extension KernelSet {
     elementwise(operation, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
   }
 
+  @inlinable public static func run(_ call: KernelCall<Float>) {
+    perform(call, FloatVector.self)
+  }
+
+  @inlinable public static func run(_ call: KernelCall<Double>) {
+    perform(call, DoubleVector.self)
+  }
+
   @inlinable public static func tanh(
     _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
   ) {
@@ -82,6 +96,38 @@ extension KernelSet {
 
   @inlinable public static func fmaPeakLoop(iterations: Int) -> Float {
     fmaPeak(FloatVector.self, iterations: iterations)
+  }
+
+  /// Runs `call` with `V` as the register type.
+  @inlinable
+  static func perform<V: SIMD>(_ call: KernelCall<V.Scalar>, _: V.Type)
+  where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    switch call {
+    case .im2col(let image, let channels, let g, let columns, let rowStride):
+      im2col(V.self, image, channels: channels, g, columns, rowStride: rowStride)
+    case .col2im(let columns, let channels, let g, let image):
+      col2im(V.self, columns, channels: channels, g, image)
+    case .maxPool(let input, let output, let winners, let planes, let g):
+      maxPool(input, output: output, winners: winners, planes: planes, g)
+    case .maxPool2x2(let input, let output, let winners, let planes, let g):
+      maxPool2x2(input, output: output, winners: winners, planes: planes, g)
+    case .routeToWinners2x2(let upstream, let winners, let gradient, let planes, let g):
+      routeToWinners2x2(upstream, winners: winners, gradient: gradient, planes: planes, g)
+    case .averagePool(let input, let output, let planes, let g):
+      averagePool(input, output: output, planes: planes, g)
+    case .averagePoolGradient(let upstream, let inputGradient, let planes, let g):
+      averagePoolGradient(upstream, inputGradient: inputGradient, planes: planes, g)
+    case .maxout(let input, let output, let winners, let outer, let units, let pieces, let inner):
+      maxout(
+        input, output: output, winners: winners, outer: outer, units: units, pieces: pieces,
+        inner: inner)
+    case .routeToWinners(let upstream, let winners, let gradient, let inputCount):
+      routeToWinners(upstream, winners: winners, gradient: gradient, inputCount: inputCount)
+    case .sum(let x, let count, let result):
+      result.pointee = vectorSum(x, count: count)
+    case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
+      sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
+    }
   }
 
   /// `acc += x · y` lane by lane, fused on sets that fuse.
@@ -121,4 +167,63 @@ extension KernelSet {
     let sum = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
     return sum.sum()
   }
+}
+
+/// One call of a convolution, pooling or reduction kernel, with its
+/// buffers. Shapes are NCHW; every output buffer is overwritten.
+public enum KernelCall<Scalar> {
+  /// The `[C·Fh·Fw, H2·W2]` column matrix of one `[C, H, W]` image, its
+  /// rows `rowStride` scalars apart.
+  case im2col(
+    image: UnsafePointer<Scalar>, channels: Int, geometry: WindowGeometry,
+    columns: UnsafeMutablePointer<Scalar>, rowStride: Int)
+  /// The adjoint of im2col: every column of `columns` added onto the
+  /// positions of `image` (`[C, H, W]`) it was read from.
+  case col2im(
+    columns: UnsafePointer<Scalar>, channels: Int, geometry: WindowGeometry,
+    image: UnsafeMutablePointer<Scalar>)
+  /// Max pooling of `planes` planes, with the flat index of each window's
+  /// first maximum in `winners`.
+  case maxPool(
+    input: UnsafePointer<Scalar>, output: UnsafeMutablePointer<Scalar>,
+    winners: UnsafeMutablePointer<Int32>, planes: Int, geometry: WindowGeometry)
+  /// ``maxPool(input:output:winners:planes:geometry:)`` for windows that
+  /// tile the input 2×2 (``WindowGeometry/tiles2x2``), eight outputs at a
+  /// time in single precision.
+  case maxPool2x2(
+    input: UnsafePointer<Scalar>, output: UnsafeMutablePointer<Scalar>,
+    winners: UnsafeMutablePointer<Int32>, planes: Int, geometry: WindowGeometry)
+  /// The max gate's routing for windows that tile the input 2×2
+  /// (``WindowGeometry/tiles2x2``): `gradient` (`planes` input planes)
+  /// holds each window's upstream gradient at its winner, 0 elsewhere.
+  case routeToWinners2x2(
+    upstream: UnsafePointer<Scalar>, winners: UnsafePointer<Int32>,
+    gradient: UnsafeMutablePointer<Scalar>, planes: Int, geometry: WindowGeometry)
+  /// Average pooling of `planes` planes over the full window `Fh·Fw`
+  /// (padding counts as zeros).
+  case averagePool(
+    input: UnsafePointer<Scalar>, output: UnsafeMutablePointer<Scalar>, planes: Int,
+    geometry: WindowGeometry)
+  /// The gradient of average pooling with respect to its input.
+  case averagePoolGradient(
+    upstream: UnsafePointer<Scalar>, inputGradient: UnsafeMutablePointer<Scalar>, planes: Int,
+    geometry: WindowGeometry)
+  /// Maxout over groups of `pieces` consecutive features of a buffer
+  /// viewed as `[outer, units·pieces, inner]`, with the flat index of each
+  /// group's first maximum in `winners`.
+  case maxout(
+    input: UnsafePointer<Scalar>, output: UnsafeMutablePointer<Scalar>,
+    winners: UnsafeMutablePointer<Int32>, outer: Int, units: Int, pieces: Int, inner: Int)
+  /// `gradient[winners[i]] += upstream[i]` over a zeroed `gradient` of
+  /// `inputCount` scalars.
+  case routeToWinners(
+    upstream: UnsafePointer<Scalar>, winners: UnsafeBufferPointer<Int32>,
+    gradient: UnsafeMutablePointer<Scalar>, inputCount: Int)
+  /// `result.pointee` = the sum of `count` scalars, in eight interleaved
+  /// partial sums.
+  case sum(x: UnsafePointer<Scalar>, count: Int, result: UnsafeMutablePointer<Scalar>)
+  /// `out[o, i] = Σₖ x[o, k, i]` for `x` viewed as `[outer, axis, inner]`.
+  case sumAlongAxis(
+    x: UnsafePointer<Scalar>, outer: Int, axis: Int, inner: Int,
+    out: UnsafeMutablePointer<Scalar>)
 }

@@ -189,3 +189,23 @@ public final class WorkerPool: @unchecked Sendable {
     return true
   }
 }
+
+/// Runs `body` on contiguous chunks of `0..<count`, one chunk per thread
+/// of the shared pool; on the whole range at once when `count · costPerItem`
+/// (roughly, multiply–adds) is too small to pay for the threads. `body`
+/// receives the chunk's index (below `chunks`) and its range.
+@inlinable
+public func forEachChunk(
+  of count: Int, costPerItem: Int, chunks: Int = WorkerPool.threadCount,
+  _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
+) {
+  let workers = count * costPerItem < 1 << 16 ? 1 : max(1, min(chunks, count))
+  if workers == 1 {
+    body(0, 0..<count)
+    return
+  }
+  // The chunks touch disjoint parts of the buffers `body` works on.
+  WorkerPool.shared.parallelFor(workers) { chunk in
+    body(chunk, (chunk * count / workers)..<((chunk + 1) * count / workers))
+  }
+}

@@ -33,6 +33,21 @@ func gemm<S: TensorScalar>(
   }
 }
 
+/// Runs a convolution, pooling or reduction kernel on the current set's
+/// kernels, for Float or Double buffers.
+func runKernel<S: TensorScalar>(
+  _ call: KernelCall<S>, using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  // `S` is `Float` or `Double` itself, so the casts change no layout.
+  if S.self == Float.self {
+    kernels.run(unsafeBitCast(call, to: KernelCall<Float>.self))
+  } else if S.self == Double.self {
+    kernels.run(unsafeBitCast(call, to: KernelCall<Double>.self))
+  } else {
+    preconditionFailure("no kernel for \(S.self)")
+  }
+}
+
 /// `out[i] = tanh(x[i])` for `count` elements.
 func tanhKernel<S: TensorScalar>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int)
 {

@@ -45,19 +45,13 @@ func zipKernel<S>(
   BaselineKernels.zip(a, shapeA: shapeA, b, shapeB: shapeB, out, result: result, f)
 }
 
-/// Reduces the middle axis of a buffer viewed as `[outer, axis, inner]`:
-/// `out[o, i] = combine(... combine(initial, x[o, 0, i]) ..., x[o, n-1, i])`.
-@inline(__always)
-func reduceKernel<S>(
-  _ x: UnsafePointer<S>, outer: Int, axis: Int, inner: Int,
-  _ out: UnsafeMutablePointer<S>, initial: S, _ combine: (S, S) -> S
+/// Sums the middle axis of a buffer viewed as `[outer, axis, inner]`:
+/// `out[o, i] = Σₖ x[o, k, i]`, through the current set's kernels (along a
+/// contiguous axis in eight interleaved partial sums, otherwise in order
+/// of `k`).
+func sumKernel<S: TensorScalar>(
+  _ x: UnsafePointer<S>, outer: Int, axis: Int, inner: Int, _ out: UnsafeMutablePointer<S>,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
 ) {
-  for o in 0..<outer {
-    let po = out + o * inner
-    for i in 0..<inner { po[i] = initial }
-    for k in 0..<axis {
-      let px = x + (o * axis + k) * inner
-      for i in 0..<inner { po[i] = combine(po[i], px[i]) }
-    }
-  }
+  runKernel(.sumAlongAxis(x: x, outer: outer, axis: axis, inner: inner, out: out), using: kernels)
 }

@@ -49,9 +49,9 @@ extension Tensor {
       let inner = kept[(axis + 1)...].reduce(1, *)
       kept[axis] = 1
       let out = Tensor.uninitialized(kept)
-      reduceKernel(
+      sumKernel(
         value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
-        out.storage.pointer, initial: 0, +)
+        out.storage.pointer)
       value = out
     }
     let result = value.reshapedStorage(reducedShape(axes, keepDims: keepDims))

@@ -1,0 +1,260 @@
+/// im2col and col2im on NCHW planes, the two data movements around the
+/// GEMM of a convolution.
+///
+/// For one image of `C` planes, im2col lays its receptive fields out as the
+/// columns of a matrix `cols` of shape `[C·Fh·Fw, H2·W2]`: row `(c, i, j)`
+/// holds input `x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw]` for every
+/// output position, zero where that falls in the padding. col2im is its
+/// adjoint: it adds every column back onto the input positions it was read
+/// from.
+
+/// The output positions `ow` whose input column `ow·S + offset` lies in
+/// `0..<size`, for a window tap at `offset` (which may be negative).
+@inlinable @inline(__always)
+func validOutputs(offset: Int, stride: Int, size: Int, outputs: Int) -> Range<Int> {
+  let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+  let last = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1
+  let end = min(last, outputs)
+  return min(first, end)..<end
+}
+
+extension KernelSet {
+  /// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image of
+  /// `channels` planes, its rows `rowStride` scalars apart, moving `V`
+  /// registers at a time.
+  @inlinable
+  static func im2col<V: SIMD>(
+    _: V.Type, _ image: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
+    _ cols: UnsafeMutablePointer<V.Scalar>, rowStride: Int
+  ) where V.Scalar: BinaryFloatingPoint {
+    if g.isUnitStrideAndDilation {
+      im2colUnitStride(V.self, image, channels: channels, g, cols, rowStride: rowStride)
+      return
+    }
+    var row = cols
+    for c in 0..<channels {
+      let plane = image + c * g.inputCount
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          let columnOffset = j * g.dilation.width - g.padding.width
+          let valid = validOutputs(
+            offset: columnOffset, stride: g.stride.width, size: g.input.width,
+            outputs: g.output.width)
+          for oh in 0..<g.output.height {
+            let destination = row + oh * g.output.width
+            let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+            guard ih >= 0 && ih < g.input.height else {
+              destination.update(repeating: 0, count: g.output.width)
+              continue
+            }
+            destination.update(repeating: 0, count: valid.lowerBound)
+            (destination + valid.upperBound).update(
+              repeating: 0, count: g.output.width - valid.upperBound)
+            let source =
+              plane + ih * g.input.width + valid.lowerBound * g.stride.width + columnOffset
+            let target = destination + valid.lowerBound
+            if g.stride.width == 1 {
+              copyRow(V.self, source, target, count: valid.count)
+            } else {
+              for k in 0..<valid.count { target[k] = source[k * g.stride.width] }
+            }
+          }
+          row += rowStride
+        }
+      }
+    }
+  }
+
+  /// Adds every column of `cols` (`[C·Fh·Fw, H2·W2]`) onto the input
+  /// positions im2col read it from; padding positions are dropped.
+  @inlinable
+  static func col2im<V: SIMD>(
+    _: V.Type, _ cols: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
+    _ image: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    if g.isUnitStrideAndDilation {
+      col2imUnitStride(V.self, cols, channels: channels, g, image)
+      return
+    }
+    var row = cols
+    for c in 0..<channels {
+      let plane = image + c * g.inputCount
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          let columnOffset = j * g.dilation.width - g.padding.width
+          let valid = validOutputs(
+            offset: columnOffset, stride: g.stride.width, size: g.input.width,
+            outputs: g.output.width)
+          for oh in 0..<g.output.height {
+            let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+            guard ih >= 0 && ih < g.input.height else { continue }
+            let source = row + oh * g.output.width + valid.lowerBound
+            let destination =
+              plane + ih * g.input.width + valid.lowerBound * g.stride.width + columnOffset
+            if g.stride.width == 1 {
+              addRow(V.self, source, into: destination, count: valid.count)
+            } else {
+              for k in 0..<valid.count { destination[k * g.stride.width] += source[k] }
+            }
+          }
+          row += g.outputCount
+        }
+      }
+    }
+  }
+
+  /// im2col for ``WindowGeometry/isUnitStrideAndDilation``, through a
+  /// zero-padded copy of the image: row `(c, i, j)` of `cols` at output row
+  /// `oh` is then the `W2` scalars of padded row `oh + i` from column `j`,
+  /// one copy with no bounds to work out.
+  @inlinable
+  static func im2colUnitStride<V: SIMD>(
+    _: V.Type, _ image: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
+    _ cols: UnsafeMutablePointer<V.Scalar>, rowStride: Int
+  ) where V.Scalar: BinaryFloatingPoint {
+    let padded = PaddedPlanes(g, channels: channels)
+    let buffer = padded.scratch(V.Scalar.self)
+    padded.fill(V.self, buffer, from: image)
+    var row = cols
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var source = buffer + padded.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            copyRow(V.self, source, row + oh &* g.output.width, count: g.output.width)
+            source += padded.width
+          }
+          row += rowStride
+        }
+      }
+    }
+  }
+
+  /// col2im for ``WindowGeometry/isUnitStrideAndDilation``: the columns are
+  /// added into a zero-padded gradient, whose interior is then added onto
+  /// the image.
+  @inlinable
+  static func col2imUnitStride<V: SIMD>(
+    _: V.Type, _ cols: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
+    _ image: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    let padded = PaddedPlanes(g, channels: channels)
+    let buffer = padded.scratch(V.Scalar.self)
+    buffer.update(repeating: 0, count: padded.count)
+    var row = cols
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var target = buffer + padded.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            addRow(V.self, row + oh &* g.output.width, into: target, count: g.output.width)
+            target += padded.width
+          }
+          row += g.outputCount
+        }
+      }
+    }
+    for c in 0..<channels {
+      for y in 0..<g.input.height {
+        addRow(
+          V.self,
+          buffer + padded.offset(channel: c, row: g.padding.height &+ y, column: g.padding.width),
+          into: image + (c &* g.input.height &+ y) &* g.input.width, count: g.input.width)
+      }
+    }
+  }
+}
+
+/// Copies `count` scalars a register at a time; a last, overlapping
+/// register covers the rest when there is at least one register's worth.
+@inlinable @inline(__always)
+func copyRow<V: SIMD>(
+  _: V.Type, _ source: UnsafePointer<V.Scalar>, _ target: UnsafeMutablePointer<V.Scalar>,
+  count: Int
+) {
+  let lanes = V.scalarCount
+  guard count >= lanes else {
+    for k in 0..<count { target[k] = source[k] }
+    return
+  }
+  var k = 0
+  while k < count {
+    let block = Swift.min(k, count &- lanes)
+    UnsafeMutableRawPointer(target + block).storeBytes(
+      of: UnsafeRawPointer(source + block).loadUnaligned(as: V.self), as: V.self)
+    k = block &+ lanes
+  }
+}
+
+/// `target[k] += source[k]` for `count` scalars, a register at a time.
+@inlinable @inline(__always)
+func addRow<V: SIMD>(
+  _: V.Type, _ source: UnsafePointer<V.Scalar>, into target: UnsafeMutablePointer<V.Scalar>,
+  count: Int
+) where V.Scalar: FloatingPoint {
+  let lanes = V.scalarCount
+  var k = 0
+  while k &+ lanes <= count {
+    let sum =
+      UnsafeRawPointer(target + k).loadUnaligned(as: V.self)
+      + UnsafeRawPointer(source + k).loadUnaligned(as: V.self)
+    UnsafeMutableRawPointer(target + k).storeBytes(of: sum, as: V.self)
+    k &+= lanes
+  }
+  while k < count {
+    target[k] += source[k]
+    k &+= 1
+  }
+}
+
+/// The layout of a zero-padded copy of `channels` input planes.
+@usableFromInline
+struct PaddedPlanes {
+  @usableFromInline let g: WindowGeometry
+  @usableFromInline let channels: Int
+  @usableFromInline let height: Int
+  @usableFromInline let width: Int
+
+  @inlinable
+  init(_ g: WindowGeometry, channels: Int) {
+    self.g = g
+    self.channels = channels
+    height = g.input.height + 2 * g.padding.height
+    width = g.input.width + 2 * g.padding.width
+  }
+
+  @inlinable var count: Int { channels * height * width }
+
+  /// Room for the padded planes, the calling thread's own.
+  @inlinable
+  func scratch<S>(_: S.Type) -> UnsafeMutablePointer<S> {
+    PackingScratch.forCurrentThread.planeBuffer(bytes: max(count, 1) * MemoryLayout<S>.stride)
+      .bindMemory(to: S.self, capacity: max(count, 1))
+  }
+
+  @inlinable @inline(__always)
+  func offset(channel: Int, row: Int, column: Int) -> Int {
+    (channel &* height &+ row) &* width &+ column
+  }
+
+  /// Writes the padded copy of `image` into `buffer`.
+  @inlinable @inline(__always)
+  func fill<V: SIMD>(
+    _: V.Type, _ buffer: UnsafeMutablePointer<V.Scalar>, from image: UnsafePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    let (top, left) = (g.padding.height, g.padding.width)
+    for c in 0..<channels {
+      let plane = buffer + offset(channel: c, row: 0, column: 0)
+      plane.update(repeating: 0, count: top &* width)
+      for y in 0..<g.input.height {
+        let target = plane + (top &+ y) &* width
+        for x in 0..<left { target[x] = 0 }
+        copyRow(
+          V.self, image + (c &* g.input.height &+ y) &* g.input.width, target + left,
+          count: g.input.width)
+        for x in (left &+ g.input.width)..<width { target[x] = 0 }
+      }
+      (plane + (top &+ g.input.height) &* width).update(repeating: 0, count: top &* width)
+    }
+  }
+}

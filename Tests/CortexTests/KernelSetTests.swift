@@ -1,0 +1,297 @@
+import CortexKernels
+import Testing
+
+@testable import CortexCore
+
+/// The convolution, pooling and reduction kernels of every instruction set
+/// the CPU has, in both precisions, against plain loops: row widths from 1
+/// to 33 leave every tail of a 4-, 8- and 16-lane register.
+@Suite struct KernelSetTests {
+  /// Random windows over planes `height × width`, with padding, stride and
+  /// dilation, and the output extent they produce (at least 1×1).
+  static func geometries(count: Int, seed: UInt64) -> [WindowGeometry] {
+    var random = SeededGenerator(seed: seed)
+    var result: [WindowGeometry] = []
+    while result.count < count {
+      let input = Extent(
+        height: Int.random(in: 1...6, using: &random), width: result.count % 33 + 1)
+      let window = Extent(
+        height: Int.random(in: 1...3, using: &random), width: Int.random(in: 1...3, using: &random))
+      let unit = Int.random(in: 0..<2, using: &random) == 0
+      let stride =
+        unit
+        ? Extent(height: 1, width: 1)
+        : Extent(
+          height: Int.random(in: 1...2, using: &random),
+          width: Int.random(in: 1...3, using: &random))
+      let dilation =
+        unit
+        ? Extent(height: 1, width: 1)
+        : Extent(
+          height: Int.random(in: 1...2, using: &random),
+          width: Int.random(in: 1...2, using: &random))
+      let padding = Extent(
+        height: Int.random(in: 0...window.height - 1, using: &random),
+        width: Int.random(in: 0...window.width - 1, using: &random))
+      func outputs(_ size: Int, _ w: Int, _ s: Int, _ p: Int, _ d: Int) -> Int {
+        (size + 2 * p - d * (w - 1) - 1) / s + 1
+      }
+      let output = Extent(
+        height: outputs(
+          input.height, window.height, stride.height, padding.height, dilation.height),
+        width: outputs(input.width, window.width, stride.width, padding.width, dilation.width))
+      guard output.height >= 1 && output.width >= 1 else { continue }
+      result.append(
+        WindowGeometry(
+          input: input, window: window, stride: stride, padding: padding, dilation: dilation,
+          output: output))
+    }
+    return result
+  }
+
+  static func random<S: TensorScalar>(_ count: Int, using generator: inout SeededGenerator) -> [S] {
+    (0..<count).map { _ in S(generator.nextUnit() * 4 - 2) }
+  }
+
+  /// The input index that window tap `(i, j)` of output `(oh, ow)` reads,
+  /// or `nil` in the padding.
+  static func tap(_ g: WindowGeometry, _ oh: Int, _ ow: Int, _ i: Int, _ j: Int) -> Int? {
+    let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
+    let iw = ow * g.stride.width - g.padding.width + j * g.dilation.width
+    guard ih >= 0 && ih < g.input.height && iw >= 0 && iw < g.input.width else { return nil }
+    return ih * g.input.width + iw
+  }
+
+  func checkColumns<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 5)
+    for g in Self.geometries(count: 66, seed: 11) {
+      let channels = 2
+      let image: [S] = Self.random(channels * g.inputCount, using: &generator)
+      let rows = channels * g.windowCount
+      // im2col with a row stride wider than a row: the gap is left alone.
+      let rowStride = g.outputCount + 3
+      var columns = [S](repeating: 7, count: rows * rowStride)
+      im2col(image, channels: channels, g, &columns, rowStride: rowStride, using: kernels)
+      let upstream: [S] = Self.random(rows * g.outputCount, using: &generator)
+      var folded = [S](repeating: 0, count: image.count)
+      col2im(upstream, channels: channels, g, &folded, using: kernels)
+      var expectedColumns = [S](repeating: 7, count: columns.count)
+      var expectedFolded = [S](repeating: 0, count: image.count)
+      for c in 0..<channels {
+        for i in 0..<g.window.height {
+          for j in 0..<g.window.width {
+            let row = (c * g.window.height + i) * g.window.width + j
+            for oh in 0..<g.output.height {
+              for ow in 0..<g.output.width {
+                let position = oh * g.output.width + ow
+                guard let index = Self.tap(g, oh, ow, i, j) else {
+                  expectedColumns[row * rowStride + position] = 0
+                  continue
+                }
+                expectedColumns[row * rowStride + position] = image[c * g.inputCount + index]
+                expectedFolded[c * g.inputCount + index] += upstream[row * g.outputCount + position]
+              }
+            }
+          }
+        }
+      }
+      #expect(columns == expectedColumns, "\(set) \(S.self) im2col \(g)")
+      let worst = zip(folded, expectedFolded).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
+      #expect(worst <= 1e-5, "\(set) \(S.self) col2im \(g)")
+    }
+  }
+
+  @Test func im2colAndCol2imMatchPlainLoopsOnEverySet() {
+    for set in InstructionSet.supported {
+      checkColumns(Float.self, on: set)
+      checkColumns(Double.self, on: set)
+    }
+  }
+
+  func checkPooling<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 9)
+    let planes = 3
+    var geometries = Self.geometries(count: 40, seed: 13).filter {
+      $0.dilation == Extent(height: 1, width: 1)
+    }
+    // 2×2 tilings of every output width up to 20.
+    geometries += (1...20).map { width in
+      WindowGeometry(
+        input: Extent(height: 4, width: 2 * width), window: Extent(height: 2, width: 2),
+        stride: Extent(height: 2, width: 2), padding: Extent(height: 0, width: 0),
+        dilation: Extent(height: 1, width: 1), output: Extent(height: 2, width: width))
+    }
+    for g in geometries {
+      // Few distinct values, so that windows hold ties.
+      let input = (0..<planes * g.inputCount).map { _ in S(Int(generator.next() % 5)) }
+      let upstream: [S] = Self.random(planes * g.outputCount, using: &generator)
+      var expectedMaximum = [S](repeating: 0, count: upstream.count)
+      var expectedWinners = [Int32](repeating: 0, count: upstream.count)
+      var expectedAverage = [S](repeating: 0, count: upstream.count)
+      var expectedAverageGradient = [S](repeating: 0, count: input.count)
+      for p in 0..<planes {
+        for oh in 0..<g.output.height {
+          for ow in 0..<g.output.width {
+            let o = (p * g.output.height + oh) * g.output.width + ow
+            var best: Int? = nil
+            var sum: S = 0
+            var taps: [Int] = []
+            for i in 0..<g.window.height {
+              for j in 0..<g.window.width {
+                guard let index = Self.tap(g, oh, ow, i, j) else { continue }
+                let flat = p * g.inputCount + index
+                taps.append(flat)
+                sum += input[flat]
+                if best == nil || input[flat] > input[best!] { best = flat }
+              }
+            }
+            expectedMaximum[o] = input[best!]
+            expectedWinners[o] = Int32(best!)
+            expectedAverage[o] = sum * (1 / S(g.windowCount))
+            for flat in taps {
+              expectedAverageGradient[flat] += upstream[o] * (1 / S(g.windowCount))
+            }
+          }
+        }
+      }
+      var expectedRouted = [S](repeating: 0, count: input.count)
+      for (o, winner) in expectedWinners.enumerated() { expectedRouted[Int(winner)] += upstream[o] }
+
+      var maximum = [S](repeating: .nan, count: upstream.count)
+      var winners = [Int32](repeating: -1, count: upstream.count)
+      maxPool2DForward(
+        input, output: &maximum, winners: &winners, planes: planes, g, using: kernels)
+      #expect(maximum == expectedMaximum && winners == expectedWinners, "\(set) \(S.self) max \(g)")
+      var routed = [S](repeating: .nan, count: input.count)
+      winners.withUnsafeBufferPointer { winners in
+        routeToWinners(
+          upstream, winners: winners, gradient: &routed, inputCount: input.count, using: kernels)
+      }
+      #expect(routed == expectedRouted, "\(set) \(S.self) routing \(g)")
+      if g.tiles2x2 {
+        var maximum = [S](repeating: .nan, count: upstream.count)
+        var winners = [Int32](repeating: -1, count: upstream.count)
+        maxPool2x2Forward(
+          input, output: &maximum, winners: &winners, planes: planes, g, using: kernels)
+        #expect(
+          maximum == expectedMaximum && winners == expectedWinners, "\(set) \(S.self) 2×2 \(g)")
+        var routed = [S](repeating: .nan, count: input.count)
+        routeToWinners2x2(
+          upstream, winners: winners, gradient: &routed, planes: planes, g, using: kernels)
+        #expect(routed == expectedRouted, "\(set) \(S.self) 2×2 routing \(g)")
+      }
+      var average = [S](repeating: .nan, count: upstream.count)
+      avgPool2DForward(input, output: &average, planes: planes, g, using: kernels)
+      #expect(average == expectedAverage, "\(set) \(S.self) average \(g)")
+      var averageGradient = [S](repeating: .nan, count: input.count)
+      avgPool2DBackward(
+        upstream, inputGradient: &averageGradient, planes: planes, g, using: kernels)
+      let worst =
+        zip(averageGradient, expectedAverageGradient).map { Swift.abs(Double($0 - $1)) }
+        .max() ?? 0
+      #expect(worst <= 1e-5, "\(set) \(S.self) average gradient \(g)")
+    }
+  }
+
+  @Test func poolingMatchesPlainLoopsOnEverySet() {
+    for set in InstructionSet.supported {
+      checkPooling(Float.self, on: set)
+      checkPooling(Double.self, on: set)
+    }
+  }
+
+  func checkMaxout<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 21)
+    for inner in 1...33 {
+      let (outer, units, pieces) = (2, 3, inner % 4 + 1)
+      let input = (0..<outer * units * pieces * inner).map { _ in S(Int(generator.next() % 4)) }
+      var output = [S](repeating: .nan, count: outer * units * inner)
+      var winners = [Int32](repeating: -1, count: output.count)
+      maxoutForward(
+        input, output: &output, winners: &winners, outer: outer, units: units, pieces: pieces,
+        inner: inner, using: kernels)
+      var expectedWinners = [Int32](repeating: -1, count: output.count)
+      for group in 0..<outer * units {
+        for s in 0..<inner {
+          let first = group * pieces * inner + s
+          var best = first
+          for j in 1..<pieces where input[first + j * inner] > input[best] {
+            best = first + j * inner
+          }
+          expectedWinners[group * inner + s] = Int32(best)
+        }
+      }
+      #expect(winners == expectedWinners, "\(set) \(S.self) maxout inner \(inner) pieces \(pieces)")
+      #expect(
+        output == expectedWinners.map { input[Int($0)] }, "\(set) \(S.self) maxout inner \(inner)")
+    }
+  }
+
+  @Test func maxoutMatchesPlainLoopsOnEverySet() {
+    for set in InstructionSet.supported {
+      checkMaxout(Float.self, on: set)
+      checkMaxout(Double.self, on: set)
+    }
+  }
+
+  /// The sum in the order the kernels promise: lane `l` of two blocks of
+  /// eight partial sums adds elements `16t + l` and `16t + 8 + l`; the
+  /// lanes are then added pairwise, `a + b` first, then the rest in order.
+  static func eightLaneSum<S: TensorScalar>(_ x: [S]) -> S {
+    var a = [S](repeating: 0, count: 8)
+    var b = [S](repeating: 0, count: 8)
+    var i = 0
+    while i + 16 <= x.count {
+      for l in 0..<8 {
+        a[l] += x[i + l]
+        b[l] += x[i + 8 + l]
+      }
+      i += 16
+    }
+    var sum = SIMD8<S>((0..<8).map { a[$0] + b[$0] }).sum()
+    while i < x.count {
+      sum += x[i]
+      i += 1
+    }
+    return sum
+  }
+
+  func checkSums<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 33)
+    for count in 0...70 {
+      let x: [S] = Self.random(count, using: &generator)
+      #expect(
+        vectorSum(x, count: count, using: kernels) == Self.eightLaneSum(x),
+        "\(set) \(S.self) \(count)")
+    }
+    for (outer, axis, inner) in [
+      (3, 37, 1), (2, 5, 1), (2, 4, 17), (1, 3, 33), (3, 6, 16), (2, 0, 5),
+    ] {
+      let x: [S] = Self.random(outer * axis * inner, using: &generator)
+      var out = [S](repeating: .nan, count: outer * inner)
+      sumKernel(x, outer: outer, axis: axis, inner: inner, &out, using: kernels)
+      var expected = [S](repeating: 0, count: out.count)
+      for o in 0..<outer {
+        if inner == 1 {
+          expected[o] = Self.eightLaneSum(Array(x[(o * axis)..<((o + 1) * axis)]))
+          continue
+        }
+        for k in 0..<axis {
+          for i in 0..<inner { expected[o * inner + i] += x[(o * axis + k) * inner + i] }
+        }
+      }
+      #expect(out == expected, "\(set) \(S.self) sum [\(outer), \(axis), \(inner)]")
+    }
+  }
+
+  @Test func sumsFollowTheEightLaneOrderOnEverySet() {
+    for set in InstructionSet.supported {
+      checkSums(Float.self, on: set)
+      checkSums(Double.self, on: set)
+    }
+  }
+}

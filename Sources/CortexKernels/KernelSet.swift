@@ -36,11 +36,11 @@ public protocol KernelSet {
     _ operation: BinaryOperation, _ a: UnsafePointer<Double>, shapeA: [Int],
     _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
     result: [Int])
-  /// Runs one of the convolution, pooling and reduction kernels in single
-  /// precision.
+  /// Runs one of the convolution, pooling, reduction and activation
+  /// kernels in single precision.
   static func run(_ call: KernelCall<Float>)
-  /// Runs one of the convolution, pooling and reduction kernels in double
-  /// precision.
+  /// Runs one of the convolution, pooling, reduction and activation
+  /// kernels in double precision.
   static func run(_ call: KernelCall<Double>)
   /// `out[i] = tanh(x[i])` for `count` elements, in single precision.
   static func tanh(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int)
@@ -127,6 +127,10 @@ extension KernelSet {
       result.pointee = vectorSum(x, count: count)
     case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
       sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
+    case .rectify(let x, let out, let count):
+      rectify(x, out, count: count)
+    case .rectifierGradient(let upstream, let x, let out, let count):
+      rectifierGradient(upstream, x, out, count: count)
     }
   }
 
@@ -169,8 +173,8 @@ extension KernelSet {
   }
 }
 
-/// One call of a convolution, pooling or reduction kernel, with its
-/// buffers. Shapes are NCHW; every output buffer is overwritten.
+/// One call of a convolution, pooling, reduction or activation kernel,
+/// with its buffers. Shapes are NCHW; every output buffer is overwritten.
 public enum KernelCall<Scalar> {
   /// The `[C·Fh·Fw, H2·W2]` column matrix of one `[C, H, W]` image, its
   /// rows `rowStride` scalars apart.
@@ -226,4 +230,11 @@ public enum KernelCall<Scalar> {
   case sumAlongAxis(
     x: UnsafePointer<Scalar>, outer: Int, axis: Int, inner: Int,
     out: UnsafeMutablePointer<Scalar>)
+  /// `out[i] = x[i] ≥ 0 ? x[i] : 0` for `count` elements (NaN gives 0).
+  case rectify(x: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>, count: Int)
+  /// `out[i] = x[i] ≥ 0 ? upstream[i] : 0` for `count` elements: the
+  /// gradient of ``rectify(x:out:count:)``.
+  case rectifierGradient(
+    upstream: UnsafePointer<Scalar>, x: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>,
+    count: Int)
 }

@@ -62,3 +62,24 @@ extension KernelSet {
     return (p / q).replacing(with: v, where: passesThrough)
   }
 }
+
+extension KernelSet {
+  /// `out[i] = x[i] ≥ 0 ? x[i] : 0`: the rectifier, with the tie at 0
+  /// going to `x` and NaN to 0, as the max gate decides them.
+  @inlinable
+  static func rectify<S: BinaryFloatingPoint>(
+    _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int
+  ) {
+    for i in 0..<count { out[i] = x[i] >= 0 ? x[i] : 0 }
+  }
+
+  /// `out[i] = x[i] ≥ 0 ? upstream[i] : 0`: the upstream gradient where
+  /// the rectifier passed its input through.
+  @inlinable
+  static func rectifierGradient<S: BinaryFloatingPoint>(
+    _ upstream: UnsafePointer<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+    count: Int
+  ) {
+    for i in 0..<count { out[i] = x[i] >= 0 ? upstream[i] : 0 }
+  }
+}

@@ -294,4 +294,36 @@ import Testing
       checkSums(Double.self, on: set)
     }
   }
+
+  func checkRectifier<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 41)
+    for count in 0...33 {
+      var x: [S] = Self.random(count, using: &generator)
+      for (i, special) in [S.nan, 0, -0.0, -S.infinity].enumerated() where i < count {
+        x[(i * 7) % count] = special
+      }
+      let upstream: [S] = Self.random(count, using: &generator)
+      var out = [S](repeating: 5, count: count)
+      var gradient = [S](repeating: 5, count: count)
+      rectifyKernel(x, &out, count: count, using: kernels)
+      rectifierGradientKernel(upstream, x, &gradient, count: count, using: kernels)
+      let passes = x.map { $0 >= 0 }
+      let expected = zip(x, passes).map { $1 ? $0 : 0 }
+      // -0 passes as -0: compare signs too.
+      #expect(
+        out == expected && out.map(\.sign) == expected.map(\.sign),
+        "\(set) \(S.self) relu \(count)")
+      #expect(
+        gradient == zip(upstream, passes).map { $1 ? $0 : 0 },
+        "\(set) \(S.self) relu gradient \(count)")
+    }
+  }
+
+  @Test func rectifierMatchesPlainLoopsOnEverySet() {
+    for set in InstructionSet.supported {
+      checkRectifier(Float.self, on: set)
+      checkRectifier(Double.self, on: set)
+    }
+  }
 }

@@ -48,6 +48,24 @@ func runKernel<S: TensorScalar>(
   }
 }
 
+/// `out[i] = x[i] ≥ 0 ? x[i] : 0` for `count` elements (NaN gives 0),
+/// through the current set's kernels.
+func rectifyKernel<S: TensorScalar>(
+  _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  runKernel(.rectify(x: x, out: out, count: count), using: kernels)
+}
+
+/// `out[i] = x[i] ≥ 0 ? upstream[i] : 0` for `count` elements, through
+/// the current set's kernels.
+func rectifierGradientKernel<S: TensorScalar>(
+  _ upstream: UnsafePointer<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+  count: Int, using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  runKernel(.rectifierGradient(upstream: upstream, x: x, out: out, count: count), using: kernels)
+}
+
 /// `out[i] = tanh(x[i])` for `count` elements.
 func tanhKernel<S: TensorScalar>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int)
 {

@@ -114,5 +114,16 @@ public func sigmoid<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func relu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  elementwiseMaxGate("relu", x, Tensor(0)) { $0 >= $1 }
+  let y = Tensor<Scalar>.uninitialized(x.shape)
+  rectifyKernel(x.storage.pointer, y.storage.pointer, count: x.scalarCount)
+  return record("relu", x, output: y) { g in
+    fusedOrComposed(
+      fused: {
+        let gradient = Tensor<Scalar>.uninitialized(x.shape)
+        rectifierGradientKernel(
+          g.storage.pointer, x.storage.pointer, gradient.storage.pointer, count: x.scalarCount)
+        return gradient
+      },
+      composed: { g * x.map { $0 >= 0 ? 1 : 0 } })
+  }
 }

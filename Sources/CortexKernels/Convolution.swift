@@ -26,7 +26,7 @@ extension KernelSet {
   static func im2col<V: SIMD>(
     _: V.Type, _ image: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
     _ cols: UnsafeMutablePointer<V.Scalar>, rowStride: Int
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     if g.isUnitStrideAndDilation {
       im2colUnitStride(V.self, image, channels: channels, g, cols, rowStride: rowStride)
       return
@@ -71,7 +71,7 @@ extension KernelSet {
   static func col2im<V: SIMD>(
     _: V.Type, _ cols: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
     _ image: UnsafeMutablePointer<V.Scalar>
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     if g.isUnitStrideAndDilation {
       col2imUnitStride(V.self, cols, channels: channels, g, image)
       return
@@ -111,7 +111,7 @@ extension KernelSet {
   static func im2colUnitStride<V: SIMD>(
     _: V.Type, _ image: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
     _ cols: UnsafeMutablePointer<V.Scalar>, rowStride: Int
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let padded = PaddedPlanes(g, channels: channels)
     let buffer = padded.scratch(V.Scalar.self)
     padded.fill(V.self, buffer, from: image)
@@ -137,7 +137,7 @@ extension KernelSet {
   static func col2imUnitStride<V: SIMD>(
     _: V.Type, _ cols: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
     _ image: UnsafeMutablePointer<V.Scalar>
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let padded = PaddedPlanes(g, channels: channels)
     let buffer = padded.scratch(V.Scalar.self)
     buffer.update(repeating: 0, count: padded.count)
@@ -167,44 +167,77 @@ extension KernelSet {
 
 /// Copies `count` scalars a register at a time; a last, overlapping
 /// register covers the rest when there is at least one register's worth.
+/// Shorter rows go through narrower registers the same way.
 @inlinable @inline(__always)
 func copyRow<V: SIMD>(
   _: V.Type, _ source: UnsafePointer<V.Scalar>, _ target: UnsafeMutablePointer<V.Scalar>,
   count: Int
-) {
-  let lanes = V.scalarCount
-  guard count >= lanes else {
+) where V.Scalar: SIMDScalar {
+  if count >= V.scalarCount {
+    copyOverlapping(V.self, source, target, count: count)
+  } else if count >= 8 {
+    copyOverlapping(SIMD8<V.Scalar>.self, source, target, count: count)
+  } else if count >= 4 {
+    copyOverlapping(SIMD4<V.Scalar>.self, source, target, count: count)
+  } else {
     for k in 0..<count { target[k] = source[k] }
-    return
   }
+}
+
+/// Copies `count ≥ R.scalarCount` scalars in registers `R`, the last one
+/// overlapping the one before it.
+@inlinable @inline(__always)
+func copyOverlapping<R: SIMD>(
+  _: R.Type, _ source: UnsafePointer<R.Scalar>, _ target: UnsafeMutablePointer<R.Scalar>,
+  count: Int
+) {
+  let lanes = R.scalarCount
   var k = 0
   while k < count {
     let block = Swift.min(k, count &- lanes)
     UnsafeMutableRawPointer(target + block).storeBytes(
-      of: UnsafeRawPointer(source + block).loadUnaligned(as: V.self), as: V.self)
+      of: UnsafeRawPointer(source + block).loadUnaligned(as: R.self), as: R.self)
     k = block &+ lanes
   }
 }
 
-/// `target[k] += source[k]` for `count` scalars, a register at a time.
+/// `target[k] += source[k]` for `count` scalars, a register at a time,
+/// then the rest in registers of eight and four lanes, then one by one.
 @inlinable @inline(__always)
 func addRow<V: SIMD>(
   _: V.Type, _ source: UnsafePointer<V.Scalar>, into target: UnsafeMutablePointer<V.Scalar>,
   count: Int
-) where V.Scalar: FloatingPoint {
-  let lanes = V.scalarCount
-  var k = 0
-  while k &+ lanes <= count {
-    let sum =
-      UnsafeRawPointer(target + k).loadUnaligned(as: V.self)
-      + UnsafeRawPointer(source + k).loadUnaligned(as: V.self)
-    UnsafeMutableRawPointer(target + k).storeBytes(of: sum, as: V.self)
-    k &+= lanes
+) where V.Scalar: FloatingPoint & SIMDScalar {
+  var k = addRegisters(V.self, source, into: target, from: 0, count: count)
+  if V.scalarCount > 8 {
+    k = addRegisters(SIMD8<V.Scalar>.self, source, into: target, from: k, count: count)
+  }
+  if V.scalarCount > 4 {
+    k = addRegisters(SIMD4<V.Scalar>.self, source, into: target, from: k, count: count)
   }
   while k < count {
     target[k] += source[k]
     k &+= 1
   }
+}
+
+/// `target[k] += source[k]` in registers `R` from `k = start` while a
+/// whole register fits below `count`; returns where it stopped.
+@inlinable @inline(__always)
+func addRegisters<R: SIMD>(
+  _: R.Type, _ source: UnsafePointer<R.Scalar>, into target: UnsafeMutablePointer<R.Scalar>,
+  from start: Int, count: Int
+) -> Int where R.Scalar: FloatingPoint {
+  let lanes = R.scalarCount
+  var k = start
+  while k &+ lanes <= count {
+    let sum =
+      UnsafeRawPointer(target + k).loadUnaligned(as: R.self)
+      + UnsafeRawPointer(source + k).loadUnaligned(as: R.self)
+    UnsafeMutableRawPointer(target + k).storeBytes(of: sum, as: R.self)
+    k &+= lanes
+  }
+  return k
 }
 
 /// The layout of a zero-padded copy of `channels` input planes.
@@ -241,7 +274,7 @@ struct PaddedPlanes {
   @inlinable @inline(__always)
   func fill<V: SIMD>(
     _: V.Type, _ buffer: UnsafeMutablePointer<V.Scalar>, from image: UnsafePointer<V.Scalar>
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let (top, left) = (g.padding.height, g.padding.width)
     for c in 0..<channels {
       let plane = buffer + offset(channel: c, row: 0, column: 0)

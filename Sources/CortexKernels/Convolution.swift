@@ -18,6 +18,39 @@ func validOutputs(offset: Int, stride: Int, size: Int, outputs: Int) -> Range<In
   return min(first, end)..<end
 }
 
+extension WindowGeometry {
+  /// Calls `body` for every row of the column matrix of an image of
+  /// `channels` planes, one output row `oh` at a time: `tap` numbers the
+  /// row `(c, i, j)` in row-major order; `inputRow` is the offset in the
+  /// image of the input row that output row reads, or `nil` when it lies
+  /// in the padding; the outputs `valid` read input columns
+  /// `ow·Sw + columnOffset`, the others fall in the padding.
+  @inlinable @inline(__always)
+  func forEachTapRow(
+    channels: Int,
+    _ body: (
+      _ tap: Int, _ oh: Int, _ inputRow: Int?, _ valid: Range<Int>, _ columnOffset: Int
+    ) -> Void
+  ) {
+    var tap = 0
+    for c in 0..<channels {
+      for i in 0..<window.height {
+        for j in 0..<window.width {
+          let columnOffset = j * dilation.width - padding.width
+          let valid = validOutputs(
+            offset: columnOffset, stride: stride.width, size: input.width, outputs: output.width)
+          for oh in 0..<output.height {
+            let ih = oh * stride.height - padding.height + i * dilation.height
+            let inside = ih >= 0 && ih < input.height
+            body(tap, oh, inside ? c * inputCount + ih * input.width : nil, valid, columnOffset)
+          }
+          tap += 1
+        }
+      }
+    }
+  }
+}
+
 extension KernelSet {
   /// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image of
   /// `channels` planes, its rows `rowStride` scalars apart, moving `V`
@@ -31,36 +64,21 @@ extension KernelSet {
       im2colUnitStride(V.self, image, channels: channels, g, cols, rowStride: rowStride)
       return
     }
-    var row = cols
-    for c in 0..<channels {
-      let plane = image + c * g.inputCount
-      for i in 0..<g.window.height {
-        for j in 0..<g.window.width {
-          let columnOffset = j * g.dilation.width - g.padding.width
-          let valid = validOutputs(
-            offset: columnOffset, stride: g.stride.width, size: g.input.width,
-            outputs: g.output.width)
-          for oh in 0..<g.output.height {
-            let destination = row + oh * g.output.width
-            let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
-            guard ih >= 0 && ih < g.input.height else {
-              destination.update(repeating: 0, count: g.output.width)
-              continue
-            }
-            destination.update(repeating: 0, count: valid.lowerBound)
-            (destination + valid.upperBound).update(
-              repeating: 0, count: g.output.width - valid.upperBound)
-            let source =
-              plane + ih * g.input.width + valid.lowerBound * g.stride.width + columnOffset
-            let target = destination + valid.lowerBound
-            if g.stride.width == 1 {
-              copyRow(V.self, source, target, count: valid.count)
-            } else {
-              for k in 0..<valid.count { target[k] = source[k * g.stride.width] }
-            }
-          }
-          row += rowStride
-        }
+    g.forEachTapRow(channels: channels) { tap, oh, inputRow, valid, columnOffset in
+      let destination = cols + tap * rowStride + oh * g.output.width
+      guard let inputRow else {
+        destination.update(repeating: 0, count: g.output.width)
+        return
+      }
+      destination.update(repeating: 0, count: valid.lowerBound)
+      (destination + valid.upperBound).update(
+        repeating: 0, count: g.output.width - valid.upperBound)
+      let source = image + inputRow + valid.lowerBound * g.stride.width + columnOffset
+      let target = destination + valid.lowerBound
+      if g.stride.width == 1 {
+        copyRow(V.self, source, target, count: valid.count)
+      } else {
+        for k in 0..<valid.count { target[k] = source[k * g.stride.width] }
       }
     }
   }
@@ -76,29 +94,14 @@ extension KernelSet {
       col2imUnitStride(V.self, cols, channels: channels, g, image)
       return
     }
-    var row = cols
-    for c in 0..<channels {
-      let plane = image + c * g.inputCount
-      for i in 0..<g.window.height {
-        for j in 0..<g.window.width {
-          let columnOffset = j * g.dilation.width - g.padding.width
-          let valid = validOutputs(
-            offset: columnOffset, stride: g.stride.width, size: g.input.width,
-            outputs: g.output.width)
-          for oh in 0..<g.output.height {
-            let ih = oh * g.stride.height - g.padding.height + i * g.dilation.height
-            guard ih >= 0 && ih < g.input.height else { continue }
-            let source = row + oh * g.output.width + valid.lowerBound
-            let destination =
-              plane + ih * g.input.width + valid.lowerBound * g.stride.width + columnOffset
-            if g.stride.width == 1 {
-              addRow(V.self, source, into: destination, count: valid.count)
-            } else {
-              for k in 0..<valid.count { destination[k * g.stride.width] += source[k] }
-            }
-          }
-          row += g.outputCount
-        }
+    g.forEachTapRow(channels: channels) { tap, oh, inputRow, valid, columnOffset in
+      guard let inputRow else { return }
+      let source = cols + tap * g.outputCount + oh * g.output.width + valid.lowerBound
+      let destination = image + inputRow + valid.lowerBound * g.stride.width + columnOffset
+      if g.stride.width == 1 {
+        addRow(V.self, source, into: destination, count: valid.count)
+      } else {
+        for k in 0..<valid.count { destination[k * g.stride.width] += source[k] }
       }
     }
   }
@@ -115,18 +118,10 @@ extension KernelSet {
     let padded = PaddedPlanes(g, channels: channels)
     let buffer = padded.scratch(V.Scalar.self)
     padded.fill(V.self, buffer, from: image)
-    var row = cols
-    for c in 0..<channels {
-      for i in 0..<g.window.height {
-        for j in 0..<g.window.width {
-          var source = buffer + padded.offset(channel: c, row: i, column: j)
-          for oh in 0..<g.output.height {
-            copyRow(V.self, source, row + oh &* g.output.width, count: g.output.width)
-            source += padded.width
-          }
-          row += rowStride
-        }
-      }
+    padded.forEachTapRow { tap, oh, offset in
+      copyRow(
+        V.self, buffer + offset, cols + tap * rowStride + oh &* g.output.width,
+        count: g.output.width)
     }
   }
 
@@ -141,18 +136,10 @@ extension KernelSet {
     let padded = PaddedPlanes(g, channels: channels)
     let buffer = padded.scratch(V.Scalar.self)
     buffer.update(repeating: 0, count: padded.count)
-    var row = cols
-    for c in 0..<channels {
-      for i in 0..<g.window.height {
-        for j in 0..<g.window.width {
-          var target = buffer + padded.offset(channel: c, row: i, column: j)
-          for oh in 0..<g.output.height {
-            addRow(V.self, row + oh &* g.output.width, into: target, count: g.output.width)
-            target += padded.width
-          }
-          row += g.outputCount
-        }
-      }
+    padded.forEachTapRow { tap, oh, offset in
+      addRow(
+        V.self, cols + tap * g.outputCount + oh &* g.output.width, into: buffer + offset,
+        count: g.output.width)
     }
     for c in 0..<channels {
       for y in 0..<g.input.height {
@@ -268,6 +255,27 @@ struct PaddedPlanes {
   @inlinable @inline(__always)
   func offset(channel: Int, row: Int, column: Int) -> Int {
     (channel &* height &+ row) &* width &+ column
+  }
+
+  /// Calls `body(tap, oh, offset)` for every row `tap` = `(c, i, j)` of
+  /// the column matrix and output row `oh`: with unit stride and
+  /// dilation, that row reads `W2` scalars of the padded planes from
+  /// `offset` on.
+  @inlinable @inline(__always)
+  func forEachTapRow(_ body: (_ tap: Int, _ oh: Int, _ offset: Int) -> Void) {
+    var tap = 0
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          var offset = self.offset(channel: c, row: i, column: j)
+          for oh in 0..<g.output.height {
+            body(tap, oh, offset)
+            offset &+= width
+          }
+          tap += 1
+        }
+      }
+    }
   }
 
   /// Writes the padded copy of `image` into `buffer`.

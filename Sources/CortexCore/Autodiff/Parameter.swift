@@ -6,7 +6,7 @@
 /// While a gradient is being computed for a parameter, reading ``value``
 /// inside the computation gives the recorded version of it.
 public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
-  private var stored: Tensor<Scalar>
+  var stored: Tensor<Scalar>
   /// Whether optimizers update it; `false` for state such as running means
   /// (PyTorch's buffers), which checkpoints still save, and for a frozen
   /// weight. It can be changed at any time: an optimizer leaves a parameter
@@ -32,11 +32,6 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
   }
 
   public var shape: [Int] { stored.shape }
-
-  /// Updates the scalars in place.
-  public func update(_ body: (UnsafeMutableBufferPointer<Scalar>) -> Void) {
-    stored.withUnsafeMutableBufferPointer(body)
-  }
 }
 
 extension Tape {

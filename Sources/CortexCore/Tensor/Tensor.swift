@@ -120,6 +120,23 @@ extension Tensor {
     }
   }
 
+  /// The element at a row-major flat index in `0..<scalarCount`.
+  package subscript(flat index: Int) -> Scalar {
+    get {
+      precondition(
+        index >= 0 && index < scalarCount,
+        "subscript: flat index \(index) is out of range 0..<\(scalarCount)")
+      return storage.pointer[index]
+    }
+    set {
+      precondition(
+        index >= 0 && index < scalarCount,
+        "subscript: flat index \(index) is out of range 0..<\(scalarCount)")
+      makeUnique()
+      storage.pointer[index] = newValue
+    }
+  }
+
   func flatIndex(_ indices: [Int]) -> Int {
     precondition(
       indices.count == rank,

@@ -64,7 +64,9 @@ func elementwiseMaxGate<Scalar>(
     let output = a.applying(largest ? .maximum(c) : .minimum(c), name)
     return record(name, a, output: output) { g in
       fusedOrComposed(
-        fused: { Tensor.broadcasting(name, g, a, largest ? .passWhereAtLeast(c) : .passWhereAtMost(c)) },
+        fused: {
+          Tensor.broadcasting(name, g, a, largest ? .passWhereAtLeast(c) : .passWhereAtMost(c))
+        },
         composed: { g * a.applying(largest ? .atLeast(c) : .atMost(c), name) })
     }
   }

@@ -39,8 +39,7 @@ extension CPUBackend {
 
   @_specialize(where S == Float)
   @_specialize(where S == Double)
-  func patches<S: TensorScalar>(_ input: Tensor<S>, _ g: ConvolutionGeometry) -> Tensor<S>
-  {
+  func patches<S: TensorScalar>(_ input: Tensor<S>, _ g: ConvolutionGeometry) -> Tensor<S> {
     let columns = g.plane.outputCount * g.patchSize
     let output = Tensor<S>.uninitialized([g.batch, g.patchSize, g.plane.outputCount])
     for n in 0..<g.batch {

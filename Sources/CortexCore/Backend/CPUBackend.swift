@@ -64,7 +64,9 @@ final class CPUBackend: Backend {
     _ f: BinaryFunction<S>, _ a: Tensor<S>, _ b: Tensor<S>, shape: [Int]
   ) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(shape)
-    let (pa, pb, po) = (UnsafePointer(a.storage.pointer), UnsafePointer(b.storage.pointer), out.storage.pointer)
+    let (pa, pb, po) = (
+      UnsafePointer(a.storage.pointer), UnsafePointer(b.storage.pointer), out.storage.pointer
+    )
     let (sa, sb) = (a.shape, b.shape)
     func zip(_ f: (S, S) -> S) {
       zipKernel(pa, shapeA: sa, pb, shapeB: sb, po, result: shape, f)
@@ -104,7 +106,9 @@ final class CPUBackend: Backend {
     -> Tensor<S>
   {
     let out = Tensor<S>.uninitialized(a.shape)
-    let (c, pa, pb, po) = (condition.storage.pointer, a.storage.pointer, b.storage.pointer, out.storage.pointer)
+    let (c, pa, pb, po) = (
+      condition.storage.pointer, a.storage.pointer, b.storage.pointer, out.storage.pointer
+    )
     for i in 0..<out.scalarCount { po[i] = c[i] != 0 ? pa[i] : pb[i] }
     return out
   }

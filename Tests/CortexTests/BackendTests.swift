@@ -1,3 +1,4 @@
+import CortexNN
 import Foundation
 import Testing
 
@@ -192,5 +193,65 @@ import Testing
       let lines = Self.rawAccessLines(in: text)
       #expect(lines.isEmpty, "\(file) reaches memory directly:\n\(lines.joined(separator: "\n"))")
     }
+  }
+}
+
+/// A composite layer that leaves `outputShape(for:)` to the shape-only
+/// trace: a convolution, max pooling, a flatten and a dense layer.
+private struct TracedBlock: Layer {
+  let conv: Conv2D<Float>
+  let dense: Dense<Float>
+
+  init() throws {
+    conv = try Conv2D(inputChannels: 1, outputChannels: 4, filterSize: 3, padding: 1)
+    dense = try Dense(inputSize: 4 * 4 * 4, outputSize: 10)
+  }
+
+  func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
+    dense(maxPool2d(relu(conv(x)), size: 2, stride: 2).flattened())
+  }
+}
+
+/// Shapes without computation: the meta backend under a shape trace.
+@Suite struct ShapeTracingTests {
+  @Test func aCustomLayerWithoutOutputShapeIsSummarized() throws {
+    let block = try TracedBlock()
+    let before = block.namedParameters.map(\.parameter.value)
+    #expect(try block.outputShape(for: [5, 1, 8, 8]) == [5, 10])
+    let summary = try block.summary(inputShape: [1, 8, 8])
+    #expect(summary.rows.last?.outputShape == [10])
+    #expect(summary.totalParameters == 4 * 9 + 4 + 64 * 10 + 10)
+    // The trace leaves the parameters as they were.
+    #expect(block.namedParameters.map(\.parameter.value) == before)
+  }
+
+  @Test func aWrongInputIsAThrownErrorNamingTheLayer() throws {
+    let block = try TracedBlock()
+    // 6×6 pools to 3×3: 36 features where the dense layer takes 64.
+    #expect {
+      try block.outputShape(for: [2, 1, 6, 6])
+    } throws: { error in
+      let message = (error as? ShapeError)?.message ?? ""
+      return message.hasPrefix("TracedBlock: ") && message.contains("[2, 36]")
+    }
+    // Three input channels where the convolution takes one.
+    #expect {
+      try block.summary(inputShape: [3, 8, 8])
+    } throws: { error in
+      let message = (error as? ShapeError)?.message ?? ""
+      return message.contains("TracedBlock: conv2d: filter depth 1 does not match input depth 3")
+    }
+    // The process survives both, and the layer still computes.
+    let output = block(Tensor<Float>.ones([1, 1, 8, 8]))
+    #expect(output.shape == [1, 10] && output.scalars.allSatisfy(\.isFinite))
+  }
+
+  @Test func shapeOnlyTensorsAllocateNothingAndReadAsZeros() {
+    let x = Tensor<Float>(
+      shape: [1000, 1000], storage: TensorStorage(uninitializedCount: 1_000_000, device: .meta))
+    let y = matmul(x, Tensor<Float>.ones([1000, 3])) + 1
+    #expect(y.shape == [1000, 3] && y.device == .meta)
+    #expect(y.scalars == [Float](repeating: 0, count: 3000))
+    #expect(exp(x).sum(alongAxes: 1).shape == [1000])
   }
 }

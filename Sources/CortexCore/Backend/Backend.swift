@@ -234,7 +234,9 @@ enum MaxGateRoute: Sendable {
 
 /// The registered backends, by the name their devices carry.
 enum Backends {
-  private static let registered = Mutex<[String: any Backend]>(["cpu": CPUBackend.shared])
+  private static let registered = Mutex<[String: any Backend]>([
+    CPUBackend.shared.name: CPUBackend.shared, MetaBackend.shared.name: MetaBackend.shared,
+  ])
 
   /// Makes `backend` serve every device whose ``Device/backend`` is its
   /// name, replacing one registered before under that name.
@@ -264,8 +266,11 @@ extension Tensor {
 
 /// The backend of `tensors`, after checking that they are on one device:
 /// tensors on two devices trap with the operation's name and both devices.
+/// A shape-only (``Device/meta``) tensor among them makes it the meta
+/// backend.
 @inline(__always)
 func commonBackend<Scalar>(_ operation: String, _ tensors: Tensor<Scalar>...) -> any Backend {
   requireOneDevice(operation, tensors)
+  if let meta = tensors.first(where: { $0.device == .meta }) { return meta.backend(operation) }
   return tensors[0].backend(operation)
 }

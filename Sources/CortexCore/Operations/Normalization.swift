@@ -92,12 +92,15 @@ public func batchNorm<Scalar>(
       "batchNorm: training needs more than one value per channel, found input of shape \(x.shape)")
     (mean, variance) = backend.channelMoments(x)
     let correction = Scalar(count) / Scalar(count - 1)
-    statistics.mean = Tensor(
-      zip(statistics.mean.scalars, mean).map { (1 - momentum) * $0 + momentum * $1 })
-    statistics.variance = Tensor(
-      zip(statistics.variance.scalars, variance).map {
-        (1 - momentum) * $0 + momentum * correction * $1
-      })
+    // A shape-only run has no moments and leaves the running ones alone.
+    if x.device != .meta {
+      statistics.mean = Tensor(
+        zip(statistics.mean.scalars, mean).map { (1 - momentum) * $0 + momentum * $1 })
+      statistics.variance = Tensor(
+        zip(statistics.variance.scalars, variance).map {
+          (1 - momentum) * $0 + momentum * correction * $1
+        })
+    }
   } else {
     mean = statistics.mean.scalars
     variance = statistics.variance.scalars

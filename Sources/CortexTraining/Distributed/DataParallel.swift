@@ -18,9 +18,8 @@ import Foundation
 /// - Batch norm's batch statistics are per process: each normalizes its
 ///   own share of the batch (PyTorch's default, without `SyncBatchNorm`).
 ///
-/// The gradients of a ``Sequential`` arrive layer by layer; any other model
-/// is one stage, whose gradients all arrive at the end of its backward
-/// pass.
+/// Gradients arrive as the backward pass finishes them (see
+/// ``valueWithGradientStream(for:of:ready:)``): layer by layer, last first.
 public final class DataParallel {
   public let group: ProcessGroup
   /// The most scalars a bucket holds, unless one parameter alone has more.
@@ -31,8 +30,7 @@ public final class DataParallel {
   /// The model's trainable parameters; gradients are indexed by them.
   public let parameters: [Parameter<Float>]
 
-  /// The model's layers in the order they run, each with its parameters.
-  private let layers: [(layer: any Layer<Float>, parameters: [Parameter<Float>])]
+  private let model: any Layer<Float>
   private let buckets: [GradientBucket]
   /// Where each parameter's gradient lives: its bucket and offset there.
   private let slots: [(bucket: Int, offset: Int)]
@@ -62,7 +60,7 @@ public final class DataParallel {
     self.overlapsBackward = overlapsBackward
     let parameters = model.parameters
     self.parameters = parameters
-    layers = ((model as? Sequential<Float>)?.layers ?? [model]).map { ($0, $0.parameters) }
+    self.model = model
     var slots = [(bucket: Int, offset: Int)](repeating: (0, 0), count: parameters.count)
     var members: [[Int]] = [[]]
     var filled = 0
@@ -123,11 +121,15 @@ public final class DataParallel {
     for bucket in buckets { bucket.filled = 0 }
     var (loss, correct) = (0.0, 0)
     if !labels.isEmpty {
-      let (value, logits) = withLearningPhase(.training) {
-        valueWithGradientStream(
-          for: parameters, layers: layers, input: inputs,
-          loss: { softmaxCrossEntropy(logits: $0, labels: labels) },
-          ready: { [unowned self] index, gradient in self.receive(gradient, of: index) })
+      var logits = inputs
+      let value = withLearningPhase(.training) {
+        valueWithGradientStream(for: parameters) {
+          let output = model(inputs)
+          logits = output.withoutDerivative
+          return softmaxCrossEntropy(logits: output, labels: labels)
+        } ready: { [unowned self] index, gradient in
+          self.receive(gradient, of: index)
+        }
       }
       loss = Double(value.scalar) * Double(labels.count)
       correct = zip(logits.argmax(alongAxis: 1), labels).filter { $0 == $1 }.count

@@ -16,6 +16,7 @@ public final class AdamW<Scalar: TensorScalar>: Optimizer {
   public let epsilon: Double
   public let weightDecay: Double
   public var state: [[Tensor<Scalar>]] = []
+  public var updateCounts: [Int] = []
   public var stepCount = 0
   public let stateNames = ["m", "v"]
 

@@ -27,13 +27,17 @@ public final class DataParallel {
   /// Whether buckets are reduced while the backward pass goes on (`true`)
   /// or all after it.
   public var overlapsBackward: Bool
-  /// The model's trainable parameters; gradients are indexed by them.
-  public let parameters: [Parameter<Float>]
+  /// The model's trainable parameters, whose gradients the buckets carry,
+  /// in order. When what is trainable changes, the next step lays the
+  /// buckets out again (every process must freeze the same parameters).
+  public private(set) var parameters: [Parameter<Float>] = []
 
   private let model: any Layer<Float>
-  private let buckets: [GradientBucket]
+  /// All the model's parameters, trainable or not: the trainer's list.
+  private let modelParameters: [Parameter<Float>]
+  private var buckets: [GradientBucket] = []
   /// Where each parameter's gradient lives: its bucket and offset there.
-  private let slots: [(bucket: Int, offset: Int)]
+  private var slots: [(bucket: Int, offset: Int)] = []
   /// The next bucket to start: buckets start in order on every process.
   private var nextBucket = 0
   private var weight: Float = 1
@@ -58,10 +62,16 @@ public final class DataParallel {
     self.group = group
     self.bucketCapacity = bucketCapacity
     self.overlapsBackward = overlapsBackward
-    let parameters = model.parameters
-    self.parameters = parameters
     self.model = model
-    var slots = [(bucket: Int, offset: Int)](repeating: (0, 0), count: parameters.count)
+    modelParameters = model.namedParameters.map(\.parameter)
+    layOutBuckets(for: model.parameters)
+  }
+
+  /// Assigns `parameters` to buckets of about ``bucketCapacity`` scalars,
+  /// the last parameters first (the backward pass finishes them first).
+  private func layOutBuckets(for parameters: [Parameter<Float>]) {
+    self.parameters = parameters
+    slots = [(bucket: Int, offset: Int)](repeating: (0, 0), count: parameters.count)
     var members: [[Int]] = [[]]
     var filled = 0
     for index in parameters.indices.reversed() {
@@ -74,7 +84,6 @@ public final class DataParallel {
       members[members.count - 1].append(index)
       filled += count
     }
-    self.slots = slots
     buckets = members.map { indices in
       GradientBucket(
         members: indices, count: indices.map { parameters[$0].shape.reduce(1, *) }.reduce(0, +))
@@ -113,9 +122,13 @@ public final class DataParallel {
     _ trainer: Trainer<Float>, inputs: Tensor<Float>, labels: [Int], batchCount: Int
   ) -> (loss: Double, correct: Int) {
     precondition(
-      trainer.parameters.map(ObjectIdentifier.init) == parameters.map(ObjectIdentifier.init),
-      "DataParallel.step: the trainer's parameters are not the ones the buckets were made for")
+      trainer.parameters.map(ObjectIdentifier.init) == modelParameters.map(ObjectIdentifier.init),
+      "DataParallel.step: the trainer's model is not the one the buckets were made for")
     precondition(batchCount > 0, "DataParallel.step: the batch must not be empty")
+    let trainable = modelParameters.filter(\.isTrainable)
+    if trainable.map(ObjectIdentifier.init) != parameters.map(ObjectIdentifier.init) {
+      layOutBuckets(for: trainable)
+    }
     weight = Float(labels.count) / Float(batchCount)
     nextBucket = 0
     for bucket in buckets { bucket.filled = 0 }
@@ -145,7 +158,7 @@ public final class DataParallel {
       let source = buckets[bucket].scalars + offset
       return Tensor<Float>(shape: parameters[index].shape) { source[$0] }
     }
-    trainer.optimizer.update(parameters, gradients: gradients)
+    trainer.update(trainableGradients: gradients)
     // Summed in rank order, so that every process gets the same figures.
     let totals = group.allGather(Tensor<Double>([loss, Double(correct)])).scalars
     let lossSum = stride(from: 0, to: totals.count, by: 2).reduce(0) { $0 + totals[$1] }

@@ -89,6 +89,20 @@ import Testing
     #expect(arrivals[1].1 != lastUseOnly[0])
   }
 
+  /// Streaming inside another gradient computation would hand the outer
+  /// one a silent zero: it traps instead.
+  @Test func aNestedGradientStreamTraps() async {
+    let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+      let weight = Parameter(Tensor<Double>([1, 2]))
+      _ = gradient(at: Tensor<Double>([3, 4])) { x in
+        valueWithGradientStream(for: [weight]) { (x * weight.value).sum() } ready: { _, _ in }
+      }
+    }
+    #expect(
+      TrapTests.standardError(result).contains(
+        "valueWithGradientStream: it runs on a tape of its own and cannot be nested"))
+  }
+
   /// A parameter the loss does not use gets zeros, after the others.
   @Test func unusedParameterGetsZeros() throws {
     let used = try withRandomSeed(1) { try Dense<Double>(inputSize: 3, outputSize: 2) }

@@ -106,6 +106,22 @@ import Testing
     #expect(copy.namedParameters.allSatisfy { !originals.contains(ObjectIdentifier($0.parameter)) })
   }
 
+  struct Activated: Layer {
+    let dense: Dense<Double>
+    let activation: (Tensor<Double>) -> Tensor<Double>
+    func callAsFunction(_ input: Tensor<Double>) -> Tensor<Double> { activation(dense(input)) }
+    func outputShape(for input: [Int]) throws(ShapeError) -> [Int] { input }
+  }
+
+  @Test func aClosureIsKeptAsItIs() throws {
+    let layer = Activated(
+      dense: try withRandomSeed(15) { try Dense(inputSize: 2, outputSize: 2) }, activation: tanh)
+    let copy = try layer.copy()
+    let input = Tensor<Double>(shape: [1, 2], scalars: [0.5, -2])
+    #expect(copy(input) == layer(input))
+    #expect(copy.dense.weight !== layer.dense.weight)
+  }
+
   final class Counter: Layer {
     let weight = Parameter(Tensor<Double>([1]))
     func callAsFunction(_ input: Tensor<Double>) -> Tensor<Double> { input * weight.value }

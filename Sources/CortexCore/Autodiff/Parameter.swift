@@ -9,9 +9,10 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
   fileprivate var stored: Tensor<Scalar>
   /// Whether optimizers update it; `false` for state such as running means
   /// (PyTorch's buffers), which checkpoints still save, and for a frozen
-  /// weight. It can be changed at any time: an optimizer leaves a parameter
-  /// that is not trainable untouched (no step, no momentum, no decay), and
-  /// a ``Trainer`` computes no gradient for it.
+  /// weight. It can be changed at any time, and the change takes effect at
+  /// the next step: an optimizer leaves a parameter that is not trainable
+  /// untouched (no step, no momentum, no decay), a trainer computes no
+  /// gradient for it, and one unfrozen later is trained from then on.
   public var isTrainable: Bool
 
   public init(_ value: Tensor<Scalar>, trainable: Bool = true) {

@@ -95,7 +95,10 @@ import Testing
     let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       let weight = Parameter(Tensor<Double>([1, 2]))
       _ = gradient(at: Tensor<Double>([3, 4])) { x in
-        valueWithGradientStream(for: [weight]) { (x * weight.value).sum() } ready: { _, _ in }
+        valueWithGradientStream(for: [weight]) {
+          (x * weight.value).sum()
+        } ready: { _, _ in
+        }
       }
     }
     #expect(

@@ -113,6 +113,25 @@ import Testing
     func outputShape(for input: [Int]) throws(ShapeError) -> [Int] { input }
   }
 
+  struct Observed: Layer {
+    let dense: Dense<Double>
+    weak var observer: Parameter<Double>?
+    unowned let owner: Parameter<Double>
+    func callAsFunction(_ input: Tensor<Double>) -> Tensor<Double> { dense(input) }
+    func outputShape(for input: [Int]) throws(ShapeError) -> [Int] { input }
+  }
+
+  @Test func weakAndUnownedReferencesAreKept() throws {
+    let outside = Parameter(Tensor<Double>([1]))
+    let layer = Observed(
+      dense: try withRandomSeed(16) { try Dense(inputSize: 2, outputSize: 2) }, observer: outside,
+      owner: outside)
+    let copy = try layer.copy()
+    #expect(copy.observer === outside && copy.owner === outside)
+    #expect(copy.dense.weight !== layer.dense.weight)
+    #expect(copy.dense.weight.value == layer.dense.weight.value)
+  }
+
   @Test func aClosureIsKeptAsItIs() throws {
     let layer = Activated(
       dense: try withRandomSeed(15) { try Dense(inputSize: 2, outputSize: 2) }, activation: tanh)

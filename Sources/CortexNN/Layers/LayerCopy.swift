@@ -22,7 +22,8 @@ extension Layer {
   /// structs and optionals, whatever their declared types. A layer's random
   /// generator (dropout's) is copied too, in its current state, so the copy
   /// draws what the original would. Tensors are values and are shared until
-  /// either side writes. Closures the layer holds are kept as they are.
+  /// either side writes. Closures, weak and unowned references the layer
+  /// holds are kept as they are.
   ///
   /// - Throws: ``CopyError`` naming the property and its type when the
   ///   layer holds another class instance, or an enumeration holding one:
@@ -118,9 +119,17 @@ private struct ObjectCopier {
         try copy(element, at: label.isEmpty ? path : Self.join(path, label))
       } as! T
     }
+    // The strong stored properties: the ones the key path enumeration
+    // accepts. Weak and unowned references are kept as they are.
+    var strong = Set<String>()
+    _forEachFieldWithKeyPath(of: T.self, options: skippingUnknownFields) { name, _ in
+      strong.insert(String(cString: name))
+      return true
+    }
     var fields: [(name: String, offset: Int, type: Any.Type)] = []
     let isRecord = _forEachField(of: T.self) { name, offset, type, _ in
-      fields.append((String(cString: name), offset, type))
+      let name = String(cString: name)
+      if strong.contains(name) { fields.append((name, offset, type)) }
       return true
     }
     guard isRecord else {
@@ -148,6 +157,12 @@ private struct ObjectCopier {
     path.isEmpty ? label : path + "." + label
   }
 }
+
+/// The standard library's `_EachFieldOptions.ignoreUnknown`: the key path
+/// enumeration skips the fields it does not support instead of stopping
+/// there. Written by value because the library declares the option a
+/// `static var`, which Swift 6 does not let concurrent code read.
+private let skippingUnknownFields = _EachFieldOptions(rawValue: 1 << 1)
 
 /// Whether `value` holds a class instance, looking into everything but
 /// tensors, which are values.

@@ -141,6 +141,32 @@ import Testing
     #expect(copy.dense.weight !== layer.dense.weight)
   }
 
+  enum Head {
+    case dense(Dense<Double>)
+    case none
+  }
+
+  struct Switched: Layer {
+    let head: Head
+    func callAsFunction(_ input: Tensor<Double>) -> Tensor<Double> { input }
+    func outputShape(for input: [Int]) throws(ShapeError) -> [Int] { input }
+  }
+
+  @Test func anEnumHoldingAParameterIsRefusedAndOneWithoutIsKept() throws {
+    let dense = try withRandomSeed(17) { try Dense<Double>(inputSize: 2, outputSize: 2) }
+    #expect {
+      _ = try Switched(head: .dense(dense)).copy()
+    } throws: { error in
+      (error as? CopyError)?.message.hasPrefix("cannot copy 'head': ") == true
+        && (error as? CopyError)?.message.contains("Head holds objects") == true
+    }
+    let copy = try Switched(head: .none).copy()
+    guard case .none = copy.head else {
+      Issue.record("the enumeration changed")
+      return
+    }
+  }
+
   final class Counter: Layer {
     let weight = Parameter(Tensor<Double>([1]))
     func callAsFunction(_ input: Tensor<Double>) -> Tensor<Double> { input * weight.value }

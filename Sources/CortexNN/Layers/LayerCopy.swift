@@ -127,12 +127,15 @@ private struct ObjectCopier {
       return true
     }
     var fields: [(name: String, offset: Int, type: Any.Type)] = []
-    let isRecord = _forEachField(of: T.self) { name, offset, type, _ in
+    var fieldCount = 0
+    _forEachField(of: T.self) { name, offset, type, _ in
       let name = String(cString: name)
       if strong.contains(name) { fields.append((name, offset, type)) }
+      fieldCount += 1
       return true
     }
-    guard isRecord else {
+    // Holding objects without stored properties: an enumeration's payload.
+    guard fieldCount > 0 else {
       throw CopyError(
         "cannot copy \(name): \(T.self) holds objects, and a copy looks only into structs, tuples, arrays, dictionaries and optionals"
       )

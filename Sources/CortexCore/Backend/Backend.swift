@@ -269,7 +269,20 @@ extension Tensor {
 /// A shape-only (``Device/meta``) tensor among them makes it the meta
 /// backend.
 @inline(__always)
+func commonBackend<Scalar>(_ operation: String, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
+  -> any Backend
+{
+  if a.device == b.device { return a.backend(operation) }
+  return commonBackend(operation, [a, b])
+}
+
+/// The backend of `tensors`; see ``commonBackend(_:_:_:)``.
 func commonBackend<Scalar>(_ operation: String, _ tensors: Tensor<Scalar>...) -> any Backend {
+  commonBackend(operation, tensors)
+}
+
+/// The backend of `tensors`; see ``commonBackend(_:_:_:)``.
+func commonBackend<Scalar>(_ operation: String, _ tensors: [Tensor<Scalar>]) -> any Backend {
   requireOneDevice(operation, tensors)
   if let meta = tensors.first(where: { $0.device == .meta }) { return meta.backend(operation) }
   return tensors[0].backend(operation)

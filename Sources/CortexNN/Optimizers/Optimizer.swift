@@ -82,14 +82,17 @@ extension Optimizer {
     var loaded: [[Tensor<Scalar>]] = []
     var counts: [Int] = []
     for (name, shape) in zip(parameterNames, shapes) {
-      // Without a count of its own, the parameter was updated at every step.
-      var count = steps
+      // Without a count of its own, the parameter was updated at every
+      // step, unless none of its state was saved: checkpoints written
+      // before per-parameter counts existed save no state for a parameter
+      // that was never trainable (batch normalization's running statistics).
+      let slots = stateNames.map { "optimizer.\(name).\($0)" }
+      var count = slots.contains { stateDictionary[$0] != nil } ? steps : 0
       if let saved = stateDictionary["optimizer.\(name).step"] {
         count = try Self.count(saved, named: "optimizer.\(name).step")
       }
       var row: [Tensor<Scalar>] = []
-      for slot in stateNames where count > 0 {
-        let key = "optimizer.\(name).\(slot)"
+      for key in slots where count > 0 {
         guard let tensor = stateDictionary[key] else {
           throw ShapeError("checkpoint has no optimizer state named '\(key)'")
         }

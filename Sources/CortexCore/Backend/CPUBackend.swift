@@ -1,3 +1,4 @@
+import CortexKernelsBaseline
 import Foundation
 
 /// The backend of host memory: every primitive runs the kernels of the
@@ -21,28 +22,29 @@ final class CPUBackend: Backend {
     let out = Tensor<S>.uninitialized(x.shape)
     let (a, o, n) = (UnsafePointer(x.storage.pointer), out.storage.pointer, x.scalarCount)
     /// `f` computed in `Double` through the C library, rounded back.
-    func inDouble(_ f: (Double) -> Double) { mapKernel(a, o, count: n) { S(f(Double($0))) } }
+    func inDouble(_ f: (Double) -> Double) { map(a, o, count: n) { S(f(Double($0))) } }
     switch f {
-    case .negate: mapKernel(a, o, count: n) { -$0 }
-    case .exp: mapKernel(a, o, count: n) { S.exp($0) }
-    case .log: mapKernel(a, o, count: n) { S.log($0) }
-    case .sqrt: mapKernel(a, o, count: n) { $0.squareRoot() }
-    case .square: mapKernel(a, o, count: n) { $0 * $0 }
-    case .abs: mapKernel(a, o, count: n) { Swift.abs($0) }
-    case .sign: mapKernel(a, o, count: n) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
-    case .power(let p): mapKernel(a, o, count: n) { S.pow($0, p) }
-    case .tanh: tanhKernel(a, o, count: n)
+    case .negate: map(a, o, count: n) { -$0 }
+    case .exp: map(a, o, count: n) { S.exp($0) }
+    case .log: map(a, o, count: n) { S.log($0) }
+    case .sqrt: map(a, o, count: n) { $0.squareRoot() }
+    case .square: map(a, o, count: n) { $0 * $0 }
+    case .abs: map(a, o, count: n) { Swift.abs($0) }
+    case .sign: map(a, o, count: n) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+    case .power(let p): map(a, o, count: n) { S.pow($0, p) }
+    case .tanh where S.self == Float.self: tanhKernel(a, o, count: n)
+    case .tanh: map(a, o, count: n) { S.tanh($0) }
     case .sigmoid:
-      mapKernel(a, o, count: n) { v in
+      map(a, o, count: n) { v in
         if v >= 0 { return 1 / (1 + S.exp(-v)) }
         let e = S.exp(v)
         return e / (1 + e)
       }
-    case .maximum(let c): mapKernel(a, o, count: n) { $0 >= c ? $0 : c }
-    case .minimum(let c): mapKernel(a, o, count: n) { $0 <= c ? $0 : c }
-    case .atLeast(let c): mapKernel(a, o, count: n) { $0 >= c ? 1 : 0 }
-    case .atMost(let c): mapKernel(a, o, count: n) { $0 <= c ? 1 : 0 }
-    case .finiteOrZero: mapKernel(a, o, count: n) { $0.isFinite ? $0 : 0 }
+    case .maximum(let c): map(a, o, count: n) { $0 >= c ? $0 : c }
+    case .minimum(let c): map(a, o, count: n) { $0 <= c ? $0 : c }
+    case .atLeast(let c): map(a, o, count: n) { $0 >= c ? 1 : 0 }
+    case .atMost(let c): map(a, o, count: n) { $0 <= c ? 1 : 0 }
+    case .finiteOrZero: map(a, o, count: n) { $0.isFinite ? $0 : 0 }
     case .erf: inDouble(Foundation.erf)
     case .sin: inDouble(Foundation.sin)
     case .cos: inDouble(Foundation.cos)
@@ -69,7 +71,7 @@ final class CPUBackend: Backend {
     )
     let (sa, sb) = (a.shape, b.shape)
     func zip(_ f: (S, S) -> S) {
-      zipKernel(pa, shapeA: sa, pb, shapeB: sb, po, result: shape, f)
+      BaselineKernels.zip(pa, shapeA: sa, pb, shapeB: sb, po, result: shape, f)
     }
     func arithmetic(_ operation: BinaryOperation) {
       binaryKernel(operation, pa, shapeA: sa, pb, shapeB: sb, po, result: shape)
@@ -148,9 +150,23 @@ final class CPUBackend: Backend {
       let inner = kept[(axis + 1)...].reduce(1, *)
       kept[axis] = 1
       let out = Tensor<S>.uninitialized(kept)
-      reduceKernel(
-        value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
-        out.storage.pointer, initial: 0, +)
+      let (x, po, size) = (value.storage.pointer, out.storage.pointer, value.shape[axis])
+      // out[o, i] = Σₖ x[o, k, i], row by row so that the inner loop is
+      // contiguous.
+      for o in 0..<outer where inner == 1 {
+        let source = x + o * size
+        var total: S = 0
+        for k in 0..<size { total += source[k] }
+        po[o] = total
+      }
+      for o in 0..<outer where inner > 1 {
+        let row = po + o * inner
+        row.update(repeating: 0, count: inner)
+        for k in 0..<size {
+          let source = x + (o * size + k) * inner
+          for i in 0..<inner { row[i] += source[i] }
+        }
+      }
       value = out
     }
     return value
@@ -226,7 +242,7 @@ final class CPUBackend: Backend {
   @_specialize(where S == Double)
   func broadcast<S: TensorScalar>(_ x: Tensor<S>, to shape: [Int]) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(shape)
-    zipKernel(
+    BaselineKernels.zip(
       x.storage.pointer, shapeA: x.shape, x.storage.pointer, shapeB: [], out.storage.pointer,
       result: shape
     ) { a, _ in a }
@@ -247,4 +263,14 @@ final class CPUBackend: Backend {
     }
     return out
   }
+}
+
+/// `out[i] = f(a[i])` for `count` elements: the baseline kernels' loop,
+/// inlined here so that each case's closure is inlined into it even where
+/// the library is compiled file by file (a caller's debug build).
+@inline(__always)
+private func map<S>(
+  _ a: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int, _ f: (S) -> S
+) {
+  BaselineKernels.map(a, out, count: count, f)
 }

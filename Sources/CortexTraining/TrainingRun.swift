@@ -432,10 +432,10 @@ public final class TrainingRun {
     let run = try TrainingRun(
       configuration, train: train, test: test, normalization: normalization, history: history)
     try run.model.load(stateDictionary: tensors)
-    let trainable = run.model.namedParameters.filter(\.parameter.isTrainable)
+    let named = run.model.namedParameters
     try run.optimizer.load(
-      stateDictionary: tensors, parameterNames: trainable.map(\.name),
-      shapes: trainable.map(\.parameter.shape))
+      stateDictionary: tensors, parameterNames: named.map(\.name),
+      shapes: named.map(\.parameter.shape))
     return run
   }
 
@@ -541,9 +541,10 @@ public final class TrainingRun {
   /// The checkpoint's tensors: the model's state dict under its names
   /// (`0.weight`, …) and the optimizer's state under `optimizer.`.
   public var stateDictionary: [String: Tensor<Float>] {
-    let trainable = model.namedParameters.filter(\.parameter.isTrainable).map(\.name)
+    // The trainer's parameters: all of them, in the order of their names.
+    let names = model.namedParameters.map(\.name)
     return model.stateDictionary.merging(
-      optimizer.stateDictionary(parameterNames: trainable), uniquingKeysWith: { a, _ in a })
+      optimizer.stateDictionary(parameterNames: names), uniquingKeysWith: { a, _ in a })
   }
 
   /// Writes the run to `url` atomically: the model, the optimizer's state,

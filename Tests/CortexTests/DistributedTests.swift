@@ -53,18 +53,57 @@ import Testing
     }
     var arrivals: [Int] = []
     var streamed = [Tensor<Double>?](repeating: nil, count: parameters.count)
-    let (loss, output) = valueWithGradientStream(
-      for: parameters, layers: model.layers.map { ($0, $0.parameters) }, input: input,
-      loss: { softmaxCrossEntropy(logits: $0, labels: labels) },
-      ready: { index, gradient in
-        arrivals.append(index)
-        streamed[index] = gradient
-      })
+    let loss = valueWithGradientStream(for: parameters) {
+      softmaxCrossEntropy(logits: model(input), labels: labels)
+    } ready: { index, gradient in
+      arrivals.append(index)
+      streamed[index] = gradient
+    }
     #expect(loss == expectedLoss)
-    #expect(output == model(input))
     // Within a layer the bias is recorded after the weight, so it comes first.
     #expect(arrivals == [5, 4, 3, 2, 1, 0])
     #expect(streamed.map { $0! } == expected)
+  }
+
+  /// A parameter used by the first and the last layer (tied weights)
+  /// arrives once, after both uses: the sum of their gradients.
+  @Test func aTiedParameterArrivesOnceWithBothUses() throws {
+    let layer = try withRandomSeed(6) { try Dense<Double>(inputSize: 3, outputSize: 3) }
+    let model = Sequential<Double>([layer, Tanh(), layer])
+    let parameters = model.parameters
+    let input = Tensor<Double>.randomNormal([2, 3], seed: 7)
+    let (_, expected) = valueWithGradient(for: parameters) { square(model(input)).sum() }
+    var arrivals: [(Int, Tensor<Double>)] = []
+    _ = valueWithGradientStream(for: parameters) {
+      square(model(input)).sum()
+    } ready: {
+      arrivals.append(($0, $1))
+    }
+    #expect(arrivals.map(\.0) == [1, 0])
+    #expect(arrivals.map(\.1) == [expected[1], expected[0]])
+    // The weight's gradient has both uses: it differs from the last use's alone.
+    let (_, lastUseOnly) = valueWithGradient(for: parameters) {
+      let hidden = tanh(layer(input)).withoutDerivative
+      return square(layer(hidden)).sum()
+    }
+    #expect(arrivals[1].1 != lastUseOnly[0])
+  }
+
+  /// Streaming inside another gradient computation would hand the outer
+  /// one a silent zero: it traps instead.
+  @Test func aNestedGradientStreamTraps() async {
+    let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+      let weight = Parameter(Tensor<Double>([1, 2]))
+      _ = gradient(at: Tensor<Double>([3, 4])) { x in
+        valueWithGradientStream(for: [weight]) {
+          (x * weight.value).sum()
+        } ready: { _, _ in
+        }
+      }
+    }
+    #expect(
+      TrapTests.standardError(result).contains(
+        "valueWithGradientStream: it runs on a tape of its own and cannot be nested"))
   }
 
   /// A parameter the loss does not use gets zeros, after the others.
@@ -72,11 +111,11 @@ import Testing
     let used = try withRandomSeed(1) { try Dense<Double>(inputSize: 3, outputSize: 2) }
     let unused = Parameter(Tensor<Double>([1, 2]))
     var arrivals: [(Int, [Double])] = []
-    _ = valueWithGradientStream(
-      for: used.parameters + [unused], layers: [(used, used.parameters)],
-      input: Tensor.ones([1, 3]),
-      loss: { $0.sum() },
-      ready: { arrivals.append(($0, $1.scalars)) })
+    _ = valueWithGradientStream(for: used.parameters + [unused]) {
+      used(Tensor.ones([1, 3])).sum()
+    } ready: {
+      arrivals.append(($0, $1.scalars))
+    }
     #expect(arrivals.map(\.0) == [1, 0, 2])
     #expect(arrivals[0].1 == [1, 1])
     #expect(arrivals[2].1 == [0, 0])

@@ -130,8 +130,26 @@ import Testing
     ) {
       try optimizer.load(stateDictionary: state, parameterNames: ["w"], shapes: [[2, 2]])
     }
+    let counted = state.merging(["optimizer.v.step": Tensor(1)]) { a, _ in a }
     #expect(throws: ShapeError("checkpoint has no optimizer state named 'optimizer.v.velocity'")) {
-      try optimizer.load(stateDictionary: state, parameterNames: ["v"], shapes: [[3]])
+      try optimizer.load(stateDictionary: counted, parameterNames: ["v"], shapes: [[3]])
+    }
+  }
+
+  /// Checkpoints written before per-parameter update counts save no state
+  /// for a parameter that never trained, such as a running mean.
+  @Test func aParameterWithNoSavedStateStartsAfresh() throws {
+    let optimizer = OptimizerKind.adam.make(learningRate: 0.1)
+    let state = [
+      "optimizer.step": Tensor<Float>(3), "optimizer.w.m": Tensor.zeros([2]),
+      "optimizer.w.v": Tensor.zeros([2]),
+    ]
+    try optimizer.load(
+      stateDictionary: state, parameterNames: ["w", "running_mean"], shapes: [[2], [4]])
+    #expect(optimizer.updateCounts == [3, 0])
+    let partial = state.filter { $0.key != "optimizer.w.v" }
+    #expect(throws: ShapeError("checkpoint has no optimizer state named 'optimizer.w.v'")) {
+      try optimizer.load(stateDictionary: partial, parameterNames: ["w"], shapes: [[2]])
     }
   }
 

@@ -75,6 +75,7 @@ struct Arguments {
     return parsed
   }
 
+  /// `--name yes` or `--name no`; `value` when the option is absent.
   func yesOrNo(_ name: String, default value: Bool) throws -> Bool {
     switch options[name] {
     case nil: return value

@@ -212,8 +212,9 @@ extension ModelName {
   }
 
   /// The optimizer a run of the model uses by default: SGD with Nesterov
-  /// momentum, except for `fashion-cnn`, which AdamW fits faster: with
-  /// flipped clothes, SGD's 12 epochs ended near 92.4%, AdamW's past 93%.
+  /// momentum, except for `fashion-cnn`, which AdamW fits faster on
+  /// flipped clothes (in 12 epochs the two-convolution network reached
+  /// 92.78% with AdamW, 92.36% with SGD).
   public var defaultOptimizer: OptimizerKind {
     self == .fashionCNN ? .adamw : .sgd
   }

@@ -121,20 +121,21 @@ import Testing
     #expect(arrivals[2].1 == [0, 0])
   }
 
-  /// Shifting a share of a batch moves its images exactly as shifting the
-  /// whole batch moves them.
+  /// Shifting and flipping a share of a batch moves its images exactly as
+  /// shifting and flipping the whole batch moves them.
   @Test func shiftsOfAShareAreThoseOfTheWholeBatch() throws {
     let digits = try MNIST.loadBundled(split: .test).prefix(8)
     let run = try TrainingRun(TrainingConfiguration(), train: digits, test: digits)
     let images = Tensor<Float>(shape: [6, 1, 5, 7], scalars: (0..<210).map { Float($0) })
     var whole = SeededGenerator(seed: 11)
-    let all = run.shifted(images, upTo: 2, using: &whole)
+    let all = run.augmented(images, shiftingUpTo: 2, flipping: true, using: &whole)
     var part = SeededGenerator(seed: 11)
-    let share = run.shifted(
-      images.sliced(alongAxis: 0, range: 2..<5), upTo: 2, using: &part, at: 2, of: 6)
+    let share = run.augmented(
+      images.sliced(alongAxis: 0, range: 2..<5), shiftingUpTo: 2, flipping: true, using: &part,
+      at: 2, of: 6)
     #expect(share == all.sliced(alongAxis: 0, range: 2..<5))
     #expect(share != images.sliced(alongAxis: 0, range: 2..<5))
-    // Both drew the same number of shifts.
+    // Both drew the same number of shifts and flips.
     #expect(whole.next() == part.next())
   }
 

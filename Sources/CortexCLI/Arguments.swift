@@ -75,6 +75,16 @@ struct Arguments {
     return parsed
   }
 
+  /// `--name yes` or `--name no`; `value` when the option is absent.
+  func yesOrNo(_ name: String, default value: Bool) throws -> Bool {
+    switch options[name] {
+    case nil: return value
+    case "yes": return true
+    case "no": return false
+    case let text?: throw CommandLineError("--\(name) must be yes or no, found '\(text)'")
+    }
+  }
+
   func choice<T: RawRepresentable & CaseIterable>(_ name: String, default value: T) throws -> T
   where T.RawValue == String {
     guard let text = options[name] else { return value }

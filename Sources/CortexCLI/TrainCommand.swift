@@ -29,24 +29,27 @@ struct TrainCommand: Command {
       --dataset NAME       \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")) (default mnist;
                            fashion-mnist is read from \(DatasetName.fashionMNIST.defaultDirectory.path),
                            where `apt-get install dataset-fashion-mnist` puts it)
-      --epochs N           epochs to train (default 5 for lenet5, 10 for
-                           fashion-cnn, 40 for maxout-mnist, 12 for the
-                           others)
+      --epochs N           epochs to train (default 5 for lenet5, 40 for
+                           maxout-mnist, 12 for the others)
       --batch-size N       examples per step (default 64)
       --lr RATE            base learning rate (default 0.05 for sgd, 0.005 for
                            maxout-mnist with sgd; 0.001 for adam, adamw and
                            rmsprop, 1 for adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
                            default), adam, rmsprop, adadelta, adamw (decoupled
-                           weight decay 0.01)
+                           weight decay 0.01; the default for fashion-cnn)
       --schedule NAME      cosine (the default), step, plateau, constant,
                            warmup-cosine (linear warmup over a tenth of the
                            epochs, at least one, then cosine)
       --seed N             seeds the weights, the order of examples, their
-                           shifts and dropout (default 1)
+                           shifts and flips, and dropout (default 1)
       --shift N            shift each training image by up to N pixels, anew
                            every epoch (default 2; 1 for maxout-mnist,
                            none for fashion-cnn; 0 for none)
+      --flip yes|no        flip each training image left to right with
+                           probability 1/2, anew every epoch (default yes
+                           for fashion-cnn, whose clothes look the same
+                           mirrored; no for the digits)
       --threads N          compute threads (default: the number of cores)
       --out DIR            output folder (default runs/MODEL, or the
                            checkpoint's folder with --resume)
@@ -78,7 +81,7 @@ struct TrainCommand: Command {
   /// resuming.
   static let runSettings = [
     "model", "dataset", "data", "limit", "batch-size", "lr", "optimizer", "schedule", "seed",
-    "shift",
+    "shift", "flip",
   ]
 
   func run(_ arguments: [String]) throws -> Int32 {
@@ -127,6 +130,7 @@ struct TrainCommand: Command {
         + "\(configuration.baseLearningRate) with a \(configuration.schedule.rawValue) schedule, "
         + (configuration.maximumShift == 0
           ? "no shifts" : "shifts up to \(pixels(configuration.maximumShift))")
+        + (configuration.flipsHorizontally ? ", left-right flips" : "")
         + ", seed \(configuration.seed), "
         + "\(ComputeSettings.threadCount) threads"
         + (group.map { " in each of \($0.size) processes" } ?? ""))
@@ -188,12 +192,14 @@ struct TrainCommand: Command {
     configuration.epochs = try options.int(
       "epochs", default: configuration.epochs, range: 1...10_000)
     configuration.batchSize = try options.int("batch-size", default: 64, range: 1...60_000)
-    configuration.optimizer = try options.choice("optimizer", default: OptimizerKind.sgd)
+    configuration.optimizer = try options.choice("optimizer", default: configuration.optimizer)
     configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
     configuration.learningRate = try options.double("lr", default: nil, range: 1e-9...100)
     configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))
     configuration.maximumShift = try options.int(
       "shift", default: configuration.maximumShift, range: 0...8)
+    configuration.flipsHorizontally = try options.yesOrNo(
+      "flip", default: configuration.flipsHorizontally)
     try configuration.validate()
     return configuration
   }

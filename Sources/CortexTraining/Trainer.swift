@@ -8,16 +8,19 @@ import Foundation
 public final class Trainer<Scalar: TensorScalar> {
   public let model: any Layer<Scalar>
   public let optimizer: any Optimizer<Scalar>
-  /// The parameters that were trainable when the trainer was made, found
-  /// once. Setting ``Parameter/isTrainable`` to `false` later freezes one
-  /// (no gradient is computed for it and the optimizer leaves it as it
-  /// is), and setting it back unfreezes it.
+  /// All the model's parameters, trainable or not, in the order of
+  /// ``Layer/namedParameters``: the list the optimizer updates. Each step
+  /// trains those trainable at that step, so setting
+  /// ``Parameter/isTrainable`` at any time freezes a parameter (no gradient
+  /// is computed for it and the optimizer leaves it and its state as they
+  /// are) or unfreezes it (the optimizer creates its state at its first
+  /// update) from the next step on.
   public let parameters: [Parameter<Scalar>]
 
   public init(model: any Layer<Scalar>, optimizer: any Optimizer<Scalar>) {
     self.model = model
     self.optimizer = optimizer
-    self.parameters = model.parameters
+    self.parameters = model.namedParameters.map(\.parameter)
   }
 
   /// One step of gradient descent on a batch. Returns the batch's mean
@@ -38,15 +41,19 @@ public final class Trainer<Scalar: TensorScalar> {
         return softmaxCrossEntropy(logits: output, labels: labels)
       }
     }
-    // Frozen parameters get a zero gradient, which the optimizer skips.
-    var next = trainableGradients.makeIterator()
-    let gradients =
-      trainable.count == parameters.count
-      ? trainableGradients
-      : parameters.map { $0.isTrainable ? next.next()! : Tensor.zeros($0.shape) }
-    optimizer.update(parameters, gradients: gradients)
+    update(trainableGradients: trainableGradients)
     let predictions = logits!.argmax(alongAxis: 1)
     return (Double(loss.scalar), zip(predictions, labels).filter { $0 == $1 }.count)
+  }
+
+  /// Applies the optimizer to ``parameters`` given the gradients of those
+  /// trainable now, in order.
+  func update(trainableGradients: [Tensor<Scalar>]) {
+    // Frozen parameters get a zero gradient, which the optimizer skips.
+    var next = trainableGradients.makeIterator()
+    let gradients = parameters.map { $0.isTrainable ? next.next()! : Tensor.zeros($0.shape) }
+    precondition(next.next() == nil, "Trainer: more gradients than trainable parameters")
+    optimizer.update(parameters, gradients: gradients)
   }
 
   /// The model's predictions for `inputs`, in inference mode and without

@@ -73,12 +73,16 @@ public struct TrainingConfiguration: Equatable, Sendable {
   public var optimizer: OptimizerKind = .sgd
   public var schedule: ScheduleKind = .cosine
   /// Seeds the weights, the order of the examples, their shifts and
-  /// dropout.
+  /// flips, and dropout.
   public var seed: UInt64 = 1
   /// Each training image is shifted by up to this many pixels in each
   /// direction, a new random shift every epoch (0: no shifts). The shifted
   /// digits keep the network from memorizing pixel positions.
   public var maximumShift = 2
+  /// Each training image is flipped left to right with probability ½, anew
+  /// every epoch: right for clothes, which look the same mirrored, wrong
+  /// for digits, which do not.
+  public var flipsHorizontally = false
   /// The data set trained on.
   public var dataset: DatasetName = .mnist
   /// The folder its files were read from; `nil` for the data set's
@@ -89,13 +93,16 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
   public init() {}
 
-  /// The defaults for `model`: its ``ModelName/defaultEpochs`` and
-  /// ``ModelName/defaultMaximumShift``, and its learning rate when none is
-  /// set.
+  /// The defaults for `model`: its ``ModelName/defaultEpochs``,
+  /// ``ModelName/defaultOptimizer``, ``ModelName/defaultMaximumShift`` and
+  /// ``ModelName/defaultFlipsHorizontally``, and its learning rate when
+  /// none is set.
   public init(model: ModelName) {
     self.model = model
     epochs = model.defaultEpochs
+    optimizer = model.defaultOptimizer
     maximumShift = model.defaultMaximumShift
+    flipsHorizontally = model.defaultFlipsHorizontally
   }
 
   /// The base learning rate in effect.
@@ -130,6 +137,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
       "cortex.optimizer": optimizer.rawValue, "cortex.schedule": schedule.rawValue,
       "cortex.seed": String(seed), "cortex.maximum_shift": String(maximumShift),
       "cortex.dataset": dataset.rawValue,
+      "cortex.horizontal_flips": String(flipsHorizontally),
     ]
     metadata["cortex.data_directory"] = dataDirectory
     metadata["cortex.training_limit"] = trainingLimit.map(String.init)
@@ -165,11 +173,14 @@ public struct TrainingConfiguration: Equatable, Sendable {
       Int($0).flatMap { (0...8).contains($0) ? $0 : nil }
     }
     // Checkpoints written before these settings existed trained on all of
-    // the bundled MNIST.
+    // the bundled MNIST, unflipped.
     if metadata["cortex.dataset"] != nil {
       dataset = try parsed("dataset") { DatasetName(rawValue: $0) }
     }
     dataDirectory = metadata["cortex.data_directory"]
+    if metadata["cortex.horizontal_flips"] != nil {
+      flipsHorizontally = try parsed("horizontal_flips") { Bool($0) }
+    }
     if metadata["cortex.training_limit"] != nil {
       trainingLimit = try parsed("training_limit") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
     }
@@ -183,7 +194,6 @@ extension ModelName {
   public var defaultEpochs: Int {
     switch self {
     case .lenet5: return 5
-    case .fashionCNN: return 10
     case .maxoutMNIST: return 40
     default: return 12
     }
@@ -200,6 +210,19 @@ extension ModelName {
     default: return 2
     }
   }
+
+  /// The optimizer a run of the model uses by default: SGD with Nesterov
+  /// momentum, except for `fashion-cnn`, which AdamW fits faster on
+  /// flipped clothes (in 12 epochs the two-convolution network reached
+  /// 92.78% with AdamW, 92.36% with SGD).
+  public var defaultOptimizer: OptimizerKind {
+    self == .fashionCNN ? .adamw : .sgd
+  }
+
+  /// Whether a run of the model flips its training images left to right
+  /// by default: only for `fashion-cnn`, whose clothes look the same
+  /// mirrored; a mirrored digit is another shape, or none.
+  public var defaultFlipsHorizontally: Bool { self == .fashionCNN }
 
   /// The base learning rate that suits the model with `optimizer`: the
   /// optimizer's own default, except for the maxout network, whose
@@ -410,10 +433,10 @@ public final class TrainingRun {
     let run = try TrainingRun(
       configuration, train: train, test: test, normalization: normalization, history: history)
     try run.model.load(stateDictionary: tensors)
-    let trainable = run.model.namedParameters.filter(\.parameter.isTrainable)
+    let named = run.model.namedParameters
     try run.optimizer.load(
-      stateDictionary: tensors, parameterNames: trainable.map(\.name),
-      shapes: trainable.map(\.parameter.shape))
+      stateDictionary: tensors, parameterNames: named.map(\.name),
+      shapes: named.map(\.parameter.shape))
     return run
   }
 
@@ -441,12 +464,13 @@ public final class TrainingRun {
     var (lossSum, correct, seen) = (0.0, 0, 0)
     var curve: [Double] = []
     var (curveSum, curveCount) = (0.0, 0)
-    var shifts = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
+    var augmentation = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
     for (index, share) in batches.enumerated() {
       let batch = trainingSet.gathering(share.indices)
-      let images = shifted(
-        batch.images, upTo: configuration.maximumShift, using: &shifts,
-        at: share.offset, of: share.batchCount)
+      let images = augmented(
+        batch.images, shiftingUpTo: configuration.maximumShift,
+        flipping: configuration.flipsHorizontally, using: &augmentation, at: share.offset,
+        of: share.batchCount)
       let (loss, right) = try step(
         images, batch.labels, of: share.batchCount, epoch: epoch + 1, step: index + 1)
       lossSum += loss
@@ -518,9 +542,10 @@ public final class TrainingRun {
   /// The checkpoint's tensors: the model's state dict under its names
   /// (`0.weight`, …) and the optimizer's state under `optimizer.`.
   public var stateDictionary: [String: Tensor<Float>] {
-    let trainable = model.namedParameters.filter(\.parameter.isTrainable).map(\.name)
+    // The trainer's parameters: all of them, in the order of their names.
+    let names = model.namedParameters.map(\.name)
     return model.stateDictionary.merging(
-      optimizer.stateDictionary(parameterNames: trainable), uniquingKeysWith: { a, _ in a })
+      optimizer.stateDictionary(parameterNames: names), uniquingKeysWith: { a, _ in a })
   }
 
   /// Writes the run to `url` atomically: the model, the optimizer's state,
@@ -541,25 +566,29 @@ public final class TrainingRun {
 
   /// Each image of `images` (`[N, C, H, W]`) moved by a random whole
   /// number of pixels in `-limit...limit` along each axis, the uncovered
-  /// border filled with the normalized value of a blank pixel.
+  /// border filled with the normalized value of a blank pixel, and, when
+  /// `flipping`, then flipped left to right with probability ½.
   ///
   /// The images are examples `offset..<offset + N` of a batch of
-  /// `batchCount` (by default, the whole batch): the shifts of the whole
-  /// batch are drawn, and those of these examples applied.
-  func shifted(
-    _ images: Tensor<Float>, upTo limit: Int, using generator: inout SeededGenerator,
-    at offset: Int = 0, of batchCount: Int? = nil
+  /// `batchCount` (by default, the whole batch): the shifts and flips of
+  /// the whole batch are drawn, and those of these examples applied.
+  /// Without flips, the draws are those of the shifts alone.
+  func augmented(
+    _ images: Tensor<Float>, shiftingUpTo limit: Int, flipping: Bool = false,
+    using generator: inout SeededGenerator, at offset: Int = 0, of batchCount: Int? = nil
   ) -> Tensor<Float> {
-    guard limit > 0 else { return images }
+    guard limit > 0 || flipping else { return images }
     let (count, channels, height, width) = (
       images.shape[0], images.shape[1], images.shape[2], images.shape[3]
     )
-    let moves = (0..<(batchCount ?? count)).map { _ in
+    let (examples, drawn) = (offset..<offset + count, 0..<(batchCount ?? count))
+    let moves = drawn.map { _ in
       (
         Int.random(in: -limit...limit, using: &generator),
         Int.random(in: -limit...limit, using: &generator)
       )
     }
+    let flips = drawn.map { _ in flipping && Bool.random(using: &generator) }
     let blank = zip(normalization.mean, normalization.standardDeviation).map { -$0 / $1 }
     var result = Tensor<Float>.uninitialized(images.shape)
     result.withUnsafeMutableBufferPointer { targetBuffer in
@@ -568,14 +597,22 @@ public final class TrainingRun {
           return
         }
         shift(
-          source, into: target, by: moves[offset..<offset + count], channels: channels,
+          source, into: target, by: moves[examples], channels: channels,
           height: height, width: width, blank: blank)
+        for (n, flipped) in flips[examples].enumerated() where flipped {
+          for row in 0..<channels * height {
+            var pixels = UnsafeMutableBufferPointer(
+              start: target + (n * channels * height + row) * width, count: width)
+            pixels.reverse()
+          }
+        }
       }
     }
     return result
   }
 
-  /// The loop of ``shifted(_:upTo:using:at:of:)`` over raw buffers: image
+  /// The shifting loop of ``augmented(_:shiftingUpTo:flipping:using:at:of:)``,
+  /// over raw buffers: image
   /// `n` moved by `moves[moves.startIndex + n]` (rows, columns).
   private func shift(
     _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>,

@@ -151,6 +151,32 @@ import Testing
     }
   }
 
+  /// An existing output folder that cannot be written is refused with one
+  /// line naming it and exit status 2, before any data loads (the data
+  /// folder given does not exist) or any epoch runs. Tests may run as
+  /// root, who writes anywhere else; no one can create a file in /proc.
+  @Test(
+    .enabled(
+      if: FileManager.default.fileExists(atPath: "/proc/self"),
+      "needs /proc, a folder that no one, root included, can create a file in"))
+  func anUnwritableOutputFolderIsRefusedBeforeTheDataLoads() throws {
+    let errors = temporaryFolder()
+    _ = FileManager.default.createFile(atPath: errors.path, contents: Data())
+    defer { try? FileManager.default.removeItem(at: errors) }
+    let descriptor = open(errors.path, O_WRONLY)
+    let saved = dup(STDERR_FILENO)
+    dup2(descriptor, STDERR_FILENO)
+    let status = runCommandLine(
+      ["train", "--data", "/nonexistent/data", "--epochs", "1", "--out", "/proc"])
+    dup2(saved, STDERR_FILENO)
+    close(saved)
+    close(descriptor)
+    #expect(status == 2)
+    #expect(
+      try String(contentsOf: errors, encoding: .utf8)
+        == "error: cannot write into the output folder /proc: No such file or directory\n")
+  }
+
   /// Fashion-MNIST loads from a folder given with --data, and a missing
   /// installation says how to install it.
   @Test func fashionMNISTLoadsFromItsFolder() throws {

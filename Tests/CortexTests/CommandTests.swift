@@ -41,6 +41,21 @@ import Testing
     #expect(try EvaluateCommand().run([checkpoint.path]) == 0)
   }
 
+  /// `--flip` overrides a model's default: fashion-cnn flips unless told
+  /// no, LeNet-5 only when told yes.
+  @Test func flipsFollowTheModelUnlessTold() throws {
+    func flips(_ arguments: [String]) throws -> Bool {
+      try TrainCommand().newConfiguration(
+        Arguments(
+          arguments, valueOptions: ["model", "flip"], flagOptions: [])
+      ).flipsHorizontally
+    }
+    #expect(try flips(["--model", "fashion-cnn"]))
+    #expect(try !flips(["--model", "fashion-cnn", "--flip", "no"]))
+    #expect(try !flips([]))
+    #expect(try flips(["--flip", "yes"]))
+  }
+
   @Test func badArgumentsAreOneLineErrors() {
     #expect(throws: CommandLineError("--epochs must be in 1...10000, found 0")) {
       try TrainCommand().run(["--epochs", "0"])
@@ -57,6 +72,9 @@ import Testing
         "--resume takes the run's settings from the checkpoint; drop --limit, --seed")
     ) {
       try TrainCommand().run(["--resume", "x.safetensors", "--seed", "3", "--limit", "10"])
+    }
+    #expect(throws: CommandLineError("--flip must be yes or no, found 'maybe'")) {
+      try TrainCommand().run(["--flip", "maybe", "--limit", "10"])
     }
     #expect(
       throws: CommandLineError(

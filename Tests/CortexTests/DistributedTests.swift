@@ -53,18 +53,57 @@ import Testing
     }
     var arrivals: [Int] = []
     var streamed = [Tensor<Double>?](repeating: nil, count: parameters.count)
-    let (loss, output) = valueWithGradientStream(
-      for: parameters, layers: model.layers.map { ($0, $0.parameters) }, input: input,
-      loss: { softmaxCrossEntropy(logits: $0, labels: labels) },
-      ready: { index, gradient in
-        arrivals.append(index)
-        streamed[index] = gradient
-      })
+    let loss = valueWithGradientStream(for: parameters) {
+      softmaxCrossEntropy(logits: model(input), labels: labels)
+    } ready: { index, gradient in
+      arrivals.append(index)
+      streamed[index] = gradient
+    }
     #expect(loss == expectedLoss)
-    #expect(output == model(input))
     // Within a layer the bias is recorded after the weight, so it comes first.
     #expect(arrivals == [5, 4, 3, 2, 1, 0])
     #expect(streamed.map { $0! } == expected)
+  }
+
+  /// A parameter used by the first and the last layer (tied weights)
+  /// arrives once, after both uses: the sum of their gradients.
+  @Test func aTiedParameterArrivesOnceWithBothUses() throws {
+    let layer = try withRandomSeed(6) { try Dense<Double>(inputSize: 3, outputSize: 3) }
+    let model = Sequential<Double>([layer, Tanh(), layer])
+    let parameters = model.parameters
+    let input = Tensor<Double>.randomNormal([2, 3], seed: 7)
+    let (_, expected) = valueWithGradient(for: parameters) { square(model(input)).sum() }
+    var arrivals: [(Int, Tensor<Double>)] = []
+    _ = valueWithGradientStream(for: parameters) {
+      square(model(input)).sum()
+    } ready: {
+      arrivals.append(($0, $1))
+    }
+    #expect(arrivals.map(\.0) == [1, 0])
+    #expect(arrivals.map(\.1) == [expected[1], expected[0]])
+    // The weight's gradient has both uses: it differs from the last use's alone.
+    let (_, lastUseOnly) = valueWithGradient(for: parameters) {
+      let hidden = tanh(layer(input)).withoutDerivative
+      return square(layer(hidden)).sum()
+    }
+    #expect(arrivals[1].1 != lastUseOnly[0])
+  }
+
+  /// Streaming inside another gradient computation would hand the outer
+  /// one a silent zero: it traps instead.
+  @Test func aNestedGradientStreamTraps() async {
+    let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+      let weight = Parameter(Tensor<Double>([1, 2]))
+      _ = gradient(at: Tensor<Double>([3, 4])) { x in
+        valueWithGradientStream(for: [weight]) {
+          (x * weight.value).sum()
+        } ready: { _, _ in
+        }
+      }
+    }
+    #expect(
+      TrapTests.standardError(result).contains(
+        "valueWithGradientStream: it runs on a tape of its own and cannot be nested"))
   }
 
   /// A parameter the loss does not use gets zeros, after the others.
@@ -72,30 +111,31 @@ import Testing
     let used = try withRandomSeed(1) { try Dense<Double>(inputSize: 3, outputSize: 2) }
     let unused = Parameter(Tensor<Double>([1, 2]))
     var arrivals: [(Int, [Double])] = []
-    _ = valueWithGradientStream(
-      for: used.parameters + [unused], layers: [(used, used.parameters)],
-      input: Tensor.ones([1, 3]),
-      loss: { $0.sum() },
-      ready: { arrivals.append(($0, $1.scalars)) })
+    _ = valueWithGradientStream(for: used.parameters + [unused]) {
+      used(Tensor.ones([1, 3])).sum()
+    } ready: {
+      arrivals.append(($0, $1.scalars))
+    }
     #expect(arrivals.map(\.0) == [1, 0, 2])
     #expect(arrivals[0].1 == [1, 1])
     #expect(arrivals[2].1 == [0, 0])
   }
 
-  /// Shifting a share of a batch moves its images exactly as shifting the
-  /// whole batch moves them.
+  /// Shifting and flipping a share of a batch moves its images exactly as
+  /// shifting and flipping the whole batch moves them.
   @Test func shiftsOfAShareAreThoseOfTheWholeBatch() throws {
     let digits = try MNIST.loadBundled(split: .test).prefix(8)
     let run = try TrainingRun(TrainingConfiguration(), train: digits, test: digits)
     let images = Tensor<Float>(shape: [6, 1, 5, 7], scalars: (0..<210).map { Float($0) })
     var whole = SeededGenerator(seed: 11)
-    let all = run.shifted(images, upTo: 2, using: &whole)
+    let all = run.augmented(images, shiftingUpTo: 2, flipping: true, using: &whole)
     var part = SeededGenerator(seed: 11)
-    let share = run.shifted(
-      images.sliced(alongAxis: 0, range: 2..<5), upTo: 2, using: &part, at: 2, of: 6)
+    let share = run.augmented(
+      images.sliced(alongAxis: 0, range: 2..<5), shiftingUpTo: 2, flipping: true, using: &part,
+      at: 2, of: 6)
     #expect(share == all.sliced(alongAxis: 0, range: 2..<5))
     #expect(share != images.sliced(alongAxis: 0, range: 2..<5))
-    // Both drew the same number of shifts.
+    // Both drew the same number of shifts and flips.
     #expect(whole.next() == part.next())
   }
 

@@ -1,4 +1,5 @@
 import CortexKernels
+import CortexKernelsBaseline
 import Foundation
 import Testing
 
@@ -35,7 +36,8 @@ import Testing
         binaryKernel(
           operation, a, shapeA: shapeA, b, shapeB: shapeB, &out, result: result, using: kernels)
         var expected = [S](repeating: .nan, count: out.count)
-        zipKernel(a, shapeA: shapeA, b, shapeB: shapeB, &expected, result: result, reference)
+        BaselineKernels.zip(
+          a, shapeA: shapeA, b, shapeB: shapeB, &expected, result: result, reference)
         #expect(out == expected, "\(set) \(S.self) \(operation) \(shapeA) \(shapeB)")
       }
     }

@@ -276,11 +276,12 @@ struct InsideMPIJobTests {
     group.barrier()
   }
 
-  /// Two steps of each process on its half of a batch of 6 give the
-  /// parameters of two one-process steps on the whole batch, with buckets
+  /// Four steps of each process on its half of a batch of 6 give the
+  /// parameters of four one-process steps on the whole batch, with buckets
   /// of at most 15 scalars (the last layer's 12 weights and 3 biases, the
   /// first layer's 4 biases, its 20 weights), reduced during the backward
-  /// pass or after it with the same bits.
+  /// pass or after it with the same bits. The third step freezes the first
+  /// layer (one bucket is left) and the fourth unfreezes it.
   func bucketedStepsMatchOneProcessSteps() throws {
     let group = try ProcessGroup.world()
     func model() throws -> Sequential<Float> {
@@ -296,6 +297,13 @@ struct InsideMPIJobTests {
     let labels = [0, 1, 2, 2, 1, 0]
     let reference = try model()
     let single = Trainer(model: reference, optimizer: SGD<Float>(learningRate: 0.1, momentum: 0.9))
+    // Whether the first layer trains at each step.
+    let schedule = [true, true, false, true]
+    func setFirstLayer(of model: Sequential<Float>, trainable: Bool) {
+      for (name, parameter) in model.namedParameters where name.hasPrefix("0.") {
+        parameter.isTrainable = trainable
+      }
+    }
     var results: [[Tensor<Float>]] = []
     for overlap in [true, false] {
       let network = try model()
@@ -305,16 +313,21 @@ struct InsideMPIJobTests {
       let trainer = Trainer(
         model: network, optimizer: SGD<Float>(learningRate: 0.1, momentum: 0.9))
       let half = 3 * group.rank..<3 * group.rank + 3
-      for _ in 0..<2 {
+      for trains in schedule {
+        setFirstLayer(of: network, trainable: trains)
         let (loss, correct) = parallel.step(
           trainer, inputs: inputs.sliced(alongAxis: 0, range: half),
           labels: Array(labels[half]), batchCount: 6)
+        #expect(parallel.bucketCount == (trains ? 3 : 1))
         #expect(loss > 0.5 && loss < 2)
         #expect((0...6).contains(correct))
       }
       results.append(network.parameters.map(\.value))
     }
-    for _ in 0..<2 { single.step(inputs: inputs, labels: labels) }
+    for trains in schedule {
+      setFirstLayer(of: reference, trainable: trains)
+      single.step(inputs: inputs, labels: labels)
+    }
     #expect(results[0] == results[1])
     for (trained, expected) in zip(results[0], reference.parameters.map(\.value)) {
       #expect(trained.isAlmostEqual(to: expected, absoluteTolerance: 1e-6, relativeTolerance: 1e-5))

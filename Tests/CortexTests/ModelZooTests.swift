@@ -19,7 +19,7 @@ import Testing
       (.convnetjsMNIST, 5_994, [10]),
       (.convnetjsCIFAR10, 22_466, [10]),
       (.maxoutMNIST, 1_233_610, [10]),
-      (.fashionCNN, 421_738, [10]),
+      (.fashionCNN, 449_338, [10]),
       (.alphaGoPolicy, 3_882_433, [361]),
     ])
   func parameterCountAndOutputShape(model: ModelName, parameters: Int, output: [Int]) throws {

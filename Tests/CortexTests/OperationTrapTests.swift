@@ -42,6 +42,7 @@ import Testing
       "concatenate: shape [2, 3, 5, 4] does not match [2, 3, 4, 4] outside axis 1"
     ),
     ("add on two devices", "add: tensors on two devices, cpu and test:1 (shapes [[2, 3], [2, 3]])"),
+    ("exp on a device no backend serves", "exp: no backend serves device test:1"),
     (
       "matmul on two devices",
       "matmul: tensors on two devices, test:1 and cpu (shapes [[2, 3], [3, 2]])"
@@ -87,6 +88,8 @@ import Testing
         concatenating: [Tensor<Float>.zeros([2, 3, 4, 4]), .zeros([2, 3, 5, 4])], alongAxis: 1)
     case 10:
       _ = Tensor<Float>.ones([2, 3]) + onSecondDevice([2, 3])
+    case 11:
+      _ = exp(onSecondDevice([2, 3]))
     default:
       _ = matmul(onSecondDevice([2, 3]), Tensor<Float>.ones([3, 2]))
     }

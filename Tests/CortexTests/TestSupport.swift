@@ -70,3 +70,12 @@ func referenceTranspose(_ a: Tensor<Double>) -> Tensor<Double> {
   }
   return t
 }
+
+extension Tensor {
+  /// `f` applied to every element on the host: a reference for tests, not
+  /// an operation (operations name their elementwise function for the
+  /// backend).
+  func map(_ f: (Scalar) -> Scalar) -> Tensor {
+    Tensor(shape: shape, scalars: scalars.map(f))
+  }
+}

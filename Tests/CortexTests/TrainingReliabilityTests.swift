@@ -97,6 +97,7 @@ import Testing
     configuration.learningRate = 0.05
     configuration.dataset = .fashionMNIST
     configuration.dataDirectory = "/some/folder"
+    configuration.flipsHorizontally = true
     let run = try TrainingRun(configuration, train: data, test: data.prefix(64))
     #expect(run.trainingCount == 100)
     try run.trainEpoch()
@@ -131,20 +132,25 @@ import Testing
 
   /// Each model has its own recipe: LeNet-5 the digits' short one, the
   /// maxout network a smaller learning rate and a longer run, fashion-cnn
-  /// no shifts.
+  /// AdamW with flips and no shifts.
   @Test func eachModelHasItsOwnDefaults() {
     let lenet = TrainingConfiguration(model: .lenet5)
     #expect(lenet.epochs == 5)
     #expect(lenet.maximumShift == 2)
     #expect(lenet.baseLearningRate == 0.05)
+    #expect(lenet.optimizer == .sgd)
+    #expect(!lenet.flipsHorizontally)
     let maxout = TrainingConfiguration(model: .maxoutMNIST)
     #expect(maxout.epochs == 40)
     #expect(maxout.maximumShift == 1)
     #expect(maxout.baseLearningRate == 0.005)
+    #expect(!maxout.flipsHorizontally)
     let fashion = TrainingConfiguration(model: .fashionCNN)
-    #expect(fashion.epochs == 10)
+    #expect(fashion.epochs == 12)
     #expect(fashion.maximumShift == 0)
-    #expect(fashion.baseLearningRate == 0.05)
+    #expect(fashion.flipsHorizontally)
+    #expect(fashion.optimizer == .adamw)
+    #expect(fashion.baseLearningRate == 0.001)
   }
 
   /// Every model `cortex train` offers trains one short epoch at its

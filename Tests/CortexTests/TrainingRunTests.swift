@@ -130,8 +130,26 @@ import Testing
     ) {
       try optimizer.load(stateDictionary: state, parameterNames: ["w"], shapes: [[2, 2]])
     }
+    let counted = state.merging(["optimizer.v.step": Tensor(1)]) { a, _ in a }
     #expect(throws: ShapeError("checkpoint has no optimizer state named 'optimizer.v.velocity'")) {
-      try optimizer.load(stateDictionary: state, parameterNames: ["v"], shapes: [[3]])
+      try optimizer.load(stateDictionary: counted, parameterNames: ["v"], shapes: [[3]])
+    }
+  }
+
+  /// Checkpoints written before per-parameter update counts save no state
+  /// for a parameter that never trained, such as a running mean.
+  @Test func aParameterWithNoSavedStateStartsAfresh() throws {
+    let optimizer = OptimizerKind.adam.make(learningRate: 0.1)
+    let state = [
+      "optimizer.step": Tensor<Float>(3), "optimizer.w.m": Tensor.zeros([2]),
+      "optimizer.w.v": Tensor.zeros([2]),
+    ]
+    try optimizer.load(
+      stateDictionary: state, parameterNames: ["w", "running_mean"], shapes: [[2], [4]])
+    #expect(optimizer.updateCounts == [3, 0])
+    let partial = state.filter { $0.key != "optimizer.w.v" }
+    #expect(throws: ShapeError("checkpoint has no optimizer state named 'optimizer.w.v'")) {
+      try optimizer.load(stateDictionary: partial, parameterNames: ["w"], shapes: [[2]])
     }
   }
 
@@ -196,11 +214,15 @@ import Testing
   /// The article's example of a model of one's own, on a few digits.
   @Test func theArticlesMultilayerPerceptronTrains() throws {
     let data = try Self.digits.get().normalized()
-    let model = try Sequential<Float> {
-      Flatten<Float>()
-      try Dense<Float>(inputSize: 784, outputSize: 100)
-      ReLU<Float>()
-      try Dense<Float>(inputSize: 100, outputSize: 10)
+    // Seeded, so that tests drawing from the global generator at the same
+    // time cannot change its weights.
+    let model = try withRandomSeed(1) {
+      try Sequential<Float> {
+        Flatten<Float>()
+        try Dense<Float>(inputSize: 784, outputSize: 100)
+        ReLU<Float>()
+        try Dense<Float>(inputSize: 100, outputSize: 10)
+      }
     }
     let trainer = Trainer(model: model, optimizer: Adam<Float>(learningRate: 1e-3))
     let before = trainer.evaluate(data.images, labels: data.labels, classes: 10).accuracy
@@ -222,8 +244,8 @@ import Testing
     let blank = -run.normalization.mean[0] / run.normalization.standardDeviation[0]
     let images = Tensor<Float>(shape: [6, 1, 5, 7], scalars: (0..<210).map { Float($0) + 100 })
     var generator = SeededGenerator(seed: 3)
-    let moved = run.shifted(images, upTo: 2, using: &generator)
-    #expect(run.shifted(images, upTo: 0, using: &generator) == images)
+    let moved = run.augmented(images, shiftingUpTo: 2, using: &generator)
+    #expect(run.augmented(images, shiftingUpTo: 0, using: &generator) == images)
     var shifts: Set<[Int]> = []
     for n in 0..<6 {
       let (source, target) = (
@@ -244,5 +266,47 @@ import Testing
       shifts.insert(shift)
     }
     #expect(shifts.count > 1)
+  }
+
+  /// How many images of `result` are those of `original` mirrored left
+  /// to right (`[N, C, H, W]`); every other one must equal its original.
+  func mirroredCount(of original: Tensor<Float>, in result: Tensor<Float>) -> Int {
+    let (count, width) = (original.shape[0], original.shape[3])
+    let rowsPerImage = original.shape[1] * original.shape[2]
+    func rows(_ tensor: Tensor<Float>, _ n: Int) -> [[Float]] {
+      (0..<rowsPerImage).map { row in
+        let start = (n * rowsPerImage + row) * width
+        return Array(tensor.scalars[start..<start + width])
+      }
+    }
+    var mirrored = 0
+    for n in 0..<count {
+      let (before, after) = (rows(original, n), rows(result, n))
+      if after == before.map({ $0.reversed() }) {
+        mirrored += 1
+      } else {
+        #expect(after == before)
+      }
+    }
+    return mirrored
+  }
+
+  /// Flipped images are their originals mirrored left to right, about half
+  /// of them. The shifts are drawn before the flips, so flipping leaves a
+  /// run's shifts as they were.
+  @Test func flippedImagesAreMirrorsOfTheOriginals() throws {
+    let few = try digits(0..<8)
+    let run = try TrainingRun(TrainingConfiguration(), train: few, test: few)
+    let images = Tensor<Float>(shape: [40, 1, 3, 4], scalars: (0..<480).map { Float($0) })
+    var generator = SeededGenerator(seed: 5)
+    let flipped = run.augmented(images, shiftingUpTo: 0, flipping: true, using: &generator)
+    #expect((10...30).contains(mirroredCount(of: images, in: flipped)))
+
+    var (plain, flipping) = (SeededGenerator(seed: 9), SeededGenerator(seed: 9))
+    let shifted = run.augmented(images, shiftingUpTo: 1, using: &plain)
+    let shiftedAndFlipped = run.augmented(
+      images, shiftingUpTo: 1, flipping: true, using: &flipping)
+    #expect(shifted != images)
+    #expect((10...30).contains(mirroredCount(of: shifted, in: shiftedAndFlipped)))
   }
 }

@@ -8,9 +8,6 @@
 /// `a + b` for two tensors of one shape, recorded as the add gate.
 func addGate<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
   precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
-  let out = Tensor<Scalar>.uninitialized(a.shape)
-  binaryKernel(
-    .add, a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
-    out.storage.pointer, result: a.shape)
+  let out = commonBackend("add", a, b).binary(.add, a, b, shape: a.shape)
   return record("add", a, b, output: out, pullbackX: { $0 }, pullbackY: { $0 })
 }

@@ -104,9 +104,9 @@ final class AnomalyMonitor: Sendable {
   /// nothing was recorded before.
   func inspect<Scalar>(_ tensor: Tensor<Scalar>, operation: String, phase: AnomalyError.Phase) {
     guard state.withLock({ $0 == nil }) else { return }
-    let pointer = tensor.storage.pointer
-    for i in 0..<tensor.scalarCount where !pointer[i].isFinite {
-      let value = pointer[i].isNaN ? "NaN" : (pointer[i] > 0 ? "inf" : "-inf")
+    let scalars = tensor.scalars
+    for i in scalars.indices where !scalars[i].isFinite {
+      let value = scalars[i].isNaN ? "NaN" : (scalars[i] > 0 ? "inf" : "-inf")
       let anomaly = AnomalyError(
         operation: operation, phase: phase, value: value, shape: tensor.shape,
         index: unravel(i, tensor.shape))

@@ -19,50 +19,12 @@
 /// paths — 2×2 pooling windows, a constant second argument as in relu — are
 /// kernels chosen inside the gate.
 
-/// The winners of a max gate: one flat, row-major input index per output,
-/// as 32-bit integers in a buffer from ``BufferPool`` (a fresh array of
-/// 64-bit indices per call would cost more than the pooling itself).
-final class MaxGateWinners: @unchecked Sendable {
-  let count: Int
-  let pointer: UnsafeMutablePointer<Int32>
-
-  /// Room for `count` winners of an input of `inputCount` elements.
-  ///
-  /// - Precondition: `inputCount` fits a 32-bit index (2³¹ − 1 elements).
-  init(count: Int, inputCount: Int, _ name: String) {
-    precondition(
-      inputCount <= Int(Int32.max),
-      "\(name): inputs of more than \(Int32.max) elements are not supported, found \(inputCount)")
-    self.count = count
-    pointer = BufferPool.shared.allocate(bytes: Self.bytes(count))
-      .bindMemory(to: Int32.self, capacity: max(count, 1))
-  }
-
-  private static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Int32>.stride }
-
-  deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: Self.bytes(count)) }
-}
-
-/// How the max gate's backward takes the upstream gradient to the winners.
-enum MaxGateRoute<Scalar: TensorScalar> {
-  /// Any grouping: the gradient is cleared, then each output's gradient is
-  /// added at its winner.
-  case general
-  /// A faster route that the operation knows for its own groups (2×2
-  /// pooling windows that tile the input): it writes every element of the
-  /// input's gradient from the upstream gradient and the winners.
-  case direct(
-    (
-      _ upstream: UnsafePointer<Scalar>, _ winners: UnsafePointer<Int32>,
-      _ gradient: UnsafeMutablePointer<Scalar>
-    ) -> Void)
-}
-
 /// Records the max gate `name` from `x` to `output`, where `output[i]` is
-/// `x[winners[i]]`.
+/// `x[winners[i]]`; `route` is the backward the backend chose with the
+/// winners.
 func recordMaxGate<Scalar>(
   _ name: String, _ x: Tensor<Scalar>, output: Tensor<Scalar>, winners: MaxGateWinners,
-  route: MaxGateRoute<Scalar> = .general
+  route: MaxGateRoute = .general
 ) -> Tensor<Scalar> {
   precondition(winners.count == output.scalarCount, "\(name): one winner per output element")
   let inputShape = x.shape
@@ -76,51 +38,41 @@ func recordMaxGate<Scalar>(
 /// the same winners as its pullback.
 private func scatterToWinners<Scalar>(
   _ name: String, _ upstream: Tensor<Scalar>, winners: MaxGateWinners, inputShape: [Int],
-  route: MaxGateRoute<Scalar>
+  route: MaxGateRoute
 ) -> Tensor<Scalar> {
-  let gradient = Tensor<Scalar>.uninitialized(inputShape)
-  switch route {
-  case .general:
-    routeToWinners(
-      upstream.storage.pointer,
-      winners: UnsafeBufferPointer(start: winners.pointer, count: winners.count),
-      gradient: gradient.storage.pointer, inputCount: gradient.scalarCount)
-  case .direct(let write):
-    write(upstream.storage.pointer, winners.pointer, gradient.storage.pointer)
-  }
+  let backend = upstream.backend(name)
+  let gradient = backend.scatter(
+    upstream, toWinners: winners, route: route, inputShape: inputShape)
   let outputShape = upstream.shape
   return record("\(name)′", upstream, output: gradient) { g in
-    let gathered = Tensor<Scalar>.uninitialized(outputShape)
-    for i in 0..<winners.count {
-      gathered.storage.pointer[i] = g.storage.pointer[Int(winners.pointer[i])]
-    }
+    let gathered = backend.gather(g, atWinners: winners, shape: outputShape)
     return recordMaxGate(name, g, output: gathered, winners: winners, route: route)
   }
 }
 
 /// The max gate between two tensors, elementwise with NumPy broadcasting:
-/// `a` where `takesFirst(a, b)`, `b` elsewhere. The gradient goes to the
-/// candidate taken, summed back to each input's shape.
+/// `max(a, b)` when `largest`, `min(a, b)` otherwise, `a` on a tie. The
+/// gradient goes to the candidate taken, summed back to each input's shape.
 ///
 /// Fast path: when `b` is a constant 0-d tensor (relu's 0), forward is one
-/// pass over `a` and backward one pass over the gradient. Inlined, so that
-/// each caller's comparison is inlined into the kernels.
-@inline(__always)
+/// pass over `a` and backward one pass over the gradient.
 func elementwiseMaxGate<Scalar>(
-  _ name: String, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>,
-  takesFirst: @escaping (Scalar, Scalar) -> Bool
+  _ name: String, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, largest: Bool
 ) -> Tensor<Scalar> {
   if b.rank == 0 && !b.isBeingDifferentiated {
     let c = b.scalar
-    return record(name, a, output: a.map { takesFirst($0, c) ? $0 : c }) { g in
+    let output = a.applying(largest ? .maximum(c) : .minimum(c), name)
+    return record(name, a, output: output) { g in
       fusedOrComposed(
-        fused: { Tensor.broadcasting(name, g, a) { takesFirst($1, c) ? $0 : 0 } },
-        composed: { g * a.map { takesFirst($0, c) ? 1 : 0 } })
+        fused: {
+          Tensor.broadcasting(name, g, a, largest ? .passWhereAtLeast(c) : .passWhereAtMost(c))
+        },
+        composed: { g * a.applying(largest ? .atLeast(c) : .atMost(c), name) })
     }
   }
-  let out = Tensor.broadcasting(name, a, b) { takesFirst($0, $1) ? $0 : $1 }
+  let out = Tensor.broadcasting(name, a, b, largest ? .maximum : .minimum)
   /// 1 where the first candidate is taken, 0 elsewhere: a constant.
-  let first = { Tensor.broadcasting(name, a, b) { takesFirst($0, $1) ? 1 : 0 } }
+  let first = { Tensor.broadcasting(name, a, b, largest ? .greaterOrEqual : .lessOrEqual) }
   return recordBroadcasting(
     name, a, b, output: out, gradientA: { $0 * first() }, gradientB: { $0 * (1 - first()) })
 }

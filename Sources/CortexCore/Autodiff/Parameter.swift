@@ -6,12 +6,13 @@
 /// While a gradient is being computed for a parameter, reading ``value``
 /// inside the computation gives the recorded version of it.
 public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
-  private var stored: Tensor<Scalar>
+  var stored: Tensor<Scalar>
   /// Whether optimizers update it; `false` for state such as running means
   /// (PyTorch's buffers), which checkpoints still save, and for a frozen
-  /// weight. It can be changed at any time: an optimizer leaves a parameter
-  /// that is not trainable untouched (no step, no momentum, no decay), and
-  /// a ``Trainer`` computes no gradient for it.
+  /// weight. It can be changed at any time, and the change takes effect at
+  /// the next step: an optimizer leaves a parameter that is not trainable
+  /// untouched (no step, no momentum, no decay), a trainer computes no
+  /// gradient for it, and one unfrozen later is trained from then on.
   public var isTrainable: Bool
 
   public init(_ value: Tensor<Scalar>, trainable: Bool = true) {
@@ -32,16 +33,17 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
   }
 
   public var shape: [Int] { stored.shape }
-
-  /// Updates the scalars in place.
-  public func update(_ body: (UnsafeMutableBufferPointer<Scalar>) -> Void) {
-    stored.withUnsafeMutableBufferPointer(body)
-  }
 }
 
 extension Tape {
+  /// The recorded value of `parameter` on this tape, recorded now if the
+  /// tape binds parameters on their first read.
   func binding(of parameter: Parameter<Scalar>) -> Tensor<Scalar>? {
-    bindings[ObjectIdentifier(parameter)]
+    let key = ObjectIdentifier(parameter)
+    if let bound = bindings[key] { return bound }
+    guard let bind = bindOnFirstRead, let bound = bind(key, parameter.stored) else { return nil }
+    bindings[key] = bound
+    return bound
   }
 }
 
@@ -57,6 +59,71 @@ public func valueWithGradient<Scalar>(
     output.scalarCount == 1,
     "gradient: the function must return one scalar, found a tensor of shape \(output.shape)")
   return (output, pullback(Tensor(repeating: 1, shape: output.shape)))
+}
+
+/// The value of `f` and its gradient with respect to each parameter, each
+/// handed to `ready(index, gradient)` as soon as the backward pass has
+/// finished it, while the pass goes on through what ran before: for work
+/// that can start on one gradient while the others are computed (a
+/// distributed all-reduce).
+///
+/// Each parameter is recorded on the tape when `f` first reads its value,
+/// followed by an identity entry. Every use of the parameter comes after
+/// that entry, so when the backward walk reaches it, the gradient is
+/// complete. Gradients therefore arrive in the reverse order of first
+/// reads: a model's last layer first. A parameter `f` does not use gets
+/// zeros after the walk. `ready` is called once per parameter, on the
+/// calling thread, with `index` its position in `parameters`.
+///
+/// The computation runs on a tape of its own, so it cannot be nested
+/// inside another gradient computation of the same scalar type (that
+/// traps, rather than giving the outer gradient a silent zero).
+///
+/// - Parameters:
+///   - parameters: the parameters to differentiate, each listed once.
+///   - f: reads the parameters (typically by running a model) and returns
+///     one scalar.
+///   - ready: receives each parameter's index and gradient (its shape).
+/// - Returns: the value of `f`, without derivatives.
+public func valueWithGradientStream<Scalar>(
+  for parameters: [Parameter<Scalar>], of f: () throws -> Tensor<Scalar>,
+  ready: @escaping (_ index: Int, _ gradient: Tensor<Scalar>) -> Void
+) rethrows -> Tensor<Scalar> {
+  precondition(
+    !(ActiveTape.current is Tape<Scalar>),
+    "valueWithGradientStream: it runs on a tape of its own and cannot be nested inside another gradient computation"
+  )
+  let tape = Tape<Scalar>()
+  var position: [ObjectIdentifier: Int] = [:]
+  for (index, parameter) in parameters.enumerated() {
+    precondition(
+      position.updateValue(index, forKey: ObjectIdentifier(parameter)) == nil,
+      "valueWithGradientStream: parameter \(index) is listed twice")
+  }
+  var delivered = [Bool](repeating: false, count: parameters.count)
+  var leaves: [Int] = []
+  tape.bindOnFirstRead = { [unowned tape] key, value in
+    guard let index = position[key] else { return nil }
+    let leaf = tape.watch(value, name: "parameter")
+    leaves.append(tape.count - 1)
+    return tape.append("gradient ready", inputs: [leaf], output: value) { upstream, _ in
+      delivered[index] = true
+      ready(index, upstream)
+      return [upstream]
+    }
+  }
+  let value = try ActiveTape.$current.withValue(tape) { try f() }
+  tape.bindOnFirstRead = nil
+  precondition(
+    value.scalarCount == 1,
+    "gradient: the function must return one scalar, found a tensor of shape \(value.shape)")
+  if let output = tape.index(of: value) {
+    _ = tape.backward(from: output, seed: Tensor(repeating: 1, shape: value.shape), wanted: leaves)
+  }
+  for (index, parameter) in parameters.enumerated() where !delivered[index] {
+    ready(index, Tensor.zeros(parameter.shape))
+  }
+  return value.withoutDerivative
 }
 
 /// Runs `body` with each parameter reading the given value: bound on the

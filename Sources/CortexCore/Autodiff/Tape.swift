@@ -1,13 +1,13 @@
 import Synchronization
 
 /// A type-erased tape, so that the active one can live in a task-local.
-package protocol AnyTape: AnyObject, Sendable {
+protocol AnyTape: AnyObject, Sendable {
   var id: UInt64 { get }
 }
 
 /// The tape of the current thread or task, if a gradient is being computed.
-package enum ActiveTape {
-  @TaskLocal package static var current: (any AnyTape)?
+enum ActiveTape {
+  @TaskLocal static var current: (any AnyTape)?
 }
 
 private let tapeCounter = Atomic<UInt64>(0)
@@ -39,15 +39,19 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
     var differentiable = true
   }
 
-  package let id: UInt64
+  let id: UInt64
   private(set) var entries: [Entry] = []
   /// The recorded values of the parameters being differentiated.
-  package var bindings: [ObjectIdentifier: Tensor<Scalar>] = [:]
+  var bindings: [ObjectIdentifier: Tensor<Scalar>] = [:]
+  /// Records a parameter that has no binding yet when it is first read,
+  /// given its identity and stored value, and returns its binding (`nil`
+  /// for a parameter not being differentiated).
+  var bindOnFirstRead: ((ObjectIdentifier, Tensor<Scalar>) -> Tensor<Scalar>?)?
   /// Whether backward has run: it releases each pullback once used, so a
   /// tape can be walked only once.
   private var walked = false
 
-  package init() {
+  init() {
     id = tapeCounter.add(1, ordering: .relaxed).newValue
   }
 
@@ -58,7 +62,7 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   /// recorded on this tape (a gradient taken inside another) is watched
   /// through an identity entry, so that the inner gradient stops there
   /// while the outer one flows on to the value's origin.
-  package func watch(_ value: Tensor<Scalar>, name: String = "input") -> Tensor<Scalar> {
+  func watch(_ value: Tensor<Scalar>, name: String = "input") -> Tensor<Scalar> {
     if let source = index(of: value) {
       entries.append(
         Entry(
@@ -74,12 +78,12 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   }
 
   /// The entry index of `value` if it was recorded on this tape.
-  package func index(of value: Tensor<Scalar>) -> Int? {
+  func index(of value: Tensor<Scalar>) -> Int? {
     guard let node = value.node, node.tapeID == id else { return nil }
     return node.index
   }
 
-  package func append(
+  func append(
     _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>, differentiable: Bool = true,
     pullback: @escaping Pullback
   ) -> Tensor<Scalar> {
@@ -108,7 +112,7 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   /// true (a gradient taken inside another gradient), pullbacks run with
   /// this tape active, so the gradients are themselves recorded and can be
   /// differentiated; nothing is released.
-  package func backward(
+  func backward(
     from output: Int, seed: Tensor<Scalar>, wanted: [Int], lowest: Int = 0,
     recording: Bool = false, releasing: Bool = true
   ) -> [Tensor<Scalar>] {

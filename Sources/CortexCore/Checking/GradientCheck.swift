@@ -124,16 +124,17 @@ public func checkGradients<Scalar>(
     ? Tensor<Scalar>.ones(value.shape)
     : Tensor<Scalar>.randomUniform(value.shape, lower: -1, upper: 1, using: &generator)
   let analytic = pullback(projection)
+  let projectionScalars = projection.scalars
   let floor = Scalar.self == Double.self ? 1e-8 : 1e-3
 
   /// `Σ vᵢ (f(x + h)ᵢ − f(x − h)ᵢ) / 2h`: differencing element by element
   /// first keeps the rounding of unaffected elements out of the sum.
   func centralDifference(_ plus: [Tensor<Scalar>], _ minus: [Tensor<Scalar>]) -> Double {
-    let (up, down) = withoutRecording { (f(plus), f(minus)) }
+    let (up, down) = withoutRecording { (f(plus).scalars, f(minus).scalars) }
     var total = 0.0
-    for i in 0..<projection.scalarCount {
-      let difference = Double(up.storage.pointer[i]) - Double(down.storage.pointer[i])
-      if difference != 0 { total += Double(projection.storage.pointer[i]) * difference }
+    for (i, weight) in projectionScalars.enumerated() {
+      let difference = Double(up[i]) - Double(down[i])
+      if difference != 0 { total += Double(weight) * difference }
     }
     return total / (2 * Double(step))
   }
@@ -144,9 +145,7 @@ public func checkGradients<Scalar>(
     }
     var projected = 0.0
     for (gradient, direction) in zip(analytic, directions) {
-      for i in 0..<gradient.scalarCount {
-        projected += Double(gradient.storage.pointer[i]) * Double(direction.storage.pointer[i])
-      }
+      for (g, d) in zip(gradient.scalars, direction.scalars) { projected += Double(g) * Double(d) }
     }
     let plus = zip(inputs, directions).map { $0 + step * $1 }
     let minus = zip(inputs, directions).map { $0 - step * $1 }
@@ -162,13 +161,14 @@ public func checkGradients<Scalar>(
   var reports: [InputGradientReport] = []
   for (k, input) in inputs.enumerated() {
     var worst = (error: 0.0, index: 0, analytic: 0.0, numeric: 0.0)
+    let analyticScalars = analytic[k].scalars
     for i in 0..<input.scalarCount {
       var plus = inputs
       var minus = inputs
-      plus[k].withUnsafeMutableBufferPointer { $0[i] += step }
-      minus[k].withUnsafeMutableBufferPointer { $0[i] -= step }
+      plus[k][flat: i] += step
+      minus[k][flat: i] -= step
       let numeric = centralDifference(plus, minus)
-      let a = Double(analytic[k].storage.pointer[i])
+      let a = Double(analyticScalars[i])
       let error = relativeError(a, numeric, floor: floor)
       if error > worst.error || i == 0 || error.isNaN {
         worst = (error, i, a, numeric)

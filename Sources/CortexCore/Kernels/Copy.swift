@@ -2,6 +2,8 @@
 
 /// Writes `source` (of `shape`) with its axes permuted: output axis `i` is
 /// source axis `permutation[i]`.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
 func permuteKernel<S>(
   _ source: UnsafePointer<S>, shape: [Int], permutation: [Int], _ out: UnsafeMutablePointer<S>
 ) {
@@ -39,6 +41,8 @@ func permuteKernel<S>(
 /// Copies a block of shape `region` from `source` (of `sourceShape`,
 /// starting at index `sourceOrigin`) into `destination` (of
 /// `destinationShape`, starting at `destinationOrigin`).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
 func copyBlockKernel<S>(
   region: [Int],
   from source: UnsafePointer<S>, sourceShape: [Int], sourceOrigin: [Int],

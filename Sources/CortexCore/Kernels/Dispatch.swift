@@ -48,6 +48,17 @@ func runKernel<S: TensorScalar>(
   }
 }
 
+/// Sums the middle axis of a buffer viewed as `[outer, axis, inner]`:
+/// `out[o, i] = Σₖ x[o, k, i]`, through the current set's kernels (along a
+/// contiguous axis in eight interleaved partial sums, otherwise in order
+/// of `k`).
+func sumKernel<S: TensorScalar>(
+  _ x: UnsafePointer<S>, outer: Int, axis: Int, inner: Int, _ out: UnsafeMutablePointer<S>,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  runKernel(.sumAlongAxis(x: x, outer: outer, axis: axis, inner: inner, out: out), using: kernels)
+}
+
 /// `out[i] = x[i] ≥ 0 ? x[i] : 0` for `count` elements (NaN gives 0),
 /// through the current set's kernels.
 func rectifyKernel<S: TensorScalar>(

@@ -4,46 +4,22 @@
 /// **max** routes it to the larger input.
 
 extension Tensor {
-  /// Computes `f` elementwise over the broadcast shape of `a` and `b`,
-  /// trapping with `name` and both shapes when they are incompatible.
-  @inline(__always)
+  /// Computes `f` elementwise over the broadcast shape of `a` and `b` on
+  /// their backend, trapping with `name` and both shapes when they are
+  /// incompatible (or on two devices).
   static func broadcasting(
-    _ name: String, _ a: Tensor, _ b: Tensor, _ f: (Scalar, Scalar) -> Scalar
+    _ name: String, _ a: Tensor, _ b: Tensor, _ f: BinaryFunction<Scalar>
   ) -> Tensor {
-    requireOneDevice(name, [a, b])
+    let backend = commonBackend(name, a, b)
     guard let shape = broadcastShape(a.shape, b.shape) else {
       preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
     }
-    let out = Tensor.uninitialized(shape)
-    zipKernel(
-      a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
-      out.storage.pointer, result: shape, f)
-    return out
+    return backend.binary(f, a, b, shape: shape)
   }
 
-  /// Computes `operation` elementwise over the broadcast shape of `a` and
-  /// `b` with the kernels of the current instruction set, trapping with
-  /// `name` and both shapes when they are incompatible.
-  static func broadcasting(
-    _ name: String, _ a: Tensor, _ b: Tensor, _ operation: BinaryOperation
-  ) -> Tensor {
-    requireOneDevice(name, [a, b])
-    guard let shape = broadcastShape(a.shape, b.shape) else {
-      preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
-    }
-    let out = Tensor.uninitialized(shape)
-    binaryKernel(
-      operation, a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
-      out.storage.pointer, result: shape)
-    return out
-  }
-
-  /// Applies `f` to every element.
-  @inline(__always)
-  func map(_ f: (Scalar) -> Scalar) -> Tensor {
-    let out = Tensor.uninitialized(shape)
-    mapKernel(storage.pointer, out.storage.pointer, count: scalarCount, f)
-    return out
+  /// Applies `f` to every element on this tensor's backend.
+  func applying(_ f: UnaryFunction<Scalar>, _ name: String) -> Tensor {
+    backend(name).unary(f, self)
   }
 
   /// Sums `self` down to `shape`, undoing a broadcast from `shape` to
@@ -120,7 +96,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public static prefix func - (x: Tensor) -> Tensor {
-    record("negate", x, output: x.map { -$0 }) { -$0 }
+    record("negate", x, output: x.applying(.negate, "negate")) { -$0 }
   }
 
   public static func + (a: Tensor, b: Scalar) -> Tensor { a + Tensor(b) }
@@ -147,7 +123,7 @@ extension Tensor {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func max<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
-  elementwiseMaxGate("max", a, b) { $0 >= $1 }
+  elementwiseMaxGate("max", a, b, largest: true)
 }
 
 /// Elementwise minimum: the max gate on reversed order. The upstream
@@ -155,7 +131,7 @@ public func max<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scal
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func min<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
-  elementwiseMaxGate("min", a, b) { $0 <= $1 }
+  elementwiseMaxGate("min", a, b, largest: false)
 }
 
 public func max<Scalar>(_ a: Tensor<Scalar>, _ b: Scalar) -> Tensor<Scalar> { max(a, Tensor(b)) }
@@ -168,27 +144,27 @@ public func min<Scalar>(_ a: Scalar, _ b: Tensor<Scalar>) -> Tensor<Scalar> { mi
 extension Tensor {
   /// 1 where `a > b`, 0 elsewhere (broadcasting). Masks carry no gradient.
   public static func .> (a: Tensor, b: Tensor) -> Tensor {
-    broadcasting(">", a, b) { $0 > $1 ? 1 : 0 }
+    broadcasting(">", a, b, .greater)
   }
   /// 1 where `a < b`, 0 elsewhere.
   public static func .< (a: Tensor, b: Tensor) -> Tensor {
-    broadcasting("<", a, b) { $0 < $1 ? 1 : 0 }
+    broadcasting("<", a, b, .less)
   }
   /// 1 where `a >= b`, 0 elsewhere.
   public static func .>= (a: Tensor, b: Tensor) -> Tensor {
-    broadcasting(">=", a, b) { $0 >= $1 ? 1 : 0 }
+    broadcasting(">=", a, b, .greaterOrEqual)
   }
   /// 1 where `a <= b`, 0 elsewhere.
   public static func .<= (a: Tensor, b: Tensor) -> Tensor {
-    broadcasting("<=", a, b) { $0 <= $1 ? 1 : 0 }
+    broadcasting("<=", a, b, .lessOrEqual)
   }
   /// 1 where `a == b`, 0 elsewhere.
   public static func .== (a: Tensor, b: Tensor) -> Tensor {
-    broadcasting("==", a, b) { $0 == $1 ? 1 : 0 }
+    broadcasting("==", a, b, .equal)
   }
   /// 1 where `a != b`, 0 elsewhere.
   public static func .!= (a: Tensor, b: Tensor) -> Tensor {
-    broadcasting("!=", a, b) { $0 != $1 ? 1 : 0 }
+    broadcasting("!=", a, b, .notEqual)
   }
 
   public static func .> (a: Tensor, b: Scalar) -> Tensor { a .> Tensor(b) }

@@ -51,19 +51,18 @@ public func attentionWeights<Scalar>(
   guard mask != nil || causal else { return softmax(scores, alongAxis: 3) }
   let values = scores.withoutDerivative
   var visible = [Bool](repeating: false, count: values.scalarCount)
-  values.withUnsafeBufferPointer { score in
-    for row in 0..<(values.scalarCount / keys) {
-      let q = row % queries
-      for k in 0..<keys {
-        visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q)
-      }
+  let score = values.scalars
+  for row in 0..<(values.scalarCount / keys) {
+    let q = row % queries
+    for k in 0..<keys {
+      visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q)
     }
   }
   let visibility = Mask(shape: scores.shape, scalars: visible)
   // A constant shift per row (the largest visible score) keeps every
   // exponent at most 0; it cancels in the ratio, so it carries no gradient.
   let shift = select(visibility, values, Tensor(-Scalar.infinity))
-    .max(alongAxes: [3], keepDims: true).map { $0.isFinite ? $0 : 0 }
+    .max(alongAxes: [3], keepDims: true).applying(.finiteOrZero, "scaledDotProductAttention")
   let visibleScalars = Tensor<Scalar>(shape: scores.shape, scalars: visible.map { $0 ? 1 : 0 })
   let exponentials = exp(select(visibility, scores, shift) - shift) * visibleScalars
   let total = exponentials.sum(alongAxes: [3], keepDims: true)

@@ -291,12 +291,10 @@ public func conv2d<Scalar>(
     preconditionFailure(
       "conv2d: \(error.message) (input \(input.shape), filters \(filters.shape))")
   }
-  let output = Tensor<Scalar>.uninitialized(
-    [g.batch, g.filters, g.plane.output.height, g.plane.output.width])
-  convolution2DForward(
-    input.storage.pointer, filters: filters.storage.pointer, bias: bias?.storage.pointer,
-    output: output.storage.pointer, g)
   let inputs = [input, filters] + (bias.map { [$0] } ?? [])
+  requireOneDevice("conv2d", inputs)
+  let backend = input.backend("conv2d")
+  let output = backend.convolution(input, filters: filters, bias: bias, g)
   return recordFused(
     "conv2d", inputs: inputs, output: output,
     composed: { inputs in
@@ -304,15 +302,8 @@ public func conv2d<Scalar>(
         inputs[0], filters: inputs[1], bias: inputs.count > 2 ? inputs[2] : nil, g)
     }
   ) { upstream, needsGradient in
-    let gradients = inputs.indices.map { i in
-      needsGradient[i] ? Tensor<Scalar>.uninitialized(inputs[i].shape) : nil
-    }
-    convolution2DBackward(
-      upstream: upstream.storage.pointer, input: input.storage.pointer,
-      filters: filters.storage.pointer, inputGradient: gradients[0]?.storage.pointer,
-      filterGradient: gradients[1]?.storage.pointer,
-      biasGradient: gradients.count > 2 ? gradients[2]?.storage.pointer : nil, g)
-    return gradients
+    backend.convolutionGradients(
+      upstream, input: input, filters: filters, needs: needsGradient, g)
   }
 }
 
@@ -362,13 +353,7 @@ private func convolutionByPatches<Scalar>(
 private func unfoldedPatches<Scalar>(_ input: Tensor<Scalar>, _ g: ConvolutionGeometry)
   -> Tensor<Scalar>
 {
-  let columns = g.plane.outputCount * g.patchSize
-  let output = Tensor<Scalar>.uninitialized([g.batch, g.patchSize, g.plane.outputCount])
-  for n in 0..<g.batch {
-    im2col(
-      input.storage.pointer + n * g.inputImageCount, channels: g.channels, g.plane,
-      output.storage.pointer + n * columns)
-  }
+  let output = input.backend("im2col").patches(input, g)
   return record("im2col", input, output: output) { foldedPatches($0, g) }
 }
 
@@ -377,14 +362,6 @@ private func unfoldedPatches<Scalar>(_ input: Tensor<Scalar>, _ g: ConvolutionGe
 private func foldedPatches<Scalar>(_ columns: Tensor<Scalar>, _ g: ConvolutionGeometry)
   -> Tensor<Scalar>
 {
-  let count = g.plane.outputCount * g.patchSize
-  let output = Tensor<Scalar>.zeros([
-    g.batch, g.channels, g.plane.input.height, g.plane.input.width,
-  ])
-  for n in 0..<g.batch {
-    col2im(
-      columns.storage.pointer + n * count, channels: g.channels, g.plane,
-      output.storage.pointer + n * g.inputImageCount)
-  }
+  let output = columns.backend("col2im").foldedPatches(columns, g)
   return record("col2im", columns, output: output) { unfoldedPatches($0, g) }
 }

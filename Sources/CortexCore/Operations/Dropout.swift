@@ -32,6 +32,6 @@ public func dropout<Scalar>(
   let mask = Tensor<Scalar>(shape: x.shape) { _ in
     generator.nextUnit() < threshold ? 0 : scale
   }
-  let output = Tensor.broadcasting("dropout", x, mask, *)
+  let output = Tensor.broadcasting("dropout", x, mask, .multiply)
   return record("dropout", x, output: output) { $0 * mask }
 }

@@ -86,10 +86,7 @@ public func binaryCrossEntropy<Scalar>(
   logits: Tensor<Scalar>, targets: Tensor<Scalar>, reduction: LossReduction = .mean
 ) -> Tensor<Scalar> {
   requireSameShape(logits, targets, "binaryCrossEntropy")
-  let losses = Tensor.broadcasting("binaryCrossEntropy", logits, targets) { z, t in
-    let magnitude = Double(Swift.abs(z))
-    return Swift.max(z, 0) - z * t + Scalar(Foundation.log1p(Foundation.exp(-magnitude)))
-  }
+  let losses = Tensor.broadcasting("binaryCrossEntropy", logits, targets, .logisticLoss)
   let elementwise = record(
     "binaryCrossEntropy", logits, targets, output: losses,
     pullbackX: { g in g * (sigmoid(logits) - targets) },
@@ -149,13 +146,13 @@ func smoothedTargets<Scalar>(labels: [Int], classes: Int, smoothing: Scalar) -> 
   precondition(
     smoothing >= 0 && smoothing <= 1, "labelSmoothing must be in 0...1, found \(smoothing)")
   let off = smoothing / Scalar(classes)
-  let targets = Tensor<Scalar>(repeating: off, shape: [labels.count, classes])
+  var targets = [Scalar](repeating: off, count: labels.count * classes)
   for (example, label) in labels.enumerated() {
     precondition(
       label >= 0 && label < classes,
       "softmaxCrossEntropy: label \(label) of example \(example) is out of range for \(classes) classes"
     )
-    targets.storage.pointer[example * classes + label] += 1 - smoothing
+    targets[example * classes + label] += 1 - smoothing
   }
-  return targets
+  return Tensor(shape: [labels.count, classes], scalars: targets)
 }

@@ -52,11 +52,6 @@ extension Tensor {
   }
 }
 
-/// The number of elements before, along and after `axis` of `shape`.
-private func extents(_ shape: [Int], at axis: Int) -> (outer: Int, size: Int, inner: Int) {
-  (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
-}
-
 // MARK: - Gather and scatter-add
 
 /// Picks, along `axis`, the element each index names: for `axis = 1` of a
@@ -79,13 +74,7 @@ public func gather<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int, indices: In
 {
   let axis = x.normalizedAxis(axis, "gather")
   validate(indices, against: x.shape, axis: axis, "gather")
-  let (_, size, inner) = extents(x.shape, at: axis)
-  let picks = indices.shape[axis]
-  let output = Tensor<Scalar>(shape: indices.shape) { flat in
-    let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)
-    let i = rest % inner
-    return x.storage.pointer[(o * size + indices.scalars[flat]) * inner + i]
-  }
+  let output = x.backend("gather").gather(x, along: axis, indices: indices)
   let inputShape = x.shape
   return record("gather", x, output: output) { g in
     scatterAdd(g, alongAxis: axis, indices: indices, into: inputShape)
@@ -114,15 +103,7 @@ public func scatterAdd<Scalar>(
     "scatterAdd: values of shape \(x.shape) do not match indices of shape \(indices.shape)")
   let axis = Tensor<Scalar>.zeros(shape).normalizedAxis(axis, "scatterAdd")
   validate(indices, against: shape, axis: axis, "scatterAdd")
-  let (_, size, inner) = extents(shape, at: axis)
-  let picks = indices.shape[axis]
-  let output = Tensor<Scalar>.zeros(shape)
-  for flat in 0..<x.scalarCount {
-    let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)
-    let i = rest % inner
-    output.storage.pointer[(o * size + indices.scalars[flat]) * inner + i] +=
-      x.storage.pointer[flat]
-  }
+  let output = x.backend("scatterAdd").scatterAdd(x, along: axis, indices: indices, into: shape)
   return record("scatterAdd", x, output: output) { g in
     gather(g, alongAxis: axis, indices: indices)
   }
@@ -158,20 +139,12 @@ extension Tensor {
   @_specialize(where Scalar == Double)
   public func selecting(_ indices: [Int], alongAxis axis: Int) -> Tensor {
     let axis = normalizedAxis(axis, "selecting")
-    let (outer, size, inner) = extents(shape, at: axis)
+    let size = shape[axis]
     if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
       preconditionFailure(
         "selecting: index \(bad) is out of range 0..<\(size) on axis \(axis) of shape \(shape)")
     }
-    var outShape = shape
-    outShape[axis] = indices.count
-    let output = Tensor.uninitialized(outShape)
-    for o in 0..<outer {
-      for (k, index) in indices.enumerated() {
-        (output.storage.pointer + (o * indices.count + k) * inner).update(
-          from: storage.pointer + (o * size + index) * inner, count: inner)
-      }
-    }
+    let output = backend("selecting").selectSlices(self, indices, along: axis)
     let inputShape = shape
     return record("selecting", self, output: output) { g in
       Tensor.zeros(inputShape).adding(g, atIndices: indices, alongAxis: axis)
@@ -200,20 +173,13 @@ extension Tensor {
       slices.shape == expected,
       "adding(atIndices:): slices of shape \(slices.shape) for \(indices.count) indices into \(shape) along axis \(axis); expected \(expected)"
     )
-    let (outer, size, inner) = extents(shape, at: axis)
+    let size = shape[axis]
     if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
       preconditionFailure(
         "adding(atIndices:): index \(bad) is out of range 0..<\(size) on axis \(axis)")
     }
-    var output = withoutDerivative
-    output.makeUnique()
-    for o in 0..<outer {
-      for (k, index) in indices.enumerated() {
-        let target = output.storage.pointer + (o * size + index) * inner
-        let source = slices.storage.pointer + (o * indices.count + k) * inner
-        for i in 0..<inner { target[i] += source[i] }
-      }
-    }
+    let output = commonBackend("adding(atIndices:)", self, slices).addSlices(
+      slices, to: self, at: indices, along: axis)
     return record(
       "adding(atIndices:)", self, slices, output: output,
       pullbackX: { $0 },
@@ -294,19 +260,7 @@ extension Tensor {
   @_specialize(where Scalar == Double)
   public func cumulativeSum(alongAxis axis: Int, reverse: Bool = false) -> Tensor {
     let axis = normalizedAxis(axis, "cumulativeSum")
-    let (outer, size, inner) = extents(shape, at: axis)
-    let output = Tensor.uninitialized(shape)
-    for o in 0..<outer {
-      for i in 0..<inner {
-        var total: Scalar = 0
-        for step in 0..<size {
-          let k = reverse ? size - 1 - step : step
-          let offset = (o * size + k) * inner + i
-          total += storage.pointer[offset]
-          output.storage.pointer[offset] = total
-        }
-      }
-    }
+    let output = backend("cumulativeSum").cumulativeSum(self, along: axis, reverse: reverse)
     return record("cumulativeSum", self, output: output) { g in
       g.cumulativeSum(alongAxis: axis, reverse: !reverse)
     }
@@ -362,9 +316,10 @@ extension Tensor {
     var outShape = shape
     outShape[axis] = k
     var positions = [Int](repeating: 0, count: outShape.reduce(1, *))
+    let values = scalars
     for o in 0..<outer {
       for i in 0..<inner {
-        let value = { (j: Int) in self.storage.pointer[(o * size + j) * inner + i] }
+        let value = { (j: Int) in values[(o * size + j) * inner + i] }
         let order = (0..<size).sorted { a, b in
           let (va, vb) = (value(a), value(b))
           if va == vb { return a < b }

@@ -51,21 +51,8 @@ public func softmaxCrossEntropy<Scalar>(
     let targets = smoothedTargets(labels: labels, classes: classes, smoothing: labelSmoothing)
     return softmaxCrossEntropy(logits: logits, probabilities: targets, reduction: reduction)
   }
-  let probabilities = Tensor<Scalar>.uninitialized(logits.shape)
-  var total: Scalar = 0
-  for example in 0..<examples {
-    let row = logits.storage.pointer + example * classes
-    let probability = probabilities.storage.pointer + example * classes
-    var largest = row[0]
-    for j in 1..<classes where row[j] > largest { largest = row[j] }
-    var sum: Scalar = 0
-    for j in 0..<classes {
-      probability[j] = Scalar.exp(row[j] - largest)
-      sum += probability[j]
-    }
-    for j in 0..<classes { probability[j] /= sum }
-    total += largest + Scalar.log(sum) - row[labels[example]]
-  }
+  let backend = logits.backend("softmaxCrossEntropy")
+  let (total, probabilities) = backend.softmaxCrossEntropy(logits, labels: labels)
   let loss = Tensor<Scalar>(total / Scalar(examples))
   let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
   return recordFused(
@@ -73,14 +60,7 @@ public func softmaxCrossEntropy<Scalar>(
     composed: { -(logSoftmax($0[0], alongAxis: 1) * oneHot).sum() / Scalar(examples) }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
-    let gradient = Tensor<Scalar>.uninitialized(logits.shape)
-    for i in 0..<gradient.scalarCount {
-      gradient.storage.pointer[i] = probabilities.storage.pointer[i] * scale
-    }
-    for (example, label) in labels.enumerated() {
-      gradient.storage.pointer[example * classes + label] -= scale
-    }
-    return [gradient]
+    return [backend.softmaxCrossEntropyGradient(probabilities, labels: labels, scale: scale)]
   }
 }
 
@@ -115,10 +95,11 @@ public func crossEntropy<Scalar>(
     return negativeLogLikelihood(
       logProbabilities: log(max(probabilities, epsilon)), labels: labels, reduction: reduction)
   }
-  let clamped = labels.enumerated().map { example, label in
-    Swift.max(probabilities.storage.pointer[example * classes + label], epsilon)
-  }
-  let total = clamped.reduce(0) { $0 - Scalar.log($1) }
+  let indices = IndexTensor(shape: [examples, 1], scalars: labels)
+  let backend = probabilities.backend("crossEntropy")
+  let clamped = backend.unary(
+    .maximum(epsilon), backend.gather(probabilities, along: 1, indices: indices))
+  let total = clamped.scalars.reduce(0) { $0 - Scalar.log($1) }
   let loss = Tensor<Scalar>(total / Scalar(examples))
   let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
   return recordFused(
@@ -126,11 +107,8 @@ public func crossEntropy<Scalar>(
     composed: { -(log(max($0[0], epsilon)) * oneHot).sum() / Scalar(examples) }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
-    let gradient = Tensor<Scalar>.zeros(probabilities.shape)
-    for (example, label) in labels.enumerated() {
-      gradient.storage.pointer[example * classes + label] = -scale / clamped[example]
-    }
-    return [gradient]
+    let perExample = backend.binary(.divide, Tensor(-scale), clamped, shape: clamped.shape)
+    return [backend.scatterAdd(perExample, along: 1, indices: indices, into: probabilities.shape)]
   }
 }
 
@@ -165,19 +143,9 @@ public func multiclassHingeLoss<Scalar>(
     }
     return reduction.apply((slack * others).sum(alongAxes: 1))
   }
-  // 1 where a margin is positive, 0 elsewhere (and at the true class).
-  let active = Tensor<Scalar>.zeros(scores.shape)
-  var total: Scalar = 0
-  for (example, label) in labels.enumerated() {
-    let row = scores.storage.pointer + example * classes
-    for j in 0..<classes where j != label {
-      let slack = row[j] - row[label] + margin
-      if slack > 0 {
-        total += slack
-        active.storage.pointer[example * classes + j] = 1
-      }
-    }
-  }
+  // `active`: 1 where a margin is positive, 0 elsewhere (and at the true class).
+  let backend = scores.backend("multiclassHingeLoss")
+  let (total, active) = backend.multiclassHinge(scores, labels: labels, margin: margin)
   let loss = Tensor<Scalar>(total / Scalar(examples))
   let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
   return recordFused(
@@ -189,28 +157,15 @@ public func multiclassHingeLoss<Scalar>(
     }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
-    let gradient = Tensor<Scalar>.uninitialized(scores.shape)
-    for (example, label) in labels.enumerated() {
-      let row = active.storage.pointer + example * classes
-      let out = gradient.storage.pointer + example * classes
-      var violations: Scalar = 0
-      for j in 0..<classes {
-        out[j] = row[j] * scale
-        violations += row[j]
-      }
-      out[label] = -violations * scale
-    }
-    return [gradient]
+    return [backend.multiclassHingeGradient(active, labels: labels, scale: scale)]
   }
 }
 
 extension Tensor {
   /// `[labels.count, classes]`: 1 at each example's label, 0 elsewhere.
   init(oneHot labels: [Int], classes: Int) {
-    let result = Tensor.zeros([labels.count, classes])
-    for (example, label) in labels.enumerated() {
-      result.storage.pointer[example * classes + label] = 1
-    }
-    self = result
+    var scalars = [Scalar](repeating: 0, count: labels.count * classes)
+    for (example, label) in labels.enumerated() { scalars[example * classes + label] = 1 }
+    self.init(shape: [labels.count, classes], scalars: scalars)
   }
 }

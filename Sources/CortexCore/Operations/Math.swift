@@ -6,7 +6,7 @@
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func exp<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = x.map(Scalar.exp)
+  let y = x.applying(.exp, "exp")
   return record("exp", x, output: y) { g in g * fusedOrComposed(fused: { y }, composed: { exp(x) })
   }
 }
@@ -15,14 +15,14 @@ public func exp<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func log<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("log", x, output: x.map(Scalar.log)) { $0 / x }
+  record("log", x, output: x.applying(.log, "log")) { $0 / x }
 }
 
 /// Square root, elementwise. Pullback: `upstream / (2√x)`.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func sqrt<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = x.map { $0.squareRoot() }
+  let y = x.applying(.sqrt, "sqrt")
   return record("sqrt", x, output: y) { g in
     g / (2 * fusedOrComposed(fused: { y }, composed: { sqrt(x) }))
   }
@@ -32,16 +32,14 @@ public func sqrt<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func square<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("square", x, output: x.map { $0 * $0 }) { $0 * (2 * x) }
+  record("square", x, output: x.applying(.square, "square")) { $0 * (2 * x) }
 }
 
 /// `|x|`, elementwise. Pullback: `upstream · sign(x)`, with sign(0) = 0.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func abs<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("abs", x, output: x.map { Swift.abs($0) }) { g in
-    g * x.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
-  }
+  record("abs", x, output: x.applying(.abs, "abs")) { g in g * x.applying(.sign, "abs") }
 }
 
 /// `xᵖ` for a constant exponent, elementwise. Pullback:
@@ -49,11 +47,7 @@ public func abs<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func pow<Scalar>(_ x: Tensor<Scalar>, _ p: Scalar) -> Tensor<Scalar> {
-  record("pow", x, output: x.map { Scalar.pow($0, p) }) { g in
-    g
-      * fusedOrComposed(
-        fused: { x.map { p * Scalar.pow($0, p - 1) } }, composed: { p * pow(x, p - 1) })
-  }
+  record("pow", x, output: x.applying(.power(p), "pow")) { g in g * (p * pow(x, p - 1)) }
 }
 
 /// `xʸ` elementwise with broadcasting. Pullbacks: `upstream · y · xʸ⁻¹` for
@@ -61,15 +55,10 @@ public func pow<Scalar>(_ x: Tensor<Scalar>, _ p: Scalar) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func pow<Scalar>(_ x: Tensor<Scalar>, _ y: Tensor<Scalar>) -> Tensor<Scalar> {
-  let out = Tensor.broadcasting("pow", x, y, Scalar.pow)
+  let out = Tensor.broadcasting("pow", x, y, .power)
   return recordBroadcasting(
     "pow", x, y, output: out,
-    gradientA: { g in
-      g
-        * fusedOrComposed(
-          fused: { Tensor.broadcasting("pow", x, y) { $1 * Scalar.pow($0, $1 - 1) } },
-          composed: { y * pow(x, y - 1) })
-    },
+    gradientA: { g in g * (y * pow(x, y - 1)) },
     gradientB: { g in g * fusedOrComposed(fused: { out }, composed: { pow(x, y) }) * log(x) })
 }
 
@@ -78,11 +67,10 @@ public func pow<Scalar>(_ x: Tensor<Scalar>, _ y: Tensor<Scalar>) -> Tensor<Scal
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func tanh<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = Tensor<Scalar>.uninitialized(x.shape)
-  tanhKernel(x.storage.pointer, y.storage.pointer, count: x.scalarCount)
+  let y = x.applying(.tanh, "tanh")
   return record("tanh", x, output: y) { g in
     fusedOrComposed(
-      fused: { Tensor.broadcasting("tanh", g, y) { $0 * (1 - $1 * $1) } },
+      fused: { Tensor.broadcasting("tanh", g, y, .tanhGradient) },
       composed: { g * (1 - square(tanh(x))) })
   }
 }
@@ -92,14 +80,10 @@ public func tanh<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func sigmoid<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = x.map { v in
-    if v >= 0 { return 1 / (1 + Scalar.exp(-v)) }
-    let e = Scalar.exp(v)
-    return e / (1 + e)
-  }
+  let y = x.applying(.sigmoid, "sigmoid")
   return record("sigmoid", x, output: y) { g in
     fusedOrComposed(
-      fused: { Tensor.broadcasting("sigmoid", g, y) { $0 * $1 * (1 - $1) } },
+      fused: { Tensor.broadcasting("sigmoid", g, y, .sigmoidGradient) },
       composed: {
         let y = sigmoid(x)
         return g * y * (1 - y)
@@ -114,16 +98,5 @@ public func sigmoid<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func relu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = Tensor<Scalar>.uninitialized(x.shape)
-  rectifyKernel(x.storage.pointer, y.storage.pointer, count: x.scalarCount)
-  return record("relu", x, output: y) { g in
-    fusedOrComposed(
-      fused: {
-        let gradient = Tensor<Scalar>.uninitialized(x.shape)
-        rectifierGradientKernel(
-          g.storage.pointer, x.storage.pointer, gradient.storage.pointer, count: x.scalarCount)
-        return gradient
-      },
-      composed: { g * x.map { $0 >= 0 ? 1 : 0 } })
-  }
+  elementwiseMaxGate("relu", x, Tensor(0), largest: true)
 }

@@ -46,23 +46,16 @@ public func matmul<Scalar>(
 private func batchedMatmul<Scalar>(
   _ a: Tensor<Scalar>, _ transposeA: Bool, _ b: Tensor<Scalar>, _ transposeB: Bool
 ) -> Tensor<Scalar> {
-  let batched = a.rank == 3
-  let batch = batched ? a.shape[0] : 1
+  let backend = commonBackend("matmul", a, b)
   precondition(
-    !batched || b.shape[0] == batch,
+    a.rank == 2 || b.shape[0] == a.shape[0],
     "matmul: batch sizes differ in shapes \(a.shape) and \(b.shape)")
   let (rowsA, colsA) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
   let (rowsB, colsB) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
-  let (m, k) = transposeA ? (colsA, rowsA) : (rowsA, colsA)
-  let (k2, n) = transposeB ? (colsB, rowsB) : (rowsB, colsB)
+  let k = transposeA ? rowsA : colsA
+  let k2 = transposeB ? colsB : rowsB
   checkInnerDimensions(k, k2, a.shape, transposeA, b.shape, transposeB)
-  let out = Tensor<Scalar>.uninitialized(batched ? [batch, m, n] : [m, n])
-  for i in 0..<batch {
-    gemm(
-      transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-      a: a.storage.pointer + i * m * k, lda: colsA, b: b.storage.pointer + i * k * n, ldb: colsB,
-      c: out.storage.pointer + i * m * n, ldc: n, accumulate: false)
-  }
+  let out = backend.matmul(a, transposeA: transposeA, b, transposeB: transposeB)
   // The gradients are matrix products themselves, by transpose flags:
   // ∂A = ∂C·op(B)ᵀ (or op(B)·∂Cᵀ when A is transposed) and ∂B = op(A)ᵀ·∂C
   // (or ∂Cᵀ·op(A)); being recorded, they can be differentiated again.

@@ -47,10 +47,7 @@ public func maxout<Scalar>(_ z: Tensor<Scalar>, pieces k: Int) -> Tensor<Scalar>
   } catch {
     preconditionFailure("maxout: \(error.message) (input \(z.shape))")
   }
-  let output = Tensor<Scalar>.uninitialized(shape)
-  let winners = MaxGateWinners(count: output.scalarCount, inputCount: z.scalarCount, "maxout")
-  maxoutForward(
-    z.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
-    outer: shape[0], units: shape[1], pieces: k, inner: shape[2...].reduce(1, *))
+  requireWinnerIndices("maxout", z)
+  let (output, winners) = z.backend("maxout").maxout(z, pieces: k, shape: shape)
   return recordMaxGate("maxout", z, output: output, winners: winners)
 }

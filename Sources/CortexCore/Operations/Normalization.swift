@@ -83,20 +83,24 @@ public func batchNorm<Scalar>(
   precondition(
     momentum >= 0 && momentum <= 1, "batchNorm: momentum must be in 0...1, found \(momentum)")
 
+  let backend = commonBackend("batchNorm", x, scale, offset)
   let mean: [Scalar]
   let variance: [Scalar]
   if training {
     precondition(
       count > 1,
       "batchNorm: training needs more than one value per channel, found input of shape \(x.shape)")
-    (mean, variance) = channelMoments(x, batch: batch, channels: channels, spatial: spatial)
+    (mean, variance) = backend.channelMoments(x)
     let correction = Scalar(count) / Scalar(count - 1)
-    statistics.mean = Tensor(
-      zip(statistics.mean.scalars, mean).map { (1 - momentum) * $0 + momentum * $1 })
-    statistics.variance = Tensor(
-      zip(statistics.variance.scalars, variance).map {
-        (1 - momentum) * $0 + momentum * correction * $1
-      })
+    // A shape-only run has no moments and leaves the running ones alone.
+    if x.device != .meta {
+      statistics.mean = Tensor(
+        zip(statistics.mean.scalars, mean).map { (1 - momentum) * $0 + momentum * $1 })
+      statistics.variance = Tensor(
+        zip(statistics.variance.scalars, variance).map {
+          (1 - momentum) * $0 + momentum * correction * $1
+        })
+    }
   } else {
     mean = statistics.mean.scalars
     variance = statistics.variance.scalars
@@ -105,16 +109,8 @@ public func batchNorm<Scalar>(
   let gamma = scale.scalars
   let beta = offset.scalars
 
-  let output = Tensor<Scalar>.uninitialized(x.shape)
-  for n in 0..<batch {
-    for c in 0..<channels {
-      let start = (n * channels + c) * spatial
-      let source = x.storage.pointer + start
-      let destination = output.storage.pointer + start
-      let (center, factor, shift) = (mean[c], gamma[c] * inverseDeviation[c], beta[c])
-      for s in 0..<spatial { destination[s] = factor * (source[s] - center) + shift }
-    }
-  }
+  let factor = zip(gamma, inverseDeviation).map(*)
+  let output = backend.normalizeChannels(x, center: mean, factor: factor, shift: beta)
 
   let composed = { (inputs: [Tensor<Scalar>]) -> Tensor<Scalar> in
     let (x, scale, offset) = (inputs[0], inputs[1], inputs[2])
@@ -136,47 +132,17 @@ public func batchNorm<Scalar>(
     "batchNorm", inputs: [x, scale, offset], output: output, composed: composed
   ) { g, needs in
     // Per channel: Σg (the gradient of β) and Σ g·x̂ (the gradient of γ).
-    var sumG = [Scalar](repeating: 0, count: channels)
-    var sumGNormalized = [Scalar](repeating: 0, count: channels)
-    for n in 0..<batch {
-      for c in 0..<channels {
-        let start = (n * channels + c) * spatial
-        let source = x.storage.pointer + start
-        let upstream = g.storage.pointer + start
-        let (center, inverse) = (mean[c], inverseDeviation[c])
-        var (total, totalNormalized): (Scalar, Scalar) = (0, 0)
-        for s in 0..<spatial {
-          total += upstream[s]
-          totalNormalized += upstream[s] * (source[s] - center) * inverse
-        }
-        sumG[c] += total
-        sumGNormalized[c] += totalNormalized
-      }
-    }
+    let (sumG, sumGNormalized) = backend.channelGradientSums(
+      g, x, center: mean, inverseDeviation: inverseDeviation)
     var inputGradient: Tensor<Scalar>?
-    if needs[0] {
-      let gradient = Tensor<Scalar>.uninitialized(x.shape)
-      for n in 0..<batch {
-        for c in 0..<channels {
-          let start = (n * channels + c) * spatial
-          let source = x.storage.pointer + start
-          let upstream = g.storage.pointer + start
-          let destination = gradient.storage.pointer + start
-          let (center, inverse) = (mean[c], inverseDeviation[c])
-          let factor = gamma[c] * inverse
-          if training {
-            let meanG = sumG[c] / Scalar(count)
-            let meanGNormalized = sumGNormalized[c] / Scalar(count)
-            for s in 0..<spatial {
-              let normalized = (source[s] - center) * inverse
-              destination[s] = factor * (upstream[s] - meanG - normalized * meanGNormalized)
-            }
-          } else {
-            for s in 0..<spatial { destination[s] = factor * upstream[s] }
-          }
-        }
-      }
-      inputGradient = gradient
+    if needs[0] && training {
+      inputGradient = backend.batchNormInputGradient(
+        g, x, center: mean, inverseDeviation: inverseDeviation, factor: factor,
+        meanG: sumG.map { $0 / Scalar(count) },
+        meanGNormalized: sumGNormalized.map { $0 / Scalar(count) })
+    } else if needs[0] {
+      let zeros = [Scalar](repeating: 0, count: channels)
+      inputGradient = backend.normalizeChannels(g, center: zeros, factor: factor, shift: zeros)
     }
     return [
       inputGradient,
@@ -184,38 +150,4 @@ public func batchNorm<Scalar>(
       needs[2] ? Tensor(sumG) : nil,
     ]
   }
-}
-
-/// The mean and biased variance of each channel of `x`, viewed as
-/// `[batch, channels, spatial]`, in two passes (the second sums squared
-/// deviations from the mean, which keeps the variance accurate and ≥ 0).
-private func channelMoments<Scalar: TensorScalar>(
-  _ x: Tensor<Scalar>, batch: Int, channels: Int, spatial: Int
-) -> (mean: [Scalar], variance: [Scalar]) {
-  let count = Scalar(batch * spatial)
-  var mean = [Scalar](repeating: 0, count: channels)
-  for n in 0..<batch {
-    for c in 0..<channels {
-      let source = x.storage.pointer + (n * channels + c) * spatial
-      var total: Scalar = 0
-      for s in 0..<spatial { total += source[s] }
-      mean[c] += total
-    }
-  }
-  for c in 0..<channels { mean[c] /= count }
-  var variance = [Scalar](repeating: 0, count: channels)
-  for n in 0..<batch {
-    for c in 0..<channels {
-      let source = x.storage.pointer + (n * channels + c) * spatial
-      let center = mean[c]
-      var total: Scalar = 0
-      for s in 0..<spatial {
-        let deviation = source[s] - center
-        total += deviation * deviation
-      }
-      variance[c] += total
-    }
-  }
-  for c in 0..<channels { variance[c] /= count }
-  return (mean, variance)
 }

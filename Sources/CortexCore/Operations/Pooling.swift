@@ -122,25 +122,9 @@ public func maxPool2d<Scalar>(
 ) -> Tensor<Scalar> {
   let (planes, g) = validatedPooling(
     "maxPool2d", x, sizes: sizes, strides: strides, paddings: paddings, rounding: rounding)
-  let output = Tensor<Scalar>.uninitialized([
-    x.shape[0], x.shape[1], g.output.height, g.output.width,
-  ])
-  let winners = MaxGateWinners(
-    count: output.scalarCount, inputCount: x.scalarCount, "maxPool2d")
-  if g.tiles2x2 {
-    maxPool2x2Forward(
-      x.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
-      planes: planes, g)
-    return recordMaxGate(
-      "maxPool2d", x, output: output, winners: winners,
-      route: .direct { upstream, winners, gradient in
-        routeToWinners2x2(upstream, winners: winners, gradient: gradient, planes: planes, g)
-      })
-  }
-  maxPool2DForward(
-    x.storage.pointer, output: output.storage.pointer, winners: winners.pointer, planes: planes,
-    g)
-  return recordMaxGate("maxPool2d", x, output: output, winners: winners)
+  requireWinnerIndices("maxPool2d", x)
+  let (output, winners, route) = x.backend("maxPool2d").maxPool(x, planes: planes, g)
+  return recordMaxGate("maxPool2d", x, output: output, winners: winners, route: route)
 }
 
 /// Max pooling with a square `size×size` window:
@@ -204,15 +188,12 @@ public func avgPool2d<Scalar>(
 private func averagePooled<Scalar>(_ x: Tensor<Scalar>, planes: Int, _ g: WindowGeometry)
   -> Tensor<Scalar>
 {
-  let output = Tensor<Scalar>.uninitialized([
-    x.shape[0], x.shape[1], g.output.height, g.output.width,
-  ])
-  avgPool2DForward(x.storage.pointer, output: output.storage.pointer, planes: planes, g)
+  let backend = x.backend("avgPool2d")
+  let output = backend.averagePool(x, planes: planes, g)
   let inputShape = x.shape
   return record("avgPool2d", x, output: output) { upstream in
-    let gradient = Tensor<Scalar>.uninitialized(inputShape)
-    avgPool2DBackward(
-      upstream.storage.pointer, inputGradient: gradient.storage.pointer, planes: planes, g)
+    let gradient = backend.averagePoolGradient(
+      upstream, inputShape: inputShape, planes: planes, g)
     return record("avgPool2d′", upstream, output: gradient) { averagePooled($0, planes: planes, g) }
   }
 }

@@ -42,18 +42,8 @@ extension Tensor {
   @_specialize(where Scalar == Double)
   public func sum(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
     let axes = normalizedAxes(axes, "sum")
-    var value = self.withoutDerivative
-    var kept = shape
-    for axis in axes.reversed() {
-      let outer = kept[..<axis].reduce(1, *)
-      let inner = kept[(axis + 1)...].reduce(1, *)
-      kept[axis] = 1
-      let out = Tensor.uninitialized(kept)
-      sumKernel(
-        value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
-        out.storage.pointer)
-      value = out
-    }
+    let value = backend("sum").sum(self, alongAxes: axes)
+    let kept = value.shape
     let result = value.reshapedStorage(reducedShape(axes, keepDims: keepDims))
     let inputShape = shape
     return record("sum", self, output: result) { g in
@@ -85,12 +75,12 @@ extension Tensor {
   /// to the element that attained the maximum, the first one in row-major
   /// order on a tie.
   public func max(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
-    extremum("max", alongAxes: axes, keepDims: keepDims) { $0 > $1 }
+    extremum("max", alongAxes: axes, keepDims: keepDims, largest: true)
   }
 
   /// Minima along the given axes, routing the gradient like ``max(alongAxes:keepDims:)``.
   public func min(alongAxes axes: [Int], keepDims: Bool = false) -> Tensor {
-    extremum("min", alongAxes: axes, keepDims: keepDims) { $0 < $1 }
+    extremum("min", alongAxes: axes, keepDims: keepDims, largest: false)
   }
 
   /// Moves the reduced axes last and views the tensor as `[groups, size]`.
@@ -107,22 +97,16 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   private func extremum(
-    _ name: String, alongAxes axes: [Int], keepDims: Bool, _ better: (Scalar, Scalar) -> Bool
+    _ name: String, alongAxes axes: [Int], keepDims: Bool, largest: Bool
   ) -> Tensor {
     let axes = normalizedAxes(axes, name)
     precondition(
       axes.allSatisfy { shape[$0] > 0 }, "\(name): cannot reduce an empty axis of shape \(shape)")
     let (moved, permutation, size) = groupedForReduction(axes)
     let groups = size == 0 ? 0 : scalarCount / size
-    let result = Tensor.uninitialized([groups])
-    let winners = MaxGateWinners(count: groups, inputCount: scalarCount, name)
-    for group in 0..<groups {
-      let row = moved.storage.pointer + group * size
-      var best = 0
-      for k in 1..<Swift.max(size, 1) where better(row[k], row[best]) { best = k }
-      winners.pointer[group] = Int32(group * size + best)
-      result.storage.pointer[group] = row[best]
-    }
+    requireWinnerIndices(name, self)
+    let (result, winners) = backend(name).extremum(
+      moved, groups: groups, size: size, largest: largest)
     // The gate reads the grouped values; they are recorded (as a permutation
     // of `self`) only when `self` is being differentiated.
     let source =
@@ -140,12 +124,10 @@ extension Tensor {
     let axis = normalizedAxis(axis, "argmax")
     let (moved, _, size) = groupedForReduction([axis])
     precondition(size > 0, "argmax: axis \(axis) of shape \(shape) is empty")
-    return (0..<(scalarCount / size)).map { group in
-      let row = moved.storage.pointer + group * size
-      var best = 0
-      for k in 1..<size where row[k] > row[best] { best = k }
-      return best
-    }
+    requireWinnerIndices("argmax", self)
+    let groups = scalarCount / size
+    let (_, winners) = backend("argmax").extremum(moved, groups: groups, size: size, largest: true)
+    return winners.indices.enumerated().map { group, flat in flat - group * size }
   }
 
   /// The flat index of the largest element (the first on a tie).

@@ -10,9 +10,7 @@ extension Tensor {
 
   /// A contiguous copy with permuted axes; not recorded.
   func permutedStorage(_ permutation: [Int]) -> Tensor {
-    let out = Tensor.uninitialized(permutation.map { shape[$0] })
-    permuteKernel(storage.pointer, shape: shape, permutation: permutation, out.storage.pointer)
-    return out
+    backend("permute").permute(self, permutation)
   }
 
   /// The same elements in row-major order with a new shape; one dimension
@@ -88,11 +86,7 @@ extension Tensor {
       broadcastShape(shape, newShape) == newShape,
       "broadcast: shape \(shape) cannot be broadcast to \(newShape)")
     if newShape == shape { return self }
-    let out = Tensor.uninitialized(newShape)
-    zipKernel(
-      storage.pointer, shapeA: shape, storage.pointer, shapeB: [], out.storage.pointer,
-      result: newShape
-    ) { a, _ in a }
+    let out = backend("broadcast").broadcast(self, to: newShape)
     let oldShape = shape
     return record("broadcast", self, output: out) { $0.unbroadcast(to: oldShape) }
   }
@@ -107,11 +101,13 @@ extension Tensor {
     outShape[axis] = range.count
     var origin = [Int](repeating: 0, count: rank)
     origin[axis] = range.lowerBound
-    let out = Tensor.uninitialized(outShape)
-    copyBlockKernel(
-      region: outShape, from: storage.pointer, sourceShape: shape, sourceOrigin: origin,
-      to: out.storage.pointer, destinationShape: outShape,
-      destinationOrigin: [Int](repeating: 0, count: rank))
+    let out = backend("slice").assemble(
+      outShape, zeroFilled: false,
+      blocks: [
+        BlockCopy(
+          source: self, sourceOrigin: origin, region: outShape,
+          destinationOrigin: [Int](repeating: 0, count: rank))
+      ])
     let inputShape = shape
     let padding = (0..<rank).map { i in
       i == axis ? (range.lowerBound, inputShape[i] - range.upperBound) : (0, 0)
@@ -130,20 +126,22 @@ extension Tensor {
     let outShape = zip(shape, padding).map { $0 + $1.before + $1.after }
     let origin = padding.map(\.before)
     let zeroOrigin = [Int](repeating: 0, count: rank)
-    let out = Tensor.zeros(outShape)
-    copyBlockKernel(
-      region: shape, from: storage.pointer, sourceShape: shape, sourceOrigin: zeroOrigin,
-      to: out.storage.pointer, destinationShape: outShape, destinationOrigin: origin)
+    let backend = backend("pad")
+    let out = backend.assemble(
+      outShape, zeroFilled: true,
+      blocks: [
+        BlockCopy(source: self, sourceOrigin: zeroOrigin, region: shape, destinationOrigin: origin)
+      ])
     let inputShape = shape
     return record("pad", self, output: out) { g in
       fusedOrComposed(
         fused: {
-          let grad = Tensor.uninitialized(inputShape)
-          copyBlockKernel(
-            region: inputShape, from: g.storage.pointer, sourceShape: outShape,
-            sourceOrigin: origin, to: grad.storage.pointer, destinationShape: inputShape,
-            destinationOrigin: zeroOrigin)
-          return grad
+          backend.assemble(
+            inputShape, zeroFilled: false,
+            blocks: [
+              BlockCopy(
+                source: g, sourceOrigin: origin, region: inputShape, destinationOrigin: zeroOrigin)
+            ])
         },
         composed: {
           padding.indices.reduce(g) { grad, axis in
@@ -168,19 +166,21 @@ extension Tensor {
     }
     var outShape = first.shape
     outShape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
-    let out = Tensor.uninitialized(outShape)
+    requireOneDevice("concatenate", tensors)
     var offsets: [Int] = []
     var offset = 0
+    var blocks: [BlockCopy<Scalar>] = []
     for t in tensors {
       var origin = [Int](repeating: 0, count: first.rank)
       origin[axis] = offset
       offsets.append(offset)
-      copyBlockKernel(
-        region: t.shape, from: t.storage.pointer, sourceShape: t.shape,
-        sourceOrigin: [Int](repeating: 0, count: t.rank),
-        to: out.storage.pointer, destinationShape: outShape, destinationOrigin: origin)
+      blocks.append(
+        BlockCopy(
+          source: t, sourceOrigin: [Int](repeating: 0, count: t.rank), region: t.shape,
+          destinationOrigin: origin))
       offset += t.shape[axis]
     }
+    let out = first.backend("concatenate").assemble(outShape, zeroFilled: false, blocks: blocks)
     let sizes = tensors.map { $0.shape[axis] }
     self = record("concatenate", inputs: tensors, output: out) { g, needs in
       (0..<sizes.count).map { i in

@@ -9,12 +9,6 @@ import Foundation
 /// are computed in `Double` through the C library and rounded to the
 /// tensor's precision.
 
-/// Applies a C library function to every element, in `Double`.
-@inline(__always)
-private func mapInDouble<Scalar>(_ x: Tensor<Scalar>, _ f: (Double) -> Double) -> Tensor<Scalar> {
-  x.map { Scalar(f(Double($0))) }
-}
-
 /// The error function `erf(x) = (2/√π) ∫₀ˣ e^(−t²) dt`, elementwise; output
 /// in (−1, 1). Pullback: `upstream · (2/√π) e^(−x²)`.
 ///
@@ -22,7 +16,7 @@ private func mapInDouble<Scalar>(_ x: Tensor<Scalar>, _ f: (Double) -> Double) -
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func erf<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("erf", x, output: mapInDouble(x, Foundation.erf)) { g in
+  record("erf", x, output: x.applying(.erf, "erf")) { g in
     g * exp(-square(x)) * Scalar(2 / Double.pi.squareRoot())
   }
 }
@@ -33,7 +27,7 @@ public func erf<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func sin<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("sin", x, output: mapInDouble(x, Foundation.sin)) { g in g * cos(x) }
+  record("sin", x, output: x.applying(.sin, "sin")) { g in g * cos(x) }
 }
 
 /// Cosine, elementwise (radians). Pullback: `−upstream · sin x`.
@@ -42,7 +36,7 @@ public func sin<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func cos<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("cos", x, output: mapInDouble(x, Foundation.cos)) { g in -(g * sin(x)) }
+  record("cos", x, output: x.applying(.cos, "cos")) { g in -(g * sin(x)) }
 }
 
 /// `log(1 + x)`, elementwise, accurate for tiny `x` (where `1 + x` would
@@ -52,7 +46,7 @@ public func cos<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func log1p<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("log1p", x, output: mapInDouble(x, Foundation.log1p)) { g in g / (x + 1) }
+  record("log1p", x, output: x.applying(.log1p, "log1p")) { g in g / (x + 1) }
 }
 
 /// `eˣ − 1`, elementwise, accurate for tiny `x`. Pullback: `upstream · eˣ`.
@@ -61,7 +55,7 @@ public func log1p<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func expm1<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  record("expm1", x, output: mapInDouble(x, Foundation.expm1)) { g in g * exp(x) }
+  record("expm1", x, output: x.applying(.expm1, "expm1")) { g in g * exp(x) }
 }
 
 /// `log(1 + eˣ)`, elementwise: a smooth ReLU. Computed as
@@ -72,7 +66,7 @@ public func expm1<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func softplus<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = mapInDouble(x) { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+  let y = x.applying(.softplus, "softplus")
   return record("softplus", x, output: y) { g in g * sigmoid(x) }
 }
 
@@ -83,7 +77,7 @@ public func softplus<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func silu<Scalar>(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let y = mapInDouble(x) { $0 / (1 + Foundation.exp(-$0)) }
+  let y = x.applying(.silu, "silu")
   return record("silu", x, output: y) { g in
     let s = sigmoid(x)
     return g * s * (1 + x * (1 - s))
@@ -119,14 +113,14 @@ public func gelu<Scalar>(_ x: Tensor<Scalar>, approximation: GELUApproximation =
   let c = (2 / Double.pi).squareRoot()
   switch approximation {
   case .none:
-    let y = mapInDouble(x) { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }
+    let y = x.applying(.gelu, "gelu")
     return record("gelu", x, output: y) { g in
       let cdf = (erf(x * Scalar(1 / 2.squareRoot())) + 1) * Scalar(0.5)
       let density = exp(square(x) * Scalar(-0.5)) * Scalar(1 / (2 * Double.pi).squareRoot())
       return g * (cdf + x * density)
     }
   case .tanh:
-    let y = mapInDouble(x) { $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) / 2 }
+    let y = x.applying(.geluTanh, "gelu")
     return record("gelu (tanh)", x, output: y) { g in
       let t = tanh((x + pow(x, 3) * Scalar(0.044715)) * Scalar(c))
       let inner = (square(x) * Scalar(3 * 0.044715) + 1) * Scalar(c)
@@ -164,9 +158,7 @@ public func select<Scalar>(_ condition: Mask, _ a: Tensor<Scalar>, _ b: Tensor<S
     .withoutDerivative.broadcasted(to: shape)
   let valuesA = a.withoutDerivative.broadcasted(to: shape)
   let valuesB = b.withoutDerivative.broadcasted(to: shape)
-  let output = Tensor<Scalar>(shape: shape) { i in
-    chosen.storage.pointer[i] != 0 ? valuesA.storage.pointer[i] : valuesB.storage.pointer[i]
-  }
+  let output = commonBackend("select", chosen, valuesA, valuesB).select(chosen, valuesA, valuesB)
   let (shapeA, shapeB) = (a.shape, b.shape)
   return record(
     "select", a, b, output: output,

@@ -22,7 +22,7 @@ extension Tensor {
     let value = withoutDerivative
     // A row that is all −∞ (or holds +∞) has no finite maximum; shifting by
     // 0 then gives −∞ (or +∞) instead of NaN.
-    let shift = value.max(alongAxes: axes, keepDims: true).map { $0.isFinite ? $0 : 0 }
+    let shift = value.max(alongAxes: axes, keepDims: true).applying(.finiteOrZero, "logSumExp")
     let kept = shift + log(exp(value - shift).sum(alongAxes: axes, keepDims: true))
     let keptShape = kept.shape
     let result = kept.reshapedStorage(reducedShape(axes, keepDims: keepDims))

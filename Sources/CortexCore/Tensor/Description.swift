@@ -11,6 +11,7 @@ extension Tensor: CustomStringConvertible, CustomDebugStringConvertible {
   static var edgeItems: Int { 3 }
 
   public var description: String {
+    if device == .meta { return "shape-only tensor of shape \(shape)" }
     let summarize = scalarCount > Tensor.summarizationThreshold
     let strides = contiguousStrides(shape)
     // The indices shown along each axis; `nil` stands for the elided middle.

@@ -18,6 +18,12 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
   /// The host's memory, used by the CPU kernels.
   public static let cpu = Device(backend: "cpu", ordinal: 0)
 
+  /// No memory at all: a tensor on this device has a shape and no scalars,
+  /// and operations on it compute shapes only. It combines with tensors on
+  /// any other device (a model's parameters, constants), giving meta
+  /// results.
+  package static let meta = Device(backend: "meta", ordinal: 0)
+
   /// `cpu`, or the backend's name and the device's ordinal, as in `cuda:1`.
   public var description: String { self == .cpu ? backend : "\(backend):\(ordinal)" }
 }
@@ -27,12 +33,12 @@ extension Tensor {
   public var device: Device { storage.device }
 }
 
-/// Traps unless every tensor is on one device, naming the operation and
-/// the first two devices found.
+/// Traps unless every tensor is on one device (``Device/meta`` aside),
+/// naming the operation and the first two devices found.
 @inline(__always)
 package func requireOneDevice<Scalar>(_ operation: String, _ tensors: [Tensor<Scalar>]) {
-  guard let first = tensors.first?.device else { return }
-  for tensor in tensors.dropFirst() where tensor.device != first {
+  guard let first = tensors.first(where: { $0.device != .meta })?.device else { return }
+  for tensor in tensors where tensor.device != first && tensor.device != .meta {
     preconditionFailure(
       "\(operation): tensors on two devices, \(first) and \(tensor.device) (shapes \(tensors.map(\.shape)))"
     )

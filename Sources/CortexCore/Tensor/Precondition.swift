@@ -1,5 +1,6 @@
 /// Checks a precondition and, when it fails, stops the program with the
-/// message, in every build configuration.
+/// message, in every build configuration (inside a ``ShapeTrace``, it
+/// records the message and ends the trace instead).
 ///
 /// The standard library's `precondition` drops its message in optimized
 /// builds, and Cortex's library is always optimized; this function, which
@@ -23,5 +24,6 @@ package func preconditionFailure(
 
 @inline(never)
 private func stop(_ message: String, file: StaticString, line: UInt) -> Never {
+  ShapeTrace.current?.fail(message)
   fatalError(message, file: file, line: line)
 }

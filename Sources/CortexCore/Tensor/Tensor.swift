@@ -100,23 +100,46 @@ extension Tensor {
   public var rank: Int { shape.count }
   /// The number of scalars.
   public var scalarCount: Int { storage.count }
-  /// The scalars in row-major order.
-  public var scalars: [Scalar] { Array(storage.buffer) }
+  /// The scalars in row-major order (zeros for a shape-only tensor).
+  public var scalars: [Scalar] {
+    storage.device == .meta
+      ? [Scalar](repeating: 0, count: scalarCount) : Array(storage.buffer)
+  }
 
   /// The only scalar of a tensor that has one element.
   public var scalar: Scalar {
     precondition(
       scalarCount == 1, "scalar: tensor of shape \(shape) has \(scalarCount) elements, expected 1")
-    return storage.pointer[0]
+    return storage.device == .meta ? 0 : storage.pointer[0]
   }
 
   /// The element at a full multi-dimensional index.
   public subscript(_ indices: Int...) -> Scalar {
-    get { storage.pointer[flatIndex(indices)] }
+    get {
+      let offset = flatIndex(indices)
+      return storage.device == .meta ? 0 : storage.pointer[offset]
+    }
     set {
       let offset = flatIndex(indices)
       makeUnique()
       storage.pointer[offset] = newValue
+    }
+  }
+
+  /// The element at a row-major flat index in `0..<scalarCount`.
+  package subscript(flat index: Int) -> Scalar {
+    get {
+      precondition(
+        index >= 0 && index < scalarCount,
+        "subscript: flat index \(index) is out of range 0..<\(scalarCount)")
+      return storage.pointer[index]
+    }
+    set {
+      precondition(
+        index >= 0 && index < scalarCount,
+        "subscript: flat index \(index) is out of range 0..<\(scalarCount)")
+      makeUnique()
+      storage.pointer[index] = newValue
     }
   }
 

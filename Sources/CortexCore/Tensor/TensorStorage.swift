@@ -9,13 +9,22 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
   /// Where the scalars live.
   let device: Device
 
-  /// Allocates storage for `count` scalars whose values are undefined.
+  /// Allocates storage for `count` scalars whose values are undefined;
+  /// on ``Device/meta``, allocates nothing.
   init(uninitializedCount count: Int, device: Device = .cpu) {
     precondition(count >= 0, "a tensor cannot hold \(count) scalars")
     self.count = count
     self.device = device
-    pointer = BufferPool.shared.allocate(bytes: Self.bytes(count))
-      .bindMemory(to: Scalar.self, capacity: max(count, 1))
+    pointer =
+      device == .meta
+      ? Self.nowhere
+      : BufferPool.shared.allocate(bytes: Self.bytes(count))
+        .bindMemory(to: Scalar.self, capacity: max(count, 1))
+  }
+
+  /// Where every meta storage points: nothing is read or written there.
+  private static var nowhere: UnsafeMutablePointer<Scalar> {
+    metaAddress.assumingMemoryBound(to: Scalar.self)
   }
 
   convenience init(repeating value: Scalar, count: Int) {
@@ -25,11 +34,13 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
 
   convenience init<C: Collection>(_ scalars: C, device: Device = .cpu) where C.Element == Scalar {
     self.init(uninitializedCount: scalars.count, device: device)
+    guard device != .meta else { return }
     _ = UnsafeMutableBufferPointer(start: pointer, count: count).initialize(from: scalars)
   }
 
   func copy() -> TensorStorage {
     let result = TensorStorage(uninitializedCount: count, device: device)
+    guard device != .meta else { return result }
     result.pointer.update(from: pointer, count: count)
     return result
   }
@@ -41,6 +52,12 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
   private static func bytes(_ count: Int) -> Int { max(count, 1) * MemoryLayout<Scalar>.stride }
 
   deinit {
+    guard device != .meta else { return }
     BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: Self.bytes(count))
   }
 }
+
+/// The address every meta storage holds: 64 bytes allocated once, never
+/// read or written.
+nonisolated(unsafe) private let metaAddress = UnsafeMutableRawPointer.allocate(
+  byteCount: 64, alignment: 64)

@@ -35,9 +35,10 @@ import CortexCore
 ///
 /// A layer is a struct of references: `let m2 = m1` gives a second value
 /// holding the *same* ``Parameter`` objects, so training one trains both.
-/// A parameter held in two places (tied weights) is one parameter: listed
-/// once, under the first name found, its gradients from every use summed,
-/// decayed once.
+/// `let m2 = try m1.copy()` (see ``copy()``) gives a deep copy whose
+/// parameters are its own. A parameter held in two places (tied weights)
+/// is one parameter: listed once, under the first name found, its
+/// gradients from every use summed, decayed once.
 public protocol Layer<Scalar> {
   associatedtype Scalar: TensorScalar
 

@@ -28,13 +28,18 @@ public struct Dropout<Scalar: TensorScalar>: Layer {
   public var isElementwise: Bool { true }
 }
 
-/// A seeded generator shared by the copies of a layer, used by one thread
-/// at a time.
+/// A seeded generator shared by the copies of a layer's value (a deep
+/// ``Layer/copy()`` gets a generator of its own), used by one thread at a
+/// time.
 final class SharedGenerator: Sendable {
   private let state: Mutex<SeededGenerator>
 
   init(seed: UInt64) {
     state = Mutex(SeededGenerator(seed: seed))
+  }
+
+  private init(_ generator: SeededGenerator) {
+    state = Mutex(generator)
   }
 
   func draw<R>(_ body: (inout SeededGenerator) -> R) -> R {
@@ -44,6 +49,11 @@ final class SharedGenerator: Sendable {
   func reseed(_ seed: UInt64) {
     state.withLock { $0 = SeededGenerator(seed: seed) }
   }
+}
+
+extension SharedGenerator: DeepCopyable {
+  /// A generator of its own, in this one's current state.
+  func deepCopy() -> AnyObject { SharedGenerator(state.withLock { $0 }) }
 }
 
 extension Layer {

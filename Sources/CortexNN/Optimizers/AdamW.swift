@@ -4,7 +4,8 @@ import Foundation
 /// AdamW (Loshchilov & Hutter): Adam with the weight decay decoupled from
 /// the gradient, as PyTorch's `torch.optim.AdamW`:
 /// `p ← p − η·λ·p`, then `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
-/// `p ← p − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`.
+/// `p ← p − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`, `t` counting the
+/// parameter's own updates.
 ///
 /// Unlike ``Adam``'s `weightDecay` (an L2 term added to the gradient, which
 /// the second moment then rescales), the decay here shrinks every weight
@@ -16,6 +17,7 @@ public final class AdamW<Scalar: TensorScalar>: Optimizer {
   public let epsilon: Double
   public let weightDecay: Double
   public var state: [[Tensor<Scalar>]] = []
+  public var updateCounts: [Int] = []
   public var stepCount = 0
   public let stateNames = ["m", "v"]
 

@@ -4,6 +4,11 @@ import Foundation
 /// Optimizers update parameters in place from their gradients. Each keeps
 /// its per-parameter state (velocities, moments) in the order of the
 /// parameter list it is given, which must stay the same between steps.
+///
+/// Only the parameters trainable at a step are updated, so freezing one
+/// (``Parameter/isTrainable`` set to `false`) or unfreezing it takes effect
+/// at the next step. A parameter's state is created at its first update,
+/// whenever that comes, and its own update count drives bias corrections.
 public protocol Optimizer<Scalar>: AnyObject {
   associatedtype Scalar: TensorScalar
   /// The step size; schedules change it between epochs.
@@ -11,55 +16,83 @@ public protocol Optimizer<Scalar>: AnyObject {
   /// Applies one update to each trainable parameter from its gradient; a
   /// parameter whose ``Parameter/isTrainable`` is `false` is left as it is,
   /// state included.
+  ///
+  /// - Parameters:
+  ///   - parameters: the same list, in the same order, at every step.
+  ///   - gradients: one per parameter, of its shape.
   func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>])
 
   /// The names of the state tensors kept per parameter (`velocity`;
   /// `m` and `v`), in the order of each row of ``state``.
   var stateNames: [String] { get }
-  /// The state of each parameter, in the order of the parameter list;
-  /// empty before the first update.
+  /// The state of each parameter, in the order of the parameter list: one
+  /// tensor per name in ``stateNames``, or none for a parameter not
+  /// updated yet (frozen so far). Empty before the first update.
   var state: [[Tensor<Scalar>]] { get set }
-  /// The number of updates applied so far (Adam's bias correction counts
-  /// them).
+  /// How many updates each parameter has received, in the order of the
+  /// parameter list; Adam's bias correction counts a parameter's own
+  /// updates, so one unfrozen late starts afresh. Empty before the first
+  /// update.
+  var updateCounts: [Int] { get set }
+  /// The number of steps taken so far, whatever was trainable.
   var stepCount: Int { get set }
 }
 
 extension Optimizer {
   /// The state by name, for a checkpoint: `optimizer.step` and, for each
-  /// parameter, `optimizer.<parameter name>.<state name>`.
+  /// parameter, its state tensors, `optimizer.<parameter name>.<state name>`,
+  /// and, when it was not updated at every step (it was frozen for some),
+  /// its update count, `optimizer.<parameter name>.step`.
   ///
   /// - Parameter parameterNames: the names of the parameters the optimizer
   ///   updates, in the order it updates them.
   public func stateDictionary(parameterNames: [String]) -> [String: Tensor<Scalar>] {
     var result = ["optimizer.step": Tensor<Scalar>(Scalar(stepCount))]
-    for (name, row) in zip(parameterNames, state) {
-      for (slot, tensor) in zip(stateNames, row) { result["optimizer.\(name).\(slot)"] = tensor }
+    for (index, name) in parameterNames.enumerated() {
+      guard index < state.count else { continue }
+      let count = index < updateCounts.count ? updateCounts[index] : stepCount
+      if count != stepCount { result["optimizer.\(name).step"] = Tensor(Scalar(count)) }
+      for (slot, tensor) in zip(stateNames, state[index]) {
+        result["optimizer.\(name).\(slot)"] = tensor
+      }
     }
     return result
   }
 
   /// Restores the state that ``stateDictionary(parameterNames:)`` saved;
-  /// with no `optimizer.` entries at all, the state starts afresh.
+  /// with no `optimizer.` entries at all, the state starts afresh. A
+  /// parameter saved with no updates gets its state at its first update.
   ///
   /// - Parameters:
   ///   - stateDictionary: the saved tensors (other entries are ignored).
   ///   - parameterNames: the parameters' names, in update order.
   ///   - shapes: the parameters' shapes, in update order.
-  /// - Throws: ``ShapeError`` naming a missing tensor or a shape that
-  ///   differs from the parameter's.
+  /// - Throws: ``ShapeError`` naming a missing tensor, a shape that differs
+  ///   from the parameter's, or a step count that is not a whole number.
   public func load(
     stateDictionary: [String: Tensor<Scalar>], parameterNames: [String], shapes: [[Int]]
   ) throws(ShapeError) {
     guard let step = stateDictionary["optimizer.step"] else {
       state = []
+      updateCounts = []
       stepCount = 0
       return
     }
+    let steps = try Self.count(step, named: "optimizer.step")
     var loaded: [[Tensor<Scalar>]] = []
+    var counts: [Int] = []
     for (name, shape) in zip(parameterNames, shapes) {
+      // Without a count of its own, the parameter was updated at every
+      // step, unless none of its state was saved: checkpoints written
+      // before per-parameter counts existed save no state for a parameter
+      // that was never trainable (batch normalization's running statistics).
+      let slots = stateNames.map { "optimizer.\(name).\($0)" }
+      var count = slots.contains { stateDictionary[$0] != nil } ? steps : 0
+      if let saved = stateDictionary["optimizer.\(name).step"] {
+        count = try Self.count(saved, named: "optimizer.\(name).step")
+      }
       var row: [Tensor<Scalar>] = []
-      for slot in stateNames {
-        let key = "optimizer.\(name).\(slot)"
+      for key in slots where count > 0 {
         guard let tensor = stateDictionary[key] else {
           throw ShapeError("checkpoint has no optimizer state named '\(key)'")
         }
@@ -70,17 +103,27 @@ extension Optimizer {
         row.append(tensor)
       }
       loaded.append(row)
-    }
-    guard step.shape.isEmpty, let count = Int(exactly: Double(step.scalar)), count >= 0 else {
-      throw ShapeError("optimizer.step must be a non-negative whole scalar, found \(step)")
+      counts.append(count)
     }
     state = loaded
-    stepCount = count
+    updateCounts = counts
+    stepCount = steps
+  }
+
+  /// The non-negative whole number a saved scalar holds.
+  private static func count(_ tensor: Tensor<Scalar>, named name: String) throws(ShapeError)
+    -> Int
+  {
+    guard tensor.shape.isEmpty, let count = Int(exactly: Double(tensor.scalar)), count >= 0 else {
+      throw ShapeError("\(name) must be a non-negative whole scalar, found \(tensor)")
+    }
+    return count
   }
 
   /// Checks the parameters against their gradients and the state, counts
-  /// the step, and creates zero state (one tensor per name in
-  /// ``stateNames``) on the first update.
+  /// the step and each trainable parameter's update, and creates zero
+  /// state (one tensor per name in ``stateNames``) for a parameter at its
+  /// first update.
   func beginStep(_ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>]) {
     precondition(
       parameters.count == gradients.count,
@@ -95,9 +138,15 @@ extension Optimizer {
       "\(Self.self): the parameter list changed from \(state.count) to \(parameters.count) parameters"
     )
     stepCount += 1
-    if state.isEmpty {
-      let slots = stateNames.count
-      state = parameters.map { p in (0..<slots).map { _ in Tensor.zeros(p.shape) } }
+    if state.isEmpty { state = Array(repeating: [], count: parameters.count) }
+    if updateCounts.count != state.count {
+      updateCounts = state.map { $0.isEmpty ? 0 : stepCount - 1 }
+    }
+    for (index, parameter) in parameters.enumerated() where parameter.isTrainable {
+      if state[index].isEmpty {
+        state[index] = stateNames.map { _ in Tensor.zeros(parameter.shape) }
+      }
+      updateCounts[index] += 1
     }
   }
 }
@@ -127,6 +176,7 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
   public let nesterov: Bool
   public let weightDecay: Double
   public var state: [[Tensor<Scalar>]] = []
+  public var updateCounts: [Int] = []
   public var stepCount = 0
   public let stateNames = ["velocity"]
 
@@ -165,7 +215,8 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
 
 /// Adam (Kingma & Ba) with bias correction:
 /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
-/// `p ← p − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`.
+/// `p ← p − η · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)`, `t` counting the
+/// parameter's own updates.
 public final class Adam<Scalar: TensorScalar>: Optimizer {
   public var learningRate: Double
   public let beta1: Double
@@ -173,6 +224,7 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
   public let epsilon: Double
   public let weightDecay: Double
   public var state: [[Tensor<Scalar>]] = []
+  public var updateCounts: [Int] = []
   public var stepCount = 0
   public let stateNames = ["m", "v"]
 
@@ -205,15 +257,17 @@ extension Optimizer {
     beta2: Double, epsilon: Double, gradientDecay: Double, decoupledDecay: Double
   ) {
     beginStep(parameters, gradients)
-    let correction1 = 1 - Foundation.pow(beta1, Double(stepCount))
-    let correction2 = 1 - Foundation.pow(beta2, Double(stepCount))
     let (b1, b2, eps, decay) = (
       Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(gradientDecay)
     )
     let shrink = Scalar(1 - learningRate * decoupledDecay)
-    let stepSize = Scalar(learningRate / correction1)
-    let root2 = Scalar(correction2.squareRoot())
     for i in parameters.indices where parameters[i].isTrainable {
+      // Bias correction by the parameter's own count of updates.
+      let updates = Double(updateCounts[i])
+      let correction1 = 1 - Foundation.pow(beta1, updates)
+      let correction2 = 1 - Foundation.pow(beta2, updates)
+      let stepSize = Scalar(learningRate / correction1)
+      let root2 = Scalar(correction2.squareRoot())
       forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
         let (m, v) = (s[0], s[1])
         for j in 0..<count {
@@ -234,6 +288,7 @@ public final class RMSProp<Scalar: TensorScalar>: Optimizer {
   public let alpha: Double
   public let epsilon: Double
   public var state: [[Tensor<Scalar>]] = []
+  public var updateCounts: [Int] = []
   public var stepCount = 0
   public let stateNames = ["square_average"]
 
@@ -267,6 +322,7 @@ public final class Adadelta<Scalar: TensorScalar>: Optimizer {
   public let rho: Double
   public let epsilon: Double
   public var state: [[Tensor<Scalar>]] = []
+  public var updateCounts: [Int] = []
   public var stepCount = 0
   public let stateNames = ["square_average", "acc_delta"]
 

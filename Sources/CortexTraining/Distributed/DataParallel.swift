@@ -18,9 +18,8 @@ import Foundation
 /// - Batch norm's batch statistics are per process: each normalizes its
 ///   own share of the batch (PyTorch's default, without `SyncBatchNorm`).
 ///
-/// The gradients of a ``Sequential`` arrive layer by layer; any other model
-/// is one stage, whose gradients all arrive at the end of its backward
-/// pass.
+/// Gradients arrive as the backward pass finishes them (see
+/// ``valueWithGradientStream(for:of:ready:)``): layer by layer, last first.
 public final class DataParallel {
   public let group: ProcessGroup
   /// The most scalars a bucket holds, unless one parameter alone has more.
@@ -28,14 +27,17 @@ public final class DataParallel {
   /// Whether buckets are reduced while the backward pass goes on (`true`)
   /// or all after it.
   public var overlapsBackward: Bool
-  /// The model's trainable parameters; gradients are indexed by them.
-  public let parameters: [Parameter<Float>]
+  /// The model's trainable parameters, whose gradients the buckets carry,
+  /// in order. When what is trainable changes, the next step lays the
+  /// buckets out again (every process must freeze the same parameters).
+  public private(set) var parameters: [Parameter<Float>] = []
 
-  /// The model's layers in the order they run, each with its parameters.
-  private let layers: [(layer: any Layer<Float>, parameters: [Parameter<Float>])]
-  private let buckets: [GradientBucket]
+  private let model: any Layer<Float>
+  /// All the model's parameters, trainable or not: the trainer's list.
+  private let modelParameters: [Parameter<Float>]
+  private var buckets: [GradientBucket] = []
   /// Where each parameter's gradient lives: its bucket and offset there.
-  private let slots: [(bucket: Int, offset: Int)]
+  private var slots: [(bucket: Int, offset: Int)] = []
   /// The next bucket to start: buckets start in order on every process.
   private var nextBucket = 0
   private var weight: Float = 1
@@ -60,10 +62,16 @@ public final class DataParallel {
     self.group = group
     self.bucketCapacity = bucketCapacity
     self.overlapsBackward = overlapsBackward
-    let parameters = model.parameters
+    self.model = model
+    modelParameters = model.namedParameters.map(\.parameter)
+    layOutBuckets(for: model.parameters)
+  }
+
+  /// Assigns `parameters` to buckets of about ``bucketCapacity`` scalars,
+  /// the last parameters first (the backward pass finishes them first).
+  private func layOutBuckets(for parameters: [Parameter<Float>]) {
     self.parameters = parameters
-    layers = ((model as? Sequential<Float>)?.layers ?? [model]).map { ($0, $0.parameters) }
-    var slots = [(bucket: Int, offset: Int)](repeating: (0, 0), count: parameters.count)
+    slots = [(bucket: Int, offset: Int)](repeating: (0, 0), count: parameters.count)
     var members: [[Int]] = [[]]
     var filled = 0
     for index in parameters.indices.reversed() {
@@ -76,7 +84,6 @@ public final class DataParallel {
       members[members.count - 1].append(index)
       filled += count
     }
-    self.slots = slots
     buckets = members.map { indices in
       GradientBucket(
         members: indices, count: indices.map { parameters[$0].shape.reduce(1, *) }.reduce(0, +))
@@ -115,19 +122,27 @@ public final class DataParallel {
     _ trainer: Trainer<Float>, inputs: Tensor<Float>, labels: [Int], batchCount: Int
   ) -> (loss: Double, correct: Int) {
     precondition(
-      trainer.parameters.map(ObjectIdentifier.init) == parameters.map(ObjectIdentifier.init),
-      "DataParallel.step: the trainer's parameters are not the ones the buckets were made for")
+      trainer.parameters.map(ObjectIdentifier.init) == modelParameters.map(ObjectIdentifier.init),
+      "DataParallel.step: the trainer's model is not the one the buckets were made for")
     precondition(batchCount > 0, "DataParallel.step: the batch must not be empty")
+    let trainable = modelParameters.filter(\.isTrainable)
+    if trainable.map(ObjectIdentifier.init) != parameters.map(ObjectIdentifier.init) {
+      layOutBuckets(for: trainable)
+    }
     weight = Float(labels.count) / Float(batchCount)
     nextBucket = 0
     for bucket in buckets { bucket.filled = 0 }
     var (loss, correct) = (0.0, 0)
     if !labels.isEmpty {
-      let (value, logits) = withLearningPhase(.training) {
-        valueWithGradientStream(
-          for: parameters, layers: layers, input: inputs,
-          loss: { softmaxCrossEntropy(logits: $0, labels: labels) },
-          ready: { [unowned self] index, gradient in self.receive(gradient, of: index) })
+      var logits = inputs
+      let value = withLearningPhase(.training) {
+        valueWithGradientStream(for: parameters) {
+          let output = model(inputs)
+          logits = output.withoutDerivative
+          return softmaxCrossEntropy(logits: output, labels: labels)
+        } ready: { [unowned self] index, gradient in
+          self.receive(gradient, of: index)
+        }
       }
       loss = Double(value.scalar) * Double(labels.count)
       correct = zip(logits.argmax(alongAxis: 1), labels).filter { $0 == $1 }.count
@@ -143,7 +158,7 @@ public final class DataParallel {
       let source = buckets[bucket].scalars + offset
       return Tensor<Float>(shape: parameters[index].shape) { source[$0] }
     }
-    trainer.optimizer.update(parameters, gradients: gradients)
+    trainer.update(trainableGradients: gradients)
     // Summed in rank order, so that every process gets the same figures.
     let totals = group.allGather(Tensor<Double>([loss, Double(correct)])).scalars
     let lossSum = stride(from: 0, to: totals.count, by: 2).reduce(0) { $0 + totals[$1] }

@@ -1,0 +1,307 @@
+/// The CPU backend's convolution, pooling, maxout, fused losses and batch
+/// normalization: calls into the kernels of Kernels/ and the loops the
+/// fused operations need.
+
+extension CPUBackend {
+  // MARK: Convolution
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func convolution<S: TensorScalar>(
+    _ input: Tensor<S>, filters: Tensor<S>, bias: Tensor<S>?, _ g: ConvolutionGeometry
+  ) -> Tensor<S> {
+    let output = Tensor<S>.uninitialized([
+      g.batch, g.filters, g.plane.output.height, g.plane.output.width,
+    ])
+    convolution2DForward(
+      input.storage.pointer, filters: filters.storage.pointer, bias: bias?.storage.pointer,
+      output: output.storage.pointer, g)
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func convolutionGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, input: Tensor<S>, filters: Tensor<S>, needs: [Bool],
+    _ g: ConvolutionGeometry
+  ) -> [Tensor<S>?] {
+    let shapes = [input.shape, filters.shape, [g.filters]].prefix(needs.count)
+    let gradients = zip(shapes, needs).map { shape, needed in
+      needed ? Tensor<S>.uninitialized(shape) : nil
+    }
+    convolution2DBackward(
+      upstream: upstream.storage.pointer, input: input.storage.pointer,
+      filters: filters.storage.pointer, inputGradient: gradients[0]?.storage.pointer,
+      filterGradient: gradients[1]?.storage.pointer,
+      biasGradient: gradients.count > 2 ? gradients[2]?.storage.pointer : nil, g)
+    return gradients
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func patches<S: TensorScalar>(_ input: Tensor<S>, _ g: ConvolutionGeometry) -> Tensor<S> {
+    let columns = g.plane.outputCount * g.patchSize
+    let output = Tensor<S>.uninitialized([g.batch, g.patchSize, g.plane.outputCount])
+    for n in 0..<g.batch {
+      im2col(
+        input.storage.pointer + n * g.inputImageCount, channels: g.channels, g.plane,
+        output.storage.pointer + n * columns)
+    }
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func foldedPatches<S: TensorScalar>(_ columns: Tensor<S>, _ g: ConvolutionGeometry)
+    -> Tensor<S>
+  {
+    let count = g.plane.outputCount * g.patchSize
+    let output = Tensor<S>.zeros([g.batch, g.channels, g.plane.input.height, g.plane.input.width])
+    for n in 0..<g.batch {
+      col2im(
+        columns.storage.pointer + n * count, channels: g.channels, g.plane,
+        output.storage.pointer + n * g.inputImageCount)
+    }
+    return output
+  }
+
+  // MARK: Pooling and maxout
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func maxPool<S: TensorScalar>(_ x: Tensor<S>, planes: Int, _ g: WindowGeometry) -> (
+    Tensor<S>, MaxGateWinners, MaxGateRoute
+  ) {
+    let output = Tensor<S>.uninitialized([x.shape[0], x.shape[1], g.output.height, g.output.width])
+    let winners = MaxGateWinners(count: output.scalarCount)
+    if g.tiles2x2 {
+      maxPool2x2Forward(
+        x.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
+        planes: planes, g)
+      return (output, winners, .pooling2x2(planes: planes, g))
+    }
+    maxPool2DForward(
+      x.storage.pointer, output: output.storage.pointer, winners: winners.pointer, planes: planes,
+      g)
+    return (output, winners, .general)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func averagePool<S: TensorScalar>(_ x: Tensor<S>, planes: Int, _ g: WindowGeometry)
+    -> Tensor<S>
+  {
+    let output = Tensor<S>.uninitialized([x.shape[0], x.shape[1], g.output.height, g.output.width])
+    avgPool2DForward(x.storage.pointer, output: output.storage.pointer, planes: planes, g)
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func averagePoolGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, inputShape: [Int], planes: Int, _ g: WindowGeometry
+  ) -> Tensor<S> {
+    let gradient = Tensor<S>.uninitialized(inputShape)
+    avgPool2DBackward(
+      upstream.storage.pointer, inputGradient: gradient.storage.pointer, planes: planes, g)
+    return gradient
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func maxout<S: TensorScalar>(_ z: Tensor<S>, pieces: Int, shape: [Int]) -> (
+    Tensor<S>, MaxGateWinners
+  ) {
+    let output = Tensor<S>.uninitialized(shape)
+    let winners = MaxGateWinners(count: output.scalarCount)
+    maxoutForward(
+      z.storage.pointer, output: output.storage.pointer, winners: winners.pointer,
+      outer: shape[0], units: shape[1], pieces: pieces, inner: shape[2...].reduce(1, *))
+    return (output, winners)
+  }
+
+  // MARK: Fused losses
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
+    loss: S, probabilities: Tensor<S>
+  ) {
+    let (examples, classes) = (logits.shape[0], logits.shape[1])
+    let probabilities = Tensor<S>.uninitialized(logits.shape)
+    var total: S = 0
+    for example in 0..<examples {
+      let row = logits.storage.pointer + example * classes
+      let probability = probabilities.storage.pointer + example * classes
+      var largest = row[0]
+      for j in 1..<classes where row[j] > largest { largest = row[j] }
+      var sum: S = 0
+      for j in 0..<classes {
+        probability[j] = S.exp(row[j] - largest)
+        sum += probability[j]
+      }
+      for j in 0..<classes { probability[j] /= sum }
+      total += largest + S.log(sum) - row[labels[example]]
+    }
+    return (total, probabilities)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func softmaxCrossEntropyGradient<S: TensorScalar>(
+    _ probabilities: Tensor<S>, labels: [Int], scale: S
+  ) -> Tensor<S> {
+    let classes = probabilities.shape[1]
+    let gradient = Tensor<S>.uninitialized(probabilities.shape)
+    let (source, target) = (probabilities.storage.pointer, gradient.storage.pointer)
+    for i in 0..<gradient.scalarCount { target[i] = source[i] * scale }
+    for (example, label) in labels.enumerated() { target[example * classes + label] -= scale }
+    return gradient
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func multiclassHinge<S: TensorScalar>(_ scores: Tensor<S>, labels: [Int], margin: S)
+    -> (loss: S, active: Tensor<S>)
+  {
+    let classes = scores.shape[1]
+    let active = Tensor<S>.zeros(scores.shape)
+    var total: S = 0
+    for (example, label) in labels.enumerated() {
+      let row = scores.storage.pointer + example * classes
+      for j in 0..<classes where j != label {
+        let slack = row[j] - row[label] + margin
+        if slack > 0 {
+          total += slack
+          active.storage.pointer[example * classes + j] = 1
+        }
+      }
+    }
+    return (total, active)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func multiclassHingeGradient<S: TensorScalar>(
+    _ active: Tensor<S>, labels: [Int], scale: S
+  ) -> Tensor<S> {
+    let classes = active.shape[1]
+    let gradient = Tensor<S>.uninitialized(active.shape)
+    for (example, label) in labels.enumerated() {
+      let row = active.storage.pointer + example * classes
+      let out = gradient.storage.pointer + example * classes
+      var violations: S = 0
+      for j in 0..<classes {
+        out[j] = row[j] * scale
+        violations += row[j]
+      }
+      out[label] = -violations * scale
+    }
+    return gradient
+  }
+
+  // MARK: Batch normalization
+
+  /// Calls `body(channel, offset)` for each plane of `x` `[N, C, ...]`,
+  /// with the plane's first flat index.
+  @inline(__always)
+  private func forEachPlane<S>(_ x: Tensor<S>, _ body: (Int, Int) -> Void) {
+    let (batch, channels) = (x.shape[0], x.shape[1])
+    let spatial = x.shape[2...].reduce(1, *)
+    for n in 0..<batch {
+      for c in 0..<channels { body(c, (n * channels + c) * spatial) }
+    }
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
+    let channels = x.shape[1]
+    let spatial = x.shape[2...].reduce(1, *)
+    let count = S(x.shape[0] * spatial)
+    var mean = [S](repeating: 0, count: channels)
+    forEachPlane(x) { c, start in
+      let source = x.storage.pointer + start
+      var total: S = 0
+      for s in 0..<spatial { total += source[s] }
+      mean[c] += total
+    }
+    for c in 0..<channels { mean[c] /= count }
+    // The second pass sums squared deviations from the mean, which keeps
+    // the variance accurate and ≥ 0.
+    var variance = [S](repeating: 0, count: channels)
+    forEachPlane(x) { c, start in
+      let source = x.storage.pointer + start
+      let center = mean[c]
+      var total: S = 0
+      for s in 0..<spatial {
+        let deviation = source[s] - center
+        total += deviation * deviation
+      }
+      variance[c] += total
+    }
+    for c in 0..<channels { variance[c] /= count }
+    return (mean, variance)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func normalizeChannels<S: TensorScalar>(
+    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
+  ) -> Tensor<S> {
+    let spatial = x.shape[2...].reduce(1, *)
+    let output = Tensor<S>.uninitialized(x.shape)
+    forEachPlane(x) { c, start in
+      let source = x.storage.pointer + start
+      let destination = output.storage.pointer + start
+      let (center, factor, shift) = (center[c], factor[c], shift[c])
+      for s in 0..<spatial { destination[s] = factor * (source[s] - center) + shift }
+    }
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func channelGradientSums<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
+  ) -> (sum: [S], sumNormalized: [S]) {
+    let spatial = x.shape[2...].reduce(1, *)
+    var sum = [S](repeating: 0, count: x.shape[1])
+    var sumNormalized = sum
+    forEachPlane(x) { c, start in
+      let source = x.storage.pointer + start
+      let upstream = g.storage.pointer + start
+      let (center, inverse) = (center[c], inverseDeviation[c])
+      var (total, totalNormalized): (S, S) = (0, 0)
+      for s in 0..<spatial {
+        total += upstream[s]
+        totalNormalized += upstream[s] * (source[s] - center) * inverse
+      }
+      sum[c] += total
+      sumNormalized[c] += totalNormalized
+    }
+    return (sum, sumNormalized)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func batchNormInputGradient<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
+    meanG: [S], meanGNormalized: [S]
+  ) -> Tensor<S> {
+    let spatial = x.shape[2...].reduce(1, *)
+    let gradient = Tensor<S>.uninitialized(x.shape)
+    forEachPlane(x) { c, start in
+      let source = x.storage.pointer + start
+      let upstream = g.storage.pointer + start
+      let destination = gradient.storage.pointer + start
+      let (center, inverse, factor) = (center[c], inverseDeviation[c], factor[c])
+      let (meanG, meanGNormalized) = (meanG[c], meanGNormalized[c])
+      for s in 0..<spatial {
+        let normalized = (source[s] - center) * inverse
+        destination[s] = factor * (upstream[s] - meanG - normalized * meanGNormalized)
+      }
+    }
+    return gradient
+  }
+}

@@ -1,0 +1,265 @@
+import CortexKernelsBaseline
+import Foundation
+
+/// The backend of host memory: every primitive runs the kernels of the
+/// current instruction set (``ComputeSettings/instructionSet``) on the
+/// tensors' storage.
+///
+/// Each primitive is specialized for `Float` and `Double`, so a caller that
+/// reaches it through `any Backend` (one dynamic call per operation) runs a
+/// concrete, optimized loop, never per-element generic code.
+final class CPUBackend: Backend {
+  /// The one CPU backend.
+  static let shared = CPUBackend()
+
+  var name: String { "cpu" }
+
+  // MARK: Elementwise
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func unary<S: TensorScalar>(_ f: UnaryFunction<S>, _ x: Tensor<S>) -> Tensor<S> {
+    let out = Tensor<S>.uninitialized(x.shape)
+    let (a, o, n) = (UnsafePointer(x.storage.pointer), out.storage.pointer, x.scalarCount)
+    /// `f` computed in `Double` through the C library, rounded back.
+    func inDouble(_ f: (Double) -> Double) { map(a, o, count: n) { S(f(Double($0))) } }
+    switch f {
+    case .negate: map(a, o, count: n) { -$0 }
+    case .exp: map(a, o, count: n) { S.exp($0) }
+    case .log: map(a, o, count: n) { S.log($0) }
+    case .sqrt: map(a, o, count: n) { $0.squareRoot() }
+    case .square: map(a, o, count: n) { $0 * $0 }
+    case .abs: map(a, o, count: n) { Swift.abs($0) }
+    case .sign: map(a, o, count: n) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+    case .power(let p): map(a, o, count: n) { S.pow($0, p) }
+    case .tanh where S.self == Float.self: tanhKernel(a, o, count: n)
+    case .tanh: map(a, o, count: n) { S.tanh($0) }
+    case .sigmoid:
+      map(a, o, count: n) { v in
+        if v >= 0 { return 1 / (1 + S.exp(-v)) }
+        let e = S.exp(v)
+        return e / (1 + e)
+      }
+    case .maximum(let c) where c == 0 && c.sign == .plus: rectifyKernel(a, o, count: n)
+    case .maximum(let c): map(a, o, count: n) { $0 >= c ? $0 : c }
+    case .minimum(let c): map(a, o, count: n) { $0 <= c ? $0 : c }
+    case .atLeast(let c): map(a, o, count: n) { $0 >= c ? 1 : 0 }
+    case .atMost(let c): map(a, o, count: n) { $0 <= c ? 1 : 0 }
+    case .finiteOrZero: map(a, o, count: n) { $0.isFinite ? $0 : 0 }
+    case .erf: inDouble(Foundation.erf)
+    case .sin: inDouble(Foundation.sin)
+    case .cos: inDouble(Foundation.cos)
+    case .log1p: inDouble(Foundation.log1p)
+    case .expm1: inDouble(Foundation.expm1)
+    case .softplus: inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+    case .silu: inDouble { $0 / (1 + Foundation.exp(-$0)) }
+    case .gelu: inDouble { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }
+    case .geluTanh:
+      let c = (2 / Double.pi).squareRoot()
+      inDouble { $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) / 2 }
+    }
+    return out
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func binary<S: TensorScalar>(
+    _ f: BinaryFunction<S>, _ a: Tensor<S>, _ b: Tensor<S>, shape: [Int]
+  ) -> Tensor<S> {
+    let out = Tensor<S>.uninitialized(shape)
+    let (pa, pb, po) = (
+      UnsafePointer(a.storage.pointer), UnsafePointer(b.storage.pointer), out.storage.pointer
+    )
+    let (sa, sb) = (a.shape, b.shape)
+    func zip(_ f: (S, S) -> S) {
+      BaselineKernels.zip(pa, shapeA: sa, pb, shapeB: sb, po, result: shape, f)
+    }
+    func arithmetic(_ operation: BinaryOperation) {
+      binaryKernel(operation, pa, shapeA: sa, pb, shapeB: sb, po, result: shape)
+    }
+    switch f {
+    case .add: arithmetic(.add)
+    case .subtract: arithmetic(.subtract)
+    case .multiply: arithmetic(.multiply)
+    case .divide: arithmetic(.divide)
+    case .power: zip { S.pow($0, $1) }
+    case .maximum: zip { $0 >= $1 ? $0 : $1 }
+    case .minimum: zip { $0 <= $1 ? $0 : $1 }
+    case .greater: zip { $0 > $1 ? 1 : 0 }
+    case .less: zip { $0 < $1 ? 1 : 0 }
+    case .greaterOrEqual: zip { $0 >= $1 ? 1 : 0 }
+    case .lessOrEqual: zip { $0 <= $1 ? 1 : 0 }
+    case .equal: zip { $0 == $1 ? 1 : 0 }
+    case .notEqual: zip { $0 != $1 ? 1 : 0 }
+    case .passWhereAtLeast(let c) where c == 0 && c.sign == .plus && sa == shape && sb == shape:
+      rectifierGradientKernel(pa, pb, po, count: out.scalarCount)
+    case .passWhereAtLeast(let c): zip { $1 >= c ? $0 : 0 }
+    case .passWhereAtMost(let c): zip { $1 <= c ? $0 : 0 }
+    case .tanhGradient: zip { $0 * (1 - $1 * $1) }
+    case .sigmoidGradient: zip { $0 * $1 * (1 - $1) }
+    case .logisticLoss:
+      zip { z, t in
+        Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
+      }
+    }
+    return out
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func select<S: TensorScalar>(_ condition: Tensor<S>, _ a: Tensor<S>, _ b: Tensor<S>)
+    -> Tensor<S>
+  {
+    let out = Tensor<S>.uninitialized(a.shape)
+    let (c, pa, pb, po) = (
+      condition.storage.pointer, a.storage.pointer, b.storage.pointer, out.storage.pointer
+    )
+    for i in 0..<out.scalarCount { po[i] = c[i] != 0 ? pa[i] : pb[i] }
+    return out
+  }
+
+  // MARK: Matrix products
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func matmul<S: TensorScalar>(
+    _ a: Tensor<S>, transposeA: Bool, _ b: Tensor<S>, transposeB: Bool
+  ) -> Tensor<S> {
+    let batched = a.rank == 3
+    let batch = batched ? a.shape[0] : 1
+    let (rowsA, colsA) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+    let (rowsB, colsB) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    let (m, k) = transposeA ? (colsA, rowsA) : (rowsA, colsA)
+    let n = transposeB ? rowsB : colsB
+    let out = Tensor<S>.uninitialized(batched ? [batch, m, n] : [m, n])
+    for i in 0..<batch {
+      gemm(
+        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+        a: a.storage.pointer + i * m * k, lda: colsA, b: b.storage.pointer + i * k * n, ldb: colsB,
+        c: out.storage.pointer + i * m * n, ldc: n, accumulate: false)
+    }
+    return out
+  }
+
+  // MARK: Reductions
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func sum<S: TensorScalar>(_ x: Tensor<S>, alongAxes axes: [Int]) -> Tensor<S> {
+    var value = Tensor<S>(shape: x.shape, storage: x.storage)
+    var kept = x.shape
+    for axis in axes.reversed() {
+      let outer = kept[..<axis].reduce(1, *)
+      let inner = kept[(axis + 1)...].reduce(1, *)
+      kept[axis] = 1
+      let out = Tensor<S>.uninitialized(kept)
+      sumKernel(
+        value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
+        out.storage.pointer)
+      value = out
+    }
+    return value
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func extremum<S: TensorScalar>(
+    _ x: Tensor<S>, groups: Int, size: Int, largest: Bool
+  ) -> (Tensor<S>, MaxGateWinners) {
+    let result = Tensor<S>.uninitialized([groups])
+    let winners = MaxGateWinners(count: groups)
+    for group in 0..<groups {
+      let row = x.storage.pointer + group * size
+      var best = 0
+      if largest {
+        for k in 1..<Swift.max(size, 1) where row[k] > row[best] { best = k }
+      } else {
+        for k in 1..<Swift.max(size, 1) where row[k] < row[best] { best = k }
+      }
+      winners.pointer[group] = Int32(group * size + best)
+      result.storage.pointer[group] = row[best]
+    }
+    return (result, winners)
+  }
+
+  // MARK: The max gate's routing
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func scatter<S: TensorScalar>(
+    _ upstream: Tensor<S>, toWinners winners: MaxGateWinners, route: MaxGateRoute,
+    inputShape: [Int]
+  ) -> Tensor<S> {
+    let gradient = Tensor<S>.uninitialized(inputShape)
+    switch route {
+    case .general:
+      routeToWinners(
+        upstream.storage.pointer,
+        winners: UnsafeBufferPointer(start: winners.pointer, count: winners.count),
+        gradient: gradient.storage.pointer, inputCount: gradient.scalarCount)
+    case .pooling2x2(let planes, let g):
+      routeToWinners2x2(
+        upstream.storage.pointer, winners: winners.pointer, gradient: gradient.storage.pointer,
+        planes: planes, g)
+    }
+    return gradient
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func gather<S: TensorScalar>(
+    _ x: Tensor<S>, atWinners winners: MaxGateWinners, shape: [Int]
+  ) -> Tensor<S> {
+    let gathered = Tensor<S>.uninitialized(shape)
+    for i in 0..<winners.count {
+      gathered.storage.pointer[i] = x.storage.pointer[Int(winners.pointer[i])]
+    }
+    return gathered
+  }
+
+  // MARK: Copies
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func permute<S: TensorScalar>(_ x: Tensor<S>, _ permutation: [Int]) -> Tensor<S> {
+    let out = Tensor<S>.uninitialized(permutation.map { x.shape[$0] })
+    permuteKernel(x.storage.pointer, shape: x.shape, permutation: permutation, out.storage.pointer)
+    return out
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func broadcast<S: TensorScalar>(_ x: Tensor<S>, to shape: [Int]) -> Tensor<S> {
+    let out = Tensor<S>.uninitialized(shape)
+    BaselineKernels.zip(
+      x.storage.pointer, shapeA: x.shape, x.storage.pointer, shapeB: [], out.storage.pointer,
+      result: shape
+    ) { a, _ in a }
+    return out
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func assemble<S: TensorScalar>(
+    _ shape: [Int], zeroFilled: Bool, blocks: [BlockCopy<S>]
+  ) -> Tensor<S> {
+    let out = zeroFilled ? Tensor<S>.zeros(shape) : Tensor<S>.uninitialized(shape)
+    for block in blocks {
+      copyBlockKernel(
+        region: block.region, from: block.source.storage.pointer, sourceShape: block.source.shape,
+        sourceOrigin: block.sourceOrigin, to: out.storage.pointer, destinationShape: shape,
+        destinationOrigin: block.destinationOrigin)
+    }
+    return out
+  }
+}
+
+/// `out[i] = f(a[i])` for `count` elements: the baseline kernels' loop,
+/// inlined here so that each case's closure is inlined into it even where
+/// the library is compiled file by file (a caller's debug build).
+@inline(__always)
+private func map<S>(
+  _ a: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int, _ f: (S) -> S
+) {
+  BaselineKernels.map(a, out, count: count, f)
+}

@@ -1,0 +1,257 @@
+import CortexNN
+import Foundation
+import Testing
+
+@testable import CortexCore
+
+/// The backend seam: the CPU backend's elementwise functions against plain
+/// reference loops, and the rule that only Tensor/, Kernels/ and Backend/
+/// reach a tensor's memory.
+@Suite struct BackendTests {
+  /// Values that cover both signs, zero, ties with the constants below and
+  /// magnitudes where naive formulas overflow.
+  static func values<S: TensorScalar>(_: S.Type) -> [S] {
+    [-40, -3.5, -1, -0.25, 0, 0.5, 0.75, 1, 2, 3.25, 40, 0.001]
+  }
+
+  /// Every unary function with its reference, written out per element.
+  static func unaryCases<S: TensorScalar>(_: S.Type) -> [(UnaryFunction<S>, (S) -> S)] {
+    func inDouble(_ f: @escaping (Double) -> Double) -> (S) -> S { { S(f(Double($0))) } }
+    return [
+      (.negate, { -$0 }),
+      (.exp, { S.exp($0) }),
+      (.log, { S.log($0) }),
+      (.sqrt, { $0.squareRoot() }),
+      (.square, { $0 * $0 }),
+      (.abs, { Swift.abs($0) }),
+      (.sign, { $0 > 0 ? 1 : $0 < 0 ? -1 : 0 }),
+      (.power(3), { S.pow($0, 3) }),
+      (.tanh, { S.tanh($0) }),
+      (.sigmoid, inDouble { 1 / (1 + Foundation.exp(-$0)) }),
+      (.maximum(0.5), { Swift.max($0, 0.5) }),
+      (.minimum(0.5), { Swift.min($0, 0.5) }),
+      (.atLeast(0.5), { $0 >= 0.5 ? 1 : 0 }),
+      (.atMost(0.5), { $0 <= 0.5 ? 1 : 0 }),
+      (.finiteOrZero, { $0 }),
+      (.erf, inDouble(Foundation.erf)),
+      (.sin, inDouble(Foundation.sin)),
+      (.cos, inDouble(Foundation.cos)),
+      (.log1p, inDouble(Foundation.log1p)),
+      (.expm1, inDouble(Foundation.expm1)),
+      (.softplus, inDouble { Foundation.log(1 + Foundation.exp($0)) }),
+      (.silu, inDouble { $0 / (1 + Foundation.exp(-$0)) }),
+      (.gelu, inDouble { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }),
+      (
+        .geluTanh,
+        inDouble {
+          $0 * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * pow($0, 3))))
+            / 2
+        }
+      ),
+    ]
+  }
+
+  /// Every binary function with its reference.
+  static func binaryCases<S: TensorScalar>(_: S.Type) -> [(BinaryFunction<S>, (S, S) -> S)] {
+    [
+      (.add, +), (.subtract, -), (.multiply, *), (.divide, /),
+      (.power, { S.pow($0, $1) }),
+      (.maximum, { Swift.max($0, $1) }), (.minimum, { Swift.min($0, $1) }),
+      (.greater, { $0 > $1 ? 1 : 0 }), (.less, { $0 < $1 ? 1 : 0 }),
+      (.greaterOrEqual, { $0 >= $1 ? 1 : 0 }), (.lessOrEqual, { $0 <= $1 ? 1 : 0 }),
+      (.equal, { $0 == $1 ? 1 : 0 }), (.notEqual, { $0 != $1 ? 1 : 0 }),
+      (.passWhereAtLeast(0.5), { $1 >= 0.5 ? $0 : 0 }),
+      (.passWhereAtMost(0.5), { $1 <= 0.5 ? $0 : 0 }),
+      (.tanhGradient, { $0 * (1 - $1 * $1) }),
+      (.sigmoidGradient, { $0 * $1 * (1 - $1) }),
+      (
+        .logisticLoss,
+        { z, t in
+          let sigma = 1 / (1 + S.exp(-z))
+          return -(t * S.log(sigma) + (1 - t) * S.log(1 - sigma))
+        }
+      ),
+    ]
+  }
+
+  /// The relative difference of `a` and `b`, 0 when both are NaN or equal.
+  static func difference<S: TensorScalar>(_ a: S, _ b: S) -> Double {
+    if a == b || (a.isNaN && b.isNaN) { return 0 }
+    return Double(Swift.abs(a - b)) / Swift.max(1, Double(Swift.abs(b)))
+  }
+
+  func checkUnary<S: TensorScalar>(_: S.Type, tolerance: Double) {
+    let values = Self.values(S.self)
+    let x = Tensor<S>(shape: [3, 4], scalars: values)
+    for (function, reference) in Self.unaryCases(S.self) {
+      let result = CPUBackend.shared.unary(function, x)
+      #expect(result.shape == [3, 4])
+      for (value, computed) in zip(values, result.scalars) {
+        let expected = reference(value)
+        #expect(
+          Self.difference(computed, expected) <= tolerance,
+          "\(function)(\(value)) = \(computed), expected \(expected)")
+      }
+    }
+  }
+
+  @Test func everyUnaryFunctionMatchesItsReferenceLoop() {
+    // Float: the tanh kernel is within 3.95e-7, the logistic loss's naive
+    // reference loses digits near the ends; Double matches to rounding.
+    checkUnary(Float.self, tolerance: 2e-6)
+    checkUnary(Double.self, tolerance: 1e-14)
+  }
+
+  func checkBinary<S: TensorScalar>(_: S.Type, tolerance: Double) {
+    // [3, 1, 4] against [2, 1] broadcasts to [3, 2, 4].
+    let a = Tensor<S>(shape: [3, 1, 4], scalars: Self.values(S.self).map { $0 / 8 })
+    let b = Tensor<S>(shape: [2, 1], scalars: [0.5, 0.75])
+    for (function, reference) in Self.binaryCases(S.self) {
+      let result = CPUBackend.shared.binary(function, a, b, shape: [3, 2, 4])
+      #expect(result.shape == [3, 2, 4])
+      for i in 0..<3 {
+        for j in 0..<2 {
+          for k in 0..<4 {
+            let (x, y) = (a[i, 0, k], b[j, 0])
+            let expected = reference(x, y)
+            #expect(
+              Self.difference(result[i, j, k], expected) <= tolerance,
+              "\(function)(\(x), \(y)) = \(result[i, j, k]), expected \(expected)")
+          }
+        }
+      }
+    }
+  }
+
+  @Test func everyBinaryFunctionMatchesItsReferenceLoopWithBroadcasting() {
+    checkBinary(Float.self, tolerance: 1e-6)
+    checkBinary(Double.self, tolerance: 1e-14)
+  }
+
+  @Test func selectAndBlockCopiesMatchTheirDefinitions() {
+    let condition = Tensor<Double>([1, 0, 0, 1])
+    let a = Tensor<Double>([1, 2, 3, 4])
+    let b = Tensor<Double>([-1, -2, -3, -4])
+    #expect(CPUBackend.shared.select(condition, a, b).scalars == [1, -2, -3, 4])
+    let source = Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+    let padded = CPUBackend.shared.assemble(
+      [3, 4], zeroFilled: true,
+      blocks: [
+        BlockCopy(
+          source: source, sourceOrigin: [0, 1], region: [2, 2], destinationOrigin: [1, 2])
+      ])
+    #expect(padded.scalars == [0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 5, 6])
+  }
+
+  @Test func theCPUServesTheCPUDevice() {
+    #expect(Backends.backend(for: .cpu, "test") === CPUBackend.shared)
+    #expect(Tensor<Float>([1]).backend("test").name == Device.cpu.backend)
+  }
+
+  // MARK: - Who touches memory
+
+  /// What reaches a tensor's memory directly.
+  static let rawAccess = [
+    ".pointer", "withUnsafe", "UnsafePointer", "UnsafeMutablePointer", "UnsafeBufferPointer",
+    "UnsafeMutableBufferPointer", "UnsafeRawPointer", "UnsafeMutableRawPointer",
+  ]
+
+  /// The lines of `text` that reach memory directly, as "line: text".
+  static func rawAccessLines(in text: String) -> [String] {
+    text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap {
+      number, line in
+      let code = line.components(separatedBy: "//")[0]
+      return rawAccess.contains { code.contains($0) } ? "\(number + 1): \(line)" : nil
+    }
+  }
+
+  @Test func theScanFindsRawAccess() {
+    let found = Self.rawAccessLines(
+      in: "let a = x.storage.pointer[0]\n// x.storage.pointer in a comment\nlet b = 1")
+    #expect(found == ["1: let a = x.storage.pointer[0]"])
+    #expect(Self.rawAccessLines(in: "t.withUnsafeBufferPointer { $0[0] }").count == 1)
+  }
+
+  /// Only `Tensor/` (the storage), `Kernels/` (the loops) and `Backend/`
+  /// (the primitives) of the core may touch memory: every operation,
+  /// gate and check goes through a backend.
+  @Test func onlyTensorKernelsAndBackendTouchMemory() throws {
+    let core = URL(fileURLWithPath: #filePath)
+      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Sources/CortexCore")
+    let allowed: Set<String> = ["Tensor", "Kernels", "Backend"]
+    let files = try #require(FileManager.default.enumerator(atPath: core.path))
+      .compactMap { $0 as? String }
+      .filter { $0.hasSuffix(".swift") }
+    let checked = files.filter { !allowed.contains(String($0.split(separator: "/")[0])) }
+    // Operations, Autodiff and Checking hold dozens of files: an empty scan
+    // would mean the folders moved, not that the rule holds.
+    #expect(checked.count >= 30, "found only \(checked)")
+    #expect(checked.contains { $0.hasPrefix("Operations/") })
+    for file in checked {
+      let text = try String(contentsOf: core.appendingPathComponent(file), encoding: .utf8)
+      let lines = Self.rawAccessLines(in: text)
+      #expect(lines.isEmpty, "\(file) reaches memory directly:\n\(lines.joined(separator: "\n"))")
+    }
+  }
+}
+
+/// A composite layer that leaves `outputShape(for:)` to the shape-only
+/// trace: a convolution, max pooling, a flatten and a dense layer.
+private struct TracedBlock: Layer {
+  let conv: Conv2D<Float>
+  let dense: Dense<Float>
+
+  init() throws {
+    conv = try Conv2D(inputChannels: 1, outputChannels: 4, filterSize: 3, padding: 1)
+    dense = try Dense(inputSize: 4 * 4 * 4, outputSize: 10)
+  }
+
+  func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
+    dense(maxPool2d(relu(conv(x)), size: 2, stride: 2).flattened())
+  }
+}
+
+/// Shapes without computation: the meta backend under a shape trace.
+@Suite struct ShapeTracingTests {
+  @Test func aCustomLayerWithoutOutputShapeIsSummarized() throws {
+    let block = try TracedBlock()
+    let before = block.namedParameters.map(\.parameter.value)
+    #expect(try block.outputShape(for: [5, 1, 8, 8]) == [5, 10])
+    let summary = try block.summary(inputShape: [1, 8, 8])
+    #expect(summary.rows.last?.outputShape == [10])
+    #expect(summary.totalParameters == 4 * 9 + 4 + 64 * 10 + 10)
+    // The trace leaves the parameters as they were.
+    #expect(block.namedParameters.map(\.parameter.value) == before)
+  }
+
+  @Test func aWrongInputIsAThrownErrorNamingTheLayer() throws {
+    let block = try TracedBlock()
+    // 6×6 pools to 3×3: 36 features where the dense layer takes 64.
+    #expect {
+      try block.outputShape(for: [2, 1, 6, 6])
+    } throws: { error in
+      let message = (error as? ShapeError)?.message ?? ""
+      return message.hasPrefix("TracedBlock: ") && message.contains("[2, 36]")
+    }
+    // Three input channels where the convolution takes one.
+    #expect {
+      try block.summary(inputShape: [3, 8, 8])
+    } throws: { error in
+      let message = (error as? ShapeError)?.message ?? ""
+      return message.contains("TracedBlock: conv2d: filter depth 1 does not match input depth 3")
+    }
+    // The process survives both, and the layer still computes.
+    let output = block(Tensor<Float>.ones([1, 1, 8, 8]))
+    #expect(output.shape == [1, 10] && output.scalars.allSatisfy(\.isFinite))
+  }
+
+  @Test func shapeOnlyTensorsAllocateNothingAndReadAsZeros() {
+    let x = Tensor<Float>(
+      shape: [1000, 1000], storage: TensorStorage(uninitializedCount: 1_000_000, device: .meta))
+    let y = matmul(x, Tensor<Float>.ones([1000, 3])) + 1
+    #expect(y.shape == [1000, 3] && y.device == .meta)
+    #expect(y.scalars == [Float](repeating: 0, count: 3000))
+    #expect(exp(x).sum(alongAxes: 1).shape == [1000])
+  }
+}

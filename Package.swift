@@ -10,7 +10,7 @@ import PackageDescription
 // The kernel targets are optimized in debug builds too: kernels are always
 // optimized (unoptimized, generic SIMD code is not specialized and runs
 // 10–50 times slower). The library's other targets keep the flag as well:
-// without it the debug test suite ran 2.6 times longer (52 s against 20 s),
+// without it the debug test suite ran 2.9 times longer (50 s against 17 s),
 // mostly in the seeded random generator and the MNIST decoder, which are
 // still plain loops of those targets.
 let optimizedInDebug = SwiftSetting.unsafeFlags(["-O"], .when(configuration: .debug))

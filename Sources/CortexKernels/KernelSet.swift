@@ -128,9 +128,9 @@ extension KernelSet {
     case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
       sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
     case .rectify(let x, let out, let count):
-      rectify(V.self, x, out, count: count)
+      rectify(x, out, count: count)
     case .rectifierGradient(let upstream, let x, let out, let count):
-      rectifierGradient(V.self, upstream, x, out, count: count)
+      rectifierGradient(upstream, x, out, count: count)
     }
   }
 

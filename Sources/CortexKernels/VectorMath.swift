@@ -64,35 +64,24 @@ extension KernelSet {
 }
 
 extension KernelSet {
-  /// `out[i] = x[i] ≥ 0 ? x[i] : 0`, `V` registers at a time: the
-  /// rectifier, with the tie at 0 going to `x` and NaN to 0, as the max
-  /// gate decides them.
+  /// `out[i] = x[i] ≥ 0 ? x[i] : 0`: the rectifier, with the tie at 0
+  /// going to `x` and NaN to 0, as the max gate decides them. (A plain
+  /// loop: the generic `replacing(with:where:)` on registers compiles to
+  /// lane-by-lane code and ran several times slower.)
   @inlinable
-  static func rectify<V: SIMD>(
-    _: V.Type, _ x: UnsafePointer<V.Scalar>, _ out: UnsafeMutablePointer<V.Scalar>, count: Int
-  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
-    rectifierGradient(V.self, x, x, out, count: count)
+  static func rectify<S: BinaryFloatingPoint>(
+    _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int
+  ) {
+    for i in 0..<count { out[i] = x[i] >= 0 ? x[i] : 0 }
   }
 
-  /// `out[i] = x[i] ≥ 0 ? upstream[i] : 0`, `V` registers at a time: the
-  /// upstream gradient where the rectifier passed its input through.
+  /// `out[i] = x[i] ≥ 0 ? upstream[i] : 0`: the upstream gradient where
+  /// the rectifier passed its input through.
   @inlinable
-  static func rectifierGradient<V: SIMD>(
-    _: V.Type, _ upstream: UnsafePointer<V.Scalar>, _ x: UnsafePointer<V.Scalar>,
-    _ out: UnsafeMutablePointer<V.Scalar>, count: Int
-  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
-    let lanes = V.scalarCount
-    var i = 0
-    while i + lanes <= count {
-      let passes = UnsafeRawPointer(x + i).loadUnaligned(as: V.self) .>= V()
-      let value = UnsafeRawPointer(upstream + i).loadUnaligned(as: V.self)
-      UnsafeMutableRawPointer(out + i).storeBytes(
-        of: V().replacing(with: value, where: passes), as: V.self)
-      i += lanes
-    }
-    while i < count {
-      out[i] = x[i] >= 0 ? upstream[i] : 0
-      i += 1
-    }
+  static func rectifierGradient<S: BinaryFloatingPoint>(
+    _ upstream: UnsafePointer<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+    count: Int
+  ) {
+    for i in 0..<count { out[i] = x[i] >= 0 ? upstream[i] : 0 }
   }
 }

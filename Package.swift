@@ -6,6 +6,9 @@ import PackageDescription
 // for that set's CPU, and the library picks the widest set the CPU
 // supports when it starts (CORTEX_ISA=avx512|avx2|baseline forces a
 // narrower one). Only those three small targets carry a target CPU.
+// An incremental build does not always recompile them when only the body
+// of a generic kernel changes: touch their sources (or build clean) before
+// measuring or testing such a change.
 //
 // The kernel targets are optimized in debug builds too: kernels are always
 // optimized (unoptimized, generic SIMD code is not specialized and runs

@@ -83,6 +83,48 @@ extension KernelSet {
     }
   }
 
+  /// Writes the channels-last column matrix of one image of `channels`
+  /// planes: `[H2·W2, Fh·Fw·C]`, one receptive field per output position,
+  /// tap `(i, j)` of channel `c` at `(i·Fw + j)·C + c`. It is `colsᵀ` with
+  /// its columns reordered from `(c, i, j)` to `(i, j, c)`. It reads a
+  /// zero-padded channels-last copy of the image, where the `Fw·C` taps of
+  /// a window row (the `C` taps of a window tap, with dilation across) lie
+  /// side by side: each moves as one run of registers, with no bounds to
+  /// check.
+  @inlinable
+  static func im2colChannelsLast<V: SIMD>(
+    _: V.Type, _ image: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
+    _ rows: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let padded = PaddedPlanes(g, channels: channels)
+    let buffer = padded.scratch(V.Scalar.self)
+    buffer.update(repeating: 0, count: padded.count)
+    for y in 0..<g.input.height {
+      let line = buffer + ((y &+ g.padding.height) &* padded.width &+ g.padding.width) &* channels
+      for c in 0..<channels {
+        let source = image + (c &* g.input.height &+ y) &* g.input.width
+        for x in 0..<g.input.width { line[x &* channels &+ c] = source[x] }
+      }
+    }
+    let (runs, runLength, runStep) =
+      g.dilation.width == 1
+      ? (1, g.window.width &* channels, 0)
+      : (g.window.width, channels, g.dilation.width &* channels)
+    var target = rows
+    for oh in 0..<g.output.height {
+      for ow in 0..<g.output.width {
+        for i in 0..<g.window.height {
+          let row = oh &* g.stride.height &+ i &* g.dilation.height
+          let window = buffer + (row &* padded.width &+ ow &* g.stride.width) &* channels
+          for run in 0..<runs {
+            copyRow(V.self, window + run &* runStep, target, count: runLength)
+            target += runLength
+          }
+        }
+      }
+    }
+  }
+
   /// Adds every column of `cols` (`[C·Fh·Fw, H2·W2]`) onto the input
   /// positions im2col read it from; padding positions are dropped.
   @inlinable

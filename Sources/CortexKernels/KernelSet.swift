@@ -105,6 +105,8 @@ extension KernelSet {
     switch call {
     case .im2col(let image, let channels, let g, let columns, let rowStride):
       im2col(V.self, image, channels: channels, g, columns, rowStride: rowStride)
+    case .im2colChannelsLast(let image, let channels, let g, let rows):
+      im2colChannelsLast(V.self, image, channels: channels, g, rows)
     case .col2im(let columns, let channels, let g, let image):
       col2im(V.self, columns, channels: channels, g, image)
     case .maxPool(let input, let output, let winners, let planes, let g):
@@ -181,6 +183,12 @@ public enum KernelCall<Scalar> {
   case im2col(
     image: UnsafePointer<Scalar>, channels: Int, geometry: WindowGeometry,
     columns: UnsafeMutablePointer<Scalar>, rowStride: Int)
+  /// The channels-last column matrix `[H2·W2, Fh·Fw·C]` of one
+  /// `[C, H, W]` image: row `oh·W2 + ow` holds the receptive field of that
+  /// output, tap `(i, j)` of channel `c` at `(i·Fw + j)·C + c`.
+  case im2colChannelsLast(
+    image: UnsafePointer<Scalar>, channels: Int, geometry: WindowGeometry,
+    rows: UnsafeMutablePointer<Scalar>)
   /// The adjoint of im2col: every column of `columns` added onto the
   /// positions of `image` (`[C, H, W]`) it was read from.
   case col2im(

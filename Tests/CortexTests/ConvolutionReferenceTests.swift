@@ -157,6 +157,28 @@ import Testing
     }
   }
 
+  /// Configurations with enough filters for the filter gradient to run on
+  /// the packed tile from channels-last column matrices: with dilation
+  /// and stride across and down, several images per product, and 1×1
+  /// windows with padding.
+  @Test func manyFiltersMatchDirectLoops() throws {
+    let configs = [
+      Config(
+        batch: 3, channels: 3, height: 7, width: 6, filters: 65, filterHeight: 3, filterWidth: 3,
+        strides: (1, 1), paddings: (1, 1), dilations: (1, 1), bias: true, rounding: .exact),
+      Config(
+        batch: 2, channels: 2, height: 9, width: 8, filters: 64, filterHeight: 2, filterWidth: 3,
+        strides: (2, 1), paddings: (1, 2), dilations: (1, 2), bias: false, rounding: .floor),
+      Config(
+        batch: 2, channels: 5, height: 4, width: 5, filters: 70, filterHeight: 1, filterWidth: 1,
+        strides: (1, 2), paddings: (1, 1), dilations: (1, 1), bias: true, rounding: .exact),
+    ]
+    #expect(configs.allSatisfy { $0.filters >= packedFilterGradientMinimumFilters })
+    for (index, config) in configs.enumerated() {
+      try Self.check(config, seed: UInt64(2000 + 4 * index))
+    }
+  }
+
   /// Configurations large enough to be split over the cores.
   @Test func parallelBatchesMatchDirectLoops() throws {
     let configs = [

@@ -68,12 +68,12 @@ import Testing
     for g in Self.geometries(count: 66, seed: 11) {
       let channels = 2
       let image: [S] = Self.random(channels * g.inputCount, using: &generator)
-      let rows = channels * g.windowCount
+      let patch = channels * g.windowCount
       // im2col with a row stride wider than a row: the gap is left alone.
       let rowStride = g.outputCount + 3
-      var columns = [S](repeating: 7, count: rows * rowStride)
+      var columns = [S](repeating: 7, count: patch * rowStride)
       im2col(image, channels: channels, g, &columns, rowStride: rowStride, using: kernels)
-      let upstream: [S] = Self.random(rows * g.outputCount, using: &generator)
+      let upstream: [S] = Self.random(patch * g.outputCount, using: &generator)
       var folded = [S](repeating: 0, count: image.count)
       col2im(upstream, channels: channels, g, &folded, using: kernels)
       var expectedColumns = [S](repeating: 7, count: columns.count)
@@ -97,12 +97,23 @@ import Testing
         }
       }
       #expect(columns == expectedColumns, "\(set) \(S.self) im2col \(g)")
+      // The channels-last column matrix: row `position` holds column
+      // `position` of the column matrix, tap `(i, j)` of channel `c` at
+      // `(i·Fw + j)·C + c`.
+      var rows = [S](repeating: 7, count: g.outputCount * patch)
+      im2colChannelsLast(image, channels: channels, g, &rows, using: kernels)
+      let expectedRows = (0..<rows.count).map { index in
+        let (position, column) = index.quotientAndRemainder(dividingBy: patch)
+        let (tap, c) = column.quotientAndRemainder(dividingBy: channels)
+        return expectedColumns[(c * g.windowCount + tap) * rowStride + position]
+      }
+      #expect(rows == expectedRows, "\(set) \(S.self) im2colChannelsLast \(g)")
       let worst = zip(folded, expectedFolded).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
       #expect(worst <= 1e-5, "\(set) \(S.self) col2im \(g)")
     }
   }
 
-  @Test func im2colAndCol2imMatchPlainLoopsOnEverySet() {
+  @Test func columnMatricesAndCol2imMatchPlainLoopsOnEverySet() {
     for set in InstructionSet.supported {
       checkColumns(Float.self, on: set)
       checkColumns(Double.self, on: set)

@@ -44,6 +44,18 @@ func col2im<S: TensorScalar>(
   runKernel(.col2im(columns: cols, channels: channels, geometry: g, image: image), using: kernels)
 }
 
+/// Writes the channels-last column matrix of one image (`[H2·W2, Fh·Fw·C]`,
+/// one receptive field per row, tap `(i, j)` of channel `c` at
+/// `(i·Fw + j)·C + c`) through the current set's kernels.
+func im2colChannelsLast<S: TensorScalar>(
+  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ rows: UnsafeMutablePointer<S>,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  runKernel(
+    .im2colChannelsLast(image: image, channels: channels, geometry: g, rows: rows),
+    using: kernels)
+}
+
 /// The column matrix of one image: im2col into `scratch`, or the image
 /// itself for a pointwise convolution (which has no scratch).
 @inline(__always)
@@ -115,6 +127,14 @@ func vectorSum<S: TensorScalar>(
   return result
 }
 
+/// Filter counts from which the filter gradient of a convolution with a
+/// window runs as a plain product on the packed GEMM tile, from
+/// channels-last column matrices (measured on AVX-512: a 64-filter 3×3
+/// convolution's forward + backward 10 % faster); below, the row-product
+/// path, which wastes none of the tile's 6 rows on small filter counts,
+/// stays faster (32 filters 5×5 on 3 channels: 20 % slower packed).
+let packedFilterGradientMinimumFilters = 64
+
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
 /// given the output's gradient `upstream` (`[N, K, H2, W2]`). Each gradient
 /// is computed only when its buffer is given, and overwritten:
@@ -147,6 +167,7 @@ func convolution2DBackward<S: TensorScalar>(
     // Images whose filter gradients are taken in one product: enough for
     // about 512 positions, so that the dot products are long.
     let groupSize = g.isPointwise ? 1 : max(1, min(8, 512 / max(positions, 1)))
+    let channelsLast = !g.isPointwise && g.filters >= packedFilterGradientMinimumFilters
     forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
       let partialFilters = partials + chunk * partialCount
       let partialBias = partialFilters + filterCount
@@ -187,37 +208,52 @@ func convolution2DBackward<S: TensorScalar>(
           }
         }
         /// `∂W += Σₙ ∂y[n] · cols(x[n])ᵀ` over the images of `members` as
-        /// one product: their column matrices side by side in `scratch`
-        /// and their output gradients side by side in `groupedGradient`,
-        /// so that the dot products run over all their positions at once.
+        /// one product, their output gradients side by side in
+        /// `groupedGradient` so that it runs over all their positions at
+        /// once. With ``packedFilterGradientMinimumFilters`` filters or
+        /// more, their channels-last column matrices lie one above the
+        /// other in `scratch`, and the product is a plain one on the
+        /// packed tile, with each filter's taps in `(i, j, c)` order; with
+        /// fewer, their column matrices lie side by side and the product
+        /// is `∂y · colsᵀ` along rows. A pointwise convolution reads
+        /// `cols` from the image itself.
         func filterGradientOfGroup(
           _ members: Range<Int>, _ scratch: UnsafeMutablePointer<S>?,
           _ groupedGradient: UnsafeMutablePointer<S>?
         ) {
-          let width = members.count * positions
-          guard let scratch, let groupedGradient, members.count > 1 else {
+          guard let scratch else {
             for n in members {
               gemm(
                 transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
                 a: upstream + n * g.outputImageCount, lda: positions,
-                b: columns(of: input + n * g.inputImageCount, g, scratch: scratch),
-                ldb: positions, c: partialFilters, ldc: g.patchSize, accumulate: true)
+                b: input + n * g.inputImageCount, ldb: positions, c: partialFilters,
+                ldc: g.patchSize, accumulate: true)
             }
             return
           }
+          let width = members.count * positions
+          let grouped = members.count > 1 ? groupedGradient : nil
           for (slot, n) in members.enumerated() {
-            im2col(
-              input + n * g.inputImageCount, channels: g.channels, g.plane,
-              scratch + slot * positions, rowStride: width)
+            let image = input + n * g.inputImageCount
+            if channelsLast {
+              im2colChannelsLast(
+                image, channels: g.channels, g.plane, scratch + slot * positions * g.patchSize)
+            } else {
+              im2col(
+                image, channels: g.channels, g.plane, scratch + slot * positions, rowStride: width)
+            }
+            guard let grouped else { continue }
             for k in 0..<g.filters {
-              (groupedGradient + k * width + slot * positions).update(
+              (grouped + k * width + slot * positions).update(
                 from: upstream + n * g.outputImageCount + k * positions, count: positions)
             }
           }
+          let gradients =
+            grouped.map { UnsafePointer($0) } ?? upstream + members.lowerBound * g.outputImageCount
           gemm(
-            transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: width,
-            a: groupedGradient, lda: width, b: scratch, ldb: width, c: partialFilters,
-            ldc: g.patchSize, accumulate: true)
+            transposeA: false, transposeB: !channelsLast, m: g.filters, n: g.patchSize, k: width,
+            a: gradients, lda: width, b: scratch, ldb: channelsLast ? g.patchSize : width,
+            c: partialFilters, ldc: g.patchSize, accumulate: true)
         }
       }
       if usesImages && !images.isEmpty && !g.isPointwise {
@@ -236,10 +272,24 @@ func convolution2DBackward<S: TensorScalar>(
       }
     }
     if let filterGradient {
-      filterGradient.update(from: partials, count: filterCount)
       for chunk in 1..<chunks {
         let partial = partials + chunk * partialCount
-        for i in 0..<filterCount { filterGradient[i] += partial[i] }
+        for i in 0..<filterCount { partials[i] += partial[i] }
+      }
+      if channelsLast {
+        // Each filter's taps are summed in `(i, j, c)` order; the filters
+        // are `[K, C, Fh, Fw]`.
+        let taps = g.plane.windowCount
+        for k in 0..<g.filters {
+          for c in 0..<g.channels {
+            for t in 0..<taps {
+              filterGradient[(k * g.channels + c) * taps + t] =
+                partials[(k * taps + t) * g.channels + c]
+            }
+          }
+        }
+      } else {
+        filterGradient.update(from: partials, count: filterCount)
       }
     }
     if let biasGradient {

@@ -103,6 +103,33 @@ import Testing
     #expect(reference.losses.last! < reference.losses.first!)
   }
 
+  /// The gradients of a 64-filter 3×3 convolution, whose filter gradient
+  /// runs on the packed tile, are the same bits on every fused set.
+  @Test(
+    .enabled(
+      if: InstructionSet.supported.filter(\.fusesMultiplyAdd).count > 1,
+      "this CPU has fewer than two instruction sets with fused multiply-add"))
+  func manyFilterConvolutionGradientsAreTheSameBitsOnEveryFusedSet() throws {
+    let x = Tensor<Float>.randomNormal([4, 8, 9, 10], seed: 21)
+    let w = Tensor<Float>.randomNormal([64, 8, 3, 3], seed: 22)
+    let upstream = Tensor<Float>.randomNormal([4, 64, 9, 10], seed: 23)
+    func gradients(on set: InstructionSet) throws -> [[Float]] {
+      let saved = ComputeSettings.instructionSet
+      try ComputeSettings.setInstructionSet(set)
+      defer { try? ComputeSettings.setInstructionSet(saved) }
+      let (_, pullback) = valueWithPullback(at: [x, w]) { t in
+        conv2d(t[0], filters: t[1], padding: 1)
+      }
+      return pullback(upstream).map(\.scalars)
+    }
+    let sets = InstructionSet.supported.filter(\.fusesMultiplyAdd)
+    let reference = try gradients(on: sets[0])
+    #expect(reference[1].contains { $0 != 0 })
+    for set in sets.dropFirst() {
+      #expect(try gradients(on: set) == reference, "\(set) against \(sets[0])")
+    }
+  }
+
   /// 50 steps of SGD with momentum on seeded random batches of 16 images.
   func trainLeNet5(on set: InstructionSet) throws -> (losses: [Double], parameters: [[Float]]) {
     let saved = ComputeSettings.instructionSet

@@ -130,9 +130,9 @@ func vectorSum<S: TensorScalar>(
 /// Filter counts from which the filter gradient of a convolution with a
 /// window runs as a plain product on the packed GEMM tile, from
 /// channels-last column matrices (measured on AVX-512: a 64-filter 3×3
-/// convolution's forward + backward 10 % faster); below, the row-product
+/// convolution's forward + backward 8–9 % faster); below, the row-product
 /// path, which wastes none of the tile's 6 rows on small filter counts,
-/// stays faster (32 filters 5×5 on 3 channels: 20 % slower packed).
+/// stays faster (32 filters 5×5 on 3 channels: 13 % slower packed).
 let packedFilterGradientMinimumFilters = 64
 
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``

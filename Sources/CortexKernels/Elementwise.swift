@@ -95,24 +95,4 @@ extension KernelSet {
       }
     }
   }
-
-  /// `out = a ∘ b` for one of the arithmetic operations, with `a` of
-  /// `shapeA`, `b` of `shapeB`, and `out` of their broadcast shape `result`.
-  @inlinable
-  static func elementwise<S: BinaryFloatingPoint>(
-    _ operation: BinaryOperation, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
-    shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int]
-  ) {
-    switch operation {
-    case .add: zip(a, shapeA: shapeA, b, shapeB: shapeB, out, result: result, +)
-    case .subtract: zip(a, shapeA: shapeA, b, shapeB: shapeB, out, result: result, -)
-    case .multiply: zip(a, shapeA: shapeA, b, shapeB: shapeB, out, result: result, *)
-    case .divide: zip(a, shapeA: shapeA, b, shapeB: shapeB, out, result: result, /)
-    }
-  }
-}
-
-/// The elementwise arithmetic every instruction set's kernels carry.
-public enum BinaryOperation: Sendable {
-  case add, subtract, multiply, divide
 }

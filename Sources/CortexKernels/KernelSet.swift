@@ -26,20 +26,28 @@ public protocol KernelSet {
   static func gemm(_ product: GEMMProduct<Float>)
   /// `C = op(A) · op(B)` (or `C += …`) in double precision.
   static func gemm(_ product: GEMMProduct<Double>)
-  /// `out = a ∘ b` elementwise, with NumPy broadcasting: `a` of `shapeA`,
+  /// `out[i] = f(x[i])` for `count` elements, in single precision.
+  static func apply(
+    _ f: UnaryFunction<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+    count: Int)
+  /// `out[i] = f(x[i])` for `count` elements, in double precision.
+  static func apply(
+    _ f: UnaryFunction<Double>, _ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>,
+    count: Int)
+  /// `out = f(a, b)` elementwise, with NumPy broadcasting: `a` of `shapeA`,
   /// `b` of `shapeB`, `out` of their broadcast shape `result`.
-  static func arithmetic(
-    _ operation: BinaryOperation, _ a: UnsafePointer<Float>, shapeA: [Int],
+  static func apply(
+    _ f: BinaryFunction<Float>, _ a: UnsafePointer<Float>, shapeA: [Int],
     _ b: UnsafePointer<Float>, shapeB: [Int], _ out: UnsafeMutablePointer<Float>, result: [Int])
-  /// `out = a ∘ b` elementwise in double precision, as for `Float`.
-  static func arithmetic(
-    _ operation: BinaryOperation, _ a: UnsafePointer<Double>, shapeA: [Int],
+  /// `out = f(a, b)` elementwise in double precision, as for `Float`.
+  static func apply(
+    _ f: BinaryFunction<Double>, _ a: UnsafePointer<Double>, shapeA: [Int],
     _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
     result: [Int])
-  /// Runs one of the convolution, pooling, reduction and activation
+  /// Runs one of the convolution, pooling and reduction
   /// kernels in single precision.
   static func run(_ call: KernelCall<Float>)
-  /// Runs one of the convolution, pooling, reduction and activation
+  /// Runs one of the convolution, pooling and reduction
   /// kernels in double precision.
   static func run(_ call: KernelCall<Double>)
   /// `out[i] = tanh(x[i])` for `count` elements, in single precision.
@@ -65,19 +73,33 @@ extension KernelSet {
     multiply(product, DoubleVector.self)
   }
 
-  @inlinable public static func arithmetic(
-    _ operation: BinaryOperation, _ a: UnsafePointer<Float>, shapeA: [Int],
-    _ b: UnsafePointer<Float>, shapeB: [Int], _ out: UnsafeMutablePointer<Float>, result: [Int]
+  @inlinable public static func apply(
+    _ f: UnaryFunction<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+    count: Int
   ) {
-    elementwise(operation, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+    unary(f, x, out, count: count)
   }
 
-  @inlinable public static func arithmetic(
-    _ operation: BinaryOperation, _ a: UnsafePointer<Double>, shapeA: [Int],
+  @inlinable public static func apply(
+    _ f: UnaryFunction<Double>, _ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>,
+    count: Int
+  ) {
+    unary(f, x, out, count: count)
+  }
+
+  @inlinable public static func apply(
+    _ f: BinaryFunction<Float>, _ a: UnsafePointer<Float>, shapeA: [Int],
+    _ b: UnsafePointer<Float>, shapeB: [Int], _ out: UnsafeMutablePointer<Float>, result: [Int]
+  ) {
+    binary(f, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+  }
+
+  @inlinable public static func apply(
+    _ f: BinaryFunction<Double>, _ a: UnsafePointer<Double>, shapeA: [Int],
     _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
     result: [Int]
   ) {
-    elementwise(operation, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+    binary(f, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
   }
 
   @inlinable public static func run(_ call: KernelCall<Float>) {
@@ -129,10 +151,6 @@ extension KernelSet {
       result.pointee = vectorSum(x, count: count)
     case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
       sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
-    case .rectify(let x, let out, let count):
-      rectify(x, out, count: count)
-    case .rectifierGradient(let upstream, let x, let out, let count):
-      rectifierGradient(upstream, x, out, count: count)
     }
   }
 
@@ -175,7 +193,7 @@ extension KernelSet {
   }
 }
 
-/// One call of a convolution, pooling, reduction or activation kernel,
+/// One call of a convolution, pooling or reduction kernel,
 /// with its buffers. Shapes are NCHW; every output buffer is overwritten.
 public enum KernelCall<Scalar> {
   /// The `[C·Fh·Fw, H2·W2]` column matrix of one `[C, H, W]` image, its
@@ -238,11 +256,4 @@ public enum KernelCall<Scalar> {
   case sumAlongAxis(
     x: UnsafePointer<Scalar>, outer: Int, axis: Int, inner: Int,
     out: UnsafeMutablePointer<Scalar>)
-  /// `out[i] = x[i] ≥ 0 ? x[i] : 0` for `count` elements (NaN gives 0).
-  case rectify(x: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>, count: Int)
-  /// `out[i] = x[i] ≥ 0 ? upstream[i] : 0` for `count` elements: the
-  /// gradient of ``rectify(x:out:count:)``.
-  case rectifierGradient(
-    upstream: UnsafePointer<Scalar>, x: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>,
-    count: Int)
 }

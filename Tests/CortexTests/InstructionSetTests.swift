@@ -9,7 +9,7 @@ import Testing
 @testable import CortexTraining
 
 /// The kernels of every instruction set the CPU has: the elementwise
-/// arithmetic against plain loops, and training that gives the same bits on
+/// functions against plain loops, and training that gives the same bits on
 /// every set that fuses multiply-adds.
 @Suite struct InstructionSetTests {
   /// Pairs of shapes that broadcast: equal, scalar on either side, rows,
@@ -21,32 +21,132 @@ import Testing
       ([2, 3, 4, 5], [3, 1, 5]), ([64, 128], [64, 128]),
     ]
 
-  func checkArithmetic<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+  /// Whether `x` and `y` are the same number: equal with the same sign, or
+  /// both NaN.
+  static func same<S: TensorScalar>(_ x: S, _ y: S) -> Bool {
+    x.isNaN ? y.isNaN : x == y && x.sign == y.sign
+  }
+
+  /// `f` over `a` and `b` broadcast to `result`, one output index at a time.
+  static func broadcastLoop<S>(
+    _ a: [S], _ shapeA: [Int], _ b: [S], _ shapeB: [Int], result: [Int], _ f: (S, S) -> S
+  ) -> [S] {
+    /// The flat index into `shape` (aligned right, broadcast along its 1s)
+    /// of the result's multi-index `index`.
+    func flat(_ index: [Int], _ shape: [Int]) -> Int {
+      let offset = result.count - shape.count
+      return shape.indices.reduce(0) { $0 * shape[$1] + (shape[$1] == 1 ? 0 : index[$1 + offset]) }
+    }
+    return (0..<result.reduce(1, *)).map { position in
+      var index = [Int](repeating: 0, count: result.count)
+      var rest = position
+      for axis in result.indices.reversed() {
+        index[axis] = rest % result[axis]
+        rest /= result[axis]
+      }
+      return f(a[flat(index, shapeA)], b[flat(index, shapeB)])
+    }
+  }
+
+  /// Every binary function and a plain loop of its formula.
+  static func binaryReferences<S: TensorScalar>(_: S.Type) -> [(BinaryFunction<S>, (S, S) -> S)] {
+    let bit = { (condition: Bool) -> S in condition ? 1 : 0 }
+    return [
+      (.add, +), (.subtract, -), (.multiply, *), (.divide, /), (.power, { S.pow($0, $1) }),
+      (.maximum, { $0 >= $1 ? $0 : $1 }), (.minimum, { $0 <= $1 ? $0 : $1 }),
+      (.greater, { bit($0 > $1) }), (.less, { bit($0 < $1) }),
+      (.greaterOrEqual, { bit($0 >= $1) }), (.lessOrEqual, { bit($0 <= $1) }),
+      (.equal, { bit($0 == $1) }), (.notEqual, { bit($0 != $1) }),
+      (.passWhereAtLeast(0), { $1 >= 0 ? $0 : 0 }),
+      (.passWhereAtLeast(0.75), { $1 >= 0.75 ? $0 : 0 }),
+      (.passWhereAtMost(0.75), { $1 <= 0.75 ? $0 : 0 }), (.tanhGradient, { $0 * (1 - $1 * $1) }),
+      (.sigmoidGradient, { $0 * $1 * (1 - $1) }),
+      (
+        .logisticLoss,
+        { z, t in
+          Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
+        }
+      ),
+    ]
+  }
+
+  func checkBinary<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
     let kernels = ComputeSettings.kernels(for: set)
     var generator = SeededGenerator(seed: 17)
-    let operations: [(BinaryOperation, (S, S) -> S)] = [
-      (.add, +), (.subtract, -), (.multiply, *), (.divide, /),
-    ]
     for (shapeA, shapeB) in Self.shapePairs {
       let result = broadcastShape(shapeA, shapeB)!
-      let a = (0..<shapeA.reduce(1, *)).map { _ in S(generator.nextUnit() * 4 - 2) }
-      let b = (0..<shapeB.reduce(1, *)).map { _ in S(generator.nextUnit() * 4 + 0.5) }
-      for (operation, reference) in operations {
-        var out = [S](repeating: .nan, count: result.reduce(1, *))
+      var a = (0..<shapeA.reduce(1, *)).map { _ in S(generator.nextUnit() * 4 - 2) }
+      let b = (0..<shapeB.reduce(1, *)).map { _ in S(generator.nextUnit() * 4 - 1).rounded() / 2 }
+      // Ties, signed zeros and NaN on the left; ties with `b` on the right.
+      for (i, special) in [S.nan, 0, -0.0, -S.infinity, 0.5].enumerated() where i * 3 < a.count {
+        a[i * 3] = special
+      }
+      for (function, reference) in Self.binaryReferences(S.self) {
+        var out = [S](repeating: 7, count: result.reduce(1, *))
         binaryKernel(
-          operation, a, shapeA: shapeA, b, shapeB: shapeB, &out, result: result, using: kernels)
-        var expected = [S](repeating: .nan, count: out.count)
-        BaselineKernels.zip(
-          a, shapeA: shapeA, b, shapeB: shapeB, &expected, result: result, reference)
-        #expect(out == expected, "\(set) \(S.self) \(operation) \(shapeA) \(shapeB)")
+          function, a, shapeA: shapeA, b, shapeB: shapeB, &out, result: result, using: kernels)
+        let expected = Self.broadcastLoop(a, shapeA, b, shapeB, result: result, reference)
+        #expect(
+          Swift.zip(out, expected).allSatisfy(Self.same),
+          "\(set) \(S.self) \(function) \(shapeA) \(shapeB)")
       }
     }
   }
 
-  @Test func arithmeticMatchesPlainLoopsOnEverySet() {
+  @Test func binaryFunctionsMatchPlainLoopsOnEverySet() {
     for set in InstructionSet.supported {
-      checkArithmetic(Float.self, on: set)
-      checkArithmetic(Double.self, on: set)
+      checkBinary(Float.self, on: set)
+      checkBinary(Double.self, on: set)
+    }
+  }
+
+  /// Every unary function and a plain loop of its formula; `tanh` in single
+  /// precision, an approximation, is checked on its own below.
+  static func unaryReferences<S: TensorScalar>(_: S.Type) -> [(UnaryFunction<S>, (S) -> S)] {
+    let bit = { (condition: Bool) -> S in condition ? 1 : 0 }
+    let inDouble = { (f: @escaping (Double) -> Double) in { (x: S) in S(f(Double(x))) } }
+    let c = (2 / Double.pi).squareRoot()
+    let exact: [(UnaryFunction<S>, (S) -> S)] =
+      S.self == Double.self ? [(.tanh, { S.tanh($0) })] : []
+    return exact + [
+      (.negate, { -$0 }), (.exp, { S.exp($0) }), (.log, { S.log($0) }),
+      (.sqrt, { $0.squareRoot() }), (.square, { $0 * $0 }), (.abs, { Swift.abs($0) }),
+      (.sign, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }), (.power(2.5), { S.pow($0, 2.5) }),
+      (.sigmoid, { $0 >= 0 ? 1 / (1 + S.exp(-$0)) : S.exp($0) / (1 + S.exp($0)) }),
+      (.maximum(0), { $0 >= 0 ? $0 : 0 }), (.maximum(-0.0), { $0 >= -0.0 ? $0 : -0.0 }),
+      (.maximum(0.5), { $0 >= 0.5 ? $0 : 0.5 }), (.minimum(0.5), { $0 <= 0.5 ? $0 : 0.5 }),
+      (.atLeast(0.5), { bit($0 >= 0.5) }), (.atMost(0.5), { bit($0 <= 0.5) }),
+      (.finiteOrZero, { $0.isFinite ? $0 : 0 }), (.erf, inDouble(Foundation.erf)),
+      (.sin, inDouble(Foundation.sin)), (.cos, inDouble(Foundation.cos)),
+      (.log1p, inDouble(Foundation.log1p)), (.expm1, inDouble(Foundation.expm1)),
+      (.softplus, inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }),
+      (.silu, inDouble { $0 / (1 + Foundation.exp(-$0)) }),
+      (.gelu, inDouble { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }),
+      (.geluTanh, inDouble { $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) / 2 }),
+    ]
+  }
+
+  func checkUnary<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 23)
+    for count in Array(0...33) + [1000] {
+      var x = (0..<count).map { _ in S(generator.nextUnit() * 40 - 20) }
+      let specials: [S] = [.nan, 0, -0.0, .infinity, -.infinity, 0.5, -1, 1e-30, 100]
+      for (i, special) in specials.enumerated() where i * 3 < count { x[i * 3] = special }
+      for (function, reference) in Self.unaryReferences(S.self) {
+        var out = [S](repeating: 7, count: count)
+        unaryKernel(function, x, &out, count: count, using: kernels)
+        #expect(
+          Swift.zip(out, x.map(reference)).allSatisfy(Self.same),
+          "\(set) \(S.self) \(function) \(count)")
+      }
+    }
+  }
+
+  @Test func unaryFunctionsMatchPlainLoopsOnEverySet() {
+    for set in InstructionSet.supported {
+      checkUnary(Float.self, on: set)
+      checkUnary(Double.self, on: set)
     }
   }
 
@@ -68,7 +168,7 @@ import Testing
     let x = FastPathTests.tanhInputs
     for count in Array(0...17) + [x.count] {
       var y = [Float](repeating: .nan, count: count)
-      tanhFloat(x, &y, count: count, using: ComputeSettings.kernels(for: set))
+      unaryKernel(.tanh, x, &y, count: count, using: ComputeSettings.kernels(for: set))
       for i in 0..<count {
         let exact = Foundation.tanh(Double(x[i]))
         #expect(Swift.abs(Double(y[i]) - exact) <= 4e-7, "\(set) tanh(\(x[i])) = \(y[i])")

@@ -317,8 +317,10 @@ import Testing
       let upstream: [S] = Self.random(count, using: &generator)
       var out = [S](repeating: 5, count: count)
       var gradient = [S](repeating: 5, count: count)
-      rectifyKernel(x, &out, count: count, using: kernels)
-      rectifierGradientKernel(upstream, x, &gradient, count: count, using: kernels)
+      unaryKernel(.maximum(0), x, &out, count: count, using: kernels)
+      binaryKernel(
+        .passWhereAtLeast(0), upstream, shapeA: [count], x, shapeB: [count], &gradient,
+        result: [count], using: kernels)
       let passes = x.map { $0 >= 0 }
       let expected = zip(x, passes).map { $1 ? $0 : 0 }
       // -0 passes as -0: compare signs too.

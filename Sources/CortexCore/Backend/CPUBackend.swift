@@ -1,5 +1,4 @@
 import CortexKernelsBaseline
-import Foundation
 
 /// The backend of host memory: every primitive runs the kernels of the
 /// current instruction set (``ComputeSettings/instructionSet``) on the
@@ -20,44 +19,7 @@ final class CPUBackend: Backend {
   @_specialize(where S == Double)
   func unary<S: TensorScalar>(_ f: UnaryFunction<S>, _ x: Tensor<S>) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(x.shape)
-    let (a, o, n) = (UnsafePointer(x.storage.pointer), out.storage.pointer, x.scalarCount)
-    /// `f` computed in `Double` through the C library, rounded back.
-    func inDouble(_ f: (Double) -> Double) { map(a, o, count: n) { S(f(Double($0))) } }
-    switch f {
-    case .negate: map(a, o, count: n) { -$0 }
-    case .exp: map(a, o, count: n) { S.exp($0) }
-    case .log: map(a, o, count: n) { S.log($0) }
-    case .sqrt: map(a, o, count: n) { $0.squareRoot() }
-    case .square: map(a, o, count: n) { $0 * $0 }
-    case .abs: map(a, o, count: n) { Swift.abs($0) }
-    case .sign: map(a, o, count: n) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
-    case .power(let p): map(a, o, count: n) { S.pow($0, p) }
-    case .tanh where S.self == Float.self: tanhKernel(a, o, count: n)
-    case .tanh: map(a, o, count: n) { S.tanh($0) }
-    case .sigmoid:
-      map(a, o, count: n) { v in
-        if v >= 0 { return 1 / (1 + S.exp(-v)) }
-        let e = S.exp(v)
-        return e / (1 + e)
-      }
-    case .maximum(let c) where c == 0 && c.sign == .plus: rectifyKernel(a, o, count: n)
-    case .maximum(let c): map(a, o, count: n) { $0 >= c ? $0 : c }
-    case .minimum(let c): map(a, o, count: n) { $0 <= c ? $0 : c }
-    case .atLeast(let c): map(a, o, count: n) { $0 >= c ? 1 : 0 }
-    case .atMost(let c): map(a, o, count: n) { $0 <= c ? 1 : 0 }
-    case .finiteOrZero: map(a, o, count: n) { $0.isFinite ? $0 : 0 }
-    case .erf: inDouble(Foundation.erf)
-    case .sin: inDouble(Foundation.sin)
-    case .cos: inDouble(Foundation.cos)
-    case .log1p: inDouble(Foundation.log1p)
-    case .expm1: inDouble(Foundation.expm1)
-    case .softplus: inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
-    case .silu: inDouble { $0 / (1 + Foundation.exp(-$0)) }
-    case .gelu: inDouble { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }
-    case .geluTanh:
-      let c = (2 / Double.pi).squareRoot()
-      inDouble { $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) / 2 }
-    }
+    unaryKernel(f, x.storage.pointer, out.storage.pointer, count: x.scalarCount)
     return out
   }
 
@@ -67,41 +29,9 @@ final class CPUBackend: Backend {
     _ f: BinaryFunction<S>, _ a: Tensor<S>, _ b: Tensor<S>, shape: [Int]
   ) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(shape)
-    let (pa, pb, po) = (
-      UnsafePointer(a.storage.pointer), UnsafePointer(b.storage.pointer), out.storage.pointer
-    )
-    let (sa, sb) = (a.shape, b.shape)
-    func zip(_ f: (S, S) -> S) {
-      BaselineKernels.zip(pa, shapeA: sa, pb, shapeB: sb, po, result: shape, f)
-    }
-    func arithmetic(_ operation: BinaryOperation) {
-      binaryKernel(operation, pa, shapeA: sa, pb, shapeB: sb, po, result: shape)
-    }
-    switch f {
-    case .add: arithmetic(.add)
-    case .subtract: arithmetic(.subtract)
-    case .multiply: arithmetic(.multiply)
-    case .divide: arithmetic(.divide)
-    case .power: zip { S.pow($0, $1) }
-    case .maximum: zip { $0 >= $1 ? $0 : $1 }
-    case .minimum: zip { $0 <= $1 ? $0 : $1 }
-    case .greater: zip { $0 > $1 ? 1 : 0 }
-    case .less: zip { $0 < $1 ? 1 : 0 }
-    case .greaterOrEqual: zip { $0 >= $1 ? 1 : 0 }
-    case .lessOrEqual: zip { $0 <= $1 ? 1 : 0 }
-    case .equal: zip { $0 == $1 ? 1 : 0 }
-    case .notEqual: zip { $0 != $1 ? 1 : 0 }
-    case .passWhereAtLeast(let c) where c == 0 && c.sign == .plus && sa == shape && sb == shape:
-      rectifierGradientKernel(pa, pb, po, count: out.scalarCount)
-    case .passWhereAtLeast(let c): zip { $1 >= c ? $0 : 0 }
-    case .passWhereAtMost(let c): zip { $1 <= c ? $0 : 0 }
-    case .tanhGradient: zip { $0 * (1 - $1 * $1) }
-    case .sigmoidGradient: zip { $0 * $1 * (1 - $1) }
-    case .logisticLoss:
-      zip { z, t in
-        Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
-      }
-    }
+    binaryKernel(
+      f, a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
+      out.storage.pointer, result: shape)
     return out
   }
 
@@ -252,14 +182,4 @@ final class CPUBackend: Backend {
     }
     return out
   }
-}
-
-/// `out[i] = f(a[i])` for `count` elements: the baseline kernels' loop,
-/// inlined here so that each case's closure is inlined into it even where
-/// the library is compiled file by file (a caller's debug build).
-@inline(__always)
-private func map<S>(
-  _ a: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int, _ f: (S) -> S
-) {
-  BaselineKernels.map(a, out, count: count, f)
 }

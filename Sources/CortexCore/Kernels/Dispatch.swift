@@ -59,36 +59,6 @@ func sumKernel<S: TensorScalar>(
   runKernel(.sumAlongAxis(x: x, outer: outer, axis: axis, inner: inner, out: out), using: kernels)
 }
 
-/// `out[i] = x[i] ≥ 0 ? x[i] : 0` for `count` elements (NaN gives 0),
-/// through the current set's kernels.
-func rectifyKernel<S: TensorScalar>(
-  _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int,
-  using kernels: any KernelSet.Type = ComputeSettings.kernels
-) {
-  runKernel(.rectify(x: x, out: out, count: count), using: kernels)
-}
-
-/// `out[i] = x[i] ≥ 0 ? upstream[i] : 0` for `count` elements, through
-/// the current set's kernels.
-func rectifierGradientKernel<S: TensorScalar>(
-  _ upstream: UnsafePointer<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
-  count: Int, using kernels: any KernelSet.Type = ComputeSettings.kernels
-) {
-  runKernel(.rectifierGradient(upstream: upstream, x: x, out: out, count: count), using: kernels)
-}
-
-/// `out[i] = tanh(x[i])` for `count` elements.
-func tanhKernel<S: TensorScalar>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int)
-{
-  if S.self == Float.self {
-    tanhFloat(
-      UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-      UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count: count)
-  } else {
-    for i in 0..<count { out[i] = S.tanh(x[i]) }
-  }
-}
-
 /// `tanh` in single precision through the current set's kernels: within
 /// 3.95e-7 of the exact value (see `KernelSet.tanhFloat`).
 func tanhFloat(
@@ -98,31 +68,55 @@ func tanhFloat(
   kernels.tanh(x, out, count: count)
 }
 
-/// The elementwise arithmetic the operations share.
-typealias BinaryOperation = CortexKernels.BinaryOperation
+/// A function of one tensor, applied to every element.
+typealias UnaryFunction<S: TensorScalar> = CortexKernels.UnaryFunction<S>
 
-/// `out = a ∘ b` elementwise with NumPy broadcasting, through the current
+/// A function of two tensors, applied elementwise with NumPy broadcasting.
+typealias BinaryFunction<S: TensorScalar> = CortexKernels.BinaryFunction<S>
+
+/// The `[Float]` or `[Double]` view of a pointer to `S`, which is one of
+/// them (the casts change no layout).
+private func cast<S, T>(_ pointer: UnsafePointer<S>) -> UnsafePointer<T> {
+  UnsafeRawPointer(pointer).assumingMemoryBound(to: T.self)
+}
+
+private func cast<S, T>(_ pointer: UnsafeMutablePointer<S>) -> UnsafeMutablePointer<T> {
+  UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: T.self)
+}
+
+/// `out[i] = f(x[i])` for `count` elements, through the current set's
+/// kernels.
+func unaryKernel<S: TensorScalar>(
+  _ f: UnaryFunction<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count: Int,
+  using kernels: any KernelSet.Type = ComputeSettings.kernels
+) {
+  if S.self == Float.self {
+    kernels.apply(
+      unsafeBitCast(f, to: UnaryFunction<Float>.self), cast(x), cast(out), count: count)
+  } else if S.self == Double.self {
+    kernels.apply(
+      unsafeBitCast(f, to: UnaryFunction<Double>.self), cast(x), cast(out), count: count)
+  } else {
+    preconditionFailure("unaryKernel: no kernel for \(S.self)")
+  }
+}
+
+/// `out = f(a, b)` elementwise with NumPy broadcasting, through the current
 /// set's kernels: `a` of `shapeA`, `b` of `shapeB`, `out` of their broadcast
 /// shape `result`.
 func binaryKernel<S: TensorScalar>(
-  _ operation: BinaryOperation, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
+  _ f: BinaryFunction<S>, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
   shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int],
   using kernels: any KernelSet.Type = ComputeSettings.kernels
 ) {
-  func cast<T>(_ pointer: UnsafePointer<S>) -> UnsafePointer<T> {
-    UnsafeRawPointer(pointer).assumingMemoryBound(to: T.self)
-  }
-  func cast<T>(_ pointer: UnsafeMutablePointer<S>) -> UnsafeMutablePointer<T> {
-    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: T.self)
-  }
   if S.self == Float.self {
-    kernels.arithmetic(
-      operation, cast(a) as UnsafePointer<Float>, shapeA: shapeA, cast(b), shapeB: shapeB,
-      cast(out), result: result)
+    kernels.apply(
+      unsafeBitCast(f, to: BinaryFunction<Float>.self), cast(a) as UnsafePointer<Float>,
+      shapeA: shapeA, cast(b), shapeB: shapeB, cast(out), result: result)
   } else if S.self == Double.self {
-    kernels.arithmetic(
-      operation, cast(a) as UnsafePointer<Double>, shapeA: shapeA, cast(b), shapeB: shapeB,
-      cast(out), result: result)
+    kernels.apply(
+      unsafeBitCast(f, to: BinaryFunction<Double>.self), cast(a) as UnsafePointer<Double>,
+      shapeA: shapeA, cast(b), shapeB: shapeB, cast(out), result: result)
   } else {
     preconditionFailure("binaryKernel: no kernel for \(S.self)")
   }

@@ -1,7 +1,6 @@
-// The arithmetic the operations share goes through
-// ``binaryKernel(_:_:shapeA:_:shapeB:_:result:)``, to the kernels of the
-// current instruction set; the other elementwise loops are the CPU
-// backend's (Backend/CPUBackend.swift).
+// The elementwise functions go through ``unaryKernel(_:_:_:count:using:)``
+// and ``binaryKernel(_:_:shapeA:_:shapeB:_:result:using:)`` to the kernels
+// of the current instruction set (CortexKernels/ElementwiseFunctions.swift).
 
 /// The shape two shapes broadcast to under NumPy's rules, or `nil` when they
 /// are incompatible: aligned from the right, each pair of dimensions must be

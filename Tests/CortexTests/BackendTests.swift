@@ -254,4 +254,19 @@ private struct TracedBlock: Layer {
     #expect(y.scalars == [Float](repeating: 0, count: 3000))
     #expect(exp(x).sum(alongAxes: 1).shape == [1000])
   }
+
+  /// A host tensor first among shape-only ones (a class token before the
+  /// traced patches) still leaves the work to the meta backend.
+  @Test func aHostTensorBeforeShapeOnlyOnesStaysShapeOnly() {
+    let patches = Tensor<Float>(
+      shape: [4, 1000, 8], storage: TensorStorage(uninitializedCount: 32_000, device: .meta))
+    let token = Tensor<Float>.ones([4, 1, 8])
+    let joined = Tensor(concatenating: [token, patches], alongAxis: 1)
+    #expect(joined.shape == [4, 1001, 8] && joined.device == .meta)
+    let filters = Tensor<Float>.ones([2, 8, 3, 3])
+    let images = Tensor<Float>(
+      shape: [4, 8, 5, 5], storage: TensorStorage(uninitializedCount: 800, device: .meta))
+    let maps = conv2d(images, filters: filters, bias: Tensor<Float>.zeros([2]))
+    #expect(maps.shape == [4, 2, 3, 3] && maps.device == .meta)
+  }
 }

@@ -292,8 +292,7 @@ public func conv2d<Scalar>(
       "conv2d: \(error.message) (input \(input.shape), filters \(filters.shape))")
   }
   let inputs = [input, filters] + (bias.map { [$0] } ?? [])
-  requireOneDevice("conv2d", inputs)
-  let backend = input.backend("conv2d")
+  let backend = commonBackend("conv2d", inputs)
   let output = backend.convolution(input, filters: filters, bias: bias, g)
   return recordFused(
     "conv2d", inputs: inputs, output: output,

@@ -166,7 +166,7 @@ extension Tensor {
     }
     var outShape = first.shape
     outShape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
-    requireOneDevice("concatenate", tensors)
+    let backend = commonBackend("concatenate", tensors)
     var offsets: [Int] = []
     var offset = 0
     var blocks: [BlockCopy<Scalar>] = []
@@ -180,7 +180,7 @@ extension Tensor {
           destinationOrigin: origin))
       offset += t.shape[axis]
     }
-    let out = first.backend("concatenate").assemble(outShape, zeroFilled: false, blocks: blocks)
+    let out = backend.assemble(outShape, zeroFilled: false, blocks: blocks)
     let sizes = tensors.map { $0.shape[axis] }
     self = record("concatenate", inputs: tensors, output: out) { g, needs in
       (0..<sizes.count).map { i in

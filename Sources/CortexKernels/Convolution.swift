@@ -83,48 +83,6 @@ extension KernelSet {
     }
   }
 
-  /// Writes the channels-last column matrix of one image of `channels`
-  /// planes: `[H2·W2, Fh·Fw·C]`, one receptive field per output position,
-  /// tap `(i, j)` of channel `c` at `(i·Fw + j)·C + c`. It is `colsᵀ` with
-  /// its columns reordered from `(c, i, j)` to `(i, j, c)`. It reads a
-  /// zero-padded channels-last copy of the image, where the `Fw·C` taps of
-  /// a window row (the `C` taps of a window tap, with dilation across) lie
-  /// side by side: each moves as one run of registers, with no bounds to
-  /// check.
-  @inlinable
-  static func im2colChannelsLast<V: SIMD>(
-    _: V.Type, _ image: UnsafePointer<V.Scalar>, channels: Int, _ g: WindowGeometry,
-    _ rows: UnsafeMutablePointer<V.Scalar>
-  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
-    let padded = PaddedPlanes(g, channels: channels)
-    let buffer = padded.scratch(V.Scalar.self)
-    buffer.update(repeating: 0, count: padded.count)
-    for y in 0..<g.input.height {
-      let line = buffer + ((y &+ g.padding.height) &* padded.width &+ g.padding.width) &* channels
-      for c in 0..<channels {
-        let source = image + (c &* g.input.height &+ y) &* g.input.width
-        for x in 0..<g.input.width { line[x &* channels &+ c] = source[x] }
-      }
-    }
-    let (runs, runLength, runStep) =
-      g.dilation.width == 1
-      ? (1, g.window.width &* channels, 0)
-      : (g.window.width, channels, g.dilation.width &* channels)
-    var target = rows
-    for oh in 0..<g.output.height {
-      for ow in 0..<g.output.width {
-        for i in 0..<g.window.height {
-          let row = oh &* g.stride.height &+ i &* g.dilation.height
-          let window = buffer + (row &* padded.width &+ ow &* g.stride.width) &* channels
-          for run in 0..<runs {
-            copyRow(V.self, window + run &* runStep, target, count: runLength)
-            target += runLength
-          }
-        }
-      }
-    }
-  }
-
   /// Adds every column of `cols` (`[C·Fh·Fw, H2·W2]`) onto the input
   /// positions im2col read it from; padding positions are dropped.
   @inlinable
@@ -269,7 +227,8 @@ func addRegisters<R: SIMD>(
   return k
 }
 
-/// The layout of a zero-padded copy of `channels` input planes.
+/// The layout of a zero-padded copy of `channels` input planes, large
+/// enough for every window to lie inside it.
 @usableFromInline
 struct PaddedPlanes {
   @usableFromInline let g: WindowGeometry
@@ -281,8 +240,14 @@ struct PaddedPlanes {
   init(_ g: WindowGeometry, channels: Int) {
     self.g = g
     self.channels = channels
-    height = g.input.height + 2 * g.padding.height
-    width = g.input.width + 2 * g.padding.width
+    // Padding on both sides, and more below and to the right where the
+    // last window reaches past it (ceil rounding).
+    height = max(
+      g.input.height + 2 * g.padding.height,
+      (g.output.height - 1) * g.stride.height + (g.window.height - 1) * g.dilation.height + 1)
+    width = max(
+      g.input.width + 2 * g.padding.width,
+      (g.output.width - 1) * g.stride.width + (g.window.width - 1) * g.dilation.width + 1)
   }
 
   @inlinable var count: Int { channels * height * width }
@@ -320,6 +285,78 @@ struct PaddedPlanes {
     }
   }
 
+  /// The offset in the padded planes of each row `(c, i, j)` of the
+  /// column matrix at output `(0, 0)`, for `C·Fh·Fw` rows.
+  @inlinable @inline(__always)
+  func writeTapOffsets(into offsets: UnsafeMutablePointer<Int>) {
+    var tap = 0
+    for c in 0..<channels {
+      for i in 0..<g.window.height {
+        for j in 0..<g.window.width {
+          offsets[tap] = offset(
+            channel: c, row: i &* g.dilation.height, column: j &* g.dilation.width)
+          tap &+= 1
+        }
+      }
+    }
+  }
+
+  /// The offset in the padded planes of the window of each output
+  /// position `oh·W2 + ow`, relative to its first tap.
+  @inlinable @inline(__always)
+  func writePositionOffsets(into offsets: UnsafeMutablePointer<Int>) {
+    for oh in 0..<g.output.height {
+      for ow in 0..<g.output.width {
+        offsets[oh &* g.output.width &+ ow] =
+          offset(channel: 0, row: oh &* g.stride.height, column: ow &* g.stride.width)
+      }
+    }
+  }
+
+  /// ``writePositionOffsets(into:)`` for the channels-last copy
+  /// (``fillChannelsLast(_:from:)``).
+  @inlinable @inline(__always)
+  func writePositionOffsetsChannelsLast(into offsets: UnsafeMutablePointer<Int>) {
+    for oh in 0..<g.output.height {
+      for ow in 0..<g.output.width {
+        offsets[oh &* g.output.width &+ ow] =
+          (oh &* g.stride.height &* width &+ ow &* g.stride.width) &* channels
+      }
+    }
+  }
+
+  /// The offset in the channels-last copy of tap `(i, j)` of channel `c`,
+  /// at `(i·Fw + j)·C + c`, relative to the window's first tap.
+  @inlinable @inline(__always)
+  func writeTapOffsetsChannelsLast(into offsets: UnsafeMutablePointer<Int>) {
+    var tap = 0
+    for i in 0..<g.window.height {
+      for j in 0..<g.window.width {
+        let first = (i &* g.dilation.height &* width &+ j &* g.dilation.width) &* channels
+        for c in 0..<channels {
+          offsets[tap] = first &+ c
+          tap &+= 1
+        }
+      }
+    }
+  }
+
+  /// Writes a zero-padded channels-last copy of `image` (`[C, H, W]`) into
+  /// `buffer`: `[H + 2Ph, W + 2Pw, C]`.
+  @inlinable @inline(__always)
+  func fillChannelsLast<S: BinaryFloatingPoint>(
+    _ buffer: UnsafeMutablePointer<S>, from image: UnsafePointer<S>
+  ) {
+    buffer.update(repeating: 0, count: count)
+    for y in 0..<g.input.height {
+      let line = buffer + ((y &+ g.padding.height) &* width &+ g.padding.width) &* channels
+      for c in 0..<channels {
+        let source = image + (c &* g.input.height &+ y) &* g.input.width
+        for x in 0..<g.input.width { line[x &* channels &+ c] = source[x] }
+      }
+    }
+  }
+
   /// Writes the padded copy of `image` into `buffer`.
   @inlinable @inline(__always)
   func fill<V: SIMD>(
@@ -337,7 +374,110 @@ struct PaddedPlanes {
           count: g.input.width)
         for x in (left &+ g.input.width)..<width { target[x] = 0 }
       }
-      (plane + (top &+ g.input.height) &* width).update(repeating: 0, count: top &* width)
+      (plane + (top &+ g.input.height) &* width).update(
+        repeating: 0, count: (height &- top &- g.input.height) &* width)
+    }
+  }
+}
+
+// MARK: - Convolutions on the packed tile
+
+extension KernelSet {
+  /// `output[n] = W · cols(input[n]) (+ bias)` for the images `images` of
+  /// the batch, with the filters `[K, C·Fh·Fw]` packed once for all of them
+  /// and the column matrices never written out: the GEMM packs its B panels
+  /// straight from a zero-padded copy of each image (a pointwise
+  /// convolution reads the image itself).
+  @inlinable
+  static func convolution<V: SIMD>(
+    _: V.Type, input: UnsafePointer<V.Scalar>, filters: UnsafePointer<V.Scalar>,
+    bias: UnsafePointer<V.Scalar>?, output: UnsafeMutablePointer<V.Scalar>,
+    _ g: ConvolutionGeometry, images: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let (positions, patch) = (g.plane.outputCount, g.patchSize)
+    let scratch = PackingScratch.forCurrentThread
+    let packedFilters = scratch.operandBuffer(V.Scalar.self, count: roundUp(g.filters, 6) * patch)
+    prepackPanelsA(
+      V.self, Operand(filters, patch, false), rows: g.filters, depth: patch, into: packedFilters)
+    let padded = PaddedPlanes(g.plane, channels: g.channels)
+    let planes = padded.scratch(V.Scalar.self)
+    let tables = scratch.tableBuffer(count: patch + positions)
+    padded.writeTapOffsets(into: tables)
+    padded.writePositionOffsets(into: tables + patch)
+    for n in images {
+      let image = input + n * g.inputImageCount
+      let result = output + n * g.outputImageCount
+      if let bias {
+        for k in 0..<g.filters {
+          (result + k * positions).update(repeating: bias[k], count: positions)
+        }
+      }
+      let columns: PanelSource<V.Scalar>
+      if g.isPointwise {
+        columns = .matrix(Operand(image, positions, false))
+      } else {
+        padded.fill(V.self, planes, from: image)
+        columns = .indexed(
+          IndexedMatrix(base: planes, rowOffsets: tables, columnOffsets: tables + patch))
+      }
+      multiplyPanels(
+        V.self, m: g.filters, n: positions, k: patch, a: .prepacked(packedFilters), b: columns,
+        c: result, ldc: positions, accumulate: bias != nil)
+    }
+  }
+
+  /// `inputGradient[n]` = col2im of `Wᵀ · upstream[n]` for the images
+  /// `images`, overwritten, with `Wᵀ` packed once for all of them.
+  @inlinable
+  static func convolutionInputGradient<V: SIMD>(
+    _: V.Type, upstream: UnsafePointer<V.Scalar>, filters: UnsafePointer<V.Scalar>,
+    inputGradient: UnsafeMutablePointer<V.Scalar>, _ g: ConvolutionGeometry, images: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let (positions, patch) = (g.plane.outputCount, g.patchSize)
+    let scratch = PackingScratch.forCurrentThread
+    let packedFilters = scratch.operandBuffer(V.Scalar.self, count: roundUp(patch, 6) * g.filters)
+    prepackPanelsA(
+      V.self, Operand(filters, patch, true), rows: patch, depth: g.filters, into: packedFilters)
+    let columns =
+      g.isPointwise ? nil : scratch.columnBuffer(V.Scalar.self, count: patch * positions)
+    for n in images {
+      let gradient = upstream + n * g.outputImageCount
+      let destination = inputGradient + n * g.inputImageCount
+      multiplyPanels(
+        V.self, m: patch, n: positions, k: g.filters, a: .prepacked(packedFilters),
+        b: .matrix(Operand(gradient, positions, false)), c: columns ?? destination,
+        ldc: positions, accumulate: false)
+      guard let columns else { continue }
+      destination.update(repeating: 0, count: g.inputImageCount)
+      col2im(V.self, columns, channels: g.channels, g.plane, destination)
+    }
+  }
+
+  /// `filterGradient += Σₙ upstream[n] · colsᵀ` over the images `images`,
+  /// where `colsᵀ` is the channels-last column matrix `[H2·W2, Fh·Fw·C]`:
+  /// `filterGradient` is `[K, Fh·Fw·C]`, each filter's taps in `(i, j, c)`
+  /// order. The B panels are packed straight from a zero-padded
+  /// channels-last copy of each image, where the taps of a window row lie
+  /// side by side, so each panel row is a few runs of registers.
+  @inlinable
+  static func convolutionFilterGradient<V: SIMD>(
+    _: V.Type, upstream: UnsafePointer<V.Scalar>, input: UnsafePointer<V.Scalar>,
+    filterGradient: UnsafeMutablePointer<V.Scalar>, _ g: ConvolutionGeometry, images: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let (positions, patch) = (g.plane.outputCount, g.patchSize)
+    let padded = PaddedPlanes(g.plane, channels: g.channels)
+    let planes = padded.scratch(V.Scalar.self)
+    let tables = PackingScratch.forCurrentThread.tableBuffer(count: positions + patch)
+    padded.writePositionOffsetsChannelsLast(into: tables)
+    padded.writeTapOffsetsChannelsLast(into: tables + positions)
+    let windows = IndexedMatrix(
+      base: UnsafePointer(planes), rowOffsets: tables, columnOffsets: tables + positions)
+    for n in images {
+      padded.fillChannelsLast(planes, from: input + n * g.inputImageCount)
+      multiplyPanels(
+        V.self, m: g.filters, n: patch, k: positions,
+        a: .matrix(Operand(upstream + n * g.outputImageCount, positions, false)),
+        b: .indexed(windows), c: filterGradient, ldc: patch, accumulate: true)
     }
   }
 }

@@ -72,6 +72,72 @@ struct Operand<Scalar> {
   }
 }
 
+/// A matrix whose entry `[p, j]` is `base[rowOffsets[p] + columnOffsets[j]]`:
+/// the column matrix of a convolution read straight from a zero-padded
+/// image, with nothing written out. Where consecutive columns have
+/// consecutive offsets, packing copies them as one run.
+@usableFromInline
+struct IndexedMatrix<Scalar> {
+  @usableFromInline let base: UnsafePointer<Scalar>
+  @usableFromInline let rowOffsets: UnsafePointer<Int>
+  @usableFromInline let columnOffsets: UnsafePointer<Int>
+
+  @inlinable
+  init(
+    base: UnsafePointer<Scalar>, rowOffsets: UnsafePointer<Int>, columnOffsets: UnsafePointer<Int>
+  ) {
+    (self.base, self.rowOffsets, self.columnOffsets) = (base, rowOffsets, columnOffsets)
+  }
+
+  /// Consecutive columns of a panel with consecutive offsets: `count`
+  /// scalars from `offset` of a row land at `lane` of the panel.
+  @usableFromInline
+  struct Run {
+    @usableFromInline var lane: Int
+    @usableFromInline var offset: Int
+    @usableFromInline var count: Int
+
+    @inlinable
+    init(lane: Int, offset: Int, count: Int) {
+      (self.lane, self.offset, self.count) = (lane, offset, count)
+    }
+  }
+
+  /// Cuts `columns` into runs, written to `runs`; returns how many.
+  @inlinable @inline(__always)
+  func runs(columns: Range<Int>, into runs: UnsafeMutablePointer<Run>) -> Int {
+    var count = 0
+    for j in columns {
+      let offset = columnOffsets[j]
+      if count > 0 && runs[count - 1].offset + runs[count - 1].count == offset {
+        runs[count - 1].count += 1
+      } else {
+        runs[count] = Run(lane: j - columns.lowerBound, offset: offset, count: 1)
+        count += 1
+      }
+    }
+    return count
+  }
+}
+
+/// Where the packed panels of a product's operand come from.
+@usableFromInline
+enum PanelSource<Scalar> {
+  /// A matrix in memory, as the product reads it.
+  case matrix(Operand<Scalar>)
+  /// A matrix read through offsets (only for `B`).
+  case indexed(IndexedMatrix<Scalar>)
+  /// Panels packed beforehand by ``KernelSet/prepackPanelsA(_:_:rows:depth:into:)``
+  /// (only for `A`), shared by several products.
+  case prepacked(UnsafePointer<Scalar>)
+
+  /// The panels packed beforehand, if any.
+  @inlinable var prepacked: UnsafePointer<Scalar>? {
+    if case .prepacked(let panels) = self { return panels }
+    return nil
+  }
+}
+
 /// The register tile and the cache blocking for one register type.
 @usableFromInline
 struct Blocking {
@@ -96,6 +162,12 @@ struct Blocking {
     mc = single ? 144 : 72
     nc = (single ? 4096 : 2048) / nr * nr - nr
   }
+
+  /// The depth of the blocks a product of depth `k` is cut into: equal
+  /// blocks of at most `kc` (a depth of 288 is one pass over C, not a pass
+  /// of 256 and a short one of 32).
+  @inlinable
+  func depthBlock(_ k: Int) -> Int { ceilDivide(k, ceilDivide(k, kc)) }
 }
 
 /// Below this many scalars, packing runs on one thread.
@@ -211,12 +283,25 @@ extension KernelSet {
       rowProducts(product)
       return
     }
+    multiplyPanels(
+      V.self, m: m, n: n, k: k, a: .matrix(a), b: .matrix(b), c: c, ldc: ldc,
+      accumulate: accumulate)
+  }
+
+  /// `C = op(A)·op(B)` (or `C += …`) on the packed tile, with the panels of
+  /// `A` and `B` taken from `a` and `b`: packed from matrices, packed from
+  /// the windows of an image, or (for `A`) packed beforehand by
+  /// ``packPanelsA(_:_:rows:depth:into:)``.
+  @inlinable
+  static func multiplyPanels<V: SIMD>(
+    _: V.Type, m: Int, n: Int, k: Int, a: PanelSource<V.Scalar>, b: PanelSource<V.Scalar>,
+    c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let blocking = Blocking(V.self)
     let threads = m * n * k < parallelThreshold ? 1 : WorkerPool.threadCount
-    // Depth blocks of equal size, at most `kc`: a block of 288 is one pass
-    // over C, not a pass of 256 and a short one of 32.
-    let depthLimit = ceilDivide(k, ceilDivide(k, blocking.kc))
-    let packedA = roundUp(min(m, packedRowLimit), blocking.mr) * depthLimit
+    let depthLimit = blocking.depthBlock(k)
+    let prepackedA = a.prepacked
+    let packedA = prepackedA == nil ? roundUp(min(m, packedRowLimit), blocking.mr) * depthLimit : 0
     let packedB =
       m <= blocking.mc ? 0 : depthLimit * roundUp(min(n, blocking.nc), blocking.nr)
     let bytesA = roundUp(packedA * MemoryLayout<V.Scalar>.stride, 64)
@@ -224,6 +309,7 @@ extension KernelSet {
       bytes: bytesA + packedB * MemoryLayout<V.Scalar>.stride)
     let bufferA = scratch.bindMemory(to: V.Scalar.self, capacity: packedA)
     let bufferB = (scratch + bytesA).bindMemory(to: V.Scalar.self, capacity: packedB)
+    let rowsPadded = roundUp(m, blocking.mr)
     for column in stride(from: 0, to: n, by: blocking.nc) {
       let columns = min(blocking.nc, n - column)
       for depthStart in stride(from: 0, to: k, by: depthLimit) {
@@ -236,8 +322,11 @@ extension KernelSet {
           pack(
             V.self, blocking, block, a: a, b: b, packsB: row == 0 && !block.packsBPerTask,
             packedA: bufferA, packedB: bufferB)
+          let panelsA =
+            prepackedA.map { $0 + depthStart * rowsPadded + row * depth }
+            ?? UnsafePointer(bufferA)
           multiplyBlock(
-            V.self, blocking, block, b: b, packedA: bufferA, packedB: bufferB, c: c, ldc: ldc,
+            V.self, blocking, block, b: b, packedA: panelsA, packedB: bufferB, c: c, ldc: ldc,
             accumulate: accumulate || depthStart > 0)
         }
       }
@@ -265,17 +354,20 @@ extension KernelSet {
     }
   }
 
-  /// Packs the block's rows of `op(A)` and, when `packsB`, its columns of
-  /// `op(B)`, a few panels per task.
+  /// Packs the block's rows of `op(A)` (unless they were packed
+  /// beforehand) and, when `packsB`, its columns of `op(B)`, a few panels
+  /// per task.
   @inlinable
   static func pack<V: SIMD>(
-    _: V.Type, _ blocking: Blocking, _ block: Block, a: Operand<V.Scalar>, b: Operand<V.Scalar>,
-    packsB: Bool, packedA: UnsafeMutablePointer<V.Scalar>, packedB: UnsafeMutablePointer<V.Scalar>
-  ) where V.Scalar: BinaryFloatingPoint {
+    _: V.Type, _ blocking: Blocking, _ block: Block, a: PanelSource<V.Scalar>,
+    b: PanelSource<V.Scalar>, packsB: Bool, packedA: UnsafeMutablePointer<V.Scalar>,
+    packedB: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let (mr, nr) = (blocking.mr, blocking.nr)
-    let panelsA = ceilDivide(block.rows, mr)
+    let packsA = a.prepacked == nil
+    let panelsA = packsA ? ceilDivide(block.rows, mr) : 0
     let panelsB = ceilDivide(block.columns, nr)
-    let scalars = (block.rows + (packsB ? block.columns : 0)) * block.depth
+    let scalars = (panelsA * mr + (packsB ? block.columns : 0)) * block.depth
     let threads = scalars < parallelPackingThreshold ? 1 : block.threads
     let tasksA = min(panelsA, 2 * threads)
     let tasksB = packsB ? min(panelsB, 2 * threads) : 0
@@ -283,16 +375,14 @@ extension KernelSet {
       if task < tasksB {
         let panels = evenPart(of: panelsB, into: tasksB, task)
         let first = panels.lowerBound * nr
-        packPanelsB(
-          V.self,
-          Operand(
-            b.pointer(row: block.depthStart, column: block.column + first), b.stride,
-            b.transposed),
-          depth: block.depth, columns: min(panels.count * nr, block.columns - first),
+        packPanels(
+          V.self, b, depthStart: block.depthStart, depth: block.depth,
+          column: block.column + first, columns: min(panels.count * nr, block.columns - first),
           into: packedB + first * block.depth)
       } else {
         let panels = evenPart(of: panelsA, into: tasksA, task - tasksB)
         let first = panels.lowerBound * mr
+        guard case .matrix(let a) = a else { return }
         packPanelsA(
           Operand(
             a.pointer(row: block.row + first, column: block.depthStart), a.stride, a.transposed),
@@ -307,10 +397,10 @@ extension KernelSet {
   /// few tasks per thread, in a multiple of the thread count.
   @inlinable
   static func multiplyBlock<V: SIMD>(
-    _: V.Type, _ blocking: Blocking, _ block: Block, b: Operand<V.Scalar>,
-    packedA: UnsafeMutablePointer<V.Scalar>, packedB: UnsafeMutablePointer<V.Scalar>,
+    _: V.Type, _ blocking: Blocking, _ block: Block, b: PanelSource<V.Scalar>,
+    packedA: UnsafePointer<V.Scalar>, packedB: UnsafeMutablePointer<V.Scalar>,
     c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let (mr, nr) = (blocking.mr, blocking.nr)
     let panelsA = ceilDivide(block.rows, mr)
     let panelsB = ceilDivide(block.columns, nr)
@@ -336,12 +426,9 @@ extension KernelSet {
         panelsB = PackingScratch.forCurrentThread.taskBuffer(
           bytes: scalars * MemoryLayout<V.Scalar>.stride
         ).bindMemory(to: V.Scalar.self, capacity: scalars)
-        packPanelsB(
-          V.self,
-          Operand(
-            b.pointer(row: block.depthStart, column: block.column + first), b.stride,
-            b.transposed),
-          depth: depth, columns: count, into: panelsB)
+        packPanels(
+          V.self, b, depthStart: block.depthStart, depth: depth, column: block.column + first,
+          columns: count, into: panelsB)
         panelsB -= first * depth
       }
       for columnPanel in columnPanels {
@@ -393,6 +480,78 @@ extension KernelSet {
       packGathered(source.base, source.stride, columns, depth, 2 * V.scalarCount, panels)
     } else {
       packRuns(source.base, source.stride, columns, depth, 2 * V.scalarCount, panels)
+    }
+  }
+
+  /// Packs the columns `column..<column + columns` of `op(B)`, depth steps
+  /// `depthStart..<depthStart + depth`, from `source` into panels of two
+  /// registers' width.
+  @inlinable @inline(__always)
+  static func packPanels<V: SIMD>(
+    _: V.Type, _ source: PanelSource<V.Scalar>, depthStart: Int, depth: Int, column: Int,
+    columns: Int, into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    switch source {
+    case .matrix(let b):
+      packPanelsB(
+        V.self, Operand(b.pointer(row: depthStart, column: column), b.stride, b.transposed),
+        depth: depth, columns: columns, into: panels)
+    case .indexed(let b):
+      packIndexed(
+        V.self, b, depthStart: depthStart, depth: depth, column: column, columns: columns,
+        into: panels)
+    case .prepacked:
+      preconditionFailure("gemm: B is never packed beforehand")
+    }
+  }
+
+  /// Packs all of `op(A)` (`rows × depth`) ahead of one or more products
+  /// that share it, in the layout ``multiplyPanels(_:m:n:k:a:b:c:ldc:accumulate:)``
+  /// reads through ``PanelSource/prepacked(_:)``: for each depth block, its
+  /// `mr`-row panels one after the other. `panels` holds
+  /// `roundUp(rows, 6) · depth` scalars.
+  @inlinable
+  static func prepackPanelsA<V: SIMD>(
+    _: V.Type, _ source: Operand<V.Scalar>, rows: Int, depth: Int,
+    into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    let blocking = Blocking(V.self)
+    let depthLimit = blocking.depthBlock(depth)
+    let rowsPadded = roundUp(rows, blocking.mr)
+    for depthStart in stride(from: 0, to: depth, by: depthLimit) {
+      packPanelsA(
+        Operand(source.pointer(row: 0, column: depthStart), source.stride, source.transposed),
+        rows: rows, depth: min(depthLimit, depth - depthStart), mr: blocking.mr,
+        into: panels + depthStart * rowsPadded)
+    }
+  }
+
+  /// Packs `op(B)` from an ``IndexedMatrix``: each panel's columns are cut
+  /// once into runs of consecutive offsets, then every depth step copies
+  /// those runs from its row.
+  @inlinable
+  static func packIndexed<V: SIMD>(
+    _: V.Type, _ source: IndexedMatrix<V.Scalar>, depthStart: Int, depth: Int, column: Int,
+    columns: Int, into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let width = 2 * V.scalarCount
+    withUnsafeTemporaryAllocation(of: IndexedMatrix<V.Scalar>.Run.self, capacity: width) {
+      runs in
+      var panel = panels
+      for first in stride(from: column, to: column + columns, by: width) {
+        let count = min(width, column + columns - first)
+        let runCount = source.runs(columns: first..<first + count, into: runs.baseAddress!)
+        for p in 0..<depth {
+          let row = source.base + source.rowOffsets[depthStart + p]
+          let out = panel + p * width
+          for r in 0..<runCount {
+            let run = runs[r]
+            copyRow(V.self, row + run.offset, out + run.lane, count: run.count)
+          }
+          for lane in count..<width { out[lane] = 0 }
+        }
+        panel += width * depth
+      }
     }
   }
 
@@ -691,6 +850,9 @@ final class PackingScratch {
   private var blocks = GrowingBuffer()
   private var task = GrowingBuffer()
   private var planes = GrowingBuffer()
+  private var operands = GrowingBuffer()
+  private var tables = GrowingBuffer()
+  private var columns = GrowingBuffer()
 
   /// The calling thread's buffers, created on first use.
   @usableFromInline
@@ -714,6 +876,25 @@ final class PackingScratch {
   /// Room for the padded planes of one image, 64-byte aligned.
   @usableFromInline
   func planeBuffer(bytes: Int) -> UnsafeMutableRawPointer { planes.reserve(bytes) }
+
+  /// Room for an operand packed ahead of several products.
+  @usableFromInline
+  func operandBuffer<S>(_: S.Type, count: Int) -> UnsafeMutablePointer<S> {
+    operands.reserve(max(count, 1) * MemoryLayout<S>.stride).bindMemory(to: S.self, capacity: count)
+  }
+
+  /// Room for the offset tables of an ``IndexedMatrix``.
+  @usableFromInline
+  func tableBuffer(count: Int) -> UnsafeMutablePointer<Int> {
+    tables.reserve(max(count, 1) * MemoryLayout<Int>.stride).bindMemory(
+      to: Int.self, capacity: count)
+  }
+
+  /// Room for the column matrix of one image.
+  @usableFromInline
+  func columnBuffer<S>(_: S.Type, count: Int) -> UnsafeMutablePointer<S> {
+    columns.reserve(max(count, 1) * MemoryLayout<S>.stride).bindMemory(to: S.self, capacity: count)
+  }
 }
 
 /// A 64-byte aligned allocation that only grows.

@@ -127,8 +127,17 @@ extension KernelSet {
     switch call {
     case .im2col(let image, let channels, let g, let columns, let rowStride):
       im2col(V.self, image, channels: channels, g, columns, rowStride: rowStride)
-    case .im2colChannelsLast(let image, let channels, let g, let rows):
-      im2colChannelsLast(V.self, image, channels: channels, g, rows)
+    case .convolution(let input, let filters, let bias, let output, let g, let images):
+      convolution(
+        V.self, input: input, filters: filters, bias: bias, output: output, g, images: images)
+    case .convolutionInputGradient(let upstream, let filters, let inputGradient, let g, let images):
+      convolutionInputGradient(
+        V.self, upstream: upstream, filters: filters, inputGradient: inputGradient, g,
+        images: images)
+    case .convolutionFilterGradient(let upstream, let input, let filterGradient, let g, let images):
+      convolutionFilterGradient(
+        V.self, upstream: upstream, input: input, filterGradient: filterGradient, g,
+        images: images)
     case .col2im(let columns, let channels, let g, let image):
       col2im(V.self, columns, channels: channels, g, image)
     case .maxPool(let input, let output, let winners, let planes, let g):
@@ -201,12 +210,25 @@ public enum KernelCall<Scalar> {
   case im2col(
     image: UnsafePointer<Scalar>, channels: Int, geometry: WindowGeometry,
     columns: UnsafeMutablePointer<Scalar>, rowStride: Int)
-  /// The channels-last column matrix `[H2·W2, Fh·Fw·C]` of one
-  /// `[C, H, W]` image: row `oh·W2 + ow` holds the receptive field of that
-  /// output, tap `(i, j)` of channel `c` at `(i·Fw + j)·C + c`.
-  case im2colChannelsLast(
-    image: UnsafePointer<Scalar>, channels: Int, geometry: WindowGeometry,
-    rows: UnsafeMutablePointer<Scalar>)
+  /// The convolution of the images `images` of a batch `[N, C, H, W]`
+  /// with `filters` `[K, C, Fh, Fw]`, plus `bias` `[K]` when given:
+  /// `output` `[N, K, H2, W2]`, those images overwritten.
+  case convolution(
+    input: UnsafePointer<Scalar>, filters: UnsafePointer<Scalar>, bias: UnsafePointer<Scalar>?,
+    output: UnsafeMutablePointer<Scalar>, geometry: ConvolutionGeometry, images: Range<Int>)
+  /// The input gradient of that convolution for the images `images`, from
+  /// the output's gradient `upstream` `[N, K, H2, W2]`: `inputGradient`
+  /// `[N, C, H, W]`, those images overwritten.
+  case convolutionInputGradient(
+    upstream: UnsafePointer<Scalar>, filters: UnsafePointer<Scalar>,
+    inputGradient: UnsafeMutablePointer<Scalar>, geometry: ConvolutionGeometry,
+    images: Range<Int>)
+  /// The filter gradient of the images `images`, added onto
+  /// `filterGradient` `[K, Fh, Fw, C]` (each filter's taps channels-last).
+  case convolutionFilterGradient(
+    upstream: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>,
+    filterGradient: UnsafeMutablePointer<Scalar>, geometry: ConvolutionGeometry,
+    images: Range<Int>)
   /// The adjoint of im2col: every column of `columns` added onto the
   /// positions of `image` (`[C, H, W]`) it was read from.
   case col2im(

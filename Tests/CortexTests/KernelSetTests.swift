@@ -97,17 +97,6 @@ import Testing
         }
       }
       #expect(columns == expectedColumns, "\(set) \(S.self) im2col \(g)")
-      // The channels-last column matrix: row `position` holds column
-      // `position` of the column matrix, tap `(i, j)` of channel `c` at
-      // `(i·Fw + j)·C + c`.
-      var rows = [S](repeating: 7, count: g.outputCount * patch)
-      im2colChannelsLast(image, channels: channels, g, &rows, using: kernels)
-      let expectedRows = (0..<rows.count).map { index in
-        let (position, column) = index.quotientAndRemainder(dividingBy: patch)
-        let (tap, c) = column.quotientAndRemainder(dividingBy: channels)
-        return expectedColumns[(c * g.windowCount + tap) * rowStride + position]
-      }
-      #expect(rows == expectedRows, "\(set) \(S.self) im2colChannelsLast \(g)")
       let worst = zip(folded, expectedFolded).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
       #expect(worst <= 1e-5, "\(set) \(S.self) col2im \(g)")
     }
@@ -117,6 +106,103 @@ import Testing
     for set in InstructionSet.supported {
       checkColumns(Float.self, on: set)
       checkColumns(Double.self, on: set)
+    }
+  }
+
+  /// The convolution kernels, which pack the GEMM's panels straight from
+  /// padded copies of the images, against plain loops over every tap: the
+  /// forward pass with and without bias, the input gradient, and the
+  /// channels-last filter gradient added onto what is there, for the
+  /// middle images of a batch of four (the others must stay untouched).
+  func checkConvolutions<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
+    let kernels = ComputeSettings.kernels(for: set)
+    var generator = SeededGenerator(seed: 21)
+    let tolerance = S.self == Float.self ? 1e-4 : 1e-11
+    for (index, plane) in Self.geometries(count: 40, seed: 17).enumerated() {
+      let (batch, channels) = (4, index % 3 + 1)
+      let filters = [1, 5, 7, 13, 64][index % 5]
+      let g = ConvolutionGeometry(
+        batch: batch, channels: channels, filters: filters, plane: plane)
+      let (positions, patch, taps) = (plane.outputCount, g.patchSize, plane.windowCount)
+      let images = 1..<3
+      let input: [S] = Self.random(batch * g.inputImageCount, using: &generator)
+      let weights: [S] = Self.random(filters * patch, using: &generator)
+      let bias: [S] = Self.random(filters, using: &generator)
+      let upstream: [S] = Self.random(batch * g.outputImageCount, using: &generator)
+      var expectedOutput = [S](repeating: 0, count: batch * g.outputImageCount)
+      var expectedInputGradient = [S](repeating: 0, count: batch * g.inputImageCount)
+      var expectedFilterGradient = [S](repeating: 0.5, count: filters * patch)
+      for n in images {
+        for k in 0..<filters {
+          for position in 0..<positions {
+            let (oh, ow) = position.quotientAndRemainder(dividingBy: plane.output.width)
+            let out = (n * filters + k) * positions + position
+            var sum: S = 0
+            for c in 0..<channels {
+              for i in 0..<plane.window.height {
+                for j in 0..<plane.window.width {
+                  guard let tap = Self.tap(plane, oh, ow, i, j) else { continue }
+                  let x = n * g.inputImageCount + c * plane.inputCount + tap
+                  let w = ((k * channels + c) * plane.window.height + i) * plane.window.width + j
+                  sum += weights[w] * input[x]
+                  expectedInputGradient[x] += weights[w] * upstream[out]
+                  expectedFilterGradient[(k * taps + i * plane.window.width + j) * channels + c] +=
+                    upstream[out] * input[x]
+                }
+              }
+            }
+            expectedOutput[out] = sum
+          }
+        }
+      }
+      func worst(_ x: [S], _ y: [S]) -> Double {
+        zip(x, y).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
+      }
+      let label = "\(set) \(S.self) \(filters) filters, \(channels) channels, \(plane)"
+      for withBias in [false, true] {
+        var output = [S](repeating: 0, count: expectedOutput.count)
+        output.withUnsafeMutableBufferPointer { output in
+          runKernel(
+            .convolution(
+              input: input, filters: weights, bias: withBias ? bias : nil,
+              output: output.baseAddress!, geometry: g, images: images), using: kernels)
+        }
+        var expected = expectedOutput
+        if withBias {
+          for n in images {
+            for k in 0..<filters {
+              for position in 0..<positions {
+                expected[(n * filters + k) * positions + position] += bias[k]
+              }
+            }
+          }
+        }
+        #expect(worst(output, expected) <= tolerance, "convolution, bias \(withBias), \(label)")
+      }
+      var inputGradient = [S](repeating: 0, count: expectedInputGradient.count)
+      inputGradient.withUnsafeMutableBufferPointer { gradient in
+        runKernel(
+          .convolutionInputGradient(
+            upstream: upstream, filters: weights, inputGradient: gradient.baseAddress!,
+            geometry: g, images: images), using: kernels)
+      }
+      #expect(worst(inputGradient, expectedInputGradient) <= tolerance, "input gradient, \(label)")
+      var filterGradient = [S](repeating: 0.5, count: expectedFilterGradient.count)
+      filterGradient.withUnsafeMutableBufferPointer { gradient in
+        runKernel(
+          .convolutionFilterGradient(
+            upstream: upstream, input: input, filterGradient: gradient.baseAddress!, geometry: g,
+            images: images), using: kernels)
+      }
+      #expect(
+        worst(filterGradient, expectedFilterGradient) <= tolerance, "filter gradient, \(label)")
+    }
+  }
+
+  @Test func convolutionsMatchPlainLoopsOnEverySet() {
+    for set in InstructionSet.supported {
+      checkConvolutions(Float.self, on: set)
+      checkConvolutions(Double.self, on: set)
     }
   }
 

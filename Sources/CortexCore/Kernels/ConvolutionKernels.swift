@@ -44,29 +44,6 @@ func col2im<S: TensorScalar>(
   runKernel(.col2im(columns: cols, channels: channels, geometry: g, image: image), using: kernels)
 }
 
-/// Writes the channels-last column matrix of one image (`[H2·W2, Fh·Fw·C]`,
-/// one receptive field per row, tap `(i, j)` of channel `c` at
-/// `(i·Fw + j)·C + c`) through the current set's kernels.
-func im2colChannelsLast<S: TensorScalar>(
-  _ image: UnsafePointer<S>, channels: Int, _ g: WindowGeometry, _ rows: UnsafeMutablePointer<S>,
-  using kernels: any KernelSet.Type = ComputeSettings.kernels
-) {
-  runKernel(
-    .im2colChannelsLast(image: image, channels: channels, geometry: g, rows: rows),
-    using: kernels)
-}
-
-/// The column matrix of one image: im2col into `scratch`, or the image
-/// itself for a pointwise convolution (which has no scratch).
-@inline(__always)
-private func columns<S: TensorScalar>(
-  of image: UnsafePointer<S>, _ g: ConvolutionGeometry, scratch: UnsafeMutablePointer<S>?
-) -> UnsafePointer<S> {
-  guard let scratch else { return image }
-  im2col(image, channels: g.channels, g.plane, scratch)
-  return UnsafePointer(scratch)
-}
-
 /// `output[n] = W · cols(input[n]) + bias` for every image of the batch.
 ///
 /// - Parameters:
@@ -74,44 +51,15 @@ private func columns<S: TensorScalar>(
 ///   - filters: `[K, C, Fh, Fw]`, read as the matrix `[K, C·Fh·Fw]`.
 ///   - bias: `[K]`, or `nil` for none.
 ///   - output: `[N, K, H2, W2]`, overwritten.
-@_specialize(where S == Float)
-@_specialize(where S == Double)
 func convolution2DForward<S: TensorScalar>(
   _ input: UnsafePointer<S>, filters: UnsafePointer<S>, bias: UnsafePointer<S>?,
   output: UnsafeMutablePointer<S>, _ g: ConvolutionGeometry
 ) {
-  let positions = g.plane.outputCount
-  let cost = g.filters * g.patchSize * positions
-  func forward(_ images: Range<Int>, _ scratch: UnsafeMutablePointer<S>?) {
-    for n in images {
-      let image = input + n * g.inputImageCount
-      let result = output + n * g.outputImageCount
-      if let bias {
-        for k in 0..<g.filters {
-          (result + k * positions).update(repeating: bias[k], count: positions)
-        }
-      }
-      gemm(
-        transposeA: false, transposeB: false, m: g.filters, n: positions, k: g.patchSize,
-        a: filters, lda: g.patchSize, b: columns(of: image, g, scratch: scratch), ldb: positions,
-        c: result, ldc: positions, accumulate: bias != nil)
-    }
-  }
+  let cost = g.filters * g.patchSize * g.plane.outputCount
   forEachChunk(of: g.batch, costPerItem: cost) { _, images in
-    withColumnScratch(S.self, g) { scratch in forward(images, scratch) }
-  }
-}
-
-/// Runs `body` with a pooled scratch buffer for the column matrix of one
-/// image, or with `nil` for a pointwise convolution, which needs none.
-@inline(__always)
-private func withColumnScratch<S: TensorScalar>(
-  _: S.Type, _ g: ConvolutionGeometry, _ body: (UnsafeMutablePointer<S>?) -> Void
-) {
-  if g.isPointwise {
-    body(nil)
-  } else {
-    BufferPool.shared.withScratch(S.self, count: g.patchSize * g.plane.outputCount) { body($0) }
+    runKernel(
+      .convolution(
+        input: input, filters: filters, bias: bias, output: output, geometry: g, images: images))
   }
 }
 
@@ -128,11 +76,12 @@ func vectorSum<S: TensorScalar>(
 }
 
 /// Filter counts from which the filter gradient of a convolution with a
-/// window runs as a plain product on the packed GEMM tile, from
-/// channels-last column matrices (measured on AVX-512: a 64-filter 3×3
-/// convolution's forward + backward 8–9 % faster); below, the row-product
-/// path, which wastes none of the tile's 6 rows on small filter counts,
-/// stays faster (32 filters 5×5 on 3 channels: 13 % slower packed).
+/// window runs as a plain product on the packed GEMM tile, its B panels
+/// packed from a channels-last copy of each image (measured on AVX-512: a
+/// 64-filter 3×3 convolution's forward + backward 8–9 % faster); below,
+/// the row-product path, which wastes none of the tile's 6 rows on small
+/// filter counts, stays faster (32 filters 5×5 on 3 channels: 13 % slower
+/// packed).
 let packedFilterGradientMinimumFilters = 64
 
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
@@ -157,118 +106,38 @@ func convolution2DBackward<S: TensorScalar>(
   let chunks = 8
   let partialCount = filterCount + g.filters
   let needsPartials = filterGradient != nil || biasGradient != nil
+  let channelsLast = !g.isPointwise && g.filters >= packedFilterGradientMinimumFilters
   BufferPool.shared.withScratch(S.self, count: needsPartials ? partialCount * chunks : 0) {
     partials in
     if needsPartials { partials.initialize(repeating: 0, count: partialCount * chunks) }
     let cost = 2 * g.filters * g.patchSize * positions
-    // The bias gradient alone needs no image.
-    let usesImages = filterGradient != nil || inputGradient != nil
     let batch = needsPartials || inputGradient != nil ? g.batch : 0
-    // Images whose filter gradients are taken in one product: enough for
-    // about 512 positions, so that the dot products are long.
-    let groupSize = g.isPointwise ? 1 : max(1, min(8, 512 / max(positions, 1)))
-    let channelsLast = !g.isPointwise && g.filters >= packedFilterGradientMinimumFilters
     forEachChunk(of: batch, costPerItem: cost, chunks: chunks) { chunk, images in
       let partialFilters = partials + chunk * partialCount
       let partialBias = partialFilters + filterCount
-      func backward(
-        _ scratch: UnsafeMutablePointer<S>?, _ groupedGradient: UnsafeMutablePointer<S>?
-      ) {
+      if biasGradient != nil {
         for n in images {
           let gradient = upstream + n * g.outputImageCount
-          if biasGradient != nil {
-            for k in 0..<g.filters {
-              partialBias[k] += vectorSum(gradient + k * positions, count: positions)
-            }
+          for k in 0..<g.filters {
+            partialBias[k] += vectorSum(gradient + k * positions, count: positions)
           }
-        }
-        guard usesImages else { return }
-        for group in stride(from: images.lowerBound, to: images.upperBound, by: groupSize) {
-          let members = group..<min(group + groupSize, images.upperBound)
-          if filterGradient != nil {
-            filterGradientOfGroup(members, scratch, groupedGradient)
-          }
-          guard let inputGradient else { continue }
-          for n in members {
-            let gradient = upstream + n * g.outputImageCount
-            let destination = inputGradient + n * g.inputImageCount
-            guard let scratch else {
-              gemm(
-                transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
-                a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: destination,
-                ldc: positions, accumulate: false)
-              continue
-            }
-            gemm(
-              transposeA: true, transposeB: false, m: g.patchSize, n: positions, k: g.filters,
-              a: filters, lda: g.patchSize, b: gradient, ldb: positions, c: scratch,
-              ldc: positions, accumulate: false)
-            destination.update(repeating: 0, count: g.inputImageCount)
-            col2im(scratch, channels: g.channels, g.plane, destination)
-          }
-        }
-        /// `∂W += Σₙ ∂y[n] · cols(x[n])ᵀ` over the images of `members` as
-        /// one product, their output gradients side by side in
-        /// `groupedGradient` so that it runs over all their positions at
-        /// once. With ``packedFilterGradientMinimumFilters`` filters or
-        /// more, their channels-last column matrices lie one above the
-        /// other in `scratch`, and the product is a plain one on the
-        /// packed tile, with each filter's taps in `(i, j, c)` order; with
-        /// fewer, their column matrices lie side by side and the product
-        /// is `∂y · colsᵀ` along rows. A pointwise convolution reads
-        /// `cols` from the image itself.
-        func filterGradientOfGroup(
-          _ members: Range<Int>, _ scratch: UnsafeMutablePointer<S>?,
-          _ groupedGradient: UnsafeMutablePointer<S>?
-        ) {
-          guard let scratch else {
-            for n in members {
-              gemm(
-                transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
-                a: upstream + n * g.outputImageCount, lda: positions,
-                b: input + n * g.inputImageCount, ldb: positions, c: partialFilters,
-                ldc: g.patchSize, accumulate: true)
-            }
-            return
-          }
-          let width = members.count * positions
-          let grouped = members.count > 1 ? groupedGradient : nil
-          for (slot, n) in members.enumerated() {
-            let image = input + n * g.inputImageCount
-            if channelsLast {
-              im2colChannelsLast(
-                image, channels: g.channels, g.plane, scratch + slot * positions * g.patchSize)
-            } else {
-              im2col(
-                image, channels: g.channels, g.plane, scratch + slot * positions, rowStride: width)
-            }
-            guard let grouped else { continue }
-            for k in 0..<g.filters {
-              (grouped + k * width + slot * positions).update(
-                from: upstream + n * g.outputImageCount + k * positions, count: positions)
-            }
-          }
-          let gradients =
-            grouped.map { UnsafePointer($0) } ?? upstream + members.lowerBound * g.outputImageCount
-          gemm(
-            transposeA: false, transposeB: !channelsLast, m: g.filters, n: g.patchSize, k: width,
-            a: gradients, lda: width, b: scratch, ldb: channelsLast ? g.patchSize : width,
-            c: partialFilters, ldc: g.patchSize, accumulate: true)
         }
       }
-      if usesImages && !images.isEmpty && !g.isPointwise {
-        let width = min(groupSize, images.count) * positions
-        BufferPool.shared.withScratch(S.self, count: g.patchSize * width) { scratch in
-          if filterGradient != nil && groupSize > 1 {
-            BufferPool.shared.withScratch(S.self, count: g.filters * width) { grouped in
-              backward(scratch, grouped)
-            }
-          } else {
-            backward(scratch, nil)
-          }
+      if filterGradient != nil && !images.isEmpty {
+        if channelsLast {
+          runKernel(
+            .convolutionFilterGradient(
+              upstream: upstream, input: input, filterGradient: partialFilters, geometry: g,
+              images: images))
+        } else {
+          filterGradientAlongRows(upstream, input, partialFilters, g, images)
         }
-      } else {
-        backward(nil, nil)
+      }
+      if let inputGradient {
+        runKernel(
+          .convolutionInputGradient(
+            upstream: upstream, filters: filters, inputGradient: inputGradient, geometry: g,
+            images: images))
       }
     }
     if let filterGradient {
@@ -297,6 +166,55 @@ func convolution2DBackward<S: TensorScalar>(
       for chunk in 1..<chunks {
         let partial = partials + chunk * partialCount + filterCount
         for k in 0..<g.filters { biasGradient[k] += partial[k] }
+      }
+    }
+  }
+}
+
+/// `∂W += Σₙ ∂y[n] · cols(x[n])ᵀ` over `images` as products along rows
+/// (`∂y · colsᵀ`, every entry a dot product of two contiguous rows), a few
+/// images at a time with their column matrices and output gradients side
+/// by side, so that the dot products run over about 512 positions. A
+/// pointwise convolution reads `cols` from the image itself.
+private func filterGradientAlongRows<S: TensorScalar>(
+  _ upstream: UnsafePointer<S>, _ input: UnsafePointer<S>,
+  _ filterGradient: UnsafeMutablePointer<S>, _ g: ConvolutionGeometry, _ images: Range<Int>
+) {
+  let positions = g.plane.outputCount
+  guard !g.isPointwise else {
+    for n in images {
+      gemm(
+        transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: positions,
+        a: upstream + n * g.outputImageCount, lda: positions,
+        b: input + n * g.inputImageCount, ldb: positions, c: filterGradient,
+        ldc: g.patchSize, accumulate: true)
+    }
+    return
+  }
+  let groupSize = min(images.count, max(1, min(8, 512 / max(positions, 1))))
+  let width = groupSize * positions
+  BufferPool.shared.withScratch(S.self, count: g.patchSize * width) { columns in
+    BufferPool.shared.withScratch(S.self, count: groupSize > 1 ? g.filters * width : 0) {
+      grouped in
+      for group in stride(from: images.lowerBound, to: images.upperBound, by: groupSize) {
+        let members = group..<min(group + groupSize, images.upperBound)
+        let width = members.count * positions
+        for (slot, n) in members.enumerated() {
+          im2col(
+            input + n * g.inputImageCount, channels: g.channels, g.plane,
+            columns + slot * positions, rowStride: width)
+          guard members.count > 1 else { continue }
+          for k in 0..<g.filters {
+            (grouped + k * width + slot * positions).update(
+              from: upstream + n * g.outputImageCount + k * positions, count: positions)
+          }
+        }
+        let gradients =
+          members.count > 1 ? UnsafePointer(grouped) : upstream + group * g.outputImageCount
+        gemm(
+          transposeA: false, transposeB: true, m: g.filters, n: g.patchSize, k: width,
+          a: gradients, lda: width, b: columns, ldb: width, c: filterGradient,
+          ldc: g.patchSize, accumulate: true)
       }
     }
   }

@@ -348,11 +348,17 @@ struct PaddedPlanes {
     _ buffer: UnsafeMutablePointer<S>, from image: UnsafePointer<S>
   ) {
     buffer.update(repeating: 0, count: count)
+    let plane = g.input.height &* g.input.width
     for y in 0..<g.input.height {
-      let line = buffer + ((y &+ g.padding.height) &* width &+ g.padding.width) &* channels
-      for c in 0..<channels {
-        let source = image + (c &* g.input.height &+ y) &* g.input.width
-        for x in 0..<g.input.width { line[x &* channels &+ c] = source[x] }
+      var target = buffer + ((y &+ g.padding.height) &* width &+ g.padding.width) &* channels
+      // Written in order, read from planes that stay in L1.
+      for x in 0..<g.input.width {
+        var source = image + (y &* g.input.width &+ x)
+        for _ in 0..<channels {
+          target.pointee = source.pointee
+          target += 1
+          source += plane
+        }
       }
     }
   }
@@ -396,7 +402,8 @@ extension KernelSet {
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let (positions, patch) = (g.plane.outputCount, g.patchSize)
     let scratch = PackingScratch.forCurrentThread
-    let packedFilters = scratch.operandBuffer(V.Scalar.self, count: roundUp(g.filters, 6) * patch)
+    let packedFilters = scratch.operandBuffer(
+      V.Scalar.self, count: roundUp(g.filters, tileRows(V.self)) * patch)
     prepackPanelsA(
       V.self, Operand(filters, patch, false), rows: g.filters, depth: patch, into: packedFilters)
     let padded = PaddedPlanes(g.plane, channels: g.channels)
@@ -426,16 +433,34 @@ extension KernelSet {
     }
   }
 
-  /// `inputGradient[n]` = col2im of `Wᵀ · upstream[n]` for the images
-  /// `images`, overwritten, with `Wᵀ` packed once for all of them.
+  /// `inputGradient[n]` for the images `images`, overwritten: for a
+  /// convolution with unit stride whose output is about as large as its
+  /// input, and enough channels to fill the tile's rows, the transposed
+  /// convolution
+  /// (``convolutionInputGradientTransposed(_:upstream:filters:inputGradient:_:images:)``);
+  /// otherwise col2im of `Wᵀ · upstream[n]`, with `Wᵀ` packed once for all
+  /// the images.
   @inlinable
   static func convolutionInputGradient<V: SIMD>(
     _: V.Type, upstream: UnsafePointer<V.Scalar>, filters: UnsafePointer<V.Scalar>,
     inputGradient: UnsafeMutablePointer<V.Scalar>, _ g: ConvolutionGeometry, images: Range<Int>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    // The transposed product has one row per input channel, so it needs
+    // channels that fill the tile's rows: at least 16, a multiple of 8
+    // (at most an eighth of the rows empty with 6-row tiles, none with
+    // 8-row tiles). The choice must not depend on the set, so that every
+    // set sums in the same order.
+    let fillsTiles = g.channels >= 16 && g.channels % 8 == 0
+    if !g.isPointwise, fillsTiles, let transposed = g.plane.transposed {
+      convolutionInputGradientTransposed(
+        V.self, upstream: upstream, filters: filters, inputGradient: inputGradient, g,
+        transposed, images: images)
+      return
+    }
     let (positions, patch) = (g.plane.outputCount, g.patchSize)
     let scratch = PackingScratch.forCurrentThread
-    let packedFilters = scratch.operandBuffer(V.Scalar.self, count: roundUp(patch, 6) * g.filters)
+    let packedFilters = scratch.operandBuffer(
+      V.Scalar.self, count: roundUp(patch, tileRows(V.self)) * g.filters)
     prepackPanelsA(
       V.self, Operand(filters, patch, true), rows: patch, depth: g.filters, into: packedFilters)
     let columns =
@@ -450,6 +475,50 @@ extension KernelSet {
       guard let columns else { continue }
       destination.update(repeating: 0, count: g.inputImageCount)
       col2im(V.self, columns, channels: g.channels, g.plane, destination)
+    }
+  }
+
+  /// The input gradient as a convolution of the output gradient, zero-padded
+  /// by `D·(F − 1) − P`, with the filters flipped and their two channel
+  /// axes swapped: `∂x[c, h, w] = Σ W[k, c, i, j] · ∂y[k, h + P − i·D,
+  /// w + P − j·D]`, a product `[C, K·Fh·Fw] · [K·Fh·Fw, H·W]` whose B panels
+  /// are read from the padded gradient like the forward pass's, with no
+  /// column matrix to fold back.
+  @inlinable
+  static func convolutionInputGradientTransposed<V: SIMD>(
+    _: V.Type, upstream: UnsafePointer<V.Scalar>, filters: UnsafePointer<V.Scalar>,
+    inputGradient: UnsafeMutablePointer<V.Scalar>, _ g: ConvolutionGeometry,
+    _ transposed: WindowGeometry, images: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let (positions, taps) = (transposed.outputCount, transposed.windowCount)
+    let depth = g.filters * taps
+    let scratch = PackingScratch.forCurrentThread
+    // `A[c, (k, i, j)] = W[k, c, Fh − 1 − i, Fw − 1 − j]`.
+    let flipped = scratch.columnBuffer(V.Scalar.self, count: g.channels * depth)
+    for c in 0..<g.channels {
+      for k in 0..<g.filters {
+        let source = filters + (k * g.channels + c) * taps
+        let target = flipped + c * depth + k * taps
+        for t in 0..<taps { target[t] = source[taps - 1 - t] }
+      }
+    }
+    let packedFilters = scratch.operandBuffer(
+      V.Scalar.self, count: roundUp(g.channels, tileRows(V.self)) * depth)
+    prepackPanelsA(
+      V.self, Operand(flipped, depth, false), rows: g.channels, depth: depth, into: packedFilters)
+    let padded = PaddedPlanes(transposed, channels: g.filters)
+    let planes = padded.scratch(V.Scalar.self)
+    let tables = scratch.tableBuffer(count: depth + positions)
+    padded.writeTapOffsets(into: tables)
+    padded.writePositionOffsets(into: tables + depth)
+    let windows = IndexedMatrix(
+      base: UnsafePointer(planes), rowOffsets: tables, columnOffsets: tables + depth)
+    for n in images {
+      padded.fill(V.self, planes, from: upstream + n * g.outputImageCount)
+      multiplyPanels(
+        V.self, m: g.channels, n: positions, k: depth, a: .prepacked(packedFilters),
+        b: .indexed(windows), c: inputGradient + n * g.inputImageCount, ldc: positions,
+        accumulate: false)
     }
   }
 

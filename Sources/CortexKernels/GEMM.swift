@@ -13,10 +13,17 @@ import Foundation
 // needs a scalar path. The packing and the tiles are shared out among the
 // threads of ``WorkerPool``.
 //
-// The tile is 6 rows by two registers: 6 × 32 in single precision with
-// AVX-512, 6 × 16 with AVX2, 6 × 8 with 128-bit registers. Only `nr`
-// depends on the instruction set; the depth blocks (`kc`) depend on the
-// scalar type alone, so every entry of `C` is summed in the same order.
+// The tile is 8 rows by two registers with AVX-512 (8 × 32 in single
+// precision), 6 rows by two registers otherwise (6 × 16 with AVX2, 6 × 8
+// with 128-bit registers). Only `mr` and `nr` depend on the instruction
+// set; the depth blocks (`kc`) depend on the scalar type alone, so every
+// entry of `C` is summed in the same order.
+//
+// The B panels of a convolution come straight from a zero-padded image
+// (an ``IndexedMatrix``): packed from it, or, where each register's worth
+// of columns lies side by side there, read by the tile where they lie.
+// Filters shared by the images of a batch are packed once
+// (``PanelSource/prepacked(_:)``).
 
 /// One matrix product on row-major buffers:
 /// `C = op(A) · op(B)` (or `C += op(A) · op(B)` when `accumulate`), where
@@ -103,6 +110,19 @@ struct IndexedMatrix<Scalar> {
     }
   }
 
+  /// Whether the tile can read the first `columns` columns where they lie:
+  /// they fill whole panels of two registers, and the `lanes` columns of
+  /// each register have consecutive offsets.
+  @inlinable
+  func hasRegisterRuns(columns: Int, lanes: Int) -> Bool {
+    guard columns % (2 * lanes) == 0 else { return false }
+    for first in stride(from: 0, to: columns, by: lanes) {
+      let start = columnOffsets[first]
+      for lane in 1..<lanes where columnOffsets[first + lane] != start + lane { return false }
+    }
+    return true
+  }
+
   /// Cuts `columns` into runs, written to `runs`; returns how many.
   @inlinable @inline(__always)
   func runs(columns: Range<Int>, into runs: UnsafeMutablePointer<Run>) -> Int {
@@ -117,6 +137,56 @@ struct IndexedMatrix<Scalar> {
       }
     }
     return count
+  }
+}
+
+/// The B side of the register tile: its two registers at each step of the
+/// depth.
+@usableFromInline
+protocol TileColumns<Scalar> {
+  associatedtype Scalar: SIMDScalar
+  /// The two registers of depth step `step`.
+  func registers<V: SIMD>(_: V.Type, step: Int) -> (V, V) where V.Scalar == Scalar
+}
+
+/// A packed B panel: two registers per step, one after the other, 64-byte
+/// aligned.
+@usableFromInline
+struct PackedColumns<Scalar: SIMDScalar>: TileColumns {
+  @usableFromInline let panel: UnsafeRawPointer
+
+  @inlinable
+  init(panel: UnsafePointer<Scalar>) { self.panel = UnsafeRawPointer(panel) }
+
+  @inlinable @inline(__always)
+  func registers<V: SIMD>(_: V.Type, step: Int) -> (V, V) where V.Scalar == Scalar {
+    let bytes = MemoryLayout<V>.stride
+    let pointer = panel + step &* 2 &* bytes
+    return (pointer.load(as: V.self), pointer.load(fromByteOffset: bytes, as: V.self))
+  }
+}
+
+/// The columns of a panel of an ``IndexedMatrix`` read where they lie: at
+/// step `p`, one register from `low + rowOffsets[p]` and one from
+/// `high + rowOffsets[p]`.
+@usableFromInline
+struct WindowColumns<Scalar: SIMDScalar>: TileColumns {
+  @usableFromInline let low: UnsafePointer<Scalar>
+  @usableFromInline let high: UnsafePointer<Scalar>
+  @usableFromInline let rowOffsets: UnsafePointer<Int>
+
+  @inlinable
+  init(low: UnsafePointer<Scalar>, high: UnsafePointer<Scalar>, rowOffsets: UnsafePointer<Int>) {
+    (self.low, self.high, self.rowOffsets) = (low, high, rowOffsets)
+  }
+
+  @inlinable @inline(__always)
+  func registers<V: SIMD>(_: V.Type, step: Int) -> (V, V) where V.Scalar == Scalar {
+    let offset = rowOffsets[step]
+    return (
+      UnsafeRawPointer(low + offset).loadUnaligned(as: V.self),
+      UnsafeRawPointer(high + offset).loadUnaligned(as: V.self)
+    )
   }
 }
 
@@ -138,11 +208,19 @@ enum PanelSource<Scalar> {
   }
 }
 
+/// Rows of the register tile for registers `V`: 8 with 64-byte registers
+/// (AVX-512 has 32, enough for 16 accumulators), 6 otherwise (AVX2 has 16).
+/// This decides which entries of C are computed together, never the order
+/// in which one is summed.
+@inlinable @inline(__always)
+func tileRows<V: SIMD>(_: V.Type) -> Int { MemoryLayout<V>.size == 64 ? 8 : 6 }
+
 /// The register tile and the cache blocking for one register type.
 @usableFromInline
 struct Blocking {
-  /// Rows of the register tile (and of a packed A panel).
-  @usableFromInline let mr = 6
+  /// Rows of the register tile (and of a packed A panel): 8 with 64-byte
+  /// registers, whose 32 registers hold 16 accumulators, 6 otherwise.
+  @usableFromInline let mr: Int
   /// Columns of the register tile (and of a packed B panel): two registers.
   @usableFromInline let nr: Int
   /// The largest depth of a packed block. Products are cut into blocks of
@@ -156,6 +234,7 @@ struct Blocking {
 
   @inlinable
   init<V: SIMD>(_: V.Type) {
+    mr = tileRows(V.self)
     nr = 2 * V.scalarCount
     let single = MemoryLayout<V.Scalar>.size == 4
     kc = single ? 320 : 256
@@ -219,15 +298,20 @@ struct Block {
   /// panels, and packing all of B first, to memory, and reading it back
   /// would cost about as much as the multiplication.
   @usableFromInline let packsBPerTask: Bool
+  /// Whether the tiles read B where it lies, unpacked: an
+  /// ``IndexedMatrix`` whose every half panel is one run (see
+  /// ``IndexedMatrix/hasRegisterRuns(columns:lanes:)``).
+  @usableFromInline let readsBDirectly: Bool
 
   @inlinable
   init(
     row: Int, rows: Int, column: Int, columns: Int, depthStart: Int, depth: Int, threads: Int,
-    packsBPerTask: Bool
+    packsBPerTask: Bool, readsBDirectly: Bool
   ) {
     (self.row, self.rows, self.column, self.columns) = (row, rows, column, columns)
     (self.depthStart, self.depth, self.threads) = (depthStart, depth, threads)
-    self.packsBPerTask = packsBPerTask
+    self.packsBPerTask = packsBPerTask && !readsBDirectly
+    self.readsBDirectly = readsBDirectly
   }
 }
 
@@ -302,8 +386,13 @@ extension KernelSet {
     let depthLimit = blocking.depthBlock(k)
     let prepackedA = a.prepacked
     let packedA = prepackedA == nil ? roundUp(min(m, packedRowLimit), blocking.mr) * depthLimit : 0
+    var readsBDirectly = false
+    if case .indexed(let b) = b {
+      readsBDirectly = b.hasRegisterRuns(columns: n, lanes: V.scalarCount)
+    }
     let packedB =
-      m <= blocking.mc ? 0 : depthLimit * roundUp(min(n, blocking.nc), blocking.nr)
+      m <= blocking.mc || readsBDirectly
+      ? 0 : depthLimit * roundUp(min(n, blocking.nc), blocking.nr)
     let bytesA = roundUp(packedA * MemoryLayout<V.Scalar>.stride, 64)
     let scratch = PackingScratch.forCurrentThread.blockBuffer(
       bytes: bytesA + packedB * MemoryLayout<V.Scalar>.stride)
@@ -318,9 +407,10 @@ extension KernelSet {
           let block = Block(
             row: row, rows: min(packedRowLimit, m - row), column: column, columns: columns,
             depthStart: depthStart, depth: depth, threads: threads,
-            packsBPerTask: m <= blocking.mc)
+            packsBPerTask: m <= blocking.mc, readsBDirectly: readsBDirectly)
           pack(
-            V.self, blocking, block, a: a, b: b, packsB: row == 0 && !block.packsBPerTask,
+            V.self, blocking, block, a: a, b: b,
+            packsB: row == 0 && !block.packsBPerTask && !readsBDirectly,
             packedA: bufferA, packedB: bufferB)
           let panelsA =
             prepackedA.map { $0 + depthStart * rowsPadded + row * depth }
@@ -434,13 +524,24 @@ extension KernelSet {
       for columnPanel in columnPanels {
         let column = columnPanel * nr
         let columns = min(nr, block.columns - column)
-        let panelB = panelsB + column * depth
-        for rowPanel in rowPanels {
-          let row = rowPanel * mr
-          multiplyTile(
-            V.self, depth: depth, a: packedA + row * depth, b: panelB,
-            c: c + (block.row + row) * ldc + block.column + column, ldc: ldc,
-            rows: min(mr, block.rows - row), columns: columns, accumulate: accumulate)
+        @inline(__always) func tiles<B: TileColumns<V.Scalar>>(_ b: B) {
+          for rowPanel in rowPanels {
+            let row = rowPanel * mr
+            multiplyTile(
+              V.self, depth: depth, a: packedA + row * depth, b: b,
+              c: c + (block.row + row) * ldc + block.column + column, ldc: ldc,
+              rows: min(mr, block.rows - row), columns: columns, accumulate: accumulate)
+          }
+        }
+        if block.readsBDirectly, case .indexed(let b) = b {
+          let first = block.column + column
+          tiles(
+            WindowColumns(
+              low: b.base + b.columnOffsets[first],
+              high: b.base + b.columnOffsets[first + V.scalarCount],
+              rowOffsets: b.rowOffsets + block.depthStart))
+        } else {
+          tiles(PackedColumns(panel: panelsB + column * depth))
         }
       }
     }
@@ -509,7 +610,7 @@ extension KernelSet {
   /// that share it, in the layout ``multiplyPanels(_:m:n:k:a:b:c:ldc:accumulate:)``
   /// reads through ``PanelSource/prepacked(_:)``: for each depth block, its
   /// `mr`-row panels one after the other. `panels` holds
-  /// `roundUp(rows, 6) · depth` scalars.
+  /// `roundUp(rows, mr) · depth` scalars.
   @inlinable
   static func prepackPanelsA<V: SIMD>(
     _: V.Type, _ source: Operand<V.Scalar>, rows: Int, depth: Int,
@@ -614,27 +715,27 @@ extension KernelSet {
 // MARK: - The micro-kernel
 
 extension KernelSet {
-  /// Multiplies a packed A panel (6 scalars per step) by a packed B panel
-  /// (two registers per step, 64-byte aligned) into the top-left
-  /// `rows × columns` corner of the 6 × 2-register tile of `C` at `c`.
+  /// Multiplies a packed A panel (`mr` scalars per step) by the two
+  /// registers per step of a B panel into the top-left `rows × columns`
+  /// corner of the `mr` × 2-register tile of `C` at `c`.
   /// An edge tile runs through a full tile in a local buffer that starts
   /// from C's values, so that its entries are summed exactly like those of
   /// a full tile.
   @inlinable
-  static func multiplyTile<V: SIMD>(
-    _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: UnsafePointer<V.Scalar>,
+  static func multiplyTile<V: SIMD, B: TileColumns<V.Scalar>>(
+    _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: B,
     c: UnsafeMutablePointer<V.Scalar>, ldc: Int, rows: Int, columns: Int, accumulate: Bool
   ) where V.Scalar: BinaryFloatingPoint {
-    let width = 2 * V.scalarCount
-    if rows == 6 && columns == width {
+    let (width, mr) = (2 * V.scalarCount, tileRows(V.self))
+    if rows == mr && columns == width {
       fullTile(V.self, depth: depth, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
       return
     }
-    withUnsafeTemporaryAllocation(of: V.self, capacity: 12) { registers in
+    withUnsafeTemporaryAllocation(of: V.self, capacity: 2 * mr) { registers in
       let tile = UnsafeMutableRawPointer(registers.baseAddress!)
-        .bindMemory(to: V.Scalar.self, capacity: 6 * width)
+        .bindMemory(to: V.Scalar.self, capacity: mr * width)
       if accumulate {
-        tile.update(repeating: 0, count: 6 * width)
+        tile.update(repeating: 0, count: mr * width)
         for i in 0..<rows { (tile + i * width).update(from: c + i * ldc, count: columns) }
       }
       fullTile(V.self, depth: depth, a: a, b: b, c: tile, ldc: width, accumulate: accumulate)
@@ -642,12 +743,12 @@ extension KernelSet {
     }
   }
 
-  /// The full register tile: 6 rows × 2 registers in twelve accumulators.
-  /// With `accumulate` the accumulators start from C itself, so that the
-  /// loads of C overlap with the first steps of the loop.
+  /// The full register tile: `mr` rows × 2 registers, in twelve or sixteen
+  /// accumulators. With `accumulate` the accumulators start from C itself,
+  /// so that the loads of C overlap with the first steps of the loop.
   @inlinable
-  static func fullTile<V: SIMD>(
-    _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: UnsafePointer<V.Scalar>,
+  static func fullTile<V: SIMD, B: TileColumns<V.Scalar>>(
+    _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: B,
     c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
   ) where V.Scalar: BinaryFloatingPoint {
     let w = V.scalarCount
@@ -664,12 +765,14 @@ extension KernelSet {
     var (c30, c31) = (load(c + 3 * ldc), load(c + 3 * ldc + w))
     var (c40, c41) = (load(c + 4 * ldc), load(c + 4 * ldc + w))
     var (c50, c51) = (load(c + 5 * ldc), load(c + 5 * ldc + w))
+    // Known when the tile is specialized: the two rows below exist only
+    // with 64-byte registers.
+    let eightRows = tileRows(V.self) == 8
+    var (c60, c61) = eightRows ? (load(c + 6 * ldc), load(c + 6 * ldc + w)) : (V(), V())
+    var (c70, c71) = eightRows ? (load(c + 7 * ldc), load(c + 7 * ldc + w)) : (V(), V())
     var pa = a
-    var pb = UnsafeRawPointer(b)
-    let registerBytes = MemoryLayout<V>.stride
-    for _ in 0..<depth {
-      let b0 = pb.load(as: V.self)
-      let b1 = pb.load(fromByteOffset: registerBytes, as: V.self)
+    for step in 0..<depth {
+      let (b0, b1) = b.registers(V.self, step: step)
       /// One row of the tile: `a` times the two registers of B.
       @inline(__always) func row(_ low: inout V, _ high: inout V, _ a: V.Scalar) {
         let x = V(repeating: a)
@@ -682,8 +785,13 @@ extension KernelSet {
       row(&c30, &c31, pa[3])
       row(&c40, &c41, pa[4])
       row(&c50, &c51, pa[5])
-      pa += 6
-      pb += 2 * registerBytes
+      if eightRows {
+        row(&c60, &c61, pa[6])
+        row(&c70, &c71, pa[7])
+        pa += 8
+      } else {
+        pa += 6
+      }
     }
     store(c00, c01, row: 0)
     store(c10, c11, row: 1)
@@ -691,6 +799,10 @@ extension KernelSet {
     store(c30, c31, row: 3)
     store(c40, c41, row: 4)
     store(c50, c51, row: 5)
+    if eightRows {
+      store(c60, c61, row: 6)
+      store(c70, c71, row: 7)
+    }
   }
 }
 

@@ -63,6 +63,25 @@ public struct WindowGeometry: Sendable, Equatable {
     return stride == one && dilation == one
   }
 
+  /// The windows of the transposed convolution that takes an output
+  /// gradient back to its input, when there is one that costs about as
+  /// much as the convolution: stride 1, padding at most the window's
+  /// extent less one, and an input at most an eighth larger than the
+  /// output. Its input is this output, padded by `D·(F − 1) − P`; its
+  /// output is this input.
+  @inlinable public var transposed: WindowGeometry? {
+    guard stride == Extent(height: 1, width: 1) else { return nil }
+    let reach = Extent(
+      height: dilation.height * (window.height - 1), width: dilation.width * (window.width - 1))
+    guard padding.height <= reach.height && padding.width <= reach.width,
+      8 * inputCount <= 9 * outputCount
+    else { return nil }
+    return WindowGeometry(
+      input: output, window: window, stride: stride,
+      padding: Extent(height: reach.height - padding.height, width: reach.width - padding.width),
+      dilation: dilation, output: input)
+  }
+
   /// Whether the windows are 2×2 with stride 2 and no padding and tile the
   /// input exactly (even height and width): every input lies in exactly
   /// one window, and the two input rows of an output row are contiguous.

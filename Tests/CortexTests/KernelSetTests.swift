@@ -118,7 +118,10 @@ import Testing
     let kernels = ComputeSettings.kernels(for: set)
     var generator = SeededGenerator(seed: 21)
     let tolerance = S.self == Float.self ? 1e-4 : 1e-11
-    for (index, plane) in Self.geometries(count: 40, seed: 17).enumerated() {
+    let planes = Self.geometries(count: 40, seed: 17)
+    // Both ways to the input gradient are covered.
+    #expect(planes.contains { $0.transposed != nil } && planes.contains { $0.transposed == nil })
+    for (index, plane) in planes.enumerated() {
       let (batch, channels) = (4, index % 3 + 1)
       let filters = [1, 5, 7, 13, 64][index % 5]
       let g = ConvolutionGeometry(

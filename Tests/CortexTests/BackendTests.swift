@@ -156,12 +156,22 @@ import Testing
     "UnsafeMutableBufferPointer", "UnsafeRawPointer", "UnsafeMutableRawPointer",
   ]
 
-  /// The lines of `text` that reach memory directly, as "line: text".
-  static func rawAccessLines(in text: String) -> [String] {
+  /// What reaches a tensor's memory from outside the core: its storage or
+  /// its host buffers (a layer copy's `withUnsafeMutableBytes` on a
+  /// struct's own fields is not a tensor's memory).
+  static let tensorAccess = [
+    ".pointer", ".storage", "withUnsafeBufferPointer", "withUnsafeMutableBufferPointer",
+    "withUnsafeMutablePointers", "UnsafePointer", "UnsafeBufferPointer",
+    "UnsafeMutableBufferPointer",
+  ]
+
+  /// The lines of `text` that hold any of `tokens` outside comments, as
+  /// "line: text".
+  static func rawAccessLines(in text: String, tokens: [String] = rawAccess) -> [String] {
     text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap {
       number, line in
       let code = line.components(separatedBy: "//")[0]
-      return rawAccess.contains { code.contains($0) } ? "\(number + 1): \(line)" : nil
+      return tokens.contains { code.contains($0) } ? "\(number + 1): \(line)" : nil
     }
   }
 
@@ -170,28 +180,55 @@ import Testing
       in: "let a = x.storage.pointer[0]\n// x.storage.pointer in a comment\nlet b = 1")
     #expect(found == ["1: let a = x.storage.pointer[0]"])
     #expect(Self.rawAccessLines(in: "t.withUnsafeBufferPointer { $0[0] }").count == 1)
+    let layerCopy = "withUnsafeMutableBytes(of: &result) { bytes in"
+    #expect(Self.rawAccessLines(in: layerCopy, tokens: Self.tensorAccess).isEmpty)
+    #expect(
+      Self.rawAccessLines(in: "p.value.withUnsafeBufferPointer { $0 }", tokens: Self.tensorAccess)
+        .count == 1)
+  }
+
+  /// The Swift files of `Sources/<target>` outside the `allowed` folders,
+  /// as paths relative to the target, each with the lines that hold any of
+  /// `tokens`.
+  static func scan(_ target: String, allowing allowed: Set<String>, tokens: [String]) throws
+    -> [(file: String, lines: [String])]
+  {
+    let folder = URL(fileURLWithPath: #filePath)
+      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Sources/\(target)")
+    let files = try #require(FileManager.default.enumerator(atPath: folder.path))
+      .compactMap { $0 as? String }
+      .filter { $0.hasSuffix(".swift") && !allowed.contains(String($0.split(separator: "/")[0])) }
+    return try files.map { file in
+      let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+      return (file, rawAccessLines(in: text, tokens: tokens))
+    }
   }
 
   /// Only `Tensor/` (the storage), `Kernels/` (the loops) and `Backend/`
   /// (the primitives) of the core may touch memory: every operation,
   /// gate and check goes through a backend.
   @Test func onlyTensorKernelsAndBackendTouchMemory() throws {
-    let core = URL(fileURLWithPath: #filePath)
-      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Sources/CortexCore")
-    let allowed: Set<String> = ["Tensor", "Kernels", "Backend"]
-    let files = try #require(FileManager.default.enumerator(atPath: core.path))
-      .compactMap { $0 as? String }
-      .filter { $0.hasSuffix(".swift") }
-    let checked = files.filter { !allowed.contains(String($0.split(separator: "/")[0])) }
+    let checked = try Self.scan(
+      "CortexCore", allowing: ["Tensor", "Kernels", "Backend"], tokens: Self.rawAccess)
     // Operations, Autodiff and Checking hold dozens of files: an empty scan
     // would mean the folders moved, not that the rule holds.
-    #expect(checked.count >= 30, "found only \(checked)")
-    #expect(checked.contains { $0.hasPrefix("Operations/") })
-    for file in checked {
-      let text = try String(contentsOf: core.appendingPathComponent(file), encoding: .utf8)
-      let lines = Self.rawAccessLines(in: text)
+    #expect(checked.count >= 30, "found only \(checked.map(\.file))")
+    #expect(checked.contains { $0.file.hasPrefix("Operations/") })
+    for (file, lines) in checked {
       #expect(lines.isEmpty, "\(file) reaches memory directly:\n\(lines.joined(separator: "\n"))")
+    }
+  }
+
+  /// Layers, optimizers and models reach scalars only through operations
+  /// and the core's primitives (an optimizer's step included), never a
+  /// tensor's memory.
+  @Test func layersAndOptimizersNeverTouchTensorMemory() throws {
+    let checked = try Self.scan("CortexNN", allowing: [], tokens: Self.tensorAccess)
+    #expect(checked.count >= 15, "found only \(checked.map(\.file))")
+    #expect(checked.contains { $0.file == "Optimizers/Optimizer.swift" })
+    for (file, lines) in checked {
+      #expect(lines.isEmpty, "\(file) reaches tensor memory:\n\(lines.joined(separator: "\n"))")
     }
   }
 }

@@ -201,6 +201,16 @@ protocol Backend: AnyObject, Sendable {
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
     meanG: [S], meanGNormalized: [S]
   ) -> Tensor<S>
+
+  // MARK: Optimizer updates
+
+  /// One step of `update` in place: `parameter` and each tensor of `state`
+  /// (as many as the rule keeps) are rewritten from `gradient`; all have
+  /// one shape, checked by the caller.
+  func apply<S: TensorScalar>(
+    _ update: ParameterUpdate<S>, to parameter: inout Tensor<S>, gradient: Tensor<S>,
+    state: inout [Tensor<S>]
+  )
 }
 
 /// A rectangular block to copy: `region` elements starting at

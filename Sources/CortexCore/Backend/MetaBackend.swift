@@ -163,6 +163,12 @@ final class MetaBackend: Backend {
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
     meanG: [S], meanGNormalized: [S]
   ) -> Tensor<S> { meta(x.shape) }
+
+  /// A shape-only parameter has no scalars to update.
+  func apply<S: TensorScalar>(
+    _ update: ParameterUpdate<S>, to parameter: inout Tensor<S>, gradient: Tensor<S>,
+    state: inout [Tensor<S>]
+  ) {}
 }
 
 /// A shape-only run of `body` on an input of `shape`: the shape of its

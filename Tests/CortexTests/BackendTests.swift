@@ -143,6 +143,33 @@ import Testing
     #expect(padded.scalars == [0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 5, 6])
   }
 
+  /// The first NaN or infinity against a plain scan of the scalars: none,
+  /// one at either end, several (the first wins), in Float and Double.
+  @Test func firstNonFiniteFindsTheFirstNaNOrInfinity() {
+    func check<S: TensorScalar>(_: S.Type) {
+      let cases: [(count: Int, placed: [(Int, S)])] = [
+        (0, []), (1, [(0, .nan)]), (17, []), (17, [(16, -.infinity)]),
+        (33, [(5, .infinity), (9, .nan)]), (33, [(20, .nan), (3, -.infinity)]),
+      ]
+      for (count, placed) in cases {
+        var scalars = (0..<count).map { S($0) - 7.5 }
+        for (index, value) in placed { scalars[index] = value }
+        let found = CPUBackend.shared.firstNonFinite(Tensor(shape: [count], scalars: scalars))
+        let expected = scalars.indices.first { !scalars[$0].isFinite }
+        #expect(found?.index == expected, "\(S.self), \(count) scalars, \(placed)")
+        if let found, let expected {
+          let value = scalars[expected]
+          #expect(value.isNaN ? found.value.isNaN : found.value == value)
+        }
+      }
+      let meta = Tensor<S>(
+        shape: [4], storage: TensorStorage(uninitializedCount: 4, device: .meta))
+      #expect(MetaBackend.shared.firstNonFinite(meta) == nil)
+    }
+    check(Float.self)
+    check(Double.self)
+  }
+
   @Test func theCPUServesTheCPUDevice() {
     #expect(Backends.backend(for: .cpu, "test") === CPUBackend.shared)
     #expect(Tensor<Float>([1]).backend("test").name == Device.cpu.backend)

@@ -58,6 +58,10 @@ protocol Backend: AnyObject, Sendable {
     Tensor<S>, MaxGateWinners
   )
 
+  /// The first element of `x` (row-major) that is a NaN or an infinity,
+  /// with its flat index, or `nil` when every element is finite.
+  func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)?
+
   // MARK: The max gate's routing
 
   /// A tensor of `inputShape`, zero except that each element of

@@ -112,6 +112,14 @@ final class CPUBackend: Backend {
     return (result, winners)
   }
 
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)? {
+    let scalars = x.storage.pointer
+    for i in 0..<x.scalarCount where !scalars[i].isFinite { return (i, scalars[i]) }
+    return nil
+  }
+
   // MARK: The max gate's routing
 
   @_specialize(where S == Float)

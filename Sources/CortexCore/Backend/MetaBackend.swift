@@ -46,6 +46,9 @@ final class MetaBackend: Backend {
     Tensor<S>, MaxGateWinners
   ) { (meta([groups]), winners(groups)) }
 
+  /// A shape-only tensor holds no values to find.
+  func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)? { nil }
+
   func scatter<S: TensorScalar>(
     _ upstream: Tensor<S>, toWinners winners: MaxGateWinners, route: MaxGateRoute,
     inputShape: [Int]

@@ -170,6 +170,77 @@ import Testing
     check(Double.self)
   }
 
+  /// `topK`, `argmax` and `argmin` against selection loops over each line,
+  /// on values with many ties (the earlier position first), along every
+  /// axis, in Float and Double.
+  @Test func topKAndArgExtremaMatchSelectionLoops() {
+    func check<S: TensorScalar>(_: S.Type) {
+      for (seed, shape) in [[7], [2, 3, 5], [4, 1, 6]].enumerated() {
+        let x = Tensor<S>.randomUniform(shape, lower: 0, upper: 4, seed: UInt64(seed))
+          .map { $0.rounded(.down) }
+        let scalars = x.scalars
+        for axis in shape.indices {
+          let (outer, size, inner) = extents(shape, at: axis)
+          // The line through each (o, i) along `axis`, as positions in it.
+          func line(_ o: Int, _ i: Int) -> [S] {
+            (0..<size).map { scalars[(o * size + $0) * inner + i] }
+          }
+          func selection(_ values: [S], _ k: Int, largest: Bool) -> [Int] {
+            var remaining = Array(values.indices)
+            var chosen: [Int] = []
+            for _ in 0..<k {
+              var best = remaining[0]
+              for j in remaining where largest ? values[j] > values[best] : values[j] < values[best]
+              {
+                best = j
+              }
+              remaining.removeAll { $0 == best }
+              chosen.append(best)
+            }
+            return chosen
+          }
+          for k in 0...size {
+            for largest in [true, false] {
+              var expected = [Int](repeating: 0, count: outer * k * inner)
+              for o in 0..<outer {
+                for i in 0..<inner {
+                  for (r, position) in selection(line(o, i), k, largest: largest).enumerated() {
+                    expected[(o * k + r) * inner + i] = position
+                  }
+                }
+              }
+              let (values, indices) = x.topK(k, alongAxis: axis, largest: largest)
+              #expect(indices.scalars == expected, "\(S.self) \(shape) axis \(axis) k \(k)")
+              #expect(
+                values.scalars
+                  == expected.indices.map { flat in
+                    let (o, rest) = flat.quotientAndRemainder(dividingBy: k * inner)
+                    return scalars[(o * size + expected[flat]) * inner + rest % inner]
+                  })
+            }
+          }
+          let lines = (0..<outer).flatMap { o in (0..<inner).map { line(o, $0) } }
+          #expect(x.argmax(alongAxis: axis) == lines.map { selection($0, 1, largest: true)[0] })
+          #expect(
+            x.argmin(alongAxis: axis, keepDims: false).scalars
+              == lines.map { selection($0, 1, largest: false)[0] })
+        }
+      }
+    }
+    check(Float.self)
+    check(Double.self)
+  }
+
+  /// On the meta device, `topK` and `argmax` give shapes without values.
+  @Test func topKAndArgmaxTraceShapes() {
+    let meta = Tensor<Float>(
+      shape: [2, 5, 3], storage: TensorStorage(uninitializedCount: 30, device: .meta))
+    let (values, indices) = meta.topK(2, alongAxis: 1)
+    #expect(values.shape == [2, 2, 3] && values.device == .meta)
+    #expect(indices.shape == [2, 2, 3])
+    #expect(meta.argmax(alongAxis: 1, keepDims: false).shape == [2, 3])
+  }
+
   @Test func theCPUServesTheCPUDevice() {
     #expect(Backends.backend(for: .cpu, "test") === CPUBackend.shared)
     #expect(Tensor<Float>([1]).backend("test").name == Device.cpu.backend)

@@ -63,7 +63,7 @@ public func attentionWeights<Scalar>(
   // exponent at most 0; it cancels in the ratio, so it carries no gradient.
   let shift = select(visibility, values, Tensor(-Scalar.infinity))
     .max(alongAxes: [3], keepDims: true).applying(.finiteOrZero, "scaledDotProductAttention")
-  let visibleScalars = Tensor<Scalar>(shape: scores.shape, scalars: visible.map { $0 ? 1 : 0 })
+  let visibleScalars = Tensor<Scalar>(visibility)
   let exponentials = exp(select(visibility, scores, shift) - shift) * visibleScalars
   let total = exponentials.sum(alongAxes: [3], keepDims: true)
   // Adds 1 to the denominator of a row with nothing visible, whose

@@ -154,8 +154,7 @@ public func select<Scalar>(_ condition: Mask, _ a: Tensor<Scalar>, _ b: Tensor<S
       "select: condition \(condition.shape), \(a.shape) and \(b.shape) cannot be broadcast together"
     )
   }
-  let chosen = Tensor<Scalar>(shape: condition.shape, scalars: condition.scalars.map { $0 ? 1 : 0 })
-    .withoutDerivative.broadcasted(to: shape)
+  let chosen = Tensor<Scalar>(condition).broadcasted(to: shape)
   let valuesA = a.withoutDerivative.broadcasted(to: shape)
   let valuesB = b.withoutDerivative.broadcasted(to: shape)
   let output = commonBackend("select", chosen, valuesA, valuesB).select(chosen, valuesA, valuesB)

@@ -241,6 +241,15 @@ import Testing
     #expect(meta.argmax(alongAxis: 1, keepDims: false).shape == [2, 3])
   }
 
+  /// Causal attention finds its visible keys on the backend, so a shape
+  /// trace runs through it.
+  @Test func causalAttentionTracesShapes() throws {
+    let traced = traceShape([2, 3, 5, 4]) { (q: Tensor<Float>) in
+      attentionWeights(query: q, key: q, causal: true)
+    }
+    #expect(try traced.get() == [2, 3, 5, 5])
+  }
+
   @Test func theCPUServesTheCPUDevice() {
     #expect(Backends.backend(for: .cpu, "test") === CPUBackend.shared)
     #expect(Tensor<Float>([1]).backend("test").name == Device.cpu.backend)

@@ -268,8 +268,7 @@ import Testing
   /// struct's own fields is not a tensor's memory).
   static let tensorAccess = [
     ".pointer", ".storage", "withUnsafeBufferPointer", "withUnsafeMutableBufferPointer",
-    "withUnsafeMutablePointers", "UnsafePointer", "UnsafeBufferPointer",
-    "UnsafeMutableBufferPointer",
+    "UnsafePointer", "UnsafeBufferPointer", "UnsafeMutableBufferPointer",
   ]
 
   /// The lines of `text` that hold any of `tokens` outside comments, as

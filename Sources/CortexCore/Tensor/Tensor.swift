@@ -193,16 +193,6 @@ extension Tensor {
     return try body(storage.buffer)
   }
 
-  /// Calls `body` with a writable pointer to the scalars of each tensor,
-  /// copying each first if it is shared, for kernels that update several
-  /// tensors in one pass (an optimizer's state).
-  package static func withUnsafeMutablePointers<R>(
-    _ tensors: inout [Tensor], _ body: ([UnsafeMutablePointer<Scalar>]) throws -> R
-  ) rethrows -> R {
-    for k in tensors.indices { tensors[k].makeUnique() }
-    return try body(tensors.map { $0.storage.pointer })
-  }
-
   /// The same values converted to another precision.
   public func converted<Other: TensorScalar>(to: Other.Type = Other.self) -> Tensor<Other> {
     let source = storage.pointer

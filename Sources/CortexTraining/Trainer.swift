@@ -49,9 +49,11 @@ public final class Trainer<Scalar: TensorScalar> {
   /// Applies the optimizer to ``parameters`` given the gradients of those
   /// trainable now, in order.
   func update(trainableGradients: [Tensor<Scalar>]) {
-    // Frozen parameters get a zero gradient, which the optimizer skips.
+    // The optimizer skips a frozen parameter without reading its gradient,
+    // so the parameter's own value stands in: the right shape, and nothing
+    // to allocate or fill.
     var next = trainableGradients.makeIterator()
-    let gradients = parameters.map { $0.isTrainable ? next.next()! : Tensor.zeros($0.shape) }
+    let gradients = parameters.map { $0.isTrainable ? next.next()! : $0.value }
     precondition(next.next() == nil, "Trainer: more gradients than trainable parameters")
     optimizer.update(parameters, gradients: gradients)
   }

@@ -143,6 +143,113 @@ import Testing
     #expect(padded.scalars == [0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 5, 6])
   }
 
+  /// The first NaN or infinity against a plain scan of the scalars: none,
+  /// one at either end, several (the first wins), in Float and Double.
+  @Test func firstNonFiniteFindsTheFirstNaNOrInfinity() {
+    func check<S: TensorScalar>(_: S.Type) {
+      let cases: [(count: Int, placed: [(Int, S)])] = [
+        (0, []), (1, [(0, .nan)]), (17, []), (17, [(16, -.infinity)]),
+        (33, [(5, .infinity), (9, .nan)]), (33, [(20, .nan), (3, -.infinity)]),
+      ]
+      for (count, placed) in cases {
+        var scalars = (0..<count).map { S($0) - 7.5 }
+        for (index, value) in placed { scalars[index] = value }
+        let found = CPUBackend.shared.firstNonFinite(Tensor(shape: [count], scalars: scalars))
+        let expected = scalars.indices.first { !scalars[$0].isFinite }
+        #expect(found?.index == expected, "\(S.self), \(count) scalars, \(placed)")
+        if let found, let expected {
+          let value = scalars[expected]
+          #expect(value.isNaN ? found.value.isNaN : found.value == value)
+        }
+      }
+      let meta = Tensor<S>(
+        shape: [4], storage: TensorStorage(uninitializedCount: 4, device: .meta))
+      #expect(MetaBackend.shared.firstNonFinite(meta) == nil)
+    }
+    check(Float.self)
+    check(Double.self)
+  }
+
+  /// `topK`, `argmax` and `argmin` against selection loops over each line,
+  /// on values with many ties (the earlier position first), along every
+  /// axis, in Float and Double.
+  @Test func topKAndArgExtremaMatchSelectionLoops() {
+    func check<S: TensorScalar>(_: S.Type) {
+      for (seed, shape) in [[7], [2, 3, 5], [4, 1, 6]].enumerated() {
+        let x = Tensor<S>.randomUniform(shape, lower: 0, upper: 4, seed: UInt64(seed))
+          .map { $0.rounded(.down) }
+        let scalars = x.scalars
+        for axis in shape.indices {
+          let (outer, size, inner) = extents(shape, at: axis)
+          // The line through each (o, i) along `axis`, as positions in it.
+          func line(_ o: Int, _ i: Int) -> [S] {
+            (0..<size).map { scalars[(o * size + $0) * inner + i] }
+          }
+          func selection(_ values: [S], _ k: Int, largest: Bool) -> [Int] {
+            var remaining = Array(values.indices)
+            var chosen: [Int] = []
+            for _ in 0..<k {
+              var best = remaining[0]
+              for j in remaining where largest ? values[j] > values[best] : values[j] < values[best]
+              {
+                best = j
+              }
+              remaining.removeAll { $0 == best }
+              chosen.append(best)
+            }
+            return chosen
+          }
+          for k in 0...size {
+            for largest in [true, false] {
+              var expected = [Int](repeating: 0, count: outer * k * inner)
+              for o in 0..<outer {
+                for i in 0..<inner {
+                  for (r, position) in selection(line(o, i), k, largest: largest).enumerated() {
+                    expected[(o * k + r) * inner + i] = position
+                  }
+                }
+              }
+              let (values, indices) = x.topK(k, alongAxis: axis, largest: largest)
+              #expect(indices.scalars == expected, "\(S.self) \(shape) axis \(axis) k \(k)")
+              #expect(
+                values.scalars
+                  == expected.indices.map { flat in
+                    let (o, rest) = flat.quotientAndRemainder(dividingBy: k * inner)
+                    return scalars[(o * size + expected[flat]) * inner + rest % inner]
+                  })
+            }
+          }
+          let lines = (0..<outer).flatMap { o in (0..<inner).map { line(o, $0) } }
+          #expect(x.argmax(alongAxis: axis) == lines.map { selection($0, 1, largest: true)[0] })
+          #expect(
+            x.argmin(alongAxis: axis, keepDims: false).scalars
+              == lines.map { selection($0, 1, largest: false)[0] })
+        }
+      }
+    }
+    check(Float.self)
+    check(Double.self)
+  }
+
+  /// On the meta device, `topK` and `argmax` give shapes without values.
+  @Test func topKAndArgmaxTraceShapes() {
+    let meta = Tensor<Float>(
+      shape: [2, 5, 3], storage: TensorStorage(uninitializedCount: 30, device: .meta))
+    let (values, indices) = meta.topK(2, alongAxis: 1)
+    #expect(values.shape == [2, 2, 3] && values.device == .meta)
+    #expect(indices.shape == [2, 2, 3])
+    #expect(meta.argmax(alongAxis: 1, keepDims: false).shape == [2, 3])
+  }
+
+  /// Causal attention finds its visible keys on the backend, so a shape
+  /// trace runs through it.
+  @Test func causalAttentionTracesShapes() throws {
+    let traced = traceShape([2, 3, 5, 4]) { (q: Tensor<Float>) in
+      attentionWeights(query: q, key: q, causal: true)
+    }
+    #expect(try traced.get() == [2, 3, 5, 5])
+  }
+
   @Test func theCPUServesTheCPUDevice() {
     #expect(Backends.backend(for: .cpu, "test") === CPUBackend.shared)
     #expect(Tensor<Float>([1]).backend("test").name == Device.cpu.backend)
@@ -156,12 +263,21 @@ import Testing
     "UnsafeMutableBufferPointer", "UnsafeRawPointer", "UnsafeMutableRawPointer",
   ]
 
-  /// The lines of `text` that reach memory directly, as "line: text".
-  static func rawAccessLines(in text: String) -> [String] {
+  /// What reaches a tensor's memory from outside the core: its storage or
+  /// its host buffers (a layer copy's `withUnsafeMutableBytes` on a
+  /// struct's own fields is not a tensor's memory).
+  static let tensorAccess = [
+    ".pointer", ".storage", "withUnsafeBufferPointer", "withUnsafeMutableBufferPointer",
+    "UnsafePointer", "UnsafeBufferPointer", "UnsafeMutableBufferPointer",
+  ]
+
+  /// The lines of `text` that hold any of `tokens` outside comments, as
+  /// "line: text".
+  static func rawAccessLines(in text: String, tokens: [String] = rawAccess) -> [String] {
     text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap {
       number, line in
       let code = line.components(separatedBy: "//")[0]
-      return rawAccess.contains { code.contains($0) } ? "\(number + 1): \(line)" : nil
+      return tokens.contains { code.contains($0) } ? "\(number + 1): \(line)" : nil
     }
   }
 
@@ -170,28 +286,55 @@ import Testing
       in: "let a = x.storage.pointer[0]\n// x.storage.pointer in a comment\nlet b = 1")
     #expect(found == ["1: let a = x.storage.pointer[0]"])
     #expect(Self.rawAccessLines(in: "t.withUnsafeBufferPointer { $0[0] }").count == 1)
+    let layerCopy = "withUnsafeMutableBytes(of: &result) { bytes in"
+    #expect(Self.rawAccessLines(in: layerCopy, tokens: Self.tensorAccess).isEmpty)
+    #expect(
+      Self.rawAccessLines(in: "p.value.withUnsafeBufferPointer { $0 }", tokens: Self.tensorAccess)
+        .count == 1)
+  }
+
+  /// The Swift files of `Sources/<target>` outside the `allowed` folders,
+  /// as paths relative to the target, each with the lines that hold any of
+  /// `tokens`.
+  static func scan(_ target: String, allowing allowed: Set<String>, tokens: [String]) throws
+    -> [(file: String, lines: [String])]
+  {
+    let folder = URL(fileURLWithPath: #filePath)
+      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Sources/\(target)")
+    let files = try #require(FileManager.default.enumerator(atPath: folder.path))
+      .compactMap { $0 as? String }
+      .filter { $0.hasSuffix(".swift") && !allowed.contains(String($0.split(separator: "/")[0])) }
+    return try files.map { file in
+      let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+      return (file, rawAccessLines(in: text, tokens: tokens))
+    }
   }
 
   /// Only `Tensor/` (the storage), `Kernels/` (the loops) and `Backend/`
   /// (the primitives) of the core may touch memory: every operation,
   /// gate and check goes through a backend.
   @Test func onlyTensorKernelsAndBackendTouchMemory() throws {
-    let core = URL(fileURLWithPath: #filePath)
-      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-      .appendingPathComponent("Sources/CortexCore")
-    let allowed: Set<String> = ["Tensor", "Kernels", "Backend"]
-    let files = try #require(FileManager.default.enumerator(atPath: core.path))
-      .compactMap { $0 as? String }
-      .filter { $0.hasSuffix(".swift") }
-    let checked = files.filter { !allowed.contains(String($0.split(separator: "/")[0])) }
+    let checked = try Self.scan(
+      "CortexCore", allowing: ["Tensor", "Kernels", "Backend"], tokens: Self.rawAccess)
     // Operations, Autodiff and Checking hold dozens of files: an empty scan
     // would mean the folders moved, not that the rule holds.
-    #expect(checked.count >= 30, "found only \(checked)")
-    #expect(checked.contains { $0.hasPrefix("Operations/") })
-    for file in checked {
-      let text = try String(contentsOf: core.appendingPathComponent(file), encoding: .utf8)
-      let lines = Self.rawAccessLines(in: text)
+    #expect(checked.count >= 30, "found only \(checked.map(\.file))")
+    #expect(checked.contains { $0.file.hasPrefix("Operations/") })
+    for (file, lines) in checked {
       #expect(lines.isEmpty, "\(file) reaches memory directly:\n\(lines.joined(separator: "\n"))")
+    }
+  }
+
+  /// Layers, optimizers and models reach scalars only through operations
+  /// and the core's primitives (an optimizer's step included), never a
+  /// tensor's memory.
+  @Test func layersAndOptimizersNeverTouchTensorMemory() throws {
+    let checked = try Self.scan("CortexNN", allowing: [], tokens: Self.tensorAccess)
+    #expect(checked.count >= 15, "found only \(checked.map(\.file))")
+    #expect(checked.contains { $0.file == "Optimizers/Optimizer.swift" })
+    for (file, lines) in checked {
+      #expect(lines.isEmpty, "\(file) reaches tensor memory:\n\(lines.joined(separator: "\n"))")
     }
   }
 }

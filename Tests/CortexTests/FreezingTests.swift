@@ -56,6 +56,31 @@ import Testing
     }
   }
 
+  /// A trainer's steps with the backbone frozen equal the optimizer's
+  /// updates with zero gradients for the frozen parameters, bit for bit.
+  @Test func frozenParametersNeedNoGradient() throws {
+    let (model, reference) = (try Self.model(), try Self.model())
+    for parameter in Self.backbone(of: model) + Self.backbone(of: reference) {
+      parameter.isTrainable = false
+    }
+    let sgd = { SGD<Double>(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01) }
+    let trainer = Trainer(model: model, optimizer: sgd())
+    let optimizer = sgd()
+    let parameters = reference.namedParameters.map(\.parameter)
+    for _ in 0..<3 {
+      trainer.step(inputs: Self.inputs, labels: Self.labels)
+      let (_, trainableGradients) = valueWithGradient(for: parameters.filter(\.isTrainable)) {
+        softmaxCrossEntropy(logits: reference(Self.inputs), labels: Self.labels)
+      }
+      var next = trainableGradients.makeIterator()
+      let gradients = parameters.map { $0.isTrainable ? next.next()! : Tensor.zeros($0.shape) }
+      optimizer.update(parameters, gradients: gradients)
+    }
+    #expect(trainer.parameters.map(\.value) == parameters.map(\.value))
+    #expect(
+      trainer.parameters.map(\.value) != (try Self.model()).namedParameters.map(\.parameter.value))
+  }
+
   /// Frozen later, a parameter keeps its value and its momentum; a
   /// checkpoint saved meanwhile restores an optimizer that goes on exactly
   /// as the original does.

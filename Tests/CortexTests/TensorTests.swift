@@ -6,6 +6,15 @@ import Testing
 @testable import CortexTraining
 
 @Suite struct TensorCreationTests {
+  /// Masks and labels become tensors through the creation path of Tensor/.
+  @Test func masksAndOneHotLabelsBecomeOnesAndZeros() {
+    let mask = Mask(shape: [2, 3], scalars: [true, false, false, false, true, true])
+    let fromMask = Tensor<Float>(mask)
+    #expect(fromMask.shape == [2, 3] && fromMask.scalars == [1, 0, 0, 0, 1, 1])
+    let oneHot = Tensor<Double>(oneHot: [2, 0, 1], classes: 3)
+    #expect(oneHot.shape == [3, 3] && oneHot.scalars == [0, 0, 1, 1, 0, 0, 0, 1, 0])
+  }
+
   @Test func shapeAndScalars() {
     let t = Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
     #expect(t.shape == [2, 3])

@@ -103,16 +103,14 @@ final class AnomalyMonitor: Sendable {
   /// Records the first non-finite element of `tensor`, if there is one and
   /// nothing was recorded before.
   func inspect<Scalar>(_ tensor: Tensor<Scalar>, operation: String, phase: AnomalyError.Phase) {
-    guard state.withLock({ $0 == nil }) else { return }
-    let scalars = tensor.scalars
-    for i in scalars.indices where !scalars[i].isFinite {
-      let value = scalars[i].isNaN ? "NaN" : (scalars[i] > 0 ? "inf" : "-inf")
-      let anomaly = AnomalyError(
-        operation: operation, phase: phase, value: value, shape: tensor.shape,
-        index: unravel(i, tensor.shape))
-      state.withLock { if $0 == nil { $0 = anomaly } }
-      return
-    }
+    guard state.withLock({ $0 == nil }),
+      let (index, scalar) = tensor.backend("anomaly detection").firstNonFinite(tensor)
+    else { return }
+    let anomaly = AnomalyError(
+      operation: operation, phase: phase,
+      value: scalar.isNaN ? "NaN" : (scalar > 0 ? "inf" : "-inf"), shape: tensor.shape,
+      index: unravel(index, tensor.shape))
+    state.withLock { if $0 == nil { $0 = anomaly } }
   }
 }
 

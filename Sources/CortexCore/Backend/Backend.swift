@@ -58,6 +58,23 @@ protocol Backend: AnyObject, Sendable {
     Tensor<S>, MaxGateWinners
   )
 
+  /// For each row of `x`, viewed as `[groups, size]` with `size > 0`, the
+  /// position in `0..<size` of its largest (or smallest) element, the first
+  /// on a tie, read back to the host. Returns: `groups` positions.
+  func extremumPositions<S: TensorScalar>(_ x: Tensor<S>, groups: Int, size: Int, largest: Bool)
+    -> [Int]
+
+  /// The positions along `axis` of the `k` largest (or smallest) elements
+  /// of each line of `x` along it, best first, the earlier position first
+  /// on a tie; `k` is at most `x.shape[axis]`. Returns: the shape of `x`
+  /// with `k` along `axis`.
+  func topKPositions<S: TensorScalar>(_ x: Tensor<S>, k: Int, along axis: Int, largest: Bool)
+    -> IndexTensor
+
+  /// The first element of `x` (row-major) that is a NaN or an infinity,
+  /// with its flat index, or `nil` when every element is finite.
+  func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)?
+
   // MARK: The max gate's routing
 
   /// A tensor of `inputShape`, zero except that each element of
@@ -201,6 +218,16 @@ protocol Backend: AnyObject, Sendable {
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
     meanG: [S], meanGNormalized: [S]
   ) -> Tensor<S>
+
+  // MARK: Optimizer updates
+
+  /// One step of `update` in place: `parameter` and each tensor of `state`
+  /// (as many as the rule keeps) are rewritten from `gradient`; all have
+  /// one shape, checked by the caller.
+  func apply<S: TensorScalar>(
+    _ update: ParameterUpdate<S>, to parameter: inout Tensor<S>, gradient: Tensor<S>,
+    state: inout [Tensor<S>]
+  )
 }
 
 /// A rectangular block to copy: `region` elements starting at

@@ -112,6 +112,45 @@ final class CPUBackend: Backend {
     return (result, winners)
   }
 
+  func extremumPositions<S: TensorScalar>(
+    _ x: Tensor<S>, groups: Int, size: Int, largest: Bool
+  ) -> [Int] {
+    let (_, winners) = extremum(x, groups: groups, size: size, largest: largest)
+    return winners.indices.enumerated().map { group, flat in flat - group * size }
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func topKPositions<S: TensorScalar>(_ x: Tensor<S>, k: Int, along axis: Int, largest: Bool)
+    -> IndexTensor
+  {
+    let (outer, size, inner) = extents(x.shape, at: axis)
+    var shape = x.shape
+    shape[axis] = k
+    var positions = [Int](repeating: 0, count: shape.reduce(1, *))
+    let values = x.storage.pointer
+    for o in 0..<outer {
+      for i in 0..<inner {
+        let value = { (j: Int) in values[(o * size + j) * inner + i] }
+        let order = (0..<size).sorted { a, b in
+          let (va, vb) = (value(a), value(b))
+          if va == vb { return a < b }
+          return largest ? va > vb : va < vb
+        }
+        for r in 0..<k { positions[(o * k + r) * inner + i] = order[r] }
+      }
+    }
+    return IndexTensor(shape: shape, scalars: positions)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)? {
+    let scalars = x.storage.pointer
+    for i in 0..<x.scalarCount where !scalars[i].isFinite { return (i, scalars[i]) }
+    return nil
+  }
+
   // MARK: The max gate's routing
 
   @_specialize(where S == Float)

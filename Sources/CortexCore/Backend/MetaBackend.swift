@@ -46,6 +46,27 @@ final class MetaBackend: Backend {
     Tensor<S>, MaxGateWinners
   ) { (meta([groups]), winners(groups)) }
 
+  /// The first position of each row: a shape-only tensor has no values to
+  /// compare.
+  func extremumPositions<S: TensorScalar>(_ x: Tensor<S>, groups: Int, size: Int, largest: Bool)
+    -> [Int]
+  { [Int](repeating: 0, count: groups) }
+
+  /// The first `k` positions of each line, in order: a shape-only tensor
+  /// has no values to sort.
+  func topKPositions<S: TensorScalar>(_ x: Tensor<S>, k: Int, along axis: Int, largest: Bool)
+    -> IndexTensor
+  {
+    let (outer, _, inner) = extents(x.shape, at: axis)
+    var shape = x.shape
+    shape[axis] = k
+    let positions = (0..<outer * k * inner).map { $0 / inner % k }
+    return IndexTensor(shape: shape, scalars: positions)
+  }
+
+  /// A shape-only tensor holds no values to find.
+  func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)? { nil }
+
   func scatter<S: TensorScalar>(
     _ upstream: Tensor<S>, toWinners winners: MaxGateWinners, route: MaxGateRoute,
     inputShape: [Int]
@@ -163,6 +184,12 @@ final class MetaBackend: Backend {
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
     meanG: [S], meanGNormalized: [S]
   ) -> Tensor<S> { meta(x.shape) }
+
+  /// A shape-only parameter has no scalars to update.
+  func apply<S: TensorScalar>(
+    _ update: ParameterUpdate<S>, to parameter: inout Tensor<S>, gradient: Tensor<S>,
+    state: inout [Tensor<S>]
+  ) {}
 }
 
 /// A shape-only run of `body` on an input of `shape`: the shape of its

@@ -50,21 +50,18 @@ public func attentionWeights<Scalar>(
   }
   guard mask != nil || causal else { return softmax(scores, alongAxis: 3) }
   let values = scores.withoutDerivative
-  var visible = [Bool](repeating: false, count: values.scalarCount)
-  let score = values.scalars
-  for row in 0..<(values.scalarCount / keys) {
-    let q = row % queries
-    for k in 0..<keys {
-      visible[row * keys + k] = score[row * keys + k] > -.infinity && (!causal || k <= q)
-    }
+  // 1 where a key is visible: its score is above −∞ (a NaN is not) and,
+  // when causal, it comes no later than the query.
+  var visible = values .> -Scalar.infinity
+  if causal {
+    let earlier = (0..<queries * keys).map { $0 % keys <= $0 / keys }
+    visible = visible * Tensor(Mask(shape: [queries, keys], scalars: earlier))
   }
-  let visibility = Mask(shape: scores.shape, scalars: visible)
   // A constant shift per row (the largest visible score) keeps every
   // exponent at most 0; it cancels in the ratio, so it carries no gradient.
-  let shift = select(visibility, values, Tensor(-Scalar.infinity))
+  let shift = select(where: visible, values, Tensor(-Scalar.infinity))
     .max(alongAxes: [3], keepDims: true).applying(.finiteOrZero, "scaledDotProductAttention")
-  let visibleScalars = Tensor<Scalar>(shape: scores.shape, scalars: visible.map { $0 ? 1 : 0 })
-  let exponentials = exp(select(visibility, scores, shift) - shift) * visibleScalars
+  let exponentials = exp(select(where: visible, scores, shift) - shift) * visible
   let total = exponentials.sum(alongAxes: [3], keepDims: true)
   // Adds 1 to the denominator of a row with nothing visible, whose
   // numerators are all 0.

@@ -289,7 +289,7 @@ extension Tensor {
     let axis = normalizedAxis(axis, "argmin")
     return IndexTensor(
       shape: reducedShape([axis], keepDims: keepDims),
-      scalars: (-withoutDerivative).argmax(alongAxis: axis))
+      scalars: extremumPositions(alongAxis: axis, largest: false, "argmin"))
   }
 
   /// The `k` largest (or smallest) elements along `axis`, in order, and
@@ -309,26 +309,10 @@ extension Tensor {
     values: Tensor, indices: IndexTensor
   ) {
     let axis = normalizedAxis(axis, "topK")
-    let (outer, size, inner) = extents(shape, at: axis)
     precondition(
-      k >= 0 && k <= size, "topK: k = \(k) is out of range 0...\(size) for axis \(axis) of \(shape)"
-    )
-    var outShape = shape
-    outShape[axis] = k
-    var positions = [Int](repeating: 0, count: outShape.reduce(1, *))
-    let values = scalars
-    for o in 0..<outer {
-      for i in 0..<inner {
-        let value = { (j: Int) in values[(o * size + j) * inner + i] }
-        let order = (0..<size).sorted { a, b in
-          let (va, vb) = (value(a), value(b))
-          if va == vb { return a < b }
-          return largest ? va > vb : va < vb
-        }
-        for r in 0..<k { positions[(o * k + r) * inner + i] = order[r] }
-      }
-    }
-    let indices = IndexTensor(shape: outShape, scalars: positions)
+      k >= 0 && k <= shape[axis],
+      "topK: k = \(k) is out of range 0...\(shape[axis]) for axis \(axis) of \(shape)")
+    let indices = backend("topK").topKPositions(self, k: k, along: axis, largest: largest)
     return (gather(self, alongAxis: axis, indices: indices), indices)
   }
 }

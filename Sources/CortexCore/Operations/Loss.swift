@@ -160,12 +160,3 @@ public func multiclassHingeLoss<Scalar>(
     return [backend.multiclassHingeGradient(active, labels: labels, scale: scale)]
   }
 }
-
-extension Tensor {
-  /// `[labels.count, classes]`: 1 at each example's label, 0 elsewhere.
-  init(oneHot labels: [Int], classes: Int) {
-    var scalars = [Scalar](repeating: 0, count: labels.count * classes)
-    for (example, label) in labels.enumerated() { scalars[example * classes + label] = 1 }
-    self.init(shape: [labels.count, classes], scalars: scalars)
-  }
-}

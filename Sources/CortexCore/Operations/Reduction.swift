@@ -121,13 +121,19 @@ extension Tensor {
   /// `axis`, one per position of the remaining axes, in row-major order.
   /// The first index wins a tie.
   public func argmax(alongAxis axis: Int) -> [Int] {
-    let axis = normalizedAxis(axis, "argmax")
+    extremumPositions(alongAxis: axis, largest: true, "argmax")
+  }
+
+  /// The position along `axis` of each largest (or smallest) element, the
+  /// first on a tie, one per position of the remaining axes, in row-major
+  /// order; `name` is the operation's, for its checks.
+  func extremumPositions(alongAxis axis: Int, largest: Bool, _ name: String) -> [Int] {
+    let axis = normalizedAxis(axis, name)
     let (moved, _, size) = groupedForReduction([axis])
-    precondition(size > 0, "argmax: axis \(axis) of shape \(shape) is empty")
-    requireWinnerIndices("argmax", self)
-    let groups = scalarCount / size
-    let (_, winners) = backend("argmax").extremum(moved, groups: groups, size: size, largest: true)
-    return winners.indices.enumerated().map { group, flat in flat - group * size }
+    precondition(size > 0, "\(name): axis \(axis) of shape \(shape) is empty")
+    requireWinnerIndices(name, self)
+    return backend(name).extremumPositions(
+      moved, groups: scalarCount / size, size: size, largest: largest)
   }
 
   /// The flat index of the largest element (the first on a tie).

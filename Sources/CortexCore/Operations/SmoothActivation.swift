@@ -142,9 +142,18 @@ public func gelu<Scalar>(_ x: Tensor<Scalar>, approximation: GELUApproximation =
 ///   - a: the values where the condition holds.
 ///   - b: the values elsewhere.
 /// - Returns: the broadcast shape of the three.
+public func select<Scalar>(_ condition: Mask, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
+  -> Tensor<Scalar>
+{
+  select(where: Tensor(condition), a, b)
+}
+
+/// ``select(_:_:_:)`` with the condition as a tensor of 1s (choose `a`) and
+/// 0s (choose `b`), as comparisons return it, so that a condition computed
+/// from tensors never leaves their device.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
-public func select<Scalar>(_ condition: Mask, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
+func select<Scalar>(where condition: Tensor<Scalar>, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
   -> Tensor<Scalar>
 {
   guard let pair = broadcastShape(a.shape, b.shape),
@@ -154,8 +163,7 @@ public func select<Scalar>(_ condition: Mask, _ a: Tensor<Scalar>, _ b: Tensor<S
       "select: condition \(condition.shape), \(a.shape) and \(b.shape) cannot be broadcast together"
     )
   }
-  let chosen = Tensor<Scalar>(shape: condition.shape, scalars: condition.scalars.map { $0 ? 1 : 0 })
-    .withoutDerivative.broadcasted(to: shape)
+  let chosen = condition.withoutDerivative.broadcasted(to: shape)
   let valuesA = a.withoutDerivative.broadcasted(to: shape)
   let valuesB = b.withoutDerivative.broadcasted(to: shape)
   let output = commonBackend("select", chosen, valuesA, valuesB).select(chosen, valuesA, valuesB)

@@ -48,6 +48,19 @@ extension Tensor {
     self.init(shape: [], scalars: [scalar])
   }
 
+  /// `[labels.count, classes]`: 1 at each example's label, 0 elsewhere;
+  /// each label is in `0..<classes`, checked by the caller.
+  init(oneHot labels: [Int], classes: Int) {
+    var scalars = [Scalar](repeating: 0, count: labels.count * classes)
+    for (example, label) in labels.enumerated() { scalars[example * classes + label] = 1 }
+    self.init(shape: [labels.count, classes], scalars: scalars)
+  }
+
+  /// The shape of `mask`: 1 where it is true, 0 elsewhere.
+  init(_ mask: Mask) {
+    self.init(shape: mask.shape, scalars: mask.scalars.map { $0 ? 1 : 0 })
+  }
+
   /// A tensor of the given shape with every element equal to `value`.
   public init(repeating value: Scalar, shape: [Int]) {
     precondition(
@@ -178,16 +191,6 @@ extension Tensor {
   ) rethrows -> R {
     makeUnique()
     return try body(storage.buffer)
-  }
-
-  /// Calls `body` with a writable pointer to the scalars of each tensor,
-  /// copying each first if it is shared, for kernels that update several
-  /// tensors in one pass (an optimizer's state).
-  package static func withUnsafeMutablePointers<R>(
-    _ tensors: inout [Tensor], _ body: ([UnsafeMutablePointer<Scalar>]) throws -> R
-  ) rethrows -> R {
-    for k in tensors.indices { tensors[k].makeUnique() }
-    return try body(tensors.map { $0.storage.pointer })
   }
 
   /// The same values converted to another precision.

@@ -149,20 +149,16 @@ extension Optimizer {
       updateCounts[index] += 1
     }
   }
-}
 
-/// Calls `body(i, p, g, s...)` for every element, on raw pointers.
-@inline(__always)
-private func forEachElement<Scalar>(
-  _ parameter: Parameter<Scalar>, _ gradient: Tensor<Scalar>, _ state: inout [Tensor<Scalar>],
-  _ body: (UnsafeMutablePointer<Scalar>, UnsafePointer<Scalar>, [UnsafeMutablePointer<Scalar>], Int)
-    -> Void
-) {
-  Tensor.withUnsafeMutablePointers(&state) { pointers in
-    parameter.update { p in
-      gradient.withUnsafeBufferPointer { g in
-        body(p.baseAddress!, g.baseAddress!, pointers, p.count)
-      }
+  /// One step: ``beginStep(_:_:)``, then `rule(i)` applied to each
+  /// trainable parameter `i` and its state, on the parameter's backend.
+  func step(
+    _ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>],
+    rule: (_ index: Int) -> ParameterUpdate<Scalar>
+  ) {
+    beginStep(parameters, gradients)
+    for i in parameters.indices where parameters[i].isTrainable {
+      parameters[i].apply(rule(i), gradient: gradients[i], state: &state[i])
     }
   }
 }
@@ -190,26 +186,11 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
     self.weightDecay = weightDecay
   }
 
-  @_specialize(where Scalar == Float)
-  @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    beginStep(parameters, gradients)
-    let (lr, mu, decay) = (Scalar(learningRate), Scalar(momentum), Scalar(weightDecay))
-    let useMomentum = momentum != 0
-    let nesterov = nesterov
-    for i in parameters.indices where parameters[i].isTrainable {
-      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
-        let v = s[0]
-        for j in 0..<count {
-          var step = g[j] + decay * p[j]
-          if useMomentum {
-            v[j] = mu * v[j] + step
-            step = nesterov ? step + mu * v[j] : v[j]
-          }
-          p[j] -= lr * step
-        }
-      }
-    }
+    let rule = ParameterUpdate.sgd(
+      learningRate: Scalar(learningRate), momentum: momentum != 0 ? Scalar(momentum) : nil,
+      nesterov: nesterov, weightDecay: Scalar(weightDecay))
+    step(parameters, gradients) { _ in rule }
   }
 }
 
@@ -250,34 +231,20 @@ extension Optimizer {
   /// One bias-corrected Adam step on the state `[m, v]`, with
   /// `gradientDecay · p` added to each gradient (Adam's L2 term) and each
   /// weight first shrunk by `learningRate · decoupledDecay` (AdamW's).
-  @_specialize(where Self == Adam<Float>)
-  @_specialize(where Self == AdamW<Float>)
   func adamStep(
     _ parameters: [Parameter<Scalar>], _ gradients: [Tensor<Scalar>], beta1: Double,
     beta2: Double, epsilon: Double, gradientDecay: Double, decoupledDecay: Double
   ) {
-    beginStep(parameters, gradients)
-    let (b1, b2, eps, decay) = (
-      Scalar(beta1), Scalar(beta2), Scalar(epsilon), Scalar(gradientDecay)
-    )
-    let shrink = Scalar(1 - learningRate * decoupledDecay)
-    for i in parameters.indices where parameters[i].isTrainable {
+    step(parameters, gradients) { i in
       // Bias correction by the parameter's own count of updates.
       let updates = Double(updateCounts[i])
       let correction1 = 1 - Foundation.pow(beta1, updates)
       let correction2 = 1 - Foundation.pow(beta2, updates)
-      let stepSize = Scalar(learningRate / correction1)
-      let root2 = Scalar(correction2.squareRoot())
-      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
-        let (m, v) = (s[0], s[1])
-        for j in 0..<count {
-          let gj = g[j] + decay * p[j]
-          p[j] *= shrink
-          m[j] = b1 * m[j] + (1 - b1) * gj
-          v[j] = b2 * v[j] + (1 - b2) * gj * gj
-          p[j] -= stepSize * m[j] / (v[j].squareRoot() / root2 + eps)
-        }
-      }
+      return .adam(
+        beta1: Scalar(beta1), beta2: Scalar(beta2), epsilon: Scalar(epsilon),
+        gradientDecay: Scalar(gradientDecay), shrink: Scalar(1 - learningRate * decoupledDecay),
+        stepSize: Scalar(learningRate / correction1),
+        rootCorrection: Scalar(correction2.squareRoot()))
     }
   }
 }
@@ -298,20 +265,10 @@ public final class RMSProp<Scalar: TensorScalar>: Optimizer {
     self.epsilon = epsilon
   }
 
-  @_specialize(where Scalar == Float)
-  @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    beginStep(parameters, gradients)
-    let (lr, a, eps) = (Scalar(learningRate), Scalar(alpha), Scalar(epsilon))
-    for i in parameters.indices where parameters[i].isTrainable {
-      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
-        let v = s[0]
-        for j in 0..<count {
-          v[j] = a * v[j] + (1 - a) * g[j] * g[j]
-          p[j] -= lr * g[j] / (v[j].squareRoot() + eps)
-        }
-      }
-    }
+    let rule = ParameterUpdate.rmsProp(
+      learningRate: Scalar(learningRate), alpha: Scalar(alpha), epsilon: Scalar(epsilon))
+    step(parameters, gradients) { _ in rule }
   }
 }
 
@@ -332,21 +289,9 @@ public final class Adadelta<Scalar: TensorScalar>: Optimizer {
     self.epsilon = epsilon
   }
 
-  @_specialize(where Scalar == Float)
-  @_specialize(where Scalar == Double)
   public func update(_ parameters: [Parameter<Scalar>], gradients: [Tensor<Scalar>]) {
-    beginStep(parameters, gradients)
-    let (lr, r, eps) = (Scalar(learningRate), Scalar(rho), Scalar(epsilon))
-    for i in parameters.indices where parameters[i].isTrainable {
-      forEachElement(parameters[i], gradients[i], &state[i]) { p, g, s, count in
-        let (v, u) = (s[0], s[1])
-        for j in 0..<count {
-          v[j] = r * v[j] + (1 - r) * g[j] * g[j]
-          let delta = (u[j] + eps).squareRoot() / (v[j] + eps).squareRoot() * g[j]
-          u[j] = r * u[j] + (1 - r) * delta * delta
-          p[j] -= lr * delta
-        }
-      }
-    }
+    let rule = ParameterUpdate.adadelta(
+      learningRate: Scalar(learningRate), rho: Scalar(rho), epsilon: Scalar(epsilon))
+    step(parameters, gradients) { _ in rule }
   }
 }

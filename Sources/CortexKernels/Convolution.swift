@@ -117,7 +117,8 @@ extension KernelSet {
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let padded = PaddedPlanes(g, channels: channels)
     let buffer = padded.scratch(V.Scalar.self)
-    padded.fill(V.self, buffer, from: image)
+    padded.clear(buffer)
+    padded.copyInterior(V.self, buffer, from: image)
     padded.forEachTapRow { tap, oh, offset in
       copyRow(
         V.self, buffer + offset, cols + tap * rowStride + oh &* g.output.width,
@@ -314,7 +315,7 @@ struct PaddedPlanes {
   }
 
   /// ``writePositionOffsets(into:)`` for the channels-last copy
-  /// (``fillChannelsLast(_:from:)``).
+  /// (``copyInteriorChannelsLast(_:from:)``).
   @inlinable @inline(__always)
   func writePositionOffsetsChannelsLast(into offsets: UnsafeMutablePointer<Int>) {
     for oh in 0..<g.output.height {
@@ -341,13 +342,12 @@ struct PaddedPlanes {
     }
   }
 
-  /// Writes a zero-padded channels-last copy of `image` (`[C, H, W]`) into
-  /// `buffer`: `[H + 2Ph, W + 2Pw, C]`.
+  /// Copies `image` (`[C, H, W]`) into the interior of a channels-last
+  /// buffer `[height, width, C]` (``clear(_:)`` zeros its padding).
   @inlinable @inline(__always)
-  func fillChannelsLast<S: BinaryFloatingPoint>(
+  func copyInteriorChannelsLast<S: BinaryFloatingPoint>(
     _ buffer: UnsafeMutablePointer<S>, from image: UnsafePointer<S>
   ) {
-    buffer.update(repeating: 0, count: count)
     let plane = g.input.height &* g.input.width
     for y in 0..<g.input.height {
       var target = buffer + ((y &+ g.padding.height) &* width &+ g.padding.width) &* channels
@@ -363,25 +363,25 @@ struct PaddedPlanes {
     }
   }
 
-  /// Writes the padded copy of `image` into `buffer`.
+  /// Zeros all of `buffer`: the padding, which the interior copies below
+  /// leave alone, stays zero for every image copied in afterwards.
   @inlinable @inline(__always)
-  func fill<V: SIMD>(
+  func clear<S: BinaryFloatingPoint>(_ buffer: UnsafeMutablePointer<S>) {
+    buffer.update(repeating: 0, count: count)
+  }
+
+  /// Copies `image` (`[C, H, W]`) into the interior of `buffer`.
+  @inlinable @inline(__always)
+  func copyInterior<V: SIMD>(
     _: V.Type, _ buffer: UnsafeMutablePointer<V.Scalar>, from image: UnsafePointer<V.Scalar>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
-    let (top, left) = (g.padding.height, g.padding.width)
     for c in 0..<channels {
-      let plane = buffer + offset(channel: c, row: 0, column: 0)
-      plane.update(repeating: 0, count: top &* width)
       for y in 0..<g.input.height {
-        let target = plane + (top &+ y) &* width
-        for x in 0..<left { target[x] = 0 }
         copyRow(
-          V.self, image + (c &* g.input.height &+ y) &* g.input.width, target + left,
+          V.self, image + (c &* g.input.height &+ y) &* g.input.width,
+          buffer + offset(channel: c, row: g.padding.height &+ y, column: g.padding.width),
           count: g.input.width)
-        for x in (left &+ g.input.width)..<width { target[x] = 0 }
       }
-      (plane + (top &+ g.input.height) &* width).update(
-        repeating: 0, count: (height &- top &- g.input.height) &* width)
     }
   }
 }
@@ -411,6 +411,7 @@ extension KernelSet {
     let tables = scratch.tableBuffer(count: patch + positions)
     padded.writeTapOffsets(into: tables)
     padded.writePositionOffsets(into: tables + patch)
+    if !g.isPointwise { padded.clear(planes) }
     for n in images {
       let image = input + n * g.inputImageCount
       let result = output + n * g.outputImageCount
@@ -423,7 +424,7 @@ extension KernelSet {
       if g.isPointwise {
         columns = .matrix(Operand(image, positions, false))
       } else {
-        padded.fill(V.self, planes, from: image)
+        padded.copyInterior(V.self, planes, from: image)
         columns = .indexed(
           IndexedMatrix(base: planes, rowOffsets: tables, columnOffsets: tables + patch))
       }
@@ -513,8 +514,9 @@ extension KernelSet {
     padded.writePositionOffsets(into: tables + depth)
     let windows = IndexedMatrix(
       base: UnsafePointer(planes), rowOffsets: tables, columnOffsets: tables + depth)
+    padded.clear(planes)
     for n in images {
-      padded.fill(V.self, planes, from: upstream + n * g.outputImageCount)
+      padded.copyInterior(V.self, planes, from: upstream + n * g.outputImageCount)
       multiplyPanels(
         V.self, m: g.channels, n: positions, k: depth, a: .prepacked(packedFilters),
         b: .indexed(windows), c: inputGradient + n * g.inputImageCount, ldc: positions,
@@ -541,8 +543,9 @@ extension KernelSet {
     padded.writeTapOffsetsChannelsLast(into: tables + positions)
     let windows = IndexedMatrix(
       base: UnsafePointer(planes), rowOffsets: tables, columnOffsets: tables + positions)
+    padded.clear(planes)
     for n in images {
-      padded.fillChannelsLast(planes, from: input + n * g.inputImageCount)
+      padded.copyInteriorChannelsLast(planes, from: input + n * g.inputImageCount)
       multiplyPanels(
         V.self, m: g.filters, n: patch, k: positions,
         a: .matrix(Operand(upstream + n * g.outputImageCount, positions, false)),

@@ -33,7 +33,7 @@ public final class WorkerPool: @unchecked Sendable {
 
   /// How long a waiting thread polls before it sleeps: long enough to
   /// catch the next loop of a kernel that runs several back to back.
-  private static let spinNanoseconds: UInt64 = 50_000
+  private static let spinNanoseconds: UInt64 = 300_000
 
   /// Wakes sleeping workers; guards `workerCount`.
   private let wakeCondition = NSCondition()

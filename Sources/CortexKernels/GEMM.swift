@@ -110,17 +110,27 @@ struct IndexedMatrix<Scalar> {
     }
   }
 
-  /// Whether the tile can read the first `columns` columns where they lie:
-  /// they fill whole panels of two registers, and the `lanes` columns of
-  /// each register have consecutive offsets.
+  /// Whether the tile can read the panel of `count` columns from `first`
+  /// where it lies: it is a whole panel of two registers, and the `lanes`
+  /// columns of each register have consecutive offsets.
+  @inlinable @inline(__always)
+  func isRegisterRunPanel(first: Int, count: Int, lanes: Int) -> Bool {
+    guard count == 2 * lanes else { return false }
+    for half in [first, first + lanes] {
+      let start = columnOffsets[half]
+      for lane in 1..<lanes where columnOffsets[half + lane] != start + lane { return false }
+    }
+    return true
+  }
+
+  /// Whether every panel of the first `columns` columns is a
+  /// ``isRegisterRunPanel(first:count:lanes:)``.
   @inlinable
   func hasRegisterRuns(columns: Int, lanes: Int) -> Bool {
     guard columns % (2 * lanes) == 0 else { return false }
-    for first in stride(from: 0, to: columns, by: lanes) {
-      let start = columnOffsets[first]
-      for lane in 1..<lanes where columnOffsets[first + lane] != start + lane { return false }
+    return stride(from: 0, to: columns, by: 2 * lanes).allSatisfy {
+      isRegisterRunPanel(first: $0, count: 2 * lanes, lanes: lanes)
     }
-    return true
   }
 
   /// Cuts `columns` into runs, written to `runs`; returns how many.
@@ -298,9 +308,10 @@ struct Block {
   /// panels, and packing all of B first, to memory, and reading it back
   /// would cost about as much as the multiplication.
   @usableFromInline let packsBPerTask: Bool
-  /// Whether the tiles read B where it lies, unpacked: an
+  /// Whether the tiles read all of B where it lies, unpacked: an
   /// ``IndexedMatrix`` whose every half panel is one run (see
-  /// ``IndexedMatrix/hasRegisterRuns(columns:lanes:)``).
+  /// ``IndexedMatrix/hasRegisterRuns(columns:lanes:)``). When B is packed
+  /// per task, such panels are read where they lie whatever this says.
   @usableFromInline let readsBDirectly: Bool
 
   @inlinable
@@ -310,7 +321,7 @@ struct Block {
   ) {
     (self.row, self.rows, self.column, self.columns) = (row, rows, column, columns)
     (self.depthStart, self.depth, self.threads) = (depthStart, depth, threads)
-    self.packsBPerTask = packsBPerTask && !readsBDirectly
+    self.packsBPerTask = packsBPerTask
     self.readsBDirectly = readsBDirectly
   }
 }
@@ -509,6 +520,26 @@ extension KernelSet {
       let rowPanels = evenPart(of: panelsA, into: rowTasks, task / columnTasks)
       let columnPanels = evenPart(of: panelsB, into: columnTasks, task % columnTasks)
       var panelsB = packedB
+      // The panels of an indexed B that the tiles read where they lie: all
+      // of them, or those marked in `direct`, one bit per panel of the task
+      // (a task that packs its own panels has at most `panelsPerTask`).
+      var direct: UInt64 = 0
+      var windows: IndexedMatrix<V.Scalar>?
+      if case .indexed(let b) = b, block.packsBPerTask || block.readsBDirectly {
+        windows = b
+        for (bit, panel) in columnPanels.enumerated() where !block.readsBDirectly {
+          let column = panel * nr
+          if b.isRegisterRunPanel(
+            first: block.column + column, count: min(nr, block.columns - column),
+            lanes: V.scalarCount)
+          {
+            direct |= 1 << UInt64(bit)
+          }
+        }
+      }
+      @inline(__always) func readsDirectly(_ bit: Int) -> Bool {
+        block.readsBDirectly || direct & (1 << UInt64(bit)) != 0
+      }
       if block.packsBPerTask {
         let first = columnPanels.lowerBound * nr
         let count = min(columnPanels.count * nr, block.columns - first)
@@ -516,12 +547,21 @@ extension KernelSet {
         panelsB = PackingScratch.forCurrentThread.taskBuffer(
           bytes: scalars * MemoryLayout<V.Scalar>.stride
         ).bindMemory(to: V.Scalar.self, capacity: scalars)
-        packPanels(
-          V.self, b, depthStart: block.depthStart, depth: depth, column: block.column + first,
-          columns: count, into: panelsB)
+        if windows == nil {
+          packPanels(
+            V.self, b, depthStart: block.depthStart, depth: depth, column: block.column + first,
+            columns: count, into: panelsB)
+        } else {
+          for (bit, panel) in columnPanels.enumerated() where !readsDirectly(bit) {
+            let column = panel * nr
+            packPanels(
+              V.self, b, depthStart: block.depthStart, depth: depth, column: block.column + column,
+              columns: min(nr, block.columns - column), into: panelsB + (column - first) * depth)
+          }
+        }
         panelsB -= first * depth
       }
-      for columnPanel in columnPanels {
+      for (bit, columnPanel) in columnPanels.enumerated() {
         let column = columnPanel * nr
         let columns = min(nr, block.columns - column)
         @inline(__always) func tiles<B: TileColumns<V.Scalar>>(_ b: B) {
@@ -533,13 +573,13 @@ extension KernelSet {
               rows: min(mr, block.rows - row), columns: columns, accumulate: accumulate)
           }
         }
-        if block.readsBDirectly, case .indexed(let b) = b {
+        if let windows, readsDirectly(bit) {
           let first = block.column + column
           tiles(
             WindowColumns(
-              low: b.base + b.columnOffsets[first],
-              high: b.base + b.columnOffsets[first + V.scalarCount],
-              rowOffsets: b.rowOffsets + block.depthStart))
+              low: windows.base + windows.columnOffsets[first],
+              high: windows.base + windows.columnOffsets[first + V.scalarCount],
+              rowOffsets: windows.rowOffsets + block.depthStart))
         } else {
           tiles(PackedColumns(panel: panelsB + column * depth))
         }

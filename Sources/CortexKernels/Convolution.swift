@@ -237,7 +237,7 @@ struct PaddedPlanes {
   @usableFromInline let height: Int
   @usableFromInline let width: Int
 
-  @inlinable
+  @inlinable @inline(__always)
   init(_ g: WindowGeometry, channels: Int) {
     self.g = g
     self.channels = channels

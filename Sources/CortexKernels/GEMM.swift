@@ -115,22 +115,24 @@ struct IndexedMatrix<Scalar> {
   /// columns of each register have consecutive offsets.
   @inlinable @inline(__always)
   func isRegisterRunPanel(first: Int, count: Int, lanes: Int) -> Bool {
-    guard count == 2 * lanes else { return false }
-    for half in [first, first + lanes] {
-      let start = columnOffsets[half]
-      for lane in 1..<lanes where columnOffsets[half + lane] != start + lane { return false }
+    @inline(__always) func isRun(_ start: Int) -> Bool {
+      let offset = columnOffsets[start]
+      for lane in 1..<lanes where columnOffsets[start &+ lane] != offset &+ lane { return false }
+      return true
     }
-    return true
+    return count == 2 * lanes && isRun(first) && isRun(first &+ lanes)
   }
 
   /// Whether every panel of the first `columns` columns is a
   /// ``isRegisterRunPanel(first:count:lanes:)``.
-  @inlinable
+  @inlinable @inline(__always)
   func hasRegisterRuns(columns: Int, lanes: Int) -> Bool {
     guard columns % (2 * lanes) == 0 else { return false }
-    return stride(from: 0, to: columns, by: 2 * lanes).allSatisfy {
-      isRegisterRunPanel(first: $0, count: 2 * lanes, lanes: lanes)
+    for first in stride(from: 0, to: columns, by: 2 * lanes)
+    where !isRegisterRunPanel(first: first, count: 2 * lanes, lanes: lanes) {
+      return false
     }
+    return true
   }
 
   /// Cuts `columns` into runs, written to `runs`; returns how many.

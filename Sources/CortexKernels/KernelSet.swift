@@ -156,8 +156,6 @@ extension KernelSet {
         inner: inner)
     case .routeToWinners(let upstream, let winners, let gradient, let inputCount):
       routeToWinners(upstream, winners: winners, gradient: gradient, inputCount: inputCount)
-    case .sum(let x, let count, let result):
-      result.pointee = vectorSum(x, count: count)
     case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
       sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
     }
@@ -271,9 +269,6 @@ public enum KernelCall<Scalar> {
   case routeToWinners(
     upstream: UnsafePointer<Scalar>, winners: UnsafeBufferPointer<Int32>,
     gradient: UnsafeMutablePointer<Scalar>, inputCount: Int)
-  /// `result.pointee` = the sum of `count` scalars, in eight interleaved
-  /// partial sums.
-  case sum(x: UnsafePointer<Scalar>, count: Int, result: UnsafeMutablePointer<Scalar>)
   /// `out[o, i] = Σₖ x[o, k, i]` for `x` viewed as `[outer, axis, inner]`.
   case sumAlongAxis(
     x: UnsafePointer<Scalar>, outer: Int, axis: Int, inner: Int,

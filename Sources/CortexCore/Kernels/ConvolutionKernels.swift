@@ -65,18 +65,6 @@ func convolution2DForward<S: TensorScalar>(
   }
 }
 
-/// The sum of `count` scalars, in eight interleaved partial sums whatever
-/// the register width, through the current set's kernels.
-func vectorSum<S: TensorScalar>(
-  _ x: UnsafePointer<S>, count: Int, using kernels: any KernelSet.Type = ComputeSettings.kernels
-) -> S {
-  var result: S = 0
-  withUnsafeMutablePointer(to: &result) { result in
-    runKernel(.sum(x: x, count: count, result: result), using: kernels)
-  }
-  return result
-}
-
 /// Filter counts from which the filter gradient of a convolution with a
 /// window runs as a plain product on the packed GEMM tile, its B panels
 /// packed from a channels-last copy of each image (measured on AVX-512: a
@@ -118,10 +106,12 @@ func convolution2DBackward<S: TensorScalar>(
       let partialFilters = partials + chunk * partialCount
       let partialBias = partialFilters + filterCount
       if biasGradient != nil {
-        for n in images {
-          let gradient = upstream + n * g.outputImageCount
-          for k in 0..<g.filters {
-            partialBias[k] += vectorSum(gradient + k * positions, count: positions)
+        withUnsafeTemporaryAllocation(of: S.self, capacity: g.filters) { sums in
+          for n in images {
+            sumKernel(
+              upstream + n * g.outputImageCount, outer: g.filters, axis: positions, inner: 1,
+              sums.baseAddress!)
+            for k in 0..<g.filters { partialBias[k] += sums[k] }
           }
         }
       }

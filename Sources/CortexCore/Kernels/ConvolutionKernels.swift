@@ -1,18 +1,23 @@
 import CortexKernels
 
-/// 2-D convolution on NCHW buffers: im2col, then one GEMM per image.
+/// 2-D convolution on NCHW buffers: one GEMM per image, on chunks of the
+/// batch in parallel.
 ///
-/// For image `n`, im2col lays its receptive fields out as the columns of a
-/// matrix `cols` of shape `[C·Fh·Fw, H2·W2]` (row `(c, i, j)` holds input
+/// For image `n`, the column matrix `cols` `[C·Fh·Fw, H2·W2]` holds its
+/// receptive fields as columns (row `(c, i, j)` holds input
 /// `x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw]` for every output position,
 /// zero where that falls in the padding). With the filters viewed as
 /// `W [K, C·Fh·Fw]`:
 /// - forward: `y[n] = W · cols + b`,
 /// - filter gradient: `∂W += ∂y[n] · colsᵀ`,
-/// - input gradient: `∂cols = Wᵀ · ∂y[n]`, then col2im adds every column
-///   back onto the input positions it was read from.
-/// Images are processed in parallel, one chunk of the batch per core, each
-/// chunk with its own scratch buffer for `cols`.
+/// - input gradient: `∂cols = Wᵀ · ∂y[n]` folded back onto the input
+///   (col2im), or the same thing as a transposed convolution.
+/// The kernel sets run these products with their B panels taken straight
+/// from zero-padded copies of the images (see
+/// ``CortexKernels/KernelCall/convolution(input:filters:bias:output:geometry:images:)``);
+/// only the filter gradient of convolutions with fewer than
+/// ``packedFilterGradientMinimumFilters`` filters writes column matrices,
+/// for products along rows.
 
 /// The sizes of one window axis pair; see ``CortexKernels/Extent``.
 typealias Extent = CortexKernels.Extent

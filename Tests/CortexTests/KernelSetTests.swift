@@ -162,14 +162,40 @@ import Testing
         zip(x, y).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
       }
       let label = "\(set) \(S.self) \(filters) filters, \(channels) channels, \(plane)"
-      for withBias in [false, true] {
-        var output = [S](repeating: 0, count: expectedOutput.count)
-        output.withUnsafeMutableBufferPointer { output in
-          runKernel(
-            .convolution(
-              input: input, filters: weights, bias: withBias ? bias : nil,
-              output: output.baseAddress!, geometry: g, images: images), using: kernels)
+      var outputs = [[S]](repeating: [S](repeating: 0, count: expectedOutput.count), count: 2)
+      var inputGradient = [S](repeating: 0, count: expectedInputGradient.count)
+      var filterGradient = [S](repeating: 0.5, count: expectedFilterGradient.count)
+      func run(_ call: KernelCall<S>) { runKernel(call, using: kernels) }
+      input.withUnsafeBufferPointer { x in
+        weights.withUnsafeBufferPointer { w in
+          bias.withUnsafeBufferPointer { b in
+            upstream.withUnsafeBufferPointer { u in
+              let (x, w, b, u) = (x.baseAddress!, w.baseAddress!, b.baseAddress!, u.baseAddress!)
+              for (slot, withBias) in [false, true].enumerated() {
+                outputs[slot].withUnsafeMutableBufferPointer { output in
+                  run(
+                    .convolution(
+                      input: x, filters: w, bias: withBias ? b : nil,
+                      output: output.baseAddress!, geometry: g, images: images))
+                }
+              }
+              inputGradient.withUnsafeMutableBufferPointer { gradient in
+                run(
+                  .convolutionInputGradient(
+                    upstream: u, filters: w, inputGradient: gradient.baseAddress!, geometry: g,
+                    images: images))
+              }
+              filterGradient.withUnsafeMutableBufferPointer { gradient in
+                run(
+                  .convolutionFilterGradient(
+                    upstream: u, input: x, filterGradient: gradient.baseAddress!, geometry: g,
+                    images: images))
+              }
+            }
+          }
         }
+      }
+      for (slot, withBias) in [false, true].enumerated() {
         var expected = expectedOutput
         if withBias {
           for n in images {
@@ -180,23 +206,10 @@ import Testing
             }
           }
         }
-        #expect(worst(output, expected) <= tolerance, "convolution, bias \(withBias), \(label)")
-      }
-      var inputGradient = [S](repeating: 0, count: expectedInputGradient.count)
-      inputGradient.withUnsafeMutableBufferPointer { gradient in
-        runKernel(
-          .convolutionInputGradient(
-            upstream: upstream, filters: weights, inputGradient: gradient.baseAddress!,
-            geometry: g, images: images), using: kernels)
+        #expect(
+          worst(outputs[slot], expected) <= tolerance, "convolution, bias \(withBias), \(label)")
       }
       #expect(worst(inputGradient, expectedInputGradient) <= tolerance, "input gradient, \(label)")
-      var filterGradient = [S](repeating: 0.5, count: expectedFilterGradient.count)
-      filterGradient.withUnsafeMutableBufferPointer { gradient in
-        runKernel(
-          .convolutionFilterGradient(
-            upstream: upstream, input: input, filterGradient: gradient.baseAddress!, geometry: g,
-            images: images), using: kernels)
-      }
       #expect(
         worst(filterGradient, expectedFilterGradient) <= tolerance, "filter gradient, \(label)")
     }

@@ -1,12 +1,14 @@
-/// im2col and col2im on NCHW planes, the two data movements around the
-/// GEMM of a convolution.
+/// The convolution kernels on NCHW planes.
 ///
-/// For one image of `C` planes, im2col lays its receptive fields out as the
-/// columns of a matrix `cols` of shape `[C·Fh·Fw, H2·W2]`: row `(c, i, j)`
-/// holds input `x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw]` for every
-/// output position, zero where that falls in the padding. col2im is its
-/// adjoint: it adds every column back onto the input positions it was read
-/// from.
+/// For one image of `C` planes, the column matrix `cols` `[C·Fh·Fw, H2·W2]`
+/// holds its receptive fields as columns: row `(c, i, j)` holds input
+/// `x[c, oh·Sh − Ph + i·Dh, ow·Sw − Pw + j·Dw]` for every output position,
+/// zero where that falls in the padding. The convolutions' GEMMs read it
+/// straight from a zero-padded copy of the image (``PaddedPlanes``, an
+/// ``IndexedMatrix``) without writing it out; im2col writes it (for the
+/// filter gradients of few filters and the recorded patches), and col2im,
+/// its adjoint, adds every column back onto the input positions it was
+/// read from.
 
 /// The output positions `ow` whose input column `ow·S + offset` lies in
 /// `0..<size`, for a window tap at `offset` (which may be negative).
@@ -254,7 +256,7 @@ struct PaddedPlanes {
   @inlinable var count: Int { channels * height * width }
 
   /// Room for the padded planes, the calling thread's own.
-  @inlinable
+  @inlinable @inline(__always)
   func scratch<S>(_: S.Type) -> UnsafeMutablePointer<S> {
     PackingScratch.forCurrentThread.planeBuffer(bytes: max(count, 1) * MemoryLayout<S>.stride)
       .bindMemory(to: S.self, capacity: max(count, 1))
@@ -343,22 +345,42 @@ struct PaddedPlanes {
   }
 
   /// Copies `image` (`[C, H, W]`) into the interior of a channels-last
-  /// buffer `[height, width, C]` (``clear(_:)`` zeros its padding).
+  /// buffer `[height, width, C]` (``clear(_:)`` zeros its padding): 4 × 4
+  /// blocks of 4 columns of 4 planes, transposed in registers, then the
+  /// channels and columns left over one by one.
   @inlinable @inline(__always)
-  func copyInteriorChannelsLast<S: BinaryFloatingPoint>(
+  func copyInteriorChannelsLast<S: BinaryFloatingPoint & SIMDScalar>(
     _ buffer: UnsafeMutablePointer<S>, from image: UnsafePointer<S>
   ) {
     let plane = g.input.height &* g.input.width
+    let (blockChannels, blockColumns) = (channels & ~3, g.input.width & ~3)
+    @inline(__always) func load(_ c: Int, _ offset: Int) -> SIMD4<S> {
+      UnsafeRawPointer(image + (c &* plane &+ offset)).loadUnaligned(as: SIMD4<S>.self)
+    }
+    @inline(__always) func store(_ v: SIMD4<S>, _ target: UnsafeMutablePointer<S>) {
+      UnsafeMutableRawPointer(target).storeBytes(of: v, as: SIMD4<S>.self)
+    }
     for y in 0..<g.input.height {
-      var target = buffer + ((y &+ g.padding.height) &* width &+ g.padding.width) &* channels
-      // Written in order, read from planes that stay in L1.
-      for x in 0..<g.input.width {
-        var source = image + (y &* g.input.width &+ x)
-        for _ in 0..<channels {
-          target.pointee = source.pointee
-          target += 1
-          source += plane
+      let line = buffer + ((y &+ g.padding.height) &* width &+ g.padding.width) &* channels
+      let row = y &* g.input.width
+      for x in stride(from: 0, to: blockColumns, by: 4) {
+        let target = line + x &* channels
+        for c in stride(from: 0, to: blockChannels, by: 4) {
+          let (r0, r1, r2, r3) = (
+            load(c, row &+ x), load(c &+ 1, row &+ x), load(c &+ 2, row &+ x),
+            load(c &+ 3, row &+ x)
+          )
+          store(SIMD4(r0[0], r1[0], r2[0], r3[0]), target + c)
+          store(SIMD4(r0[1], r1[1], r2[1], r3[1]), target + (channels &+ c))
+          store(SIMD4(r0[2], r1[2], r2[2], r3[2]), target + (2 &* channels &+ c))
+          store(SIMD4(r0[3], r1[3], r2[3], r3[3]), target + (3 &* channels &+ c))
         }
+        for c in blockChannels..<channels {
+          for t in 0..<4 { target[t &* channels &+ c] = image[c &* plane &+ row &+ x &+ t] }
+        }
+      }
+      for x in blockColumns..<g.input.width {
+        for c in 0..<channels { line[x &* channels &+ c] = image[c &* plane &+ row &+ x] }
       }
     }
   }
@@ -406,12 +428,17 @@ extension KernelSet {
       V.Scalar.self, count: roundUp(g.filters, tileRows(V.self)) * patch)
     prepackPanelsA(
       V.self, Operand(filters, patch, false), rows: g.filters, depth: patch, into: packedFilters)
+    // A pointwise convolution reads the image itself.
     let padded = PaddedPlanes(g.plane, channels: g.channels)
-    let planes = padded.scratch(V.Scalar.self)
-    let tables = scratch.tableBuffer(count: patch + positions)
-    padded.writeTapOffsets(into: tables)
-    padded.writePositionOffsets(into: tables + patch)
-    if !g.isPointwise { padded.clear(planes) }
+    var windows: IndexedMatrix<V.Scalar>?
+    if !g.isPointwise {
+      let tables = scratch.tableBuffer(count: patch + positions)
+      padded.writeTapOffsets(into: tables)
+      padded.writePositionOffsets(into: tables + patch)
+      let planes = padded.scratch(V.Scalar.self)
+      padded.clear(planes)
+      windows = IndexedMatrix(base: planes, rowOffsets: tables, columnOffsets: tables + patch)
+    }
     for n in images {
       let image = input + n * g.inputImageCount
       let result = output + n * g.outputImageCount
@@ -421,12 +448,11 @@ extension KernelSet {
         }
       }
       let columns: PanelSource<V.Scalar>
-      if g.isPointwise {
-        columns = .matrix(Operand(image, positions, false))
+      if let windows {
+        padded.copyInterior(V.self, UnsafeMutablePointer(mutating: windows.base), from: image)
+        columns = .indexed(windows)
       } else {
-        padded.copyInterior(V.self, planes, from: image)
-        columns = .indexed(
-          IndexedMatrix(base: planes, rowOffsets: tables, columnOffsets: tables + patch))
+        columns = .matrix(Operand(image, positions, false))
       }
       multiplyPanels(
         V.self, m: g.filters, n: positions, k: patch, a: .prepacked(packedFilters), b: columns,

@@ -89,7 +89,7 @@ struct IndexedMatrix<Scalar> {
   @usableFromInline let rowOffsets: UnsafePointer<Int>
   @usableFromInline let columnOffsets: UnsafePointer<Int>
 
-  @inlinable
+  @inlinable @inline(__always)
   init(
     base: UnsafePointer<Scalar>, rowOffsets: UnsafePointer<Int>, columnOffsets: UnsafePointer<Int>
   ) {
@@ -104,7 +104,7 @@ struct IndexedMatrix<Scalar> {
     @usableFromInline var offset: Int
     @usableFromInline var count: Int
 
-    @inlinable
+    @inlinable @inline(__always)
     init(lane: Int, offset: Int, count: Int) {
       (self.lane, self.offset, self.count) = (lane, offset, count)
     }
@@ -167,7 +167,7 @@ protocol TileColumns<Scalar> {
 struct PackedColumns<Scalar: SIMDScalar>: TileColumns {
   @usableFromInline let panel: UnsafeRawPointer
 
-  @inlinable
+  @inlinable @inline(__always)
   init(panel: UnsafePointer<Scalar>) { self.panel = UnsafeRawPointer(panel) }
 
   @inlinable @inline(__always)
@@ -187,7 +187,7 @@ struct WindowColumns<Scalar: SIMDScalar>: TileColumns {
   @usableFromInline let high: UnsafePointer<Scalar>
   @usableFromInline let rowOffsets: UnsafePointer<Int>
 
-  @inlinable
+  @inlinable @inline(__always)
   init(low: UnsafePointer<Scalar>, high: UnsafePointer<Scalar>, rowOffsets: UnsafePointer<Int>) {
     (self.low, self.high, self.rowOffsets) = (low, high, rowOffsets)
   }
@@ -214,7 +214,7 @@ enum PanelSource<Scalar> {
   case prepacked(UnsafePointer<Scalar>)
 
   /// The panels packed beforehand, if any.
-  @inlinable var prepacked: UnsafePointer<Scalar>? {
+  @inlinable @inline(__always) var prepacked: UnsafePointer<Scalar>? {
     if case .prepacked(let panels) = self { return panels }
     return nil
   }
@@ -388,12 +388,19 @@ extension KernelSet {
   /// `C = op(A)·op(B)` (or `C += …`) on the packed tile, with the panels of
   /// `A` and `B` taken from `a` and `b`: packed from matrices, packed from
   /// the windows of an image, or (for `A`) packed beforehand by
-  /// ``packPanelsA(_:_:rows:depth:into:)``.
+  /// ``prepackPanelsA(_:_:rows:depth:into:)``.
   @inlinable
   static func multiplyPanels<V: SIMD>(
     _: V.Type, m: Int, n: Int, k: Int, a: PanelSource<V.Scalar>, b: PanelSource<V.Scalar>,
     c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    guard m > 0 && n > 0 else { return }
+    guard k > 0 else {
+      if !accumulate {
+        for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+      }
+      return
+    }
     let blocking = Blocking(V.self)
     let threads = m * n * k < parallelThreshold ? 1 : WorkerPool.threadCount
     let depthLimit = blocking.depthBlock(k)
@@ -485,7 +492,9 @@ extension KernelSet {
       } else {
         let panels = evenPart(of: panelsA, into: tasksA, task - tasksB)
         let first = panels.lowerBound * mr
-        guard case .matrix(let a) = a else { return }
+        guard case .matrix(let a) = a else {
+          preconditionFailure("gemm: A is packed from a matrix or beforehand")
+        }
         packPanelsA(
           Operand(
             a.pointer(row: block.row + first, column: block.depthStart), a.stride, a.transposed),
@@ -759,9 +768,10 @@ extension KernelSet {
 extension KernelSet {
   /// Multiplies a packed A panel (`mr` scalars per step) by the two
   /// registers per step of a B panel into the top-left `rows × columns`
-  /// corner of the `mr` × 2-register tile of `C` at `c`. A panel's last
-  /// rows of A (`rows < mr`) run on a tile of 2, 4 or 6 rows, so that rows
-  /// past the end of A are not computed. An edge of fewer columns runs
+  /// corner of the `mr` × 2-register tile of `C` at `c`. The last rows of
+  /// A (`rows < mr`) run on the narrowest tile of 2, 4 or 6 rows that holds
+  /// them (or the full one for 5 rows of 6 or 7 of 8), so that few rows
+  /// past the end of A are computed. An edge of fewer columns runs
   /// through a full tile in a local buffer that starts from C's values.
   /// Either way every entry is summed exactly like those of a full tile.
   @inlinable
@@ -1026,11 +1036,12 @@ extension KernelSet {
 
 // MARK: - Packing buffers
 
-/// The packing buffers of one thread, grown when a product needs more,
-/// then reused by every later product on that thread: the blocks of a
-/// product the thread runs (shared with the workers that help it), the
-/// B panels of a task the thread runs, and the zero-padded planes of an
-/// image that im2col or col2im works on.
+/// The buffers of one thread, grown when a product needs more, then
+/// reused by every later product on that thread: the blocks of a product
+/// the thread runs (shared with the workers that help it), the B panels of
+/// a task the thread runs, and, for the convolutions, the zero-padded
+/// planes of an image, the filters packed once for a chunk of images, the
+/// offset tables of an ``IndexedMatrix`` and a column matrix.
 @usableFromInline
 final class PackingScratch {
   private var blocks = GrowingBuffer()

@@ -118,16 +118,31 @@ import Testing
     let kernels = ComputeSettings.kernels(for: set)
     var generator = SeededGenerator(seed: 21)
     let tolerance = S.self == Float.self ? 1e-4 : 1e-11
-    let planes = Self.geometries(count: 40, seed: 17)
-    // Both ways to the input gradient are covered.
-    #expect(planes.contains { $0.transposed != nil } && planes.contains { $0.transposed == nil })
-    for (index, plane) in planes.enumerated() {
-      let (batch, channels) = (4, index % 3 + 1)
-      let filters = [1, 5, 7, 13, 64][index % 5]
+    // Random windows with 1 to 3 or 16 channels and 1 to 64 filters, then
+    // two larger products: 150 filters (more rows of A than one block of
+    // the tile holds, run on both threads) over rows of 16 and of 24
+    // outputs (every panel, or only some, read where it lies).
+    var cases = Self.geometries(count: 40, seed: 17).enumerated().map { index, plane in
+      (plane, [1, 2, 3, 16][index % 4], [1, 5, 7, 13, 64][index % 5])
+    }
+    for width in [16, 24] {
+      let extent = Extent(height: 4, width: width)
+      let plane = WindowGeometry(
+        input: extent, window: Extent(height: 3, width: 3), stride: Extent(height: 1, width: 1),
+        padding: Extent(height: 1, width: 1), dilation: Extent(height: 1, width: 1),
+        output: extent)
+      cases.append((plane, 16, 150))
+    }
+    // Both ways to the input gradient are covered: the transposed
+    // convolution (at least 16 channels, a multiple of 8) and col2im.
+    #expect(cases.contains { $0.0.transposed != nil && $0.1 == 16 })
+    #expect(cases.contains { $0.0.transposed == nil || $0.1 < 16 })
+    for (plane, channels, filters) in cases {
+      let batch = 4
       let g = ConvolutionGeometry(
         batch: batch, channels: channels, filters: filters, plane: plane)
       let (positions, patch, taps) = (plane.outputCount, g.patchSize, plane.windowCount)
-      let images = 1..<3
+      let images = filters > 64 ? 1..<2 : 1..<3
       let input: [S] = Self.random(batch * g.inputImageCount, using: &generator)
       let weights: [S] = Self.random(filters * patch, using: &generator)
       let bias: [S] = Self.random(filters, using: &generator)

@@ -15,9 +15,10 @@ import CortexKernels
 /// The kernel sets run these products with their B panels taken straight
 /// from zero-padded copies of the images (see
 /// ``CortexKernels/KernelCall/convolution(input:filters:bias:output:geometry:images:)``);
-/// only the filter gradient of convolutions with fewer than
-/// ``packedFilterGradientMinimumFilters`` filters writes column matrices,
-/// for products along rows.
+/// column matrices are written only for the filter gradient of
+/// convolutions with fewer than ``packedFilterGradientMinimumFilters``
+/// filters (products along rows) and for an input gradient that is not a
+/// transposed convolution (`Wᵀ · ∂y[n]`, folded back by col2im).
 
 /// The sizes of one window axis pair; see ``CortexKernels/Extent``.
 typealias Extent = CortexKernels.Extent
@@ -74,7 +75,7 @@ func convolution2DForward<S: TensorScalar>(
 /// window runs as a plain product on the packed GEMM tile, its B panels
 /// packed from a channels-last copy of each image (measured on AVX-512: a
 /// 64-filter 3×3 convolution's forward + backward 8–9 % faster); below,
-/// the row-product path, which wastes none of the tile's 6 rows on small
+/// the row-product path, which wastes none of the tile's rows on small
 /// filter counts, stays faster (32 filters 5×5 on 3 channels: 13 % slower
 /// packed).
 let packedFilterGradientMinimumFilters = 64
@@ -82,7 +83,8 @@ let packedFilterGradientMinimumFilters = 64
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
 /// given the output's gradient `upstream` (`[N, K, H2, W2]`). Each gradient
 /// is computed only when its buffer is given, and overwritten:
-/// - `inputGradient` `[N, C, H, W]`: col2im of `Wᵀ · ∂y[n]`,
+/// - `inputGradient` `[N, C, H, W]`: col2im of `Wᵀ · ∂y[n]`, or the
+///   same as a transposed convolution,
 /// - `filterGradient` `[K, C, Fh, Fw]`: `Σₙ ∂y[n] · cols(x[n])ᵀ`,
 /// - `biasGradient` `[K]`: the sum of `∂y` over images and positions.
 @_specialize(where S == Float)

@@ -110,17 +110,39 @@ struct IndexedMatrix<Scalar> {
     }
   }
 
-  /// Whether the tile can read the panel of `count` columns from `first`
-  /// where it lies: it is a whole panel of two registers, and the `lanes`
-  /// columns of each register have consecutive offsets.
+  /// Where the `lanes` columns from `start` split into two runs of
+  /// increasing offsets: `lanes` when they are one run, `nil` when they
+  /// are neither. A second run lies past the end of the first, so both
+  /// registers' loads stay among the matrix's entries.
+  @inlinable @inline(__always)
+  func cut(at start: Int, lanes: Int) -> Int? {
+    var cut = lanes
+    for lane in 1..<lanes {
+      let (previous, offset) = (columnOffsets[start &+ lane &- 1], columnOffsets[start &+ lane])
+      if offset == previous &+ 1 { continue }
+      guard cut == lanes && offset > previous else { return nil }
+      cut = lane
+    }
+    return cut
+  }
+
+  /// The cuts of the two registers of the panel of `count` columns from
+  /// `first`, when the tile can read it where it lies: a whole panel of
+  /// two registers, each at most two runs (see ``cut(at:lanes:)``).
+  @inlinable @inline(__always)
+  func panelCuts(first: Int, count: Int, lanes: Int) -> (Int, Int)? {
+    guard count == 2 * lanes, let low = cut(at: first, lanes: lanes),
+      let high = cut(at: first &+ lanes, lanes: lanes)
+    else { return nil }
+    return (low, high)
+  }
+
+  /// Whether the panel of `count` columns from `first` is two registers
+  /// of one run each.
   @inlinable @inline(__always)
   func isRegisterRunPanel(first: Int, count: Int, lanes: Int) -> Bool {
-    @inline(__always) func isRun(_ start: Int) -> Bool {
-      let offset = columnOffsets[start]
-      for lane in 1..<lanes where columnOffsets[start &+ lane] != offset &+ lane { return false }
-      return true
-    }
-    return count == 2 * lanes && isRun(first) && isRun(first &+ lanes)
+    guard let cuts = panelCuts(first: first, count: count, lanes: lanes) else { return false }
+    return cuts == (lanes, lanes)
   }
 
   /// Whether every panel of the first `columns` columns is a
@@ -155,26 +177,26 @@ struct IndexedMatrix<Scalar> {
 /// The B side of the register tile: its two registers at each step of the
 /// depth.
 @usableFromInline
-protocol TileColumns<Scalar> {
-  associatedtype Scalar: SIMDScalar
+protocol TileColumns {
+  associatedtype Vector: SIMD
   /// The two registers of depth step `step`.
-  func registers<V: SIMD>(_: V.Type, step: Int) -> (V, V) where V.Scalar == Scalar
+  func registers(step: Int) -> (Vector, Vector)
 }
 
 /// A packed B panel: two registers per step, one after the other, 64-byte
 /// aligned.
 @usableFromInline
-struct PackedColumns<Scalar: SIMDScalar>: TileColumns {
+struct PackedColumns<Vector: SIMD>: TileColumns {
   @usableFromInline let panel: UnsafeRawPointer
 
   @inlinable @inline(__always)
-  init(panel: UnsafePointer<Scalar>) { self.panel = UnsafeRawPointer(panel) }
+  init(panel: UnsafePointer<Vector.Scalar>) { self.panel = UnsafeRawPointer(panel) }
 
   @inlinable @inline(__always)
-  func registers<V: SIMD>(_: V.Type, step: Int) -> (V, V) where V.Scalar == Scalar {
-    let bytes = MemoryLayout<V>.stride
+  func registers(step: Int) -> (Vector, Vector) {
+    let bytes = MemoryLayout<Vector>.stride
     let pointer = panel + step &* 2 &* bytes
-    return (pointer.load(as: V.self), pointer.load(fromByteOffset: bytes, as: V.self))
+    return (pointer.load(as: Vector.self), pointer.load(fromByteOffset: bytes, as: Vector.self))
   }
 }
 
@@ -182,22 +204,73 @@ struct PackedColumns<Scalar: SIMDScalar>: TileColumns {
 /// step `p`, one register from `low + rowOffsets[p]` and one from
 /// `high + rowOffsets[p]`.
 @usableFromInline
-struct WindowColumns<Scalar: SIMDScalar>: TileColumns {
-  @usableFromInline let low: UnsafePointer<Scalar>
-  @usableFromInline let high: UnsafePointer<Scalar>
+struct WindowColumns<Vector: SIMD>: TileColumns {
+  @usableFromInline let low: UnsafePointer<Vector.Scalar>
+  @usableFromInline let high: UnsafePointer<Vector.Scalar>
   @usableFromInline let rowOffsets: UnsafePointer<Int>
 
   @inlinable @inline(__always)
-  init(low: UnsafePointer<Scalar>, high: UnsafePointer<Scalar>, rowOffsets: UnsafePointer<Int>) {
+  init(
+    low: UnsafePointer<Vector.Scalar>, high: UnsafePointer<Vector.Scalar>,
+    rowOffsets: UnsafePointer<Int>
+  ) {
     (self.low, self.high, self.rowOffsets) = (low, high, rowOffsets)
   }
 
   @inlinable @inline(__always)
-  func registers<V: SIMD>(_: V.Type, step: Int) -> (V, V) where V.Scalar == Scalar {
+  func registers(step: Int) -> (Vector, Vector) {
     let offset = rowOffsets[step]
     return (
-      UnsafeRawPointer(low + offset).loadUnaligned(as: V.self),
-      UnsafeRawPointer(high + offset).loadUnaligned(as: V.self)
+      UnsafeRawPointer(low + offset).loadUnaligned(as: Vector.self),
+      UnsafeRawPointer(high + offset).loadUnaligned(as: Vector.self)
+    )
+  }
+}
+
+/// The columns of a panel of an ``IndexedMatrix`` whose registers are each
+/// at most two runs of increasing offsets (a row of outputs ends inside
+/// one), read where they lie: each register blends two loads, the lanes
+/// from its cut on taken from the second run.
+@usableFromInline
+struct SplitWindowColumns<Vector: SIMD>: TileColumns {
+  @usableFromInline let low: (UnsafePointer<Vector.Scalar>, UnsafePointer<Vector.Scalar>)
+  @usableFromInline let high: (UnsafePointer<Vector.Scalar>, UnsafePointer<Vector.Scalar>)
+  @usableFromInline let lowMask: SIMDMask<Vector.MaskStorage>
+  @usableFromInline let highMask: SIMDMask<Vector.MaskStorage>
+  @usableFromInline let rowOffsets: UnsafePointer<Int>
+
+  /// The panel of `source` from column `first`, whose registers split at
+  /// `cuts` (a register's lane count where it is one run).
+  @inlinable @inline(__always)
+  init(_ source: IndexedMatrix<Vector.Scalar>, first: Int, cuts: (Int, Int), rowStart: Int) {
+    let lanes = Vector.scalarCount
+    @inline(__always) func pointers(_ start: Int, _ cut: Int) -> (
+      UnsafePointer<Vector.Scalar>, UnsafePointer<Vector.Scalar>
+    ) {
+      // Lane `l ≥ cut` of the second load is column `start + l`.
+      let second = cut < lanes ? source.columnOffsets[start + cut] - cut : 0
+      return (source.base + source.columnOffsets[start], source.base + second)
+    }
+    @inline(__always) func mask(_ cut: Int) -> SIMDMask<Vector.MaskStorage> {
+      var mask = SIMDMask<Vector.MaskStorage>(repeating: false)
+      for lane in cut..<lanes { mask[lane] = true }
+      return mask
+    }
+    low = pointers(first, cuts.0)
+    high = pointers(first + lanes, cuts.1)
+    (lowMask, highMask) = (mask(cuts.0), mask(cuts.1))
+    rowOffsets = source.rowOffsets + rowStart
+  }
+
+  @inlinable @inline(__always)
+  func registers(step: Int) -> (Vector, Vector) {
+    let offset = rowOffsets[step]
+    @inline(__always) func load(_ pointer: UnsafePointer<Vector.Scalar>) -> Vector {
+      UnsafeRawPointer(pointer + offset).loadUnaligned(as: Vector.self)
+    }
+    return (
+      load(low.0).replacing(with: load(low.1), where: lowMask),
+      load(high.0).replacing(with: load(high.1), where: highMask)
     )
   }
 }
@@ -540,9 +613,9 @@ extension KernelSet {
         windows = b
         for (bit, panel) in columnPanels.enumerated() where !block.readsBDirectly {
           let column = panel * nr
-          if b.isRegisterRunPanel(
+          if b.panelCuts(
             first: block.column + column, count: min(nr, block.columns - column),
-            lanes: V.scalarCount)
+            lanes: V.scalarCount) != nil
           {
             direct |= 1 << UInt64(bit)
           }
@@ -575,7 +648,7 @@ extension KernelSet {
       for (bit, columnPanel) in columnPanels.enumerated() {
         let column = columnPanel * nr
         let columns = min(nr, block.columns - column)
-        @inline(__always) func tiles<B: TileColumns<V.Scalar>>(_ b: B) {
+        @inline(__always) func tiles<B: TileColumns>(_ b: B) where B.Vector == V {
           for rowPanel in rowPanels {
             let row = rowPanel * mr
             multiplyTile(
@@ -586,13 +659,22 @@ extension KernelSet {
         }
         if let windows, readsDirectly(bit) {
           let first = block.column + column
-          tiles(
-            WindowColumns(
-              low: windows.base + windows.columnOffsets[first],
-              high: windows.base + windows.columnOffsets[first + V.scalarCount],
-              rowOffsets: windows.rowOffsets + block.depthStart))
+          let lanes = V.scalarCount
+          let cuts =
+            block.readsBDirectly
+            ? (lanes, lanes) : windows.panelCuts(first: first, count: columns, lanes: lanes)!
+          if cuts == (lanes, lanes) {
+            tiles(
+              WindowColumns<V>(
+                low: windows.base + windows.columnOffsets[first],
+                high: windows.base + windows.columnOffsets[first + lanes],
+                rowOffsets: windows.rowOffsets + block.depthStart))
+          } else {
+            tiles(
+              SplitWindowColumns<V>(windows, first: first, cuts: cuts, rowStart: block.depthStart))
+          }
         } else {
-          tiles(PackedColumns(panel: panelsB + column * depth))
+          tiles(PackedColumns<V>(panel: panelsB + column * depth))
         }
       }
     }
@@ -775,10 +857,10 @@ extension KernelSet {
   /// through a full tile in a local buffer that starts from C's values.
   /// Either way every entry is summed exactly like those of a full tile.
   @inlinable
-  static func multiplyTile<V: SIMD, B: TileColumns<V.Scalar>>(
+  static func multiplyTile<V: SIMD, B: TileColumns>(
     _: V.Type, depth: Int, a: UnsafePointer<V.Scalar>, b: B,
     c: UnsafeMutablePointer<V.Scalar>, ldc: Int, rows: Int, columns: Int, accumulate: Bool
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint, B.Vector == V {
     let (width, mr) = (2 * V.scalarCount, tileRows(V.self))
     if columns == width {
       // Each call names its tile height as a constant, so that the
@@ -826,10 +908,10 @@ extension KernelSet {
   /// the accumulators start from C itself, so that the loads of C overlap
   /// with the first steps of the loop.
   @inlinable @inline(__always)
-  static func fullTile<V: SIMD, B: TileColumns<V.Scalar>>(
+  static func fullTile<V: SIMD, B: TileColumns>(
     _: V.Type, rows: Int, stored: Int, depth: Int, a: UnsafePointer<V.Scalar>, b: B,
     c: UnsafeMutablePointer<V.Scalar>, ldc: Int, accumulate: Bool
-  ) where V.Scalar: BinaryFloatingPoint {
+  ) where V.Scalar: BinaryFloatingPoint, B.Vector == V {
     let (w, mr) = (V.scalarCount, tileRows(V.self))
     @inline(__always) func load(_ row: Int, _ column: Int) -> V {
       accumulate && row < stored
@@ -850,7 +932,7 @@ extension KernelSet {
     var (c70, c71) = rows > 6 ? (load(7, 0), load(7, w)) : (V(), V())
     var pa = a
     for step in 0..<depth {
-      let (b0, b1) = b.registers(V.self, step: step)
+      let (b0, b1) = b.registers(step: step)
       /// One row of the tile: `a` times the two registers of B.
       @inline(__always) func row(_ low: inout V, _ high: inout V, _ a: V.Scalar) {
         let x = V(repeating: a)

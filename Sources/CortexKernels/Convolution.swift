@@ -385,6 +385,28 @@ struct PaddedPlanes {
     }
   }
 
+  /// The column matrix read from the calling thread's padded planes,
+  /// cleared: `[C·Fh·Fw, H2·W2]`, each image brought in by
+  /// ``copyInterior(_:_:from:)``, or, `channelsLast`, its transpose
+  /// `[H2·W2, Fh·Fw·C]` with the taps in `(i, j, c)` order, each image
+  /// brought in by ``copyInteriorChannelsLast(_:from:)``.
+  @inlinable @inline(__always)
+  func columnMatrix<S: BinaryFloatingPoint>(_: S.Type, channelsLast: Bool) -> IndexedMatrix<S> {
+    let (taps, positions) = (channels * g.windowCount, g.outputCount)
+    let rows = channelsLast ? positions : taps
+    let tables = PackingScratch.forCurrentThread.tableBuffer(count: taps + positions)
+    if channelsLast {
+      writePositionOffsetsChannelsLast(into: tables)
+      writeTapOffsetsChannelsLast(into: tables + rows)
+    } else {
+      writeTapOffsets(into: tables)
+      writePositionOffsets(into: tables + rows)
+    }
+    let planes = scratch(S.self)
+    clear(planes)
+    return IndexedMatrix(base: planes, rowOffsets: tables, columnOffsets: tables + rows)
+  }
+
   /// Zeros all of `buffer`: the padding, which the interior copies below
   /// leave alone, stays zero for every image copied in afterwards.
   @inlinable @inline(__always)
@@ -430,15 +452,7 @@ extension KernelSet {
       V.self, Operand(filters, patch, false), rows: g.filters, depth: patch, into: packedFilters)
     // A pointwise convolution reads the image itself.
     let padded = PaddedPlanes(g.plane, channels: g.channels)
-    var windows: IndexedMatrix<V.Scalar>?
-    if !g.isPointwise {
-      let tables = scratch.tableBuffer(count: patch + positions)
-      padded.writeTapOffsets(into: tables)
-      padded.writePositionOffsets(into: tables + patch)
-      let planes = padded.scratch(V.Scalar.self)
-      padded.clear(planes)
-      windows = IndexedMatrix(base: planes, rowOffsets: tables, columnOffsets: tables + patch)
-    }
+    let windows = g.isPointwise ? nil : padded.columnMatrix(V.Scalar.self, channelsLast: false)
     for n in images {
       let image = input + n * g.inputImageCount
       let result = output + n * g.outputImageCount
@@ -534,15 +548,11 @@ extension KernelSet {
     prepackPanelsA(
       V.self, Operand(flipped, depth, false), rows: g.channels, depth: depth, into: packedFilters)
     let padded = PaddedPlanes(transposed, channels: g.filters)
-    let planes = padded.scratch(V.Scalar.self)
-    let tables = scratch.tableBuffer(count: depth + positions)
-    padded.writeTapOffsets(into: tables)
-    padded.writePositionOffsets(into: tables + depth)
-    let windows = IndexedMatrix(
-      base: UnsafePointer(planes), rowOffsets: tables, columnOffsets: tables + depth)
-    padded.clear(planes)
+    let windows = padded.columnMatrix(V.Scalar.self, channelsLast: false)
     for n in images {
-      padded.copyInterior(V.self, planes, from: upstream + n * g.outputImageCount)
+      padded.copyInterior(
+        V.self, UnsafeMutablePointer(mutating: windows.base),
+        from: upstream + n * g.outputImageCount)
       multiplyPanels(
         V.self, m: g.channels, n: positions, k: depth, a: .prepacked(packedFilters),
         b: .indexed(windows), c: inputGradient + n * g.inputImageCount, ldc: positions,
@@ -563,15 +573,10 @@ extension KernelSet {
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let (positions, patch) = (g.plane.outputCount, g.patchSize)
     let padded = PaddedPlanes(g.plane, channels: g.channels)
-    let planes = padded.scratch(V.Scalar.self)
-    let tables = PackingScratch.forCurrentThread.tableBuffer(count: positions + patch)
-    padded.writePositionOffsetsChannelsLast(into: tables)
-    padded.writeTapOffsetsChannelsLast(into: tables + positions)
-    let windows = IndexedMatrix(
-      base: UnsafePointer(planes), rowOffsets: tables, columnOffsets: tables + positions)
-    padded.clear(planes)
+    let windows = padded.columnMatrix(V.Scalar.self, channelsLast: true)
     for n in images {
-      padded.copyInteriorChannelsLast(planes, from: input + n * g.inputImageCount)
+      padded.copyInteriorChannelsLast(
+        UnsafeMutablePointer(mutating: windows.base), from: input + n * g.inputImageCount)
       multiplyPanels(
         V.self, m: g.filters, n: patch, k: positions,
         a: .matrix(Operand(upstream + n * g.outputImageCount, positions, false)),

@@ -157,10 +157,10 @@ import Testing
     }
   }
 
-  /// Configurations with enough filters for the filter gradient to run on
-  /// the packed tile from channels-last column matrices: with dilation
-  /// and stride across and down, several images per product, and 1×1
-  /// windows with padding.
+  /// Configurations with enough filters (and channels) for the filter
+  /// gradient to run on the packed tile from channels-last column
+  /// matrices: with dilation and stride across and down, 1×1 windows with
+  /// padding, and 20 filters over 12 channels.
   @Test func manyFiltersMatchDirectLoops() throws {
     let configs = [
       Config(
@@ -172,8 +172,22 @@ import Testing
       Config(
         batch: 2, channels: 5, height: 4, width: 5, filters: 70, filterHeight: 1, filterWidth: 1,
         strides: (1, 2), paddings: (1, 1), dilations: (1, 1), bias: true, rounding: .exact),
+      Config(
+        batch: 2, channels: 12, height: 9, width: 10, filters: 20, filterHeight: 5,
+        filterWidth: 5, strides: (1, 1), paddings: (2, 2), dilations: (1, 1), bias: true,
+        rounding: .exact),
     ]
-    #expect(configs.allSatisfy { $0.filters >= packedFilterGradientMinimumFilters })
+    for config in configs {
+      let shape = try Self.outputShape(config)
+      let plane = WindowGeometry(
+        input: Extent(height: config.height, width: config.width),
+        window: Extent(height: config.filterHeight, width: config.filterWidth),
+        stride: Extent(config.strides), padding: Extent(config.paddings),
+        dilation: Extent(config.dilations), output: Extent(height: shape[2], width: shape[3]))
+      let g = ConvolutionGeometry(
+        batch: config.batch, channels: config.channels, filters: config.filters, plane: plane)
+      #expect(filterGradientIsChannelsLast(g), "\(config)")
+    }
     for (index, config) in configs.enumerated() {
       try Self.check(config, seed: UInt64(2000 + 4 * index))
     }

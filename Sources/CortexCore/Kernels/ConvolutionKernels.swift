@@ -16,9 +16,9 @@ import CortexKernels
 /// from zero-padded copies of the images (see
 /// ``CortexKernels/KernelCall/convolution(input:filters:bias:output:geometry:images:)``);
 /// column matrices are written only for the filter gradient of
-/// convolutions with fewer than ``packedFilterGradientMinimumFilters``
-/// filters (products along rows) and for an input gradient that is not a
-/// transposed convolution (`Wᵀ · ∂y[n]`, folded back by col2im).
+/// convolutions with few filters or channels (products along rows, see
+/// ``filterGradientIsChannelsLast(_:)``) and for an input gradient that is
+/// not a transposed convolution (`Wᵀ · ∂y[n]`, folded back by col2im).
 
 /// The sizes of one window axis pair; see ``CortexKernels/Extent``.
 typealias Extent = CortexKernels.Extent
@@ -71,14 +71,20 @@ func convolution2DForward<S: TensorScalar>(
   }
 }
 
-/// Filter counts from which the filter gradient of a convolution with a
-/// window runs as a plain product on the packed GEMM tile, its B panels
-/// packed from a channels-last copy of each image (measured on AVX-512: a
-/// 64-filter 3×3 convolution's forward + backward 8–9 % faster); below,
-/// the row-product path, which wastes none of the tile's rows on small
-/// filter counts, stays faster (32 filters 5×5 on 3 channels: 13 % slower
-/// packed).
-let packedFilterGradientMinimumFilters = 64
+/// Whether the filter gradient of a convolution with a window runs as a
+/// plain product on the packed GEMM tile, its B panels read from a
+/// channels-last copy of each image: from 64 filters, or from 16 filters
+/// over 8 channels or more, whose window rows are runs long enough for the
+/// tile to read in place. Below, the row-product path, which wastes none
+/// of the tile's rows on few filters, stays faster. Measured on AVX-512
+/// and AVX2: a 64-filter 3×3 convolution 8–9 % faster this way; the
+/// ConvNetJS step (16 and 20 filters, 3 to 20 channels) 10–15 % faster
+/// with its second and third convolutions this way; 32 filters 5×5 over
+/// 3 channels (`conv_cifar1`) 30–45 % slower this way on AVX2. The rule
+/// depends on the shapes only, so every set sums in the same order.
+func filterGradientIsChannelsLast(_ g: ConvolutionGeometry) -> Bool {
+  !g.isPointwise && (g.filters >= 64 || (g.filters >= 16 && g.channels >= 8))
+}
 
 /// The gradients of ``convolution2DForward(_:filters:bias:output:_:)``
 /// given the output's gradient `upstream` (`[N, K, H2, W2]`). Each gradient
@@ -103,7 +109,7 @@ func convolution2DBackward<S: TensorScalar>(
   let chunks = 8
   let partialCount = filterCount + g.filters
   let needsPartials = filterGradient != nil || biasGradient != nil
-  let channelsLast = !g.isPointwise && g.filters >= packedFilterGradientMinimumFilters
+  let channelsLast = filterGradientIsChannelsLast(g)
   BufferPool.shared.withScratch(S.self, count: needsPartials ? partialCount * chunks : 0) {
     partials in
     if needsPartials { partials.initialize(repeating: 0, count: partialCount * chunks) }

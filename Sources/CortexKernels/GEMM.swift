@@ -137,22 +137,16 @@ struct IndexedMatrix<Scalar> {
     return (low, high)
   }
 
-  /// Whether the panel of `count` columns from `first` is two registers
-  /// of one run each.
-  @inlinable @inline(__always)
-  func isRegisterRunPanel(first: Int, count: Int, lanes: Int) -> Bool {
-    guard let cuts = panelCuts(first: first, count: count, lanes: lanes) else { return false }
-    return cuts == (lanes, lanes)
-  }
-
-  /// Whether every panel of the first `columns` columns is a
-  /// ``isRegisterRunPanel(first:count:lanes:)``.
+  /// Whether the first `columns` columns fill whole panels, each two
+  /// registers of one run (``panelCuts(first:count:lanes:)`` at the lane
+  /// count).
   @inlinable @inline(__always)
   func hasRegisterRuns(columns: Int, lanes: Int) -> Bool {
     guard columns % (2 * lanes) == 0 else { return false }
-    for first in stride(from: 0, to: columns, by: 2 * lanes)
-    where !isRegisterRunPanel(first: first, count: 2 * lanes, lanes: lanes) {
-      return false
+    for first in stride(from: 0, to: columns, by: 2 * lanes) {
+      guard let cuts = panelCuts(first: first, count: 2 * lanes, lanes: lanes),
+        cuts == (lanes, lanes)
+      else { return false }
     }
     return true
   }

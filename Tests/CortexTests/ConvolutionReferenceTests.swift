@@ -178,14 +178,11 @@ import Testing
         rounding: .exact),
     ]
     for config in configs {
-      let shape = try Self.outputShape(config)
-      let plane = WindowGeometry(
-        input: Extent(height: config.height, width: config.width),
-        window: Extent(height: config.filterHeight, width: config.filterWidth),
-        stride: Extent(config.strides), padding: Extent(config.paddings),
-        dilation: Extent(config.dilations), output: Extent(height: shape[2], width: shape[3]))
-      let g = ConvolutionGeometry(
-        batch: config.batch, channels: config.channels, filters: config.filters, plane: plane)
+      let g = try convolutionGeometry(
+        input: config.inputShape, filters: config.filterShape,
+        bias: config.bias ? [config.filters] : nil, stride: Extent(config.strides),
+        padding: Extent(config.paddings), dilation: Extent(config.dilations),
+        rounding: config.rounding)
       #expect(filterGradientIsChannelsLast(g), "\(config)")
     }
     for (index, config) in configs.enumerated() {

@@ -49,6 +49,11 @@ import Testing
     return result
   }
 
+  /// The largest difference between two buffers of the same length.
+  static func worst<S: TensorScalar>(_ x: [S], _ y: [S]) -> Double {
+    zip(x, y).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
+  }
+
   static func random<S: TensorScalar>(_ count: Int, using generator: inout SeededGenerator) -> [S] {
     (0..<count).map { _ in S(generator.nextUnit() * 4 - 2) }
   }
@@ -97,8 +102,7 @@ import Testing
         }
       }
       #expect(columns == expectedColumns, "\(set) \(S.self) im2col \(g)")
-      let worst = zip(folded, expectedFolded).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
-      #expect(worst <= 1e-5, "\(set) \(S.self) col2im \(g)")
+      #expect(Self.worst(folded, expectedFolded) <= 1e-5, "\(set) \(S.self) col2im \(g)")
     }
   }
 
@@ -173,9 +177,6 @@ import Testing
           }
         }
       }
-      func worst(_ x: [S], _ y: [S]) -> Double {
-        zip(x, y).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
-      }
       let label = "\(set) \(S.self) \(filters) filters, \(channels) channels, \(plane)"
       var outputs = [[S]](repeating: [S](repeating: 0, count: expectedOutput.count), count: 2)
       var inputGradient = [S](repeating: 0, count: expectedInputGradient.count)
@@ -222,11 +223,14 @@ import Testing
           }
         }
         #expect(
-          worst(outputs[slot], expected) <= tolerance, "convolution, bias \(withBias), \(label)")
+          Self.worst(outputs[slot], expected) <= tolerance,
+          "convolution, bias \(withBias), \(label)")
       }
-      #expect(worst(inputGradient, expectedInputGradient) <= tolerance, "input gradient, \(label)")
       #expect(
-        worst(filterGradient, expectedFilterGradient) <= tolerance, "filter gradient, \(label)")
+        Self.worst(inputGradient, expectedInputGradient) <= tolerance, "input gradient, \(label)")
+      #expect(
+        Self.worst(filterGradient, expectedFilterGradient) <= tolerance, "filter gradient, \(label)"
+      )
     }
   }
 
@@ -316,10 +320,9 @@ import Testing
       var averageGradient = [S](repeating: .nan, count: input.count)
       avgPool2DBackward(
         upstream, inputGradient: &averageGradient, planes: planes, g, using: kernels)
-      let worst =
-        zip(averageGradient, expectedAverageGradient).map { Swift.abs(Double($0 - $1)) }
-        .max() ?? 0
-      #expect(worst <= 1e-5, "\(set) \(S.self) average gradient \(g)")
+      #expect(
+        Self.worst(averageGradient, expectedAverageGradient) <= 1e-5,
+        "\(set) \(S.self) average gradient \(g)")
     }
   }
 

@@ -11,13 +11,17 @@ struct GradcheckCommand: Command {
 
     Checks the analytic gradient of every differentiable operation in Double
     against central differences (step 1e-6) and prints op, shapes, max
-    relative error and pass/fail (tolerance 1e-7), then the same for every
-    built-in layer, with respect to its input and each trainable parameter
-    (the worst one named). Exits with 1 if any fails.
+    relative error and pass/fail, then the same for every built-in layer,
+    with respect to its input and each trainable parameter (the worst one
+    named). An element passes when |analytic - numeric| <= 1e-5 + 1e-3 *
+    |numeric| (PyTorch gradcheck's rule and defaults); the relative error
+    printed is |analytic - numeric| / (|numeric| + 1e-2), at most 1e-3
+    exactly when every element passes. Exits with 1 if any fails.
 
     With --order 2 it checks the gradient of the gradient instead (PyTorch's
     gradgradcheck): the nested backward pass against central differences of
-    the first-order gradient (step 1e-5, tolerance 1e-6).
+    the first-order gradient (step 1e-5, the same rule). An operation whose
+    pullback is not differentiable fails, named.
 
     options:
       --filter TEXT   only operations and layers whose name contains TEXT
@@ -67,7 +71,7 @@ struct GradcheckCommand: Command {
       try say(
         row(
           check.name, check.shapes, String(format: "%.2e", report.maxRelativeError),
-          report.passed ? "pass" : "FAIL"))
+          report.passed ? "pass" : "FAIL" + undifferentiable(report)))
     }
     if !layers.isEmpty {
       try say("")
@@ -80,10 +84,17 @@ struct GradcheckCommand: Command {
       try say(
         row(
           layer.name, layer.shape, String(format: "%.2e", report.maxRelativeError),
-          (report.passed ? "pass" : "FAIL") + (worst?.name.map { " (\($0))" } ?? "")))
+          (report.passed ? "pass" : "FAIL") + (worst?.name.map { " (\($0))" } ?? "")
+            + undifferentiable(report)))
     }
     let total = checks.count + layers.count
     try say("\(total - failures) passed, \(failures) failed")
     return failures == 0 ? 0 : 1
+  }
+
+  /// Names the operation a second-order check could not differentiate.
+  private func undifferentiable(_ report: GradientCheckReport) -> String {
+    report.undifferentiableOperation.map { ": the pullback of '\($0)' is not differentiable" }
+      ?? ""
   }
 }

@@ -211,11 +211,21 @@ import Testing
     #expect(
       gradient(at: Tensor<Double>(shape: [1, 2], scalars: [4, 4])) { maxout($0, pieces: 2).sum() }
         .scalars == [1, 0])
-    // The hinge loss is max(0, margin): a margin of exactly 0 passes nothing.
+    // leakyRelu is max(x, αx) (min for α > 1): at 0 the first, x, wins.
+    let x = Tensor<Double>([-1, 0, 2])
+    #expect(gradient(at: x) { leakyRelu($0, negativeSlope: 0.1).sum() } == Tensor([0.1, 1, 1]))
+    #expect(gradient(at: x) { leakyRelu($0, negativeSlope: 2).sum() } == Tensor([2, 1, 1]))
+    // The hinge is relu(slack): a slack of exactly 0 passes its gradient,
+    // under every reduction.
     let scores = Tensor<Double>(shape: [1, 2], scalars: [1, 0])
-    #expect(
-      gradient(at: scores) { multiclassHingeLoss(scores: $0, labels: [0], margin: 1) }
-        == Tensor.zeros([1, 2]))
+    for reduction in LossReduction.allCases {
+      #expect(
+        gradient(at: scores) {
+          multiclassHingeLoss(scores: $0, labels: [0], margin: 1, reduction: reduction).sum()
+        } == Tensor(shape: [1, 2], scalars: [-1, 1]))
+    }
+    // abs is not a max gate: abs′(0) = sign(0) = 0.
+    #expect(gradient(at: x) { abs($0).sum() } == Tensor([-1, 0, 1]))
   }
 
   @Test func plainBackwardRecordsNothing() {

@@ -198,7 +198,8 @@ func centralDifference(
     #expect(checkGradients(at: point, of: Self.detachedSoftplus).passed)
     let second = checkGradients(at: point, order: 2, of: Self.detachedSoftplus)
     #expect(!second.passed)
-    #expect(second.maxRelativeError == 1)
+    // The analytic second derivative is 0 where the numeric one is σ′(x).
+    #expect(second.maxRelativeError > 0.5)
   }
 
   @Test func aRecordedPullbackPassesBothOrders() {

@@ -168,13 +168,17 @@ private func referenceCrossEntropy(_ row: [Double], label: Int) -> Double {
     #expect(gradient == Tensor(shape: [2, 3], scalars: [-0.5, 0.5, 0, 0.5, 0.5, -1]))
   }
 
-  @Test func marginOfExactlyZeroIsInactive() {
-    let scores = Tensor<Double>(shape: [1, 2], scalars: [1, 0])
+  /// The hinge is the max gate against 0 with the one tie rule: a slack of
+  /// exactly 0 passes its gradient (relu′(0) = 1), under every reduction.
+  @Test(arguments: [LossReduction.mean, .sum, .none])
+  func slackOfExactlyZeroPassesItsGradientUnderEveryReduction(_ reduction: LossReduction) {
+    let scores = Tensor<Double>(shape: [2, 2], scalars: [1, 0, 0, 1])
     let (loss, gradient) = valueWithGradient(at: scores) {
-      multiclassHingeLoss(scores: $0, labels: [0])
+      multiclassHingeLoss(scores: $0, labels: [0, 1], reduction: reduction).sum()
     }
     #expect(loss.scalar == 0)
-    #expect(gradient == Tensor.zeros([1, 2]))
+    let scale = reduction == .mean ? 0.5 : 1
+    #expect(gradient == scale * Tensor(shape: [2, 2], scalars: [-1, 1, 1, -1]))
   }
 }
 

@@ -146,3 +146,35 @@ public func gradient<Scalar>(
 ) rethrows -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>) {
   try valueWithGradient(at: x, y, z, of: f).gradient
 }
+
+// MARK: - Parameter trees
+
+/// The value of `f` and its gradient with respect to each tensor of a
+/// dictionary (a model's weights by name, as `namedParameters` and
+/// `stateDictionary` name them), returned under the same keys.
+///
+/// It nests like the other forms: MAML's meta-gradient is
+/// `gradient(at: weights) { w in … gradient(at: w) { … } … }`.
+///
+/// - Parameters:
+///   - tree: the tensors to differentiate, by name.
+///   - f: a function of them that returns one scalar.
+/// - Returns: the value of `f` and one gradient per key, of its tensor's
+///   shape.
+public func valueWithGradient<Scalar>(
+  at tree: [String: Tensor<Scalar>], of f: ([String: Tensor<Scalar>]) throws -> Tensor<Scalar>
+) rethrows -> (value: Tensor<Scalar>, gradient: [String: Tensor<Scalar>]) {
+  let keys = tree.keys.sorted()
+  let (value, gradients) = try valueWithGradient(at: keys.map { tree[$0]! }) { values in
+    try f(Dictionary(uniqueKeysWithValues: zip(keys, values)))
+  }
+  return (value, Dictionary(uniqueKeysWithValues: zip(keys, gradients)))
+}
+
+/// The gradient of `f` with respect to each tensor of a dictionary, under
+/// the same keys; see ``valueWithGradient(at:of:)-([String:Tensor<Scalar>],_)``.
+public func gradient<Scalar>(
+  at tree: [String: Tensor<Scalar>], of f: ([String: Tensor<Scalar>]) throws -> Tensor<Scalar>
+) rethrows -> [String: Tensor<Scalar>] {
+  try valueWithGradient(at: tree, of: f).gradient
+}

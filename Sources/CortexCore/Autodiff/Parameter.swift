@@ -20,16 +20,50 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
     isTrainable = trainable
   }
 
-  /// The current value, or, inside ``valueWithGradient(for:of:)``, the
-  /// value as recorded on the active tape.
+  /// The current value: the value a functional call substitutes for it
+  /// (`model(x, parameters:)`), or, inside ``valueWithGradient(for:of:)``,
+  /// the value as recorded on the active tape, or else its own.
+  ///
+  /// Setting it replaces its own value (without derivative: a parameter is
+  /// a leaf).
+  ///
+  /// - Precondition: no gradient of its scalar type is being recorded, and
+  ///   no functional call substitutes it: the new value would silently
+  ///   leave the tape (a meta-gradient through "fast weights" assigned
+  ///   here comes out wrong). Run the layer with other weights through
+  ///   `model(x, parameters: weights)`, which is differentiable, or set it
+  ///   inside ``withoutRecording(_:)`` for a value that is not
+  ///   differentiated.
   public var value: Tensor<Scalar> {
     get {
+      if let substitute = ParameterSubstitution.value(of: self) { return substitute }
       if let tape = ActiveTape.current as? Tape<Scalar>, let bound = tape.binding(of: self) {
         return bound
       }
       return stored
     }
-    set { stored = newValue.withoutDerivative }
+    set {
+      if ActiveTape.current is Tape<Scalar> {
+        preconditionFailure(
+          "Parameter.value: a parameter of shape \(shape) was set while a gradient is being recorded, so the new value would leave the tape; run the layer with other weights through model(x, parameters: weights), which is differentiable, or set it inside withoutRecording { } if it is not differentiated"
+        )
+      }
+      if ParameterSubstitution.value(of: self) != nil {
+        preconditionFailure(
+          "Parameter.value: a parameter of shape \(shape) was set inside a functional call that substitutes it; the call's weights are its value there"
+        )
+      }
+      stored = newValue.withoutDerivative
+    }
+  }
+
+  /// Replaces the value of state that the forward pass updates (batch
+  /// norm's running statistics), also while a gradient is being recorded:
+  /// state is not differentiated. Inside a functional call it does
+  /// nothing, so that the call leaves the model as it was.
+  package func updateState(_ newValue: Tensor<Scalar>) {
+    guard !ParameterSubstitution.isActive else { return }
+    stored = newValue.withoutDerivative
   }
 
   public var shape: [Int] { stored.shape }
@@ -126,24 +160,42 @@ public func valueWithGradientStream<Scalar>(
   return value.withoutDerivative
 }
 
-/// Runs `body` with each parameter reading the given value: bound on the
-/// active tape when one is recording, so that gradients flow to `values`,
-/// or stored in the parameter otherwise.
-package func withParameters<Scalar, R>(
-  _ parameters: [Parameter<Scalar>], at values: [Tensor<Scalar>], _ body: () -> R
-) -> R {
-  if let tape = ActiveTape.current as? Tape<Scalar> {
-    let previous = parameters.map { tape.bindings[ObjectIdentifier($0)] }
-    for (parameter, value) in zip(parameters, values) {
-      tape.bindings[ObjectIdentifier(parameter)] = value
-    }
-    defer {
-      for (parameter, value) in zip(parameters, previous) {
-        tape.bindings[ObjectIdentifier(parameter)] = value
-      }
-    }
-    return body()
+/// The values parameters read in place of their own while a functional
+/// call runs, by parameter identity: task-local, so that nested calls and
+/// other threads each see their own.
+enum ParameterSubstitution {
+  @TaskLocal static var current: [ObjectIdentifier: any Sendable] = [:]
+
+  /// Whether a functional call is running.
+  static var isActive: Bool { !current.isEmpty }
+
+  /// The value substituted for `parameter`, if any.
+  static func value<Scalar>(of parameter: Parameter<Scalar>) -> Tensor<Scalar>? {
+    let current = current
+    if current.isEmpty { return nil }
+    return current[ObjectIdentifier(parameter)] as? Tensor<Scalar>
   }
-  for (parameter, value) in zip(parameters, values) { parameter.value = value }
-  return body()
+}
+
+/// Runs `body` with each parameter reading the given value instead of its
+/// own (a functional call); the parameters themselves are not touched.
+/// Values being differentiated stay recorded, so gradients flow to them at
+/// any order. Calls nest: an inner call's values win for the parameters it
+/// names.
+///
+/// - Precondition: `values` has one value per parameter, of its shape.
+package func withParameters<Scalar, R>(
+  _ parameters: [Parameter<Scalar>], at values: [Tensor<Scalar>], _ body: () throws -> R
+) rethrows -> R {
+  precondition(
+    parameters.count == values.count,
+    "withParameters: \(values.count) values for \(parameters.count) parameters")
+  var substitution = ParameterSubstitution.current
+  for (parameter, value) in zip(parameters, values) {
+    precondition(
+      value.shape == parameter.shape,
+      "withParameters: a value of shape \(value.shape) for a parameter of shape \(parameter.shape)")
+    substitution[ObjectIdentifier(parameter)] = value
+  }
+  return try ParameterSubstitution.$current.withValue(substitution, operation: body)
 }

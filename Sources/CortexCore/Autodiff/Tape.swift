@@ -205,10 +205,14 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
       Entry(
         name: "\(name)′", inputs: [self.index(of: upstream)] + entry.inputs,
         inputShapes: [upstream.shape] + entry.inputShapes, shape: gradient.shape,
-        pullback: { _, _ in
-          preconditionFailure(
-            "gradient of a gradient: the pullback of '\(name)' is not differentiable, so a gradient cannot be taken through its gradient"
-          )
+        pullback: { _, needs in
+          guard let noted = UndifferentiablePullbacks.current else {
+            preconditionFailure(
+              "gradient of a gradient: the pullback of '\(name)' is not differentiable, so a gradient cannot be taken through its gradient"
+            )
+          }
+          noted.note(name)
+          return needs.map { _ in nil }
         }, differentiable: true))
     var result = gradient
     result.node = TapeNode(tapeID: id, index: entries.count - 1)

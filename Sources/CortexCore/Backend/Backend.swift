@@ -163,9 +163,11 @@ protocol Backend: AnyObject, Sendable {
     -> Tensor<S>
 
   /// `base` with each slice of `slices` along `axis` added at its index
-  /// (PyTorch's `index_add`).
-  func addSlices<S: TensorScalar>(
-    _ slices: Tensor<S>, to base: Tensor<S>, at indices: [Int], along axis: Int
+  /// when `accumulate` (PyTorch's `index_add`), or written over it
+  /// otherwise (`index_copy`; the indices are then distinct).
+  func writeSlices<S: TensorScalar>(
+    _ slices: Tensor<S>, into base: Tensor<S>, at indices: [Int], along axis: Int,
+    accumulate: Bool
   ) -> Tensor<S>
 
   /// Running sums along `axis`, from the end when `reverse`.
@@ -184,17 +186,6 @@ protocol Backend: AnyObject, Sendable {
   func softmaxCrossEntropyGradient<S: TensorScalar>(
     _ probabilities: Tensor<S>, labels: [Int], scale: S
   ) -> Tensor<S>
-
-  /// The summed multiclass hinge loss of `scores` `[N, classes]` and the
-  /// 0/1 matrix of its positive margins (0 at each label).
-  func multiclassHinge<S: TensorScalar>(_ scores: Tensor<S>, labels: [Int], margin: S) -> (
-    loss: S, active: Tensor<S>
-  )
-
-  /// The hinge loss's gradient: `scale` at each positive margin, minus
-  /// `scale` times their count at each label.
-  func multiclassHingeGradient<S: TensorScalar>(_ active: Tensor<S>, labels: [Int], scale: S)
-    -> Tensor<S>
 
   /// The mean and biased variance of each channel (axis 1) of `x`
   /// `[N, C, ...]`, over the batch and every position.

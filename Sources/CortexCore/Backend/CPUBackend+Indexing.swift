@@ -59,8 +59,9 @@ extension CPUBackend {
 
   @_specialize(where S == Float)
   @_specialize(where S == Double)
-  func addSlices<S: TensorScalar>(
-    _ slices: Tensor<S>, to base: Tensor<S>, at indices: [Int], along axis: Int
+  func writeSlices<S: TensorScalar>(
+    _ slices: Tensor<S>, into base: Tensor<S>, at indices: [Int], along axis: Int,
+    accumulate: Bool
   ) -> Tensor<S> {
     let (outer, size, inner) = extents(base.shape, at: axis)
     let output = Tensor<S>(shape: base.shape, storage: base.storage.copy())
@@ -68,7 +69,11 @@ extension CPUBackend {
       for (k, index) in indices.enumerated() {
         let target = output.storage.pointer + (o * size + index) * inner
         let source = slices.storage.pointer + (o * indices.count + k) * inner
-        for i in 0..<inner { target[i] += source[i] }
+        if accumulate {
+          for i in 0..<inner { target[i] += source[i] }
+        } else {
+          target.update(from: source, count: inner)
+        }
       }
     }
     return output

@@ -159,47 +159,6 @@ extension CPUBackend {
     return gradient
   }
 
-  @_specialize(where S == Float)
-  @_specialize(where S == Double)
-  func multiclassHinge<S: TensorScalar>(_ scores: Tensor<S>, labels: [Int], margin: S)
-    -> (loss: S, active: Tensor<S>)
-  {
-    let classes = scores.shape[1]
-    let active = Tensor<S>.zeros(scores.shape)
-    var total: S = 0
-    for (example, label) in labels.enumerated() {
-      let row = scores.storage.pointer + example * classes
-      for j in 0..<classes where j != label {
-        let slack = row[j] - row[label] + margin
-        if slack > 0 {
-          total += slack
-          active.storage.pointer[example * classes + j] = 1
-        }
-      }
-    }
-    return (total, active)
-  }
-
-  @_specialize(where S == Float)
-  @_specialize(where S == Double)
-  func multiclassHingeGradient<S: TensorScalar>(
-    _ active: Tensor<S>, labels: [Int], scale: S
-  ) -> Tensor<S> {
-    let classes = active.shape[1]
-    let gradient = Tensor<S>.uninitialized(active.shape)
-    for (example, label) in labels.enumerated() {
-      let row = active.storage.pointer + example * classes
-      let out = gradient.storage.pointer + example * classes
-      var violations: S = 0
-      for j in 0..<classes {
-        out[j] = row[j] * scale
-        violations += row[j]
-      }
-      out[label] = -violations * scale
-    }
-    return gradient
-  }
-
   // MARK: Batch normalization
 
   /// Calls `body(channel, offset)` for each plane of `x` `[N, C, ...]`,

@@ -140,8 +140,9 @@ final class MetaBackend: Backend {
     return meta(shape)
   }
 
-  func addSlices<S: TensorScalar>(
-    _ slices: Tensor<S>, to base: Tensor<S>, at indices: [Int], along axis: Int
+  func writeSlices<S: TensorScalar>(
+    _ slices: Tensor<S>, into base: Tensor<S>, at indices: [Int], along axis: Int,
+    accumulate: Bool
   ) -> Tensor<S> { meta(base.shape) }
 
   func cumulativeSum<S: TensorScalar>(_ x: Tensor<S>, along axis: Int, reverse: Bool) -> Tensor<S> {
@@ -155,14 +156,6 @@ final class MetaBackend: Backend {
   func softmaxCrossEntropyGradient<S: TensorScalar>(
     _ probabilities: Tensor<S>, labels: [Int], scale: S
   ) -> Tensor<S> { meta(probabilities.shape) }
-
-  func multiclassHinge<S: TensorScalar>(_ scores: Tensor<S>, labels: [Int], margin: S) -> (
-    loss: S, active: Tensor<S>
-  ) { (0, meta(scores.shape)) }
-
-  func multiclassHingeGradient<S: TensorScalar>(_ active: Tensor<S>, labels: [Int], scale: S)
-    -> Tensor<S>
-  { meta(active.shape) }
 
   func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
     let zeros = [S](repeating: 0, count: x.shape[1])

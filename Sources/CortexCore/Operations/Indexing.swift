@@ -178,12 +178,94 @@ extension Tensor {
       preconditionFailure(
         "adding(atIndices:): index \(bad) is out of range 0..<\(size) on axis \(axis)")
     }
-    let output = commonBackend("adding(atIndices:)", self, slices).addSlices(
-      slices, to: self, at: indices, along: axis)
+    let output = commonBackend("adding(atIndices:)", self, slices).writeSlices(
+      slices, into: self, at: indices, along: axis, accumulate: true)
     return record(
       "adding(atIndices:)", self, slices, output: output,
       pullbackX: { $0 },
       pullbackY: { $0.selecting(indices, alongAxis: axis) })
+  }
+
+  /// `self` with the slices at `indices` along `axis` replaced by those of
+  /// `slices`, in order (PyTorch's `index_copy`). This is the recorded
+  /// write that element and slice assignments become while a tensor is
+  /// being differentiated.
+  ///
+  /// Pullback: `self` gets the upstream gradient with the replaced slices
+  /// set to 0 (what was overwritten no longer reaches the output);
+  /// `slices` gets the upstream slices at `indices`
+  /// (``selecting(_:alongAxis:)``). Both are recorded, so gradients of any
+  /// order flow through a write.
+  ///
+  /// - Parameters:
+  ///   - slices: the shape of `self` with `indices.count` along `axis`.
+  ///   - indices: distinct, each in `0..<shape[axis]`.
+  ///   - axis: the axis (negative counts from the end).
+  /// - Returns: the shape of `self`.
+  @_specialize(where Scalar == Float)
+  @_specialize(where Scalar == Double)
+  public func replacing(_ slices: Tensor, atIndices indices: [Int], alongAxis axis: Int) -> Tensor {
+    let axis = normalizedAxis(axis, "replacing(atIndices:)")
+    var expected = shape
+    expected[axis] = indices.count
+    precondition(
+      slices.shape == expected,
+      "replacing(atIndices:): slices of shape \(slices.shape) for \(indices.count) indices into \(shape) along axis \(axis); expected \(expected)"
+    )
+    let size = shape[axis]
+    if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
+      preconditionFailure(
+        "replacing(atIndices:): index \(bad) is out of range 0..<\(size) on axis \(axis)")
+    }
+    precondition(
+      Set(indices).count == indices.count,
+      "replacing(atIndices:): the indices \(indices) repeat; each slice can be written once")
+    let output = commonBackend("replacing(atIndices:)", self, slices).writeSlices(
+      slices, into: self, at: indices, along: axis, accumulate: false)
+    let zeros = Tensor.zeros(expected)
+    return record(
+      "replacing(atIndices:)", self, slices, output: output,
+      pullbackX: { $0.replacing(zeros, atIndices: indices, alongAxis: axis) },
+      pullbackY: { $0.selecting(indices, alongAxis: axis) })
+  }
+
+  /// The slices along `axis` in `range`, read or written:
+  /// `x[alongAxis: 1, 2..<4] = v` writes `v` over columns 2 and 3.
+  ///
+  /// A read is ``sliced(alongAxis:range:)``; a write is
+  /// ``replacing(_:atIndices:alongAxis:)``, recorded while the tensor is
+  /// being differentiated, so gradients flow to both the target's other
+  /// elements and the written values. The written value broadcasts to the
+  /// slice's shape.
+  public subscript(alongAxis axis: Int, range: Range<Int>) -> Tensor {
+    get { sliced(alongAxis: axis, range: range) }
+    set { self = replacingSlices(alongAxis: axis, Array(range), with: newValue) }
+  }
+
+  /// The slices along `axis` at the positions `stride` visits, read or
+  /// written (`x[alongAxis: 0, stride(from: 0, to: 8, by: 2)] = v`); see
+  /// the `Range` form.
+  public subscript(alongAxis axis: Int, positions: StrideTo<Int>) -> Tensor {
+    get { sliced(alongAxis: axis, positions) }
+    set { self = replacingSlices(alongAxis: axis, Array(positions), with: newValue) }
+  }
+
+  /// The slices along `axis` at the positions `stride` visits, its end
+  /// included, read or written; see the `Range` form.
+  public subscript(alongAxis axis: Int, positions: StrideThrough<Int>) -> Tensor {
+    get { sliced(alongAxis: axis, positions) }
+    set { self = replacingSlices(alongAxis: axis, Array(positions), with: newValue) }
+  }
+
+  /// `self` with the slices at `positions` replaced by `value`, broadcast
+  /// to their shape.
+  private func replacingSlices(alongAxis axis: Int, _ positions: [Int], with value: Tensor)
+    -> Tensor
+  {
+    var target = shape
+    target[normalizedAxis(axis, "slice write")] = positions.count
+    let slices = value.shape == target ? value : value.broadcasted(to: target)
+    return replacing(slices, atIndices: positions, alongAxis: axis)
   }
 
   /// The elements along `axis` at the positions `stride` visits, which

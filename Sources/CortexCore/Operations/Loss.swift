@@ -115,9 +115,11 @@ public func crossEntropy<Scalar>(
 /// The multiclass hinge loss (the multiclass SVM), averaged over the batch:
 /// `L = (1/N) Σᵢ Σ_{j≠yᵢ} max(0, sᵢⱼ − sᵢ,yᵢ + Δ)`.
 ///
-/// Pullback, fused: each margin that is positive adds `1/N` to its class
-/// score's gradient and subtracts `1/N` from the true class's. A margin of
-/// exactly 0 counts as inactive (gradient 0, as `relu′(0) = 0`). With tiny
+/// Each term is `relu(slack)`, the max gate against 0, so its pullback is
+/// the gate's: each slack that is positive adds `1/N` to its class score's
+/// gradient and subtracts `1/N` from the true class's. A slack of exactly 0
+/// passes its gradient, as `relu′(0) = 1` (<doc:ErrorsAndGuarantees#Ties-and-kinks>),
+/// under every reduction. With tiny
 /// random weights every margin is about `Δ`, so the loss starts near
 /// `(C − 1)·Δ` (≈ 9 for 10 classes).
 ///
@@ -135,28 +137,12 @@ public func multiclassHingeLoss<Scalar>(
   validate(scores: scores, "multiclassHingeLoss")
   let (examples, classes) = (scores.shape[0], scores.shape[1])
   validate(labels: labels, examples: examples, classes: classes, "multiclassHingeLoss")
-  if reduction != .mean {
-    let indices = IndexTensor(shape: [examples, 1], scalars: labels)
-    let slack = relu(scores - gather(scores, alongAxis: 1, indices: indices) + margin)
-    let others = Tensor<Scalar>(shape: scores.shape) {
-      $0 % classes != labels[$0 / classes] ? 1 : 0
-    }
-    return reduction.apply((slack * others).sum(alongAxes: 1))
+  // The hinge is relu of the slack, the max gate against 0: one tie rule
+  // (a slack of exactly 0 passes its gradient) under every reduction.
+  let indices = IndexTensor(shape: [examples, 1], scalars: labels)
+  let slack = relu(scores - gather(scores, alongAxis: 1, indices: indices) + margin)
+  let others = Tensor<Scalar>(shape: scores.shape) {
+    $0 % classes != labels[$0 / classes] ? 1 : 0
   }
-  // `active`: 1 where a margin is positive, 0 elsewhere (and at the true class).
-  let backend = scores.backend("multiclassHingeLoss")
-  let (total, active) = backend.multiclassHinge(scores, labels: labels, margin: margin)
-  let loss = Tensor<Scalar>(total / Scalar(examples))
-  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
-  return recordFused(
-    "multiclassHingeLoss", inputs: [scores], output: loss,
-    composed: { scores in
-      let scores = scores[0]
-      let slack = scores - (scores * oneHot).sum(alongAxes: [1], keepDims: true) + margin
-      return (max(0, slack) * (1 - oneHot)).sum() / Scalar(examples)
-    }
-  ) { g, _ in
-    let scale = g.scalar / Scalar(examples)
-    return [backend.multiclassHingeGradient(active, labels: labels, scale: scale)]
-  }
+  return reduction.apply((slack * others).sum(alongAxes: 1))
 }

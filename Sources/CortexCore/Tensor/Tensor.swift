@@ -127,16 +127,18 @@ extension Tensor {
   }
 
   /// The element at a full multi-dimensional index.
+  ///
+  /// Writing an element of a tensor that is being differentiated records
+  /// the write (``replacing(_:atIndices:alongAxis:)`` on the flattened
+  /// tensor): the written element's gradient stops there and every other
+  /// element's flows on, as in PyTorch (`y[0] = 0` after `y = 2 * x` gives
+  /// `x` the gradient `[0, 2, 2]`).
   public subscript(_ indices: Int...) -> Scalar {
     get {
       let offset = flatIndex(indices)
       return storage.device == .meta ? 0 : storage.pointer[offset]
     }
-    set {
-      let offset = flatIndex(indices)
-      makeUnique()
-      storage.pointer[offset] = newValue
-    }
+    set { write(newValue, atFlatIndex: flatIndex(indices)) }
   }
 
   /// The element at a row-major flat index in `0..<scalarCount`.
@@ -151,9 +153,22 @@ extension Tensor {
       precondition(
         index >= 0 && index < scalarCount,
         "subscript: flat index \(index) is out of range 0..<\(scalarCount)")
-      makeUnique()
-      storage.pointer[index] = newValue
+      write(newValue, atFlatIndex: index)
     }
+  }
+
+  /// Writes one element: in place, or as a recorded operation while this
+  /// tensor is being differentiated.
+  private mutating func write(_ value: Scalar, atFlatIndex offset: Int) {
+    if activeTape != nil {
+      let shape = self.shape
+      self = reshaped(to: [scalarCount])
+        .replacing(Tensor([value]), atIndices: [offset], alongAxis: 0)
+        .reshaped(to: shape)
+      return
+    }
+    makeUnique()
+    storage.pointer[offset] = value
   }
 
   func flatIndex(_ indices: [Int]) -> Int {
@@ -186,9 +201,20 @@ extension Tensor {
   }
 
   /// Calls `body` with the scalars, writable, copying them first if shared.
+  ///
+  /// - Precondition: the tensor is not being differentiated: a write
+  ///   through a pointer cannot be recorded, so it would leave the tape
+  ///   with a wrong gradient. Write elements or slices through the
+  ///   subscripts (recorded), build a new tensor, or call this on
+  ///   ``withoutDerivative`` to leave the tape on purpose.
   public mutating func withUnsafeMutableBufferPointer<R>(
     _ body: (UnsafeMutableBufferPointer<Scalar>) throws -> R
   ) rethrows -> R {
+    if activeTape != nil {
+      preconditionFailure(
+        "withUnsafeMutableBufferPointer: the tensor of shape \(shape) is being differentiated, and a write through a pointer cannot be recorded; write through the subscripts (x[i, j] = v, x[alongAxis: 0, 0..<2] = v), which are recorded, or call it on x.withoutDerivative to leave the tape"
+      )
+    }
     makeUnique()
     return try body(storage.buffer)
   }

@@ -5,31 +5,34 @@ import CortexCore
 
 /// Checks the gradients of `layer` at `input` with respect to the input and
 /// to each trainable parameter against central differences, like
-/// ``checkGradients(at:step:tolerance:mode:seed:order:of:)-([Tensor<Scalar>],_,_,_,_,_,_)``.
+/// ``checkGradients(at:step:tolerance:absoluteTolerance:mode:seed:order:of:)-([Tensor<Scalar>],_,_,_,_,_,_,_)``.
 ///
 /// The report has one entry per checked tensor, named `input` or by the
 /// parameter's name (`hidden.weight`), with the worst element of each; in
-/// fast mode it has entries only when the check failed. The parameters'
-/// values are restored when the check returns.
+/// fast mode it has entries only when the check failed. The layer runs
+/// with its parameters substituted (a functional call), so its own
+/// parameters are never changed.
 ///
 /// - Parameters:
 ///   - layer: the layer; it must be deterministic (dropout in inference).
 ///   - input: the point to check at, a shape the layer accepts.
 ///   - step: the central-difference step (the defaults of the tensor check).
-///   - tolerance: the largest relative error that passes (likewise).
+///   - tolerance: the relative tolerance `rtol` (likewise).
+///   - absoluteTolerance: the absolute tolerance `atol` (likewise).
 ///   - mode: `.full` (every element) or `.fast` (one random direction).
 ///   - seed: the seed of the random projection and direction.
 ///   - order: 1, or 2 for the gradient of the gradient.
 public func checkGradients<L: Layer>(
   of layer: L, at input: Tensor<L.Scalar>, step: L.Scalar? = nil, tolerance: Double? = nil,
-  mode: GradientCheckMode = .full, seed: UInt64 = 0, order: Int = 1
+  absoluteTolerance: Double? = nil, mode: GradientCheckMode = .full, seed: UInt64 = 0,
+  order: Int = 1
 ) -> GradientCheckReport {
   let named = layer.namedParameters.filter(\.parameter.isTrainable)
   let parameters = named.map(\.parameter)
-  let saved = parameters.map(\.value)
-  defer { for (parameter, value) in zip(parameters, saved) { parameter.value = value } }
+  let values = parameters.map(\.value)
   let report = checkGradients(
-    at: [input] + saved, step: step, tolerance: tolerance, mode: mode, seed: seed, order: order
+    at: [input] + values, step: step, tolerance: tolerance, absoluteTolerance: absoluteTolerance,
+    mode: mode, seed: seed, order: order
   ) { values in
     withParameters(parameters, at: Array(values.dropFirst())) { layer(values[0]) }
   }
@@ -37,7 +40,9 @@ public func checkGradients<L: Layer>(
   var inputs = report.inputs
   for k in inputs.indices { inputs[k].name = names[inputs[k].input] }
   return GradientCheckReport(
-    inputs: inputs, maxRelativeError: report.maxRelativeError, tolerance: report.tolerance)
+    inputs: inputs, maxRelativeError: report.maxRelativeError, tolerance: report.tolerance,
+    absoluteTolerance: report.absoluteTolerance,
+    undifferentiableOperation: report.undifferentiableOperation)
 }
 
 /// Every built-in layer with a small Double example, for `cortex gradcheck`

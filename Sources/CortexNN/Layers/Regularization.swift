@@ -108,8 +108,8 @@ public struct BatchNorm2D<Scalar: TensorScalar>: Layer, CustomReflectable {
       input, scale: weight.value, offset: bias.value, statistics: &statistics, training: training,
       momentum: Scalar(momentum), epsilon: Scalar(epsilon))
     if training {
-      runningMean.value = statistics.mean
-      runningVariance.value = statistics.variance
+      runningMean.updateState(statistics.mean)
+      runningVariance.updateState(statistics.variance)
     }
     return output
   }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CortexCore
@@ -26,6 +27,37 @@ import Testing
     let run = try #require(check.runSecondOrder)
     let report = run()
     #expect(report.passed, "\(name) \(check.shapes): \(report)")
+  }
+
+  /// At the checker's defaults, every row and every layer passes the first-
+  /// and the second-order check (full mode) on every instruction set this
+  /// CPU runs: each set in turn, in a process of its own, so that the
+  /// choice of kernels does not reach the other tests.
+  @Test func everyRowAndLayerPassesBothOrdersOnEveryInstructionSet() async {
+    let result = await #expect(
+      processExitsWith: .success, observing: [\.standardErrorContent]
+    ) {
+      var failures: [String] = []
+      for set in InstructionSet.allCases where set.isSupported {
+        try! ComputeSettings.setInstructionSet(set)
+        for check in OperationCheck.all {
+          for (order, report) in [(1, check.run()), (2, check.runSecondOrder?())] {
+            if let report, !report.passed { failures.append("\(set) order \(order) \(check.name)") }
+          }
+        }
+        for layer in LayerCheck.all {
+          for order in 1...2 where !layer.run(.full, order).passed {
+            failures.append("\(set) order \(order) \(layer.name)")
+          }
+        }
+      }
+      if !failures.isEmpty {
+        FileHandle.standardError.write(Data(("failed: " + failures.joined(separator: "; ")).utf8))
+        exit(1)
+      }
+    }
+    let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+    #expect(!message.contains("failed:"), "\(message)")
   }
 
   @Test func namesAreUnique() {

@@ -50,6 +50,11 @@ extension Parameter {
       state.count == update.stateCount && state.allSatisfy { $0.shape == shape },
       "update: the rule keeps \(update.stateCount) state tensors of shape \(shape), found shapes \(state.map(\.shape))"
     )
+    if ActiveTape.current is Tape<Scalar> {
+      preconditionFailure(
+        "update: an optimizer step on a parameter of shape \(shape) ran while a gradient is being recorded, so the new value would leave the tape; step outside the gradient computation, or compute the updated weights as tensors and run the model on them with model(x, parameters: weights)"
+      )
+    }
     commonBackend("update", [stored, gradient] + state)
       .apply(update, to: &stored, gradient: gradient, state: &state)
   }

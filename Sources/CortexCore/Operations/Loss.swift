@@ -30,20 +30,37 @@ private func validate<Scalar>(scores: Tensor<Scalar>, _ name: String) {
 /// tiny random weights and `C` classes the loss starts near `ln C`
 /// (≈ 2.303 for 10 classes).
 ///
+/// Logits of higher rank, `[..., classes]` (a language model's
+/// `[batch, tokens, vocabulary]`), count every position as an example:
+/// the labels are in row-major order of the leading axes, the mean is over
+/// all positions, and `.none` returns the leading shape.
+///
 /// - Parameters:
-///   - logits: `[N, classes]` unnormalized scores.
-///   - labels: `N` class indices, each in `0..<classes`; one out of range
-///     traps with a message naming it and the class count.
+///   - logits: `[N, classes]` unnormalized scores, or `[..., classes]`.
+///   - labels: one class index per row, each in `0..<classes`; one out of
+///     range traps with a message naming it and the class count.
 ///   - labelSmoothing: `ε` in `0...1`: the target puts `1 − ε + ε/classes`
 ///     on the label and `ε/classes` on every other class (default 0).
 ///   - reduction: `.mean` (default) over the batch, `.sum` or `.none`.
-/// - Returns: a 0-d tensor, or `[N]` for `.none`.
+/// - Returns: a 0-d tensor, or `[N]` (the leading shape) for `.none`.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func softmaxCrossEntropy<Scalar>(
   logits: Tensor<Scalar>, labels: [Int], labelSmoothing: Scalar = 0,
   reduction: LossReduction = .mean
 ) -> Tensor<Scalar> {
+  if logits.rank > 2 {
+    // [..., classes]: every position is an example.
+    let classes = logits.shape[logits.rank - 1]
+    let rows = logits.reshaped(to: [logits.scalarCount / Swift.max(classes, 1), classes])
+    precondition(
+      labels.count == rows.shape[0],
+      "softmaxCrossEntropy: \(labels.count) labels for logits of shape \(logits.shape), expected one per position (\(rows.shape[0]))"
+    )
+    let loss = softmaxCrossEntropy(
+      logits: rows, labels: labels, labelSmoothing: labelSmoothing, reduction: reduction)
+    return reduction == .none ? loss.reshaped(to: Array(logits.shape.dropLast())) : loss
+  }
   validate(scores: logits, "softmaxCrossEntropy")
   let (examples, classes) = (logits.shape[0], logits.shape[1])
   validate(labels: labels, examples: examples, classes: classes, "softmaxCrossEntropy")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Softmax, log-softmax and log-sum-exp, computed stably: the largest value
 /// along the reduced axes is subtracted before exponentiating, so every
 /// exponent is at most 0 and nothing overflows (logits of ±1e4 are fine).
@@ -79,5 +81,68 @@ public func logSoftmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) ->
   return record("logSoftmax", x, output: y) { g in
     g - fusedOrComposed(fused: { exp(y) }, composed: { softmax(x, alongAxis: axis) })
       * g.sum(alongAxes: [axis], keepDims: true)
+  }
+}
+
+// MARK: - Sampling
+
+extension Tensor {
+  /// One class drawn from each row of `self`, read as logits along the
+  /// last axis: class `j` of a row with probability
+  /// `softmax(logits / temperature)ⱼ`, as a language model samples its
+  /// next token (`torch.multinomial(softmax(z / T), 1)`).
+  ///
+  /// A temperature of 0 takes the most likely class (the first on a tie),
+  /// with no draw; a temperature below 1 sharpens the distribution and one
+  /// above 1 flattens it. Each row consumes one draw of `generator`, so a
+  /// seed gives the same samples on every machine. Sampling is not
+  /// differentiable and records nothing.
+  ///
+  /// - Parameters:
+  ///   - temperature: `T ≥ 0`.
+  ///   - generator: the source of the draws.
+  /// - Returns: the class of each row, in the shape of `self` without its
+  ///   last axis.
+  public func sampledCategories(temperature: Scalar = 1, using generator: inout SeededGenerator)
+    -> IndexTensor
+  {
+    precondition(
+      rank >= 1 && shape[rank - 1] > 0,
+      "sampledCategories: expected logits of shape [..., classes] with classes > 0, found \(shape)")
+    precondition(
+      temperature >= 0 && temperature.isFinite,
+      "sampledCategories: the temperature must be finite and non-negative, found \(temperature)")
+    let classes = shape[rank - 1]
+    let logits = scalars.map(Double.init)
+    precondition(
+      !logits.contains { $0.isNaN },
+      "sampledCategories: the logits of shape \(shape) hold NaN")
+    var samples: [Int] = []
+    samples.reserveCapacity(logits.count / classes)
+    for start in stride(from: 0, to: logits.count, by: classes) {
+      let row = logits[start..<(start + classes)]
+      let largest = row.max()!
+      let best = row.firstIndex(of: largest)! - start
+      if temperature == 0 || largest == .infinity {
+        samples.append(best)
+        continue
+      }
+      let weights = row.map { Foundation.exp(($0 - largest) / Double(temperature)) }
+      let draw = generator.nextUnit() * weights.reduce(0, +)
+      var total = 0.0
+      let chosen = weights.firstIndex { weight in
+        total += weight
+        return draw < total
+      }
+      samples.append(chosen ?? best)
+    }
+    return IndexTensor(shape: Array(shape.dropLast()), scalars: samples)
+  }
+
+  /// One class drawn from each row of logits, reproducible for a given
+  /// seed; see ``sampledCategories(temperature:using:)``.
+  public func sampledCategories(temperature: Scalar = 1, seed: UInt64) -> IndexTensor {
+    var generator = SeededGenerator(seed: seed)
+    return sampledCategories(temperature: temperature, using: &generator)
   }
 }

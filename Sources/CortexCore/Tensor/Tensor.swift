@@ -90,6 +90,19 @@ extension Tensor {
     Tensor(shape: shape, storage: TensorStorage(uninitializedCount: shape.reduce(1, *)))
   }
 
+  /// The `n × n` identity matrix: 1 on the diagonal, 0 elsewhere
+  /// (`torch.eye(n)`).
+  public static func eye(_ n: Int) -> Tensor { eye(rows: n, columns: n) }
+
+  /// A `rows × columns` matrix with 1 where the row and column indices are
+  /// equal and 0 elsewhere (`torch.eye(rows, columns)`).
+  public static func eye(rows: Int, columns: Int) -> Tensor {
+    precondition(
+      rows >= 0 && columns >= 0,
+      "eye: the sizes must not be negative, found \(rows) × \(columns)")
+    return Tensor(shape: [rows, columns]) { $0 / columns == $0 % columns ? 1 : 0 }
+  }
+
   /// `[start, start + step, ...]`, stopping before `end`.
   public static func arange(from start: Scalar = 0, to end: Scalar, step: Scalar = 1) -> Tensor {
     precondition(step != 0, "arange: step must not be zero")

@@ -31,21 +31,23 @@ public struct Dense<Scalar: TensorScalar>: Layer {
   public var inputSize: Int { weight.shape[1] }
   public var outputSize: Int { weight.shape[0] }
 
-  /// - Parameter input: `[N, in]`. Returns `[N, out]`.
+  /// - Parameter input: `[..., in]` (`[N, in]`, or `[N, tokens, in]` for a
+  ///   sequence: the map applies to every row). Returns `[..., out]`.
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
     linear(input, weight: weight.value, bias: bias?.value)
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-    guard input.count == 2 else {
-      throw ShapeError(
-        "Dense expects an input of shape [N, \(inputSize)], found \(input); insert a Flatten")
+    guard let features = input.last else {
+      throw ShapeError("Dense expects an input of shape [..., \(inputSize)], found a 0-d input")
     }
-    guard input[1] == inputSize else {
+    guard features == inputSize else {
+      let hint = input.count > 2 ? "; insert a Flatten to map whole volumes" : ""
       throw ShapeError(
-        "Dense expects \(inputSize) input features, found \(input[1]) (input shape \(input))")
+        "Dense expects \(inputSize) input features, found \(features) (input shape \(input))\(hint)"
+      )
     }
-    return [input[0], outputSize]
+    return input.dropLast() + [outputSize]
   }
 }
 

@@ -4,13 +4,6 @@ import CortexCore
 /// multi-head self-attention, and the pre-norm encoder layer built from
 /// them. Sequences are `[N, tokens, features]`.
 
-/// Applies a dense layer to every token of `[N, tokens, in]`, giving
-/// `[N, tokens, out]`.
-private func tokenwise<Scalar>(_ dense: Dense<Scalar>, _ x: Tensor<Scalar>) -> Tensor<Scalar> {
-  let (batch, tokens) = (x.shape[0], x.shape[1])
-  return dense(x.reshaped(to: [batch * tokens, x.shape[2]])).reshaped(to: [batch, tokens, -1])
-}
-
 /// Throws unless `input` is `[N, tokens, features]`, naming `layer`.
 private func requireSequence(_ input: [Int], features: Int, _ layer: String) throws(ShapeError) {
   guard input.count == 3, input[2] == features else {
@@ -147,17 +140,17 @@ public struct MultiHeadAttention<Scalar: TensorScalar>: Layer {
   /// `[N, heads, tokens, tokens]`.
   public func callAsFunction(_ input: Tensor<Scalar>, mask: Tensor<Scalar>?) -> Tensor<Scalar> {
     let attended = scaledDotProductAttention(
-      query: splitHeads(tokenwise(query, input)), key: splitHeads(tokenwise(key, input)),
-      value: splitHeads(tokenwise(value, input)), mask: mask, causal: causal)
+      query: splitHeads(query(input)), key: splitHeads(key(input)),
+      value: splitHeads(value(input)), mask: mask, causal: causal)
     let merged = attended.permuted([0, 2, 1, 3]).reshaped(to: input.shape)
-    return tokenwise(output, merged)
+    return output(merged)
   }
 
   /// The attention weights of every head: `[N, tokens, features]` →
   /// `[N, heads, tokens, tokens]`, each row summing to 1.
   public func attentionWeights(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
     CortexCore.attentionWeights(
-      query: splitHeads(tokenwise(query, input)), key: splitHeads(tokenwise(key, input)),
+      query: splitHeads(query(input)), key: splitHeads(key(input)),
       causal: causal)
   }
 
@@ -190,26 +183,44 @@ public struct TransformerEncoderLayer<Scalar: TensorScalar>: Layer {
   ///   - heads: attention heads; must divide `features`.
   ///   - hiddenSize: `F`, the MLP's hidden width (commonly `4D`).
   ///   - dropout: the probability of each of the three dropouts, in `0...1`.
+  ///   - causal: whether each token attends only to itself and the tokens
+  ///     before it (a GPT block), so that no output depends on a later
+  ///     token.
   /// - Throws: ``HyperparameterError`` for a size that is not positive,
   ///   heads that do not divide the features, or a dropout outside `0...1`.
-  public init(features: Int, heads: Int, hiddenSize: Int, dropout: Double = 0.1)
-    throws(HyperparameterError)
-  {
+  public init(
+    features: Int, heads: Int, hiddenSize: Int, dropout: Double = 0.1, causal: Bool = false
+  ) throws(HyperparameterError) {
     try HyperparameterError.requirePositive(hiddenSize, "hiddenSize", of: "TransformerEncoderLayer")
     try HyperparameterError.require(dropout, in: 0...1, "dropout", of: "TransformerEncoderLayer")
     norm1 = try LayerNorm(features: features)
-    attention = try MultiHeadAttention(features: features, heads: heads)
+    attention = try MultiHeadAttention(features: features, heads: heads, causal: causal)
     norm2 = try LayerNorm(features: features)
     feedForward1 = try Dense(inputSize: features, outputSize: hiddenSize)
     feedForward2 = try Dense(inputSize: hiddenSize, outputSize: features)
     self.dropout = try Dropout(probability: dropout)
   }
 
+  /// Whether each token attends only to itself and the tokens before it.
+  public var causal: Bool { attention.causal }
+
   /// - Parameter input: `[N, tokens, features]`. Returns: the same shape.
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
-    let x = input + dropout(attention(norm1(input)))
-    let hidden = dropout(gelu(tokenwise(feedForward1, norm2(x))))
-    return x + dropout(tokenwise(feedForward2, hidden))
+    callAsFunction(input, mask: nil)
+  }
+
+  /// The layer with an additive attention mask broadcasting to
+  /// `[N, heads, tokens, tokens]` (0 where a key is visible, −∞ where it
+  /// is not, as a padding mask), applied on top of the causal one.
+  ///
+  /// - Parameters:
+  ///   - input: `[N, tokens, features]`.
+  ///   - mask: the additive mask, or `nil`.
+  /// - Returns: the shape of `input`.
+  public func callAsFunction(_ input: Tensor<Scalar>, mask: Tensor<Scalar>?) -> Tensor<Scalar> {
+    let x = input + dropout(attention(norm1(input), mask: mask))
+    let hidden = dropout(gelu(feedForward1(norm2(x))))
+    return x + dropout(feedForward2(hidden))
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {

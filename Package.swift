@@ -35,6 +35,7 @@ let instructionSets = [
 ]
 
 let playgrounds = [
+  "CharGPT",
   "ComputationalGraph",
   "ConvArithmetic",
   "Hessian",

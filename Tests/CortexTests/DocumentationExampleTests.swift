@@ -44,6 +44,51 @@ import Testing
     }
   }
 
+  /// The `CharGPT` model of "Research models" is the playground's own.
+  @Test func theCharGPTOfTheArticleIsThePlaygrounds() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+      .appendingPathComponent("../..").standardized
+    let article = try String(
+      contentsOf: root.appendingPathComponent("Docs/Cortex.docc/ResearchModels.md"),
+      encoding: .utf8)
+    let playground = try String(
+      contentsOf: root.appendingPathComponent("Playgrounds/CharGPT/main.swift"), encoding: .utf8)
+    let start = try #require(article.range(of: "struct CharGPT: Layer {"))
+    let end = try #require(article.range(of: "\n```", range: start.upperBound..<article.endIndex))
+    let model = String(article[start.lowerBound..<end.lowerBound])
+    #expect(model.hasSuffix("\n}"))
+    #expect(playground.contains(model))
+  }
+
+  @Test func higherOrderGradientsTrees() throws {
+    let model = try withRandomSeed(3) {
+      try Sequential<Double> {
+        try Dense(inputSize: 3, outputSize: 4)
+        Tanh()
+        try Dense(inputSize: 4, outputSize: 2)
+      }
+    }
+    let x = random([5, 3], seed: 4)
+    let labels = [0, 1, 1, 0, 1]
+    // doc: HigherOrderGradients.md
+    let weights = model.stateDictionary  // [String: Tensor<Double>]
+    func loss(_ w: [String: Tensor<Double>]) -> Tensor<Double> {
+      softmaxCrossEntropy(logits: model(x, parameters: w), labels: labels)
+    }
+    let g = gradient(at: weights, of: loss)  // same keys
+    let hv = hessianVectorProduct(at: weights, direction: g, of: loss)
+    let (value, differential) = jvp(at: weights, tangent: g, of: loss)
+    let perWeight = jacobian(at: weights) { w in model(x, parameters: w) }
+    // end doc
+    #expect(Set(g.keys) == Set(weights.keys))
+    #expect(Set(hv.keys) == Set(weights.keys))
+    expectClose(value, loss(weights), tolerance: 0)
+    // J·g of a scalar function is |g|².
+    let squaredNorm = g.values.map { ($0 * $0).sum() }.reduce(Tensor(0), +)
+    expectClose(differential, squaredNorm, tolerance: 1e-14)
+    #expect(perWeight["0.weight"]?.shape == [5, 2, 4, 3])
+  }
+
   // doc: BuildingModels.md
   struct TwoLayerNet<Scalar: TensorScalar>: Layer {
     let hidden: Dense<Scalar>

@@ -72,6 +72,24 @@ import Testing
     #expect(model.stateDictionary == weights)
   }
 
+  /// The meta-loss as a function of the weights passes the checker at its
+  /// defaults: the meta-gradient is right, and the checker says so.
+  @Test func theMetaGradientPassesTheChecker() {
+    let model = Self.mlp()
+    let weights = model.stateDictionary
+    let names = weights.keys.sorted()
+    let report = checkGradients(at: names.map { weights[$0]! }) { values in
+      let w = Dictionary(uniqueKeysWithValues: zip(names, values))
+      let inner = gradient(at: w) { w in
+        meanSquaredError(predictions: model(Self.support.x, parameters: w), targets: Self.support.y)
+      }
+      let fast = w.merging(inner) { $0 - 0.01 * $1 }
+      return meanSquaredError(
+        predictions: model(Self.query.x, parameters: fast), targets: Self.query.y)
+    }
+    expectPasses(report)
+  }
+
   @Test func theCallEqualsTheModelWithTheSameValuesAndPassesTheChecker() {
     let model = Self.mlp()
     let other = Self.mlp().stateDictionary.mapValues { $0 * 0.5 + 0.1 }

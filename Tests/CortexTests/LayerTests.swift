@@ -6,7 +6,8 @@ import Testing
 @testable import CortexNN
 @testable import CortexTraining
 
-/// The custom layer of the documentation: a struct of layers.
+/// A custom layer like the documentation's, a struct of layers, with tanh
+/// (smooth everywhere, for gradient checks) and its own `outputShape`.
 struct TwoLayerNet: Layer {
   let hidden: Dense<Double>
   let output: Dense<Double>

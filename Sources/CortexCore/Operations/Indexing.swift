@@ -166,18 +166,7 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func adding(_ slices: Tensor, atIndices indices: [Int], alongAxis axis: Int) -> Tensor {
-    let axis = normalizedAxis(axis, "adding(atIndices:)")
-    var expected = shape
-    expected[axis] = indices.count
-    precondition(
-      slices.shape == expected,
-      "adding(atIndices:): slices of shape \(slices.shape) for \(indices.count) indices into \(shape) along axis \(axis); expected \(expected)"
-    )
-    let size = shape[axis]
-    if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
-      preconditionFailure(
-        "adding(atIndices:): index \(bad) is out of range 0..<\(size) on axis \(axis)")
-    }
+    let axis = validatedAxis(of: slices, at: indices, alongAxis: axis, "adding(atIndices:)")
     let output = commonBackend("adding(atIndices:)", self, slices).writeSlices(
       slices, into: self, at: indices, along: axis, accumulate: true)
     return record(
@@ -205,28 +194,36 @@ extension Tensor {
   @_specialize(where Scalar == Float)
   @_specialize(where Scalar == Double)
   public func replacing(_ slices: Tensor, atIndices indices: [Int], alongAxis axis: Int) -> Tensor {
-    let axis = normalizedAxis(axis, "replacing(atIndices:)")
-    var expected = shape
-    expected[axis] = indices.count
-    precondition(
-      slices.shape == expected,
-      "replacing(atIndices:): slices of shape \(slices.shape) for \(indices.count) indices into \(shape) along axis \(axis); expected \(expected)"
-    )
-    let size = shape[axis]
-    if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
-      preconditionFailure(
-        "replacing(atIndices:): index \(bad) is out of range 0..<\(size) on axis \(axis)")
-    }
+    let axis = validatedAxis(of: slices, at: indices, alongAxis: axis, "replacing(atIndices:)")
     precondition(
       Set(indices).count == indices.count,
       "replacing(atIndices:): the indices \(indices) repeat; each slice can be written once")
     let output = commonBackend("replacing(atIndices:)", self, slices).writeSlices(
       slices, into: self, at: indices, along: axis, accumulate: false)
-    let zeros = Tensor.zeros(expected)
+    let zeros = Tensor.zeros(slices.shape)
     return record(
       "replacing(atIndices:)", self, slices, output: output,
       pullbackX: { $0.replacing(zeros, atIndices: indices, alongAxis: axis) },
       pullbackY: { $0.selecting(indices, alongAxis: axis) })
+  }
+
+  /// The normalized `axis`, after trapping unless `slices` has the shape of
+  /// `self` with `indices.count` along it and every index is in range.
+  private func validatedAxis(
+    of slices: Tensor, at indices: [Int], alongAxis axis: Int, _ name: String
+  ) -> Int {
+    let axis = normalizedAxis(axis, name)
+    var expected = shape
+    expected[axis] = indices.count
+    precondition(
+      slices.shape == expected,
+      "\(name): slices of shape \(slices.shape) for \(indices.count) indices into \(shape) along axis \(axis); expected \(expected)"
+    )
+    let size = shape[axis]
+    if let bad = indices.first(where: { $0 < 0 || $0 >= size }) {
+      preconditionFailure("\(name): index \(bad) is out of range 0..<\(size) on axis \(axis)")
+    }
+    return axis
   }
 
   /// The slices along `axis` in `range`, read or written:

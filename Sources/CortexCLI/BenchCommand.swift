@@ -25,6 +25,11 @@ struct BenchCommand: Command {
       convnetjs_cifar_step_b64  Zoo.convNetJSCIFAR10 training step, batch 64
       attention_fwdbwd          scaledDotProductAttention, query, key and
                                 value 64×4×50×32, forward + backward
+      layernorm_fwdbwd          layerNorm 4096×256 with weight and bias,
+                                forward + backward (input, weight, bias)
+      gelu_fwdbwd               gelu (exact) 4096×1024, forward + backward
+      softmax_fwdbwd            softmax 12800×50 along the last axis,
+                                forward + backward
       sgemm_1024_1thread        sgemm_1024 on one thread
       fma_peak                  multiply-adds on registers alone, one
                                 thread: the limit of the instruction set
@@ -236,6 +241,15 @@ struct BenchRow {
         input: [64, 3, 32, 32],
         threads: threads),
       attention(name: "attention_fwdbwd", shape: [64, 4, 50, 32], threads: threads),
+      forwardBackward(
+        name: "layernorm_fwdbwd", shapes: [[4096, 256], [256], [256]], threads: threads
+      ) { layerNorm($0[0], weight: $0[1], bias: $0[2]) },
+      forwardBackward(name: "gelu_fwdbwd", shapes: [[4096, 1024]], threads: threads) {
+        gelu($0[0])
+      },
+      forwardBackward(name: "softmax_fwdbwd", shapes: [[12800, 50]], threads: threads) {
+        softmax($0[0], alongAxis: -1)
+      },
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
       fmaPeak(),
       addition(name: "add_64x128", threads: threads),
@@ -323,6 +337,24 @@ struct BenchRow {
         let (_, pullback) = valueWithPullback(at: [q, k, v]) {
           scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2])
         }
+        _ = pullback(seed)
+      }
+    }
+  }
+
+  /// `f` forward and backward through every input, seeded with a fixed
+  /// upstream gradient; the row's shape is the first input's.
+  static func forwardBackward(
+    name: String, shapes: [[Int]], threads: Int,
+    _ f: @escaping ([Tensor<Float>]) -> Tensor<Float>
+  ) -> BenchRow {
+    BenchRow(name: name, shape: dims(shapes[0]), threads: threads, flops: nil) {
+      let inputs = shapes.enumerated().map { index, shape in
+        Tensor<Float>.randomNormal(shape, seed: UInt64(index + 1))
+      }
+      let seed = Tensor<Float>.randomUniform(f(inputs).shape, lower: -1, upper: 1, seed: 9)
+      return {
+        let (_, pullback) = valueWithPullback(at: inputs, of: f)
         _ = pullback(seed)
       }
     }

@@ -127,12 +127,54 @@ public enum BinaryFunction<Scalar: KernelScalar>: Sendable, Equatable {
   /// `max(a, 0) − a·b + ln(1 + e^(−|a|))`: the binary cross-entropy of
   /// logits `a` against targets `b`.
   case logisticLoss
+  /// `a · (Φ(b) + b·φ(b))`: an upstream gradient through `gelu(b)`, with
+  /// `Φ` and `φ` the standard normal CDF and density; computed in
+  /// `Double`.
+  case geluGradient
+  /// `a · gelu′(b)` for the tanh approximation of GELU; computed in
+  /// `Double`.
+  case geluTanhGradient
+}
+
+extension UnaryFunction {
+  /// Roughly how many multiply–adds one element costs: the C library's
+  /// functions several dozen, arithmetic one.
+  @inlinable var costPerElement: Int {
+    switch self {
+    case .negate, .sqrt, .square, .abs, .sign, .maximum, .minimum, .atLeast, .atMost,
+      .finiteOrZero:
+      return 1
+    default: return 32
+    }
+  }
+}
+
+extension BinaryFunction {
+  /// Roughly how many multiply–adds one element costs.
+  @inlinable var costPerElement: Int {
+    switch self {
+    case .power, .logisticLoss, .geluGradient, .geluTanhGradient: return 32
+    default: return 1
+    }
+  }
 }
 
 extension KernelSet {
-  /// `out[i] = f(x[i])` for `count` elements.
+  /// `out[i] = f(x[i])` for `count` elements, in contiguous chunks across
+  /// the pool's threads when there are enough of them to pay for it. Every
+  /// element is computed on its own, so the chunks do not change a bit.
   @inlinable
   static func unary<S: KernelScalar>(
+    _ f: UnaryFunction<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count n: Int
+  ) {
+    forEachChunk(of: n, costPerItem: f.costPerElement) { _, range in
+      unaryChunk(f, x + range.lowerBound, out + range.lowerBound, count: range.count)
+    }
+  }
+
+  /// `out[i] = f(x[i])` for `count` elements, on the calling thread.
+  @inlinable
+  static func unaryChunk<S: KernelScalar>(
     _ f: UnaryFunction<S>, _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, count n: Int
   ) {
     /// `f` computed in `Double` through the C library, rounded back.
@@ -179,8 +221,30 @@ extension KernelSet {
 
   /// `out = f(a, b)` with `a` of `shapeA`, `b` of `shapeB`, and `out` of
   /// their broadcast shape `result`.
+  ///
+  /// Operands of the result's shape are split in contiguous chunks across
+  /// the pool's threads when there are enough elements to pay for it; a
+  /// broadcast runs on the calling thread.
   @inlinable
   static func binary<S: KernelScalar>(
+    _ f: BinaryFunction<S>, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
+    shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int]
+  ) {
+    guard shapeA == result && shapeB == result else {
+      binaryChunk(f, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+      return
+    }
+    forEachChunk(of: result.reduce(1, *), costPerItem: f.costPerElement) { _, range in
+      let shape = [range.count]
+      binaryChunk(
+        f, a + range.lowerBound, shapeA: shape, b + range.lowerBound, shapeB: shape,
+        out + range.lowerBound, result: shape)
+    }
+  }
+
+  /// `out = f(a, b)` with broadcasting, on the calling thread.
+  @inlinable
+  static func binaryChunk<S: KernelScalar>(
     _ f: BinaryFunction<S>, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
     shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int]
   ) {
@@ -211,6 +275,21 @@ extension KernelSet {
     case .logisticLoss:
       zip { z, t in
         Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
+      }
+    case .geluGradient:
+      zip { g, x in
+        let v = Double(x)
+        let cdf = (1 + Foundation.erf(v / 2.squareRoot())) / 2
+        let density = Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot()
+        return S(Double(g) * (cdf + v * density))
+      }
+    case .geluTanhGradient:
+      zip { g, x in
+        let v = Double(x)
+        let c = (2 / Double.pi).squareRoot()
+        let t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
+        let inner = c * (1 + 3 * 0.044715 * v * v)
+        return S(Double(g) * ((1 + t) / 2 + v * (1 - t * t) * inner / 2))
       }
     }
   }

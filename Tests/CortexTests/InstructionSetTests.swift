@@ -19,6 +19,8 @@ import Testing
     + [
       ([1], [37]), ([37], [1]), ([5, 19], [19]), ([5, 19], [5, 1]), ([3, 1, 7], [1, 4, 7]),
       ([2, 3, 4, 5], [3, 1, 5]), ([64, 128], [64, 128]),
+      // Large enough to run in chunks across the pool's threads.
+      ([300, 250], [300, 250]),
     ]
 
   /// Whether `x` and `y` are the same number: equal with the same sign, or
@@ -65,6 +67,24 @@ import Testing
         .logisticLoss,
         { z, t in
           Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
+        }
+      ),
+      (
+        .geluGradient,
+        { g, x in
+          let v = Double(x)
+          let cdf = (1 + Foundation.erf(v / 2.squareRoot())) / 2
+          let density = Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot()
+          return S(Double(g) * (cdf + v * density))
+        }
+      ),
+      (
+        .geluTanhGradient,
+        { g, x in
+          let (v, c) = (Double(x), (2 / Double.pi).squareRoot())
+          let t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
+          let inner = c * (1 + 3 * 0.044715 * v * v)
+          return S(Double(g) * ((1 + t) / 2 + v * (1 - t * t) * inner / 2))
         }
       ),
     ]
@@ -129,7 +149,8 @@ import Testing
   func checkUnary<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
     let kernels = ComputeSettings.kernels(for: set)
     var generator = SeededGenerator(seed: 23)
-    for count in Array(0...33) + [1000] {
+    // 70,000 elements run in chunks across the pool's threads.
+    for count in Array(0...33) + [1000, 70_000] {
       var x = (0..<count).map { _ in S(generator.nextUnit() * 40 - 20) }
       let specials: [S] = [.nan, 0, -0.0, .infinity, -.infinity, 0.5, -1, 1e-30, 100]
       for (i, special) in specials.enumerated() where i * 3 < count { x[i * 3] = special }

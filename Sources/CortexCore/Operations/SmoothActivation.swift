@@ -97,7 +97,10 @@ public enum GELUApproximation: Sendable {
 /// standard normal CDF (Hendrycks & Gimpel), as PyTorch's `F.gelu`.
 ///
 /// Pullback (exact form): `upstream · (Φ(x) + x·φ(x))`, `φ` the standard
-/// normal density; the tanh form differentiates its own formula. At
+/// normal density; the tanh form differentiates its own formula. A plain
+/// backward pass computes it in one fused pass (in `Double`, rounded once);
+/// a recorded one composes it from recorded operations, so that it can be
+/// differentiated again. At
 /// `x = 10` the value is 10 and the derivative 1; at `x = −10` both are 0
 /// to within 1e-21.
 ///
@@ -115,16 +118,24 @@ public func gelu<Scalar>(_ x: Tensor<Scalar>, approximation: GELUApproximation =
   case .none:
     let y = x.applying(.gelu, "gelu")
     return record("gelu", x, output: y) { g in
-      let cdf = (erf(x * Scalar(1 / 2.squareRoot())) + 1) * Scalar(0.5)
-      let density = exp(square(x) * Scalar(-0.5)) * Scalar(1 / (2 * Double.pi).squareRoot())
-      return g * (cdf + x * density)
+      fusedOrComposed(
+        fused: { Tensor.broadcasting("gelu", g, x, .geluGradient) },
+        composed: {
+          let cdf = (erf(x * Scalar(1 / 2.squareRoot())) + 1) * Scalar(0.5)
+          let density = exp(square(x) * Scalar(-0.5)) * Scalar(1 / (2 * Double.pi).squareRoot())
+          return g * (cdf + x * density)
+        })
     }
   case .tanh:
     let y = x.applying(.geluTanh, "gelu")
     return record("gelu (tanh)", x, output: y) { g in
-      let t = tanh((x + pow(x, 3) * Scalar(0.044715)) * Scalar(c))
-      let inner = (square(x) * Scalar(3 * 0.044715) + 1) * Scalar(c)
-      return g * ((t + 1) * Scalar(0.5) + x * (1 - square(t)) * inner * Scalar(0.5))
+      fusedOrComposed(
+        fused: { Tensor.broadcasting("gelu", g, x, .geluTanhGradient) },
+        composed: {
+          let t = tanh((x + pow(x, 3) * Scalar(0.044715)) * Scalar(c))
+          let inner = (square(x) * Scalar(3 * 0.044715) + 1) * Scalar(c)
+          return g * ((t + 1) * Scalar(0.5) + x * (1 - square(t)) * inner * Scalar(0.5))
+        })
     }
   }
 }

@@ -31,16 +31,21 @@ enum Zlib {
 
   /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
   static func crc32(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
-    bytes.withUnsafeBufferPointer { buffer in
-      var result = uLong(crc)
-      var offset = 0
-      while let base = buffer.baseAddress, offset < buffer.count {
-        let count = min(buffer.count - offset, Int(UInt32.max))
-        result = CZlib.crc32(result, base + offset, uInt(count))
-        offset += count
-      }
-      return UInt32(truncatingIfNeeded: result)
+    bytes.withUnsafeBytes { crc32($0, continuing: crc) }
+  }
+
+  /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
+  static func crc32(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+    var result = uLong(crc)
+    var offset = 0
+    while let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+      offset < bytes.count
+    {
+      let count = min(bytes.count - offset, Int(UInt32.max))
+      result = CZlib.crc32(result, base + offset, uInt(count))
+      offset += count
     }
+    return UInt32(truncatingIfNeeded: result)
   }
 }
 

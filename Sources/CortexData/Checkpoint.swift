@@ -374,8 +374,9 @@ public enum Checkpoint {
     let kind = value.isNaN ? "NaN" : value > 0 ? "inf" : "-inf"
     throw DataError.invalidContent(
       path: source,
-      message: "tensor '\(name)' holds \(kind) at index \(index) (\(count) of its "
-        + "\(tensor.scalarCount) values are not finite): the checkpoint is not usable")
+      message: "tensor '\(name)' holds \(kind) at index \(index) (\(count) of "
+        + "\(tensor.scalarCount) \(tensor.scalarCount == 1 ? "value" : "values") not finite): "
+        + "the checkpoint is not usable")
   }
 
   /// Throws unless a tensor of `entry`'s dtype can be loaded as `Scalar`.

@@ -359,7 +359,7 @@ public final class TrainingRun {
   /// The normalization applied to every image.
   public let normalization: ChannelStatistics
   /// One record per completed epoch.
-  public private(set) var history: [EpochRecord] = []
+  public internal(set) var history: [EpochRecord] = []
   public var completedEpochs: Int { history.count }
   /// The number of training examples the run trains on.
   public var trainingCount: Int { trainingSet.count }

@@ -39,7 +39,7 @@ struct MPIRunTests {
     let first = try MPIJob.run(
       processes: 1, ["train"] + common + ["--epochs", "1", "--out", resumed.path])
     #expect(first.status == 0, "\(first.output)")
-    #expect(first.output.contains("in each of 1 processes"))
+    #expect(first.output.contains("1 thread in 1 process"))
     let second = try MPIJob.run(
       processes: 1,
       [

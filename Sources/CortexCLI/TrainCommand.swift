@@ -129,7 +129,12 @@ struct TrainCommand: Command {
           from: $0, train: data.train, test: data.test, epochs: configuration.epochs)
       } ?? TrainingRun(configuration, train: data.train, test: data.test)
     run.detectsAnomalies = options.flag("detect-anomaly")
-    if let group { run.distribute(over: group) }
+    if let group {
+      // Every process must start the same run: a difference ends them all.
+      try group.requireAgreement(
+        on: agreementSettings(configuration, run, testCount: data.test.count, resume: resume))
+      run.distribute(over: group)
+    }
     if let note = run.loadNote { try say(note) }
     if let resume { try say("resuming \(resume.path) after \(epochs(run.completedEpochs))") }
     try say(
@@ -192,6 +197,30 @@ struct TrainCommand: Command {
         + "filters.png, activations.png}")
     try say(bestLine(run, checkpoint: checkpoint, best: best))
     return 0
+  }
+
+  /// What every process of a distributed run must agree on: the settings
+  /// of the run, the data's size and the checkpoint it resumes.
+  func agreementSettings(
+    _ configuration: TrainingConfiguration, _ run: TrainingRun, testCount: Int, resume: URL?
+  ) -> [(name: String, value: String)] {
+    [
+      ("model", configuration.model.rawValue), ("dataset", configuration.dataset.rawValue),
+      ("training images", String(run.trainingCount)), ("test images", String(testCount)),
+      ("limit", configuration.trainingLimit.map(String.init) ?? "none"),
+      ("batch size", String(configuration.batchSize)), ("epochs", String(configuration.epochs)),
+      ("seed", String(configuration.seed)), ("optimizer", configuration.optimizer.rawValue),
+      ("learning rate", String(configuration.baseLearningRate)),
+      ("schedule", configuration.schedule.rawValue),
+      ("shift", String(configuration.maximumShift)),
+      ("flips", String(configuration.flipsHorizontally)),
+      (
+        "resumed checkpoint",
+        resume.map { _ in
+          "\(epochs(run.completedEpochs)), checksum \(run.resumedChecksum ?? "none")"
+        } ?? "none"
+      ),
+    ]
   }
 
   /// Which file holds the run's best test accuracy: the last checkpoint

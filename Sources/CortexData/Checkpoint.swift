@@ -176,6 +176,10 @@ public enum Checkpoint {
     public var metadata: [String: String]
     /// Whether the file carried checksums, which then all matched.
     public var isVerified: Bool
+    /// The header's checksum (``headerChecksumKey``), which covers every
+    /// tensor's checksum and so digests the whole content; `nil` for a
+    /// file without checksums.
+    public var checksum: String?
     /// One line for a file without checksums, such as one written by
     /// another program, saying that its contents could not be verified;
     /// `nil` for a verified file.
@@ -354,6 +358,7 @@ public enum Checkpoint {
     let verified = layout.checksums != nil
     return Contents(
       tensors: tensors, metadata: layout.metadata, isVerified: verified,
+      checksum: layout.headerChecksum,
       note: verified
         ? nil
         : "note: \(source) carries no checksums (written by another program?); "
@@ -459,6 +464,8 @@ struct SafetensorsLayout {
   /// The CRC-32 of each tensor's bytes, by name, when the file records
   /// them.
   var checksums: [String: UInt32]?
+  /// The header's recorded checksum, when the file has one.
+  var headerChecksum: String?
 
   /// The name used in error messages.
   let source: String
@@ -545,6 +552,7 @@ struct SafetensorsLayout {
           + ", expected \(names.count) checksums of 8 hexadecimal digits")
     }
     checksums = Dictionary(uniqueKeysWithValues: zip(names, values.map { $0! }))
+    headerChecksum = headerText
     metadata[Checkpoint.headerChecksumKey] = nil
     metadata[Checkpoint.tensorChecksumsKey] = nil
   }

@@ -370,6 +370,10 @@ public final class TrainingRun {
   /// The note ``Checkpoint/read(_:from:convertingPrecision:allowingNonFinite:)``
   /// gave when the run was resumed from a file without checksums.
   public private(set) var loadNote: String?
+  /// The checksum of the checkpoint the run was resumed from (see
+  /// ``Checkpoint/Contents/checksum``); `nil` for a fresh run or a file
+  /// without checksums.
+  public private(set) var resumedChecksum: String?
 
   /// An epoch whose mean training loss is more than this many times the
   /// starting loss ends the run as diverged.
@@ -496,6 +500,7 @@ public final class TrainingRun {
       shapes: named.map(\.parameter.shape))
     try run.checkCompleteness(of: tensors, url)
     run.loadNote = contents.note
+    run.resumedChecksum = contents.checksum
     return run
   }
 

@@ -12,11 +12,17 @@ struct TrainCommand: Command {
     usage: cortex train [options]
 
     Trains a model on the MNIST digits bundled with Cortex (or on
-    Fashion-MNIST) and measures its test accuracy after every epoch. Writes
-    into the output folder, which holds one run:
+    Fashion-MNIST) and measures its test accuracy after every epoch. A run
+    that diverges stops with exit status 1: a loss that is not a number, an
+    epoch whose mean training loss is more than 3 times the first step's
+    loss, or a last epoch at most 1.5 times chance accuracy after a first
+    epoch above it. The last line names the checkpoint with the best test
+    accuracy. Writes into the output folder, which holds one run:
       checkpoint.safetensors  the model and optimizer, after every epoch
                               (safetensors; the model's tensors load into
                               PyTorch under their state-dict names)
+      best.safetensors        the same, of the epoch with the best test
+                              accuracy so far
       curves.svg              training loss; training and test accuracy
       filters.png             the first layer's filters
       activations.png         a test image and the first layer's
@@ -226,9 +232,11 @@ struct TrainCommand: Command {
   /// Which file holds the run's best test accuracy: the last checkpoint
   /// when its epoch is the best, `best.safetensors` otherwise.
   func bestLine(_ run: TrainingRun, checkpoint: URL, best: URL) -> String {
-    guard let top = run.history.first(where: { record in
-      run.history.allSatisfy { $0.testAccuracy <= record.testAccuracy }
-    }) else { return "no epoch completed" }
+    guard
+      let top = run.history.first(where: { record in
+        run.history.allSatisfy { $0.testAccuracy <= record.testAccuracy }
+      })
+    else { return "no epoch completed" }
     let line = String(format: "best test accuracy %.2f%% after ", 100 * top.testAccuracy)
     if top.epoch == run.history.last?.epoch {
       return line + "epoch \(top.epoch), the last: \(checkpoint.path)"

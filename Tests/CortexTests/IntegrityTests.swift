@@ -233,7 +233,12 @@ import Testing
     #expect(throws: CommandLineError("--lr must be in 1e-09...100.0, found 1e+40")) {
       try TrainCommand().run(["--lr", "1e40"])
     }
-    try rewrite(url, metadata: { $0["cortex.learning_rate"] = "0.05"; $0["cortex.epochs"] = "0" })
+    try rewrite(
+      url,
+      metadata: {
+        $0["cortex.learning_rate"] = "0.05"
+        $0["cortex.epochs"] = "0"
+      })
     #expect(
       throws: DataError.invalidContent(
         path: url.path,

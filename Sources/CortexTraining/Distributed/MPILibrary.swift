@@ -80,7 +80,8 @@ final class MPILibrary: @unchecked Sendable {
       return
     }
     guard !path.isEmpty else {
-      throw DistributedError("CORTEX_MPI_LIBRARY is empty; set it to the path of libmpi or unset it")
+      throw DistributedError(
+        "CORTEX_MPI_LIBRARY is empty; set it to the path of libmpi or unset it")
     }
     try self.init(names: [path], setting: "CORTEX_MPI_LIBRARY")
   }

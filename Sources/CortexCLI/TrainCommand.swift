@@ -123,10 +123,6 @@ struct TrainCommand: Command {
         "\(folder.url.path) holds another run's checkpoint; continue it with --resume "
           + "\(checkpoint.path), replace it with --force, or choose another --out")
     }
-    if let folder, resume == nil {
-      // A fresh run's best checkpoint is its own.
-      try? FileManager.default.removeItem(at: folder.file("best.safetensors"))
-    }
 
     let data = try loadData(configuration)
     let run =
@@ -181,6 +177,8 @@ struct TrainCommand: Command {
       if folder != nil {
         try run.save(to: checkpoint)
         succeeded = true
+        // A fresh run's first epoch is the best so far: best.safetensors
+        // never holds another run's model past it.
         if run.history.dropLast().allSatisfy({ $0.testAccuracy < record.testAccuracy }) {
           try run.save(to: best)
         }

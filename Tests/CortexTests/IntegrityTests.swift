@@ -286,6 +286,47 @@ import Testing
         == "its mean training loss 7 is more than 3 times the starting loss 2.303")
   }
 
+  /// Runs the command line with its standard output in a file, and
+  /// returns the exit status and the lines written.
+  func output(_ arguments: [String]) throws -> (status: Int32, lines: [String]) {
+    let file = temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: file) }
+    let descriptor = open(file.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let saved = dup(STDOUT_FILENO)
+    dup2(descriptor, STDOUT_FILENO)
+    let status = runCommandLine(arguments)
+    dup2(saved, STDOUT_FILENO)
+    close(saved)
+    close(descriptor)
+    let text = try String(contentsOf: file, encoding: .utf8)
+    return (status, text.split(separator: "\n").map(String.init))
+  }
+
+  /// The best epoch's checkpoint is kept beside the last one, and the last
+  /// line names the file that holds the best test accuracy.
+  @Test func theLastLineNamesTheBestCheckpoint() throws {
+    let folder = temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let (status, lines) = try output([
+      "train", "--limit", "64", "--batch-size", "32", "--epochs", "3", "--threads", "1",
+      "--out", folder.path,
+    ])
+    #expect(status == 0)
+    #expect(lines.contains { $0.hasSuffix(", seed 1, 1 thread") }, "\(lines)")
+    let best = folder.appendingPathComponent("best.safetensors")
+    let history = try TrainingRun.savedState(
+      at: folder.appendingPathComponent("checkpoint.safetensors"))
+    let kept = try TrainingRun.savedState(at: best)
+    #expect(history.completedEpochs == 3)
+    let last = try #require(lines.last)
+    #expect(last.hasPrefix("best test accuracy "), "\(lines)")
+    if kept.completedEpochs == 3 {
+      #expect(last.hasSuffix("after epoch 3, the last: \(folder.path)/checkpoint.safetensors"))
+    } else {
+      #expect(last.hasSuffix("after epoch \(kept.completedEpochs): \(best.path)"))
+    }
+  }
+
   // MARK: The command line
 
   /// An option's value that is itself an option is a forgotten value.

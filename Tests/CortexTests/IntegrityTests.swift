@@ -127,6 +127,35 @@ import Testing
     }
   }
 
+  /// Under `ulimit -v 4000000` (4 GB of address space) the `cortex`
+  /// program refuses an 8 GiB sparse checkpoint with one line and exit
+  /// status 2, where it used to allocate the whole file and crash.
+  @Test(.enabled(if: MPIJob.cortex != nil, "the cortex executable was not found beside the tests"))
+  func anEightGigabyteFileUnderAnAddressSpaceLimit() throws {
+    let folder = try Support.scratchDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let url = folder.appendingPathComponent("huge.safetensors")
+    let valid = try Checkpoint.encode(["w": Tensor<Float>([1, 2, 3])])
+    FileManager.default.createFile(atPath: url.path, contents: valid)
+    #expect(truncate(url.path, off_t(1 << 33)) == 0)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = [
+      "-c", "ulimit -v 4000000; exec \"$0\" evaluate \"$1\"", MPIJob.cortex!, url.path,
+    ]
+    let pipe = Pipe()
+    process.standardError = pipe
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 2)
+    #expect(
+      text
+        == "error: \(url.path): bytes 12..<\((1 << 33) - (valid.count - 12)) of the data "
+        + "section belong to no tensor\n")
+  }
+
   /// A 2 GiB − 1 sparse IDX file with junk after the data its header
   /// declares is refused before the data is read.
   @Test func aHugeSparseIDXFileIsRefusedFromItsHeader() throws {

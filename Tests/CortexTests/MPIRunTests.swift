@@ -161,6 +161,29 @@ struct MPIRunTests {
     #expect(!job.output.contains("epoch 1/1"))
   }
 
+  /// `CORTEX_MPI_LIBRARY` naming a missing file ends a distributed run
+  /// with one line naming the file and the reason, where it used to fall
+  /// back to the system's libmpi.
+  @Test func aMissingLibraryInTheEnvironmentIsAnError() throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: MPIJob.cortex!)
+    process.arguments = ["train", "--distributed", "--limit", "64", "--epochs", "1"]
+    var environment = ProcessInfo.processInfo.environment
+    environment["CORTEX_MPI_LIBRARY"] = "/nonexistent/libmpi.so"
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardError = pipe
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 2)
+    #expect(
+      text
+        == "error: CORTEX_MPI_LIBRARY names /nonexistent/libmpi.so, which cannot be loaded: "
+        + "/nonexistent/libmpi.so: cannot open shared object file: No such file or directory\n")
+  }
+
   /// A collective whose sizes differ between ranks ends the job before
   /// it touches memory, with the sizes by rank.
   @Test func collectivesOfDifferentSizesEndTheJob() throws {

@@ -473,8 +473,8 @@ public final class TrainingRun {
     if let epochs {
       guard epochs > history.count else {
         throw TrainingError(
-          "\(url.path) has completed \(history.count) epochs; to train on, ask for more than "
-            + "\(history.count) epochs, found \(epochs)")
+          "\(url.path) has completed \(history.count) epoch\(history.count == 1 ? "" : "s"); "
+            + "to train on, ask for more than \(history.count), found \(epochs)")
       }
       configuration.epochs = epochs
     }
@@ -518,7 +518,8 @@ public final class TrainingRun {
       let keys = missing.flatMap { name in optimizer.stateNames.map { "optimizer.\(name).\($0)" } }
       throw DataError.invalidContent(
         path: url.path,
-        message: "the optimizer took \(steps) steps but the checkpoint has no state for "
+        message: "the optimizer took \(steps) step\(steps == 1 ? "" : "s") but the checkpoint "
+          + "has no state for "
           + "\(missing.count == 1 ? "parameter" : "parameters") "
           + "\(missing.joined(separator: ", ")) (\(keys.joined(separator: ", "))); "
           + "resuming would restart it")

@@ -135,12 +135,11 @@ struct MPIRunTests {
   /// or limit (which hung).
   @Test(arguments: [
     (["--seed", "2"], "seed (rank 0: 1, rank 1: 2)"),
-    (["--model", "convnetjs-mnist"], "model (rank 0: lenet5, rank 1: convnetjs-mnist)"),
     (
-      ["--limit", "200"],
-      "training images (rank 0: 400, rank 1: 200); limit (rank 0: none, rank 1: 200)"
+      ["--model", "convnetjs-mnist", "--limit", "200", "--batch-size", "32"],
+      "model (rank 0: lenet5, rank 1: convnetjs-mnist); training images (rank 0: 400, "
+        + "rank 1: 200); limit (rank 0: none, rank 1: 200); batch size (rank 0: 16, rank 1: 32)"
     ),
-    (["--batch-size", "32"], "batch size (rank 0: 16, rank 1: 32)"),
   ])
   func ranksThatDisagreeEndTheJob(rankOne: [String], difference: String) throws {
     let folder = try MPIJob.scratchFolder()

@@ -37,8 +37,9 @@ struct IDXArray {
   /// size before the data is read, so a file with a missing or surplus
   /// tail is refused without reading it, and the data is read once, into
   /// the array that is returned. A gzip file, whose size says little about
-  /// its contents, is read whole and inflated as in
-  /// ``decode(_:rank:source:maximumBytes:)``.
+  /// its contents, is mapped into memory and inflated as in
+  /// ``decode(_:rank:source:maximumBytes:)``: only the pages the inflater
+  /// reaches are read.
   static func load(_ url: URL, rank: Int, maximumBytes: Int) throws -> IDXArray {
     let file = try ReadableFile(url, maximumBytes: maximumBytes)
     var magic: [UInt8] = [0, 0]
@@ -46,10 +47,10 @@ struct IDXArray {
     guard count == 2, magic == [0x1F, 0x8B] else {
       return try decode(ByteStream(file: file), rank: rank, maximumBytes: maximumBytes)
     }
-    var data = Data(count: file.size)
-    let total = try data.withUnsafeMutableBytes { try file.read(at: 0, upTo: $0) }
-    if total < file.size { data.count = total }
-    return try decode(data, rank: rank, source: file.path, maximumBytes: maximumBytes)
+    return try file.withMappedBytes { bytes in
+      try decode(
+        ByteStream(bytes, source: file.path), rank: rank, maximumBytes: maximumBytes)
+    }
   }
 
   private static func decode(_ stream: ByteStream, rank: Int, maximumBytes: Int) throws

@@ -175,6 +175,15 @@ import Testing
     #expect(truncate(url.path, 76) == 0)
     let array = try IDXArray.load(url, rank: 3, maximumBytes: MNIST.maximumBytes)
     #expect(array.dimensions == [3, 4, 5] && array.bytes == [UInt8](repeating: 7, count: 60))
+    // Compressed, with zeros after the gzip stream: mapped, not read whole,
+    // and refused where the zeros begin.
+    let compressed = folder.appendingPathComponent("t10k-images-idx3-ubyte.gz")
+    FileManager.default.createFile(atPath: compressed.path, contents: Data(Support.gzip(file)))
+    #expect(truncate(compressed.path, off_t(size)) == 0)
+    #expect(
+      Support.dataError {
+        _ = try IDXArray.load(compressed, rank: 3, maximumBytes: MNIST.maximumBytes)
+      } == "\(compressed.path): corrupt gzip data: incorrect header check")
   }
 
   // MARK: Resuming and evaluating

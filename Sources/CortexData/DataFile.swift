@@ -171,21 +171,6 @@ final class ReadableFile {
     return done
   }
 
-  /// Calls `body` with the file's bytes mapped read-only into memory.
-  /// Pages are read as they are touched, so a reader that stops early —
-  /// at corrupt gzip data, say — reads, and keeps resident, little of a
-  /// large file. The bytes must not be used after `body` returns.
-  func withMappedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-    guard size > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-    let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0)
-    guard let address, address != MAP_FAILED else {
-      throw DataError.ioFailure(
-        path: path, message: "cannot map into memory: \(DataFile.systemMessage(errno))")
-    }
-    defer { munmap(address, size) }
-    return try body(UnsafeRawBufferPointer(start: address, count: size))
-  }
-
   /// Fills `buffer` from `offset`.
   ///
   /// - Throws: ``DataError`` when the file ends first: it shrank after it

@@ -37,20 +37,15 @@ struct IDXArray {
   /// size before the data is read, so a file with a missing or surplus
   /// tail is refused without reading it, and the data is read once, into
   /// the array that is returned. A gzip file, whose size says little about
-  /// its contents, is mapped into memory and inflated as in
-  /// ``decode(_:rank:source:maximumBytes:)``: only the pages the inflater
-  /// reaches are read.
+  /// its contents, is read 64 KiB at a time as it is inflated, as in
+  /// ``decode(_:rank:source:maximumBytes:)``: only what the inflater
+  /// reaches is read.
   static func load(_ url: URL, rank: Int, maximumBytes: Int) throws -> IDXArray {
     let file = try ReadableFile(url, maximumBytes: maximumBytes)
     var magic: [UInt8] = [0, 0]
     let count = try magic.withUnsafeMutableBytes { try file.read(at: 0, upTo: $0) }
-    guard count == 2, magic == [0x1F, 0x8B] else {
-      return try decode(ByteStream(file: file), rank: rank, maximumBytes: maximumBytes)
-    }
-    return try file.withMappedBytes { bytes in
-      try decode(
-        ByteStream(bytes, source: file.path), rank: rank, maximumBytes: maximumBytes)
-    }
+    let stream = try ByteStream(file: file, compressed: count == 2 && magic == [0x1F, 0x8B])
+    return try decode(stream, rank: rank, maximumBytes: maximumBytes)
   }
 
   private static func decode(_ stream: ByteStream, rank: Int, maximumBytes: Int) throws
@@ -178,15 +173,15 @@ final class ByteStream {
     gzip = isCompressed ? try GzipReader(input, source: source) : nil
   }
 
-  /// A stream over the raw (not compressed) contents of `file`, read
-  /// from the file as they are asked for.
-  init(file: ReadableFile) {
+  /// A stream over the contents of `file`, read from the file as they
+  /// are asked for, and inflated on the fly when `compressed`.
+  init(file: ReadableFile, compressed: Bool) throws {
     source = file.path
     raw = UnsafeRawBufferPointer(start: nil, count: 0)
-    self.file = file
+    self.file = compressed ? nil : file
     inputCount = file.size
-    isCompressed = false
-    gzip = nil
+    isCompressed = compressed
+    gzip = compressed ? try GzipReader(file: file) : nil
   }
 
   /// The length of raw input.

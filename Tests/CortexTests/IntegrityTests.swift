@@ -186,6 +186,22 @@ import Testing
       } == "\(compressed.path): corrupt gzip data: incorrect header check")
   }
 
+  /// A 2 GiB sparse CIFAR-10 batch that ends inside a record is refused
+  /// from its size before it is read.
+  @Test func aHugeSparseCIFARBatchIsRefusedFromItsSize() throws {
+    let folder = try Support.scratchDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let url = folder.appendingPathComponent("data_batch_1.bin")
+    FileManager.default.createFile(atPath: url.path, contents: Data())
+    let size = 1 << 31
+    #expect(truncate(url.path, off_t(size)) == 0)
+    let (records, leftover) = size.quotientAndRemainder(dividingBy: CIFAR10.recordLength)
+    #expect(
+      Support.dataError { _ = try CIFAR10.load(files: [url]) }
+        == "\(url.path): ends inside record \(records): \(leftover) of its 3073 bytes are "
+        + "present (file is \(size) bytes)")
+  }
+
   // MARK: Resuming and evaluating
 
   /// The checkpoint of one epoch of 64 images, trained once for the suite.

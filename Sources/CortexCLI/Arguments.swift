@@ -32,6 +32,12 @@ struct Arguments {
           } else {
             index += 1
             guard index < arguments.count else { throw CommandLineError("--\(name) needs a value") }
+            // `--out --force` is a forgotten value, not a folder named `--force`.
+            guard !arguments[index].hasPrefix("--") else {
+              throw CommandLineError(
+                "--\(name) needs a value, found the option \(arguments[index]); "
+                  + "write --\(name)=\(arguments[index]) if that is the value")
+            }
             options[name] = arguments[index]
           }
         } else {

@@ -20,7 +20,7 @@ extension BenchRow {
       ("cifar", ModelName.convnetjsCIFAR10, [64, 3, 32, 32]),
     ] {
       let scalars = model.build(Float.self).parameterCount
-      let ranks = group.map { ", \($0.size) ranks" } ?? ""
+      let ranks = group.map { ", " + counted($0.size, "rank") } ?? ""
       rows.append(
         BenchRow(
           name: "allreduce_\(label)", shape: "\(scalars) floats\(ranks)", threads: threads,
@@ -61,7 +61,7 @@ extension BenchRow {
     rows.append(
       BenchRow(
         name: "allreduce_resnet18",
-        shape: "\(resNet) floats\(group.map { ", \($0.size) ranks" } ?? "")",
+        shape: "\(resNet) floats\(group.map { ", " + counted($0.size, "rank") } ?? "")",
         threads: threads, flops: nil, isCollective: true,
         skipNote: group == nil ? notUnderMPI : nil
       ) {

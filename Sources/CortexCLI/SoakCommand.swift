@@ -53,7 +53,8 @@ struct SoakCommand: Command {
     let trainer = Trainer<Float>(
       model: ModelName.lenet5.build(), optimizer: SGD<Float>(learningRate: 0.01, momentum: 0.9))
     try say(
-      "LeNet-5, batch \(batchSize), \(ComputeSettings.threadCount) threads, \(steps) steps on "
+      "LeNet-5, batch \(batchSize), \(counted(ComputeSettings.threadCount, "thread")), "
+        + "\(counted(steps, "step")) on "
         + (options.flag("synthetic") ? "synthetic data" : "MNIST (\(data.count) examples)"))
     try say(line("step", "loss", "steps/s", "RSS MiB"))
     try say(line("0", "-", "-", residentMegabytes(residentBytes())))

@@ -12,11 +12,17 @@ struct TrainCommand: Command {
     usage: cortex train [options]
 
     Trains a model on the MNIST digits bundled with Cortex (or on
-    Fashion-MNIST) and measures its test accuracy after every epoch. Writes
-    into the output folder, which holds one run:
+    Fashion-MNIST) and measures its test accuracy after every epoch. A run
+    that diverges stops with exit status 1: a loss that is not a number, an
+    epoch whose mean training loss is more than 3 times the first step's
+    loss, or a last epoch at most 1.5 times chance accuracy after a first
+    epoch above it. The last line names the checkpoint with the best test
+    accuracy. Writes into the output folder, which holds one run:
       checkpoint.safetensors  the model and optimizer, after every epoch
                               (safetensors; the model's tensors load into
                               PyTorch under their state-dict names)
+      best.safetensors        the same, of the epoch with the best test
+                              accuracy so far
       curves.svg              training loss; training and test accuracy
       filters.png             the first layer's filters
       activations.png         a test image and the first layer's
@@ -105,7 +111,11 @@ struct TrainCommand: Command {
         path: options.string("out")
           ?? (resume?.deletingLastPathComponent().path ?? "runs/\(configuration.model.rawValue)"))
       : nil
+    // A run that fails before it writes a checkpoint leaves no folder it created.
+    var succeeded = false
+    defer { if !succeeded { folder?.removeIfUnused() } }
     let checkpoint = folder?.file("checkpoint.safetensors") ?? URL(fileURLWithPath: "/dev/null")
+    let best = folder?.file("best.safetensors") ?? URL(fileURLWithPath: "/dev/null")
     if let folder, FileManager.default.fileExists(atPath: checkpoint.path), !options.flag("force"),
       resume.map({ !sameFile($0, checkpoint) }) ?? true
     {
@@ -121,7 +131,13 @@ struct TrainCommand: Command {
           from: $0, train: data.train, test: data.test, epochs: configuration.epochs)
       } ?? TrainingRun(configuration, train: data.train, test: data.test)
     run.detectsAnomalies = options.flag("detect-anomaly")
-    if let group { run.distribute(over: group) }
+    if let group {
+      // Every process must start the same run: a difference ends them all.
+      try group.requireAgreement(
+        on: agreementSettings(configuration, run, testCount: data.test.count, resume: resume))
+      run.distribute(over: group)
+    }
+    if let note = run.loadNote { try say(note) }
     if let resume { try say("resuming \(resume.path) after \(epochs(run.completedEpochs))") }
     try say(
       "training \(configuration.model.rawValue) on \(grouped(run.trainingCount)) "
@@ -132,8 +148,9 @@ struct TrainCommand: Command {
           ? "no shifts" : "shifts up to \(pixels(configuration.maximumShift))")
         + (configuration.flipsHorizontally ? ", left-right flips" : "")
         + ", seed \(configuration.seed), "
-        + "\(ComputeSettings.threadCount) threads"
-        + (group.map { " in each of \($0.size) processes" } ?? ""))
+        + counted(ComputeSettings.threadCount, "thread")
+        + (group.map { $0.size == 1 ? " in 1 process" : " in each of \($0.size) processes" }
+          ?? ""))
     let bar = ProgressBar()
     let start = DispatchTime.now().uptimeNanoseconds
     while run.completedEpochs < configuration.epochs {
@@ -148,17 +165,31 @@ struct TrainCommand: Command {
           : "no checkpoint was written"
         printError(
           "\(error); \(kept)"
-            + (run.detectsAnomalies ? "" : "; --detect-anomaly names the first operation"))
+            + (error.rule != nil || run.detectsAnomalies
+              ? "" : "; --detect-anomaly names the first operation"))
+        if folder != nil, run.completedEpochs > 0 {
+          try say(bestLine(run, checkpoint: checkpoint, best: best))
+        }
+        succeeded = run.completedEpochs > 0
         return 1
       }
       bar.finish()
-      if folder != nil { try run.save(to: checkpoint) }
+      if folder != nil {
+        try run.save(to: checkpoint)
+        succeeded = true
+        // A fresh run's first epoch is the best so far: best.safetensors
+        // never holds another run's model past it.
+        if run.history.dropLast().allSatisfy({ $0.testAccuracy < record.testAccuracy }) {
+          try run.save(to: best)
+        }
+      }
       try say(
         String(
           format: "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  lr %.4g  %.1f s",
           record.epoch, configuration.epochs, record.trainingLoss, 100 * record.trainingAccuracy,
           100 * record.testAccuracy, record.learningRate, record.seconds))
     }
+    succeeded = true
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     if let folder { try writePictures(of: run, to: folder) }
     let final = run.history.last!
@@ -166,9 +197,52 @@ struct TrainCommand: Command {
       String(format: "test accuracy %.2f%% after ", 100 * final.testAccuracy)
         + epochs(final.epoch) + " (trained " + duration(seconds) + " in this invocation)")
     try say(
-      "wrote \(folder?.url.path ?? "")/{checkpoint.safetensors, curves.svg, filters.png, activations.png}"
-    )
+      "wrote \(folder?.url.path ?? "")/{checkpoint.safetensors, best.safetensors, curves.svg, "
+        + "filters.png, activations.png}")
+    try say(bestLine(run, checkpoint: checkpoint, best: best))
     return 0
+  }
+
+  /// What every process of a distributed run must agree on: the settings
+  /// of the run, the data's size and the checkpoint it resumes.
+  func agreementSettings(
+    _ configuration: TrainingConfiguration, _ run: TrainingRun, testCount: Int, resume: URL?
+  ) -> [(name: String, value: String)] {
+    [
+      ("model", configuration.model.rawValue), ("dataset", configuration.dataset.rawValue),
+      ("training images", String(run.trainingCount)), ("test images", String(testCount)),
+      ("limit", configuration.trainingLimit.map(String.init) ?? "none"),
+      ("batch size", String(configuration.batchSize)), ("epochs", String(configuration.epochs)),
+      ("seed", String(configuration.seed)), ("optimizer", configuration.optimizer.rawValue),
+      ("learning rate", String(configuration.baseLearningRate)),
+      ("schedule", configuration.schedule.rawValue),
+      ("shift", String(configuration.maximumShift)),
+      ("flips", String(configuration.flipsHorizontally)),
+      (
+        "resumed checkpoint",
+        resume.map { _ in
+          "\(epochs(run.completedEpochs)), checksum \(run.resumedChecksum ?? "none")"
+        } ?? "none"
+      ),
+    ]
+  }
+
+  /// Which file holds the run's best test accuracy: the last checkpoint
+  /// when its epoch is the best, `best.safetensors` otherwise.
+  func bestLine(_ run: TrainingRun, checkpoint: URL, best: URL) -> String {
+    guard
+      let top = run.history.first(where: { record in
+        run.history.allSatisfy { $0.testAccuracy <= record.testAccuracy }
+      })
+    else { return "no epoch completed" }
+    let line = String(format: "best test accuracy %.2f%% after ", 100 * top.testAccuracy)
+    if top.epoch == run.history.last?.epoch {
+      return line + "epoch \(top.epoch), the last: \(checkpoint.path)"
+    }
+    guard FileManager.default.fileExists(atPath: best.path) else {
+      return line + "epoch \(top.epoch), whose checkpoint was not kept"
+    }
+    return line + "epoch \(top.epoch): \(best.path)"
   }
 
   /// The configuration of a fresh run, from the options.
@@ -187,17 +261,20 @@ struct TrainCommand: Command {
       URL(fileURLWithPath: $0).standardizedFileURL.path
     }
     if options.string("limit") != nil {
-      configuration.trainingLimit = try options.int("limit", default: 0, range: 1...60_000)
+      configuration.trainingLimit = try options.int(
+        "limit", default: 0, range: TrainingConfiguration.trainingLimitRange)
     }
     configuration.epochs = try options.int(
-      "epochs", default: configuration.epochs, range: 1...10_000)
-    configuration.batchSize = try options.int("batch-size", default: 64, range: 1...60_000)
+      "epochs", default: configuration.epochs, range: TrainingConfiguration.epochRange)
+    configuration.batchSize = try options.int(
+      "batch-size", default: 64, range: TrainingConfiguration.batchSizeRange)
     configuration.optimizer = try options.choice("optimizer", default: configuration.optimizer)
     configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
-    configuration.learningRate = try options.double("lr", default: nil, range: 1e-9...100)
+    configuration.learningRate = try options.double(
+      "lr", default: nil, range: TrainingConfiguration.learningRateRange)
     configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))
     configuration.maximumShift = try options.int(
-      "shift", default: configuration.maximumShift, range: 0...8)
+      "shift", default: configuration.maximumShift, range: TrainingConfiguration.shiftRange)
     configuration.flipsHorizontally = try options.yesOrNo(
       "flip", default: configuration.flipsHorizontally)
     try configuration.validate()
@@ -215,7 +292,8 @@ struct TrainCommand: Command {
     }
     var (configuration, completed) = try TrainingRun.savedState(at: url)
     if options.string("epochs") != nil {
-      configuration.epochs = try options.int("epochs", default: 0, range: 1...10_000)
+      configuration.epochs = try options.int(
+        "epochs", default: 0, range: TrainingConfiguration.epochRange)
     }
     guard configuration.epochs > completed else {
       throw CommandLineError(
@@ -236,7 +314,12 @@ struct TrainCommand: Command {
 func epochs(_ count: Int) -> String { count == 1 ? "1 epoch" : "\(count) epochs" }
 
 /// `2 pixels`, `1 pixel`.
-func pixels(_ count: Int) -> String { count == 1 ? "1 pixel" : "\(count) pixels" }
+func pixels(_ count: Int) -> String { counted(count, "pixel") }
+
+/// `2 threads`, `1 thread`: `count` and `noun`, plural unless `count` is 1.
+func counted(_ count: Int, _ noun: String) -> String {
+  count == 1 ? "1 \(noun)" : "\(count) \(noun)s"
+}
 
 /// `8.4 s`, `2.5 min`.
 func duration(_ seconds: Double) -> String {
@@ -280,6 +363,7 @@ struct EvaluateCommand: Command {
     // The test set stands in for the training set: evaluation uses the
     // normalization saved in the checkpoint and trains nothing.
     let run = try TrainingRun.resume(from: url, train: data.test, test: data.test)
+    if let note = run.loadNote { try say(note) }
     let evaluation = run.evaluate()
     try say(
       "\(run.configuration.model.rawValue) after \(epochs(run.completedEpochs)): "
@@ -328,12 +412,16 @@ struct SummaryCommand: Command {
       let parts = text.split(separator: ",", omittingEmptySubsequences: false).map {
         Int($0.trimmingCharacters(in: .whitespaces))
       }
-      guard !parts.isEmpty, parts.count <= 3, parts.allSatisfy({ ($0 ?? 0) > 0 && $0! <= 65_536 })
-      else {
+      guard !parts.isEmpty, parts.count <= 3, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
         throw CommandLineError(
           "--input expects up to three positive sizes like 3,224,224, found '\(text)'")
       }
-      input = parts.map { $0! }
+      let sizes = parts.map { $0! }
+      if let large = sizes.first(where: { $0 > 65_536 }) {
+        throw CommandLineError(
+          "--input sizes must be at most 65,536, found \(grouped(large)) in '\(text)'")
+      }
+      input = sizes
     }
     try say(try model.summary(inputShape: input).description)
     return 0

@@ -51,7 +51,11 @@ public enum CIFAR10 {
         path: "CIFAR10.load(files:)", message: "expected at least one batch file, found none")
     }
     let contents = try files.map { url in
-      let data = try DataFile.contents(of: url, maximumBytes: maximumBytes)
+      // The size is checked before the file is read.
+      let file = try ReadableFile(url, maximumBytes: maximumBytes)
+      try checkSize(file.size, source: url.path)
+      var data = Data(count: file.size)
+      try data.withUnsafeMutableBytes { try file.read(at: 0, into: $0) }
       try validate(data, source: url.path)
       return data
     }
@@ -71,17 +75,8 @@ public enum CIFAR10 {
   /// Checks that `data` is a whole, non-empty number of records with
   /// labels in 0...9.
   private static func validate(_ data: Data, source: String) throws {
-    guard !data.isEmpty else {
-      throw DataError.invalidContent(
-        path: source, message: "holds no records, expected \(recordLength)-byte records")
-    }
-    let (records, leftover) = data.count.quotientAndRemainder(dividingBy: recordLength)
-    guard leftover == 0 else {
-      throw DataError.invalidContent(
-        path: source,
-        message: "ends inside record \(records): \(leftover) of its \(recordLength) bytes "
-          + "are present (file is \(data.count) bytes)")
-    }
+    try checkSize(data.count, source: source)
+    let records = data.count / recordLength
     try data.withUnsafeBytes { bytes in
       for record in 0..<records {
         let label = bytes[record * recordLength]
@@ -91,6 +86,21 @@ public enum CIFAR10 {
             message: "record \(record) has label \(label), expected 0...\(classNames.count - 1)")
         }
       }
+    }
+  }
+
+  /// Checks that `count` bytes are a whole, non-empty number of records.
+  private static func checkSize(_ count: Int, source: String) throws {
+    guard count > 0 else {
+      throw DataError.invalidContent(
+        path: source, message: "holds no records, expected \(recordLength)-byte records")
+    }
+    let (records, leftover) = count.quotientAndRemainder(dividingBy: recordLength)
+    guard leftover == 0 else {
+      throw DataError.invalidContent(
+        path: source,
+        message: "ends inside record \(records): \(leftover) of its \(recordLength) bytes "
+          + "are present (file is \(count) bytes)")
     }
   }
 

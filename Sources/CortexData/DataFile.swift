@@ -19,43 +19,10 @@ enum DataFile {
   /// a named pipe with no writer is refused too instead of hanging the
   /// reader.
   static func contents(of url: URL, maximumBytes: Int) throws -> Data {
-    let path = url.path
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard descriptor >= 0 else {
-      let code = errno
-      if code == ENOENT { throw DataError.fileNotFound(path: path) }
-      throw DataError.ioFailure(path: path, message: "cannot open: \(systemMessage(code))")
-    }
-    defer { close(descriptor) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-      throw DataError.ioFailure(path: path, message: "cannot stat: \(systemMessage(errno))")
-    }
-    guard status.st_mode & S_IFMT == S_IFREG else {
-      throw DataError.ioFailure(
-        path: path, message: "is \(fileKind(status.st_mode)), not a regular file")
-    }
-    let size = Int(status.st_size)
-    guard size <= maximumBytes else {
-      throw DataError.invalidContent(
-        path: path, message: "file is \(size) bytes, more than the limit of \(maximumBytes) bytes")
-    }
-    var data = Data(count: size)
-    let bytesRead = try data.withUnsafeMutableBytes { buffer -> Int in
-      guard let base = buffer.baseAddress else { return 0 }
-      var done = 0
-      while done < size {
-        let count = read(descriptor, base + done, size - done)
-        if count < 0 {
-          if errno == EINTR { continue }
-          throw DataError.ioFailure(path: path, message: "cannot read: \(systemMessage(errno))")
-        }
-        if count == 0 { break }
-        done += count
-      }
-      return done
-    }
-    if bytesRead < size { data.count = bytesRead }
+    let file = try ReadableFile(url, maximumBytes: maximumBytes)
+    var data = Data(count: file.size)
+    let bytesRead = try data.withUnsafeMutableBytes { try file.read(at: 0, upTo: $0) }
+    if bytesRead < file.size { data.count = bytesRead }
     return data
   }
 
@@ -132,5 +99,89 @@ enum DataFile {
 
   static func systemMessage(_ code: Int32) -> String {
     String(cString: strerror(code))
+  }
+}
+
+/// An open regular file whose size was checked when it was opened, read
+/// piece by piece at given offsets: a reader compares what a header
+/// declares with ``size`` before it reads, or allocates for, the rest.
+final class ReadableFile {
+  /// The path, for error messages.
+  let path: String
+  /// The file's size in bytes when it was opened.
+  let size: Int
+  private let descriptor: Int32
+
+  /// Opens the regular file at `url`.
+  ///
+  /// The size is checked against `maximumBytes` before anything is
+  /// read, so a huge or endless file (a device, a pipe) is refused
+  /// instead of exhausting memory. The file is opened without blocking, so
+  /// a named pipe with no writer is refused too instead of hanging the
+  /// reader.
+  init(_ url: URL, maximumBytes: Int) throws {
+    path = url.path
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else {
+      let code = errno
+      if code == ENOENT { throw DataError.fileNotFound(path: url.path) }
+      throw DataError.ioFailure(
+        path: url.path, message: "cannot open: \(DataFile.systemMessage(code))")
+    }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else {
+      let code = errno
+      close(descriptor)
+      throw DataError.ioFailure(
+        path: url.path, message: "cannot stat: \(DataFile.systemMessage(code))")
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      close(descriptor)
+      throw DataError.ioFailure(
+        path: url.path, message: "is \(DataFile.fileKind(status.st_mode)), not a regular file")
+    }
+    let size = Int(status.st_size)
+    guard size <= maximumBytes else {
+      close(descriptor)
+      throw DataError.invalidContent(
+        path: url.path,
+        message: "file is \(size) bytes, more than the limit of \(maximumBytes) bytes")
+    }
+    self.descriptor = descriptor
+    self.size = size
+  }
+
+  deinit { close(descriptor) }
+
+  /// Reads from `offset` into `buffer` until it is full or the file ends;
+  /// returns the number of bytes read.
+  func read(at offset: Int, upTo buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    guard let base = buffer.baseAddress else { return 0 }
+    var done = 0
+    while done < buffer.count {
+      let count = pread(descriptor, base + done, buffer.count - done, off_t(offset + done))
+      if count < 0 {
+        if errno == EINTR { continue }
+        throw DataError.ioFailure(
+          path: path, message: "cannot read: \(DataFile.systemMessage(errno))")
+      }
+      if count == 0 { break }
+      done += count
+    }
+    return done
+  }
+
+  /// Fills `buffer` from `offset`.
+  ///
+  /// - Throws: ``DataError`` when the file ends first: it shrank after it
+  ///   was opened.
+  func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+    let count = try read(at: offset, upTo: buffer)
+    guard count == buffer.count else {
+      throw DataError.ioFailure(
+        path: path,
+        message: "the file ends at byte \(offset + count), before byte \(offset + buffer.count); "
+          + "it was \(size) bytes when opened")
+    }
   }
 }

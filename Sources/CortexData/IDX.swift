@@ -30,6 +30,24 @@ struct IDXArray {
     }
   }
 
+  /// Reads an IDX array of unsigned bytes with `rank` dimensions from the
+  /// file at `url`, raw or gzip-compressed.
+  ///
+  /// A raw file is read in place: its header is compared with the file's
+  /// size before the data is read, so a file with a missing or surplus
+  /// tail is refused without reading it, and the data is read once, into
+  /// the array that is returned. A gzip file, whose size says little about
+  /// its contents, is read 64 KiB at a time as it is inflated, as in
+  /// ``decode(_:rank:source:maximumBytes:)``: only what the inflater
+  /// reaches is read.
+  static func load(_ url: URL, rank: Int, maximumBytes: Int) throws -> IDXArray {
+    let file = try ReadableFile(url, maximumBytes: maximumBytes)
+    var magic: [UInt8] = [0, 0]
+    let count = try magic.withUnsafeMutableBytes { try file.read(at: 0, upTo: $0) }
+    let stream = try ByteStream(file: file, compressed: count == 2 && magic == [0x1F, 0x8B])
+    return try decode(stream, rank: rank, maximumBytes: maximumBytes)
+  }
+
   private static func decode(_ stream: ByteStream, rank: Int, maximumBytes: Int) throws
     -> IDXArray
   {
@@ -77,6 +95,13 @@ struct IDXArray {
           + "\(stream.remainingUpperBound) bytes follow the \(headerLength)-byte header"
       throw DataError.invalidContent(path: source, message: message)
     }
+    // Raw input's length is known: surplus bytes are refused before the
+    // data is read.
+    if !stream.isCompressed, stream.remainingUpperBound > byteCount {
+      throw surplus(
+        stream.remainingUpperBound - byteCount, isExact: true, byteCount: byteCount,
+        dimensions: dimensions, source: source)
+    }
     let bytes = try stream.read(count: byteCount)
     guard bytes.count == byteCount else {
       throw DataError.invalidContent(
@@ -86,14 +111,27 @@ struct IDXArray {
     }
     let extra = try stream.skipToEnd(limit: 1 << 20)
     guard extra == 0 else {
-      let amount = extra > 1 << 20 ? "more than \(1 << 20)" : "\(extra)"
-      throw DataError.invalidContent(
-        path: source,
-        message: "holds \(amount) bytes after the \(byteCount) bytes of data its header "
-          + "declares (dimensions \(dimensions))")
+      throw surplus(
+        extra, isExact: extra <= 1 << 20, byteCount: byteCount, dimensions: dimensions,
+        source: source)
     }
     return IDXArray(dimensions: dimensions, bytes: bytes)
   }
+
+  /// The error for `extra` bytes after the data; a gzip stream is not
+  /// inflated past 1 MiB of surplus to count it (`isExact` false).
+  private static func surplus(
+    _ extra: Int, isExact: Bool, byteCount: Int, dimensions: [Int], source: String
+  ) -> DataError {
+    let amount = isExact ? bytes(extra) : "more than \(1 << 20) bytes"
+    return DataError.invalidContent(
+      path: source,
+      message: "holds \(amount) after the \(byteCount) bytes of data its header "
+        + "declares (dimensions \(dimensions))")
+  }
+
+  /// `1 byte`, `60 bytes`.
+  private static func bytes(_ count: Int) -> String { count == 1 ? "1 byte" : "\(count) bytes" }
 
   private static func bigEndianWord(_ bytes: [UInt8], at offset: Int) -> UInt32 {
     bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
@@ -119,6 +157,8 @@ final class ByteStream {
   /// The length of the input as given (compressed or not).
   let inputCount: Int
   private let raw: UnsafeRawBufferPointer
+  /// The file raw input is read from, in place of `raw`.
+  private let file: ReadableFile?
   private var offset = 0
   private let gzip: GzipReader?
   private var produced = 0
@@ -127,16 +167,31 @@ final class ByteStream {
   init(_ input: UnsafeRawBufferPointer, source: String) throws {
     self.source = source
     raw = input
+    file = nil
     inputCount = input.count
     isCompressed = Zlib.isGzip(input)
     gzip = isCompressed ? try GzipReader(input, source: source) : nil
   }
 
+  /// A stream over the contents of `file`, read from the file as they
+  /// are asked for, and inflated on the fly when `compressed`.
+  init(file: ReadableFile, compressed: Bool) throws {
+    source = file.path
+    raw = UnsafeRawBufferPointer(start: nil, count: 0)
+    self.file = compressed ? nil : file
+    inputCount = file.size
+    isCompressed = compressed
+    gzip = compressed ? try GzipReader(file: file) : nil
+  }
+
+  /// The length of raw input.
+  private var rawCount: Int { file?.size ?? raw.count }
+
   /// The most bytes that can still follow: exact for raw input, the
   /// deflate expansion limit for gzip input.
   var remainingUpperBound: Int {
     if isCompressed { return inputCount * Zlib.maximumExpansion - produced }
-    return raw.count - offset
+    return rawCount - offset
   }
 
   /// The next `count` bytes, or fewer when the input ends first.
@@ -176,8 +231,8 @@ final class ByteStream {
   /// there were, stopping once more than `limit` have been seen.
   func skipToEnd(limit: Int) throws -> Int {
     guard let gzip else {
-      let rest = raw.count - offset
-      offset = raw.count
+      let rest = rawCount - offset
+      offset = rawCount
       return rest
     }
     let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
@@ -193,6 +248,11 @@ final class ByteStream {
 
   private func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     if let gzip { return try gzip.read(into: buffer) }
+    if let file {
+      let count = try file.read(at: offset, upTo: buffer)
+      offset += count
+      return count
+    }
     let count = min(buffer.count, raw.count - offset)
     if count > 0, let target = buffer.baseAddress, let base = raw.baseAddress {
       target.copyMemory(from: base + offset, byteCount: count)

@@ -51,10 +51,10 @@ public enum MNIST {
   public static func load(directory: URL, split: Split) throws -> Dataset {
     let imagesURL = try locate(split.fileNames.images, in: directory)
     let labelsURL = try locate(split.fileNames.labels, in: directory)
-    let images = try decodeImages(
-      DataFile.contents(of: imagesURL, maximumBytes: maximumBytes), source: imagesURL.path)
-    let labels = try decodeLabels(
-      DataFile.contents(of: labelsURL, maximumBytes: maximumBytes), source: labelsURL.path)
+    let images = try images(
+      IDXArray.load(imagesURL, rank: 3, maximumBytes: maximumBytes), source: imagesURL.path)
+    let labels = try labels(
+      IDXArray.load(labelsURL, rank: 1, maximumBytes: maximumBytes), source: labelsURL.path)
     return try dataset(
       images: images, labels: labels, imagesSource: imagesURL.path, labelsSource: labelsURL.path)
   }
@@ -68,7 +68,12 @@ public enum MNIST {
   public static func decodeImages(_ data: Data, source: String = "<memory>") throws
     -> Tensor<Float>
   {
-    let array = try IDXArray.decode(data, rank: 3, source: source, maximumBytes: maximumBytes)
+    try images(
+      IDXArray.decode(data, rank: 3, source: source, maximumBytes: maximumBytes), source: source)
+  }
+
+  /// The images of a decoded IDX array of rank 3.
+  private static func images(_ array: IDXArray, source: String) throws -> Tensor<Float> {
     let (count, rows, columns) = (array.dimensions[0], array.dimensions[1], array.dimensions[2])
     guard rows > 0, columns > 0 else {
       throw DataError.invalidContent(
@@ -91,7 +96,12 @@ public enum MNIST {
   ///   - source: the name used in error messages.
   /// - Returns: the labels, each in 0...9.
   public static func decodeLabels(_ data: Data, source: String = "<memory>") throws -> [Int] {
-    let array = try IDXArray.decode(data, rank: 1, source: source, maximumBytes: maximumBytes)
+    try labels(
+      IDXArray.decode(data, rank: 1, source: source, maximumBytes: maximumBytes), source: source)
+  }
+
+  /// The labels of a decoded IDX array of rank 1.
+  private static func labels(_ array: IDXArray, source: String) throws -> [Int] {
     if let index = array.bytes.firstIndex(where: { Int($0) >= classCount }) {
       throw DataError.invalidContent(
         path: source,

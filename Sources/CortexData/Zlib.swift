@@ -31,35 +31,61 @@ enum Zlib {
 
   /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
   static func crc32(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
-    bytes.withUnsafeBufferPointer { buffer in
-      var result = uLong(crc)
-      var offset = 0
-      while let base = buffer.baseAddress, offset < buffer.count {
-        let count = min(buffer.count - offset, Int(UInt32.max))
-        result = CZlib.crc32(result, base + offset, uInt(count))
-        offset += count
-      }
-      return UInt32(truncatingIfNeeded: result)
+    bytes.withUnsafeBytes { crc32($0, continuing: crc) }
+  }
+
+  /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
+  static func crc32(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+    var result = uLong(crc)
+    var offset = 0
+    while let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
+      offset < bytes.count
+    {
+      let count = min(bytes.count - offset, Int(UInt32.max))
+      result = CZlib.crc32(result, base + offset, uInt(count))
+      offset += count
     }
+    return UInt32(truncatingIfNeeded: result)
   }
 }
 
-/// Incremental decompression of gzip data held in memory.
+/// Incremental decompression of gzip data held in memory or read from a
+/// file.
 ///
 /// Decompressed bytes are produced on demand, so a reader can check a
 /// file's header before it decides how much memory to allocate. Members of
-/// a multi-member gzip file are read one after the other. The input buffer
-/// must stay valid for the reader's lifetime.
+/// a multi-member gzip file are read one after the other. An input buffer
+/// must stay valid for the reader's lifetime; a file is read 64 KiB at a
+/// time, as the inflater needs it.
 final class GzipReader {
   private let stream: UnsafeMutablePointer<z_stream>
   private let input: UnsafeRawBufferPointer
+  /// The file the input is read from, in place of `input`, and the
+  /// buffer it is read into.
+  private let file: ReadableFile?
+  private let chunk: UnsafeMutableRawBufferPointer?
+  /// The length of the whole input.
+  private let inputCount: Int
   private let source: String
   private var consumed = 0
   private var finished = false
 
   /// A reader of the gzip data in `input`; `source` names it in errors.
-  init(_ input: UnsafeRawBufferPointer, source: String) throws {
+  convenience init(_ input: UnsafeRawBufferPointer, source: String) throws {
+    try self.init(input: input, file: nil, source: source)
+  }
+
+  /// A reader of the gzip data in `file`.
+  convenience init(file: ReadableFile) throws {
+    try self.init(
+      input: UnsafeRawBufferPointer(start: nil, count: 0), file: file, source: file.path)
+  }
+
+  private init(input: UnsafeRawBufferPointer, file: ReadableFile?, source: String) throws {
     self.input = input
+    self.file = file
+    inputCount = file?.size ?? input.count
+    chunk = file.map { _ in .allocate(byteCount: 1 << 16, alignment: 1) }
     self.source = source
     stream = .allocate(capacity: 1)
     stream.initialize(to: z_stream())
@@ -68,6 +94,7 @@ final class GzipReader {
     guard status == Z_OK else {
       stream.deinitialize(count: 1)
       stream.deallocate()
+      chunk?.deallocate()
       throw DataError.ioFailure(path: source, message: "zlib cannot start (status \(status))")
     }
   }
@@ -76,21 +103,39 @@ final class GzipReader {
     inflateEnd(stream)
     stream.deinitialize(count: 1)
     stream.deallocate()
+    chunk?.deallocate()
+  }
+
+  /// Points the inflater at the next piece of input.
+  private func supplyInput() throws {
+    if let file, let chunk, let base = chunk.baseAddress {
+      let wanted = min(chunk.count, inputCount - consumed)
+      let count = try file.read(
+        at: consumed, upTo: UnsafeMutableRawBufferPointer(start: base, count: wanted))
+      guard count > 0 else {
+        throw DataError.ioFailure(
+          path: source, message: "the file ends at byte \(consumed), before byte \(inputCount)")
+      }
+      stream.pointee.next_in = base.assumingMemoryBound(to: Bytef.self)
+      stream.pointee.avail_in = uInt(count)
+      consumed += count
+      return
+    }
+    guard let start = input.baseAddress else { return }
+    let count = min(input.count - consumed, Int(UInt32.max))
+    stream.pointee.next_in = UnsafeMutablePointer(
+      mutating: (start + consumed).assumingMemoryBound(to: Bytef.self))
+    stream.pointee.avail_in = uInt(count)
+    consumed += count
   }
 
   /// Fills `buffer` with decompressed bytes and returns how many it wrote:
   /// fewer than `buffer.count` only when the data has ended.
   func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-    guard let output = buffer.baseAddress, let start = input.baseAddress else { return 0 }
+    guard let output = buffer.baseAddress, inputCount > 0 else { return 0 }
     var filled = 0
     while filled < buffer.count && !finished {
-      if stream.pointee.avail_in == 0 && consumed < input.count {
-        let chunk = min(input.count - consumed, Int(UInt32.max))
-        stream.pointee.next_in = UnsafeMutablePointer(
-          mutating: (start + consumed).assumingMemoryBound(to: Bytef.self))
-        stream.pointee.avail_in = uInt(chunk)
-        consumed += chunk
-      }
+      if stream.pointee.avail_in == 0 && consumed < inputCount { try supplyInput() }
       let space = min(buffer.count - filled, Int(UInt32.max))
       stream.pointee.next_out = (output + filled).assumingMemoryBound(to: Bytef.self)
       stream.pointee.avail_out = uInt(space)
@@ -100,7 +145,7 @@ final class GzipReader {
       case Z_OK:
         continue
       case Z_STREAM_END:
-        if stream.pointee.avail_in > 0 || consumed < input.count {
+        if stream.pointee.avail_in > 0 || consumed < inputCount {
           inflateReset(stream)
         } else {
           finished = true

@@ -93,6 +93,17 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
   public init() {}
 
+  /// The epochs a run may have, on the command line and in a checkpoint.
+  public static let epochRange = 1...10_000
+  /// The batch sizes a run may have.
+  public static let batchSizeRange = 1...60_000
+  /// The training limits a run may have.
+  public static let trainingLimitRange = 1...60_000
+  /// The base learning rates a run may have.
+  public static let learningRateRange = 1e-9...100.0
+  /// The largest shifts a run may have.
+  public static let shiftRange = 0...8
+
   /// The defaults for `model`: its ``ModelName/defaultEpochs``,
   /// ``ModelName/defaultOptimizer``, ``ModelName/defaultMaximumShift`` and
   /// ``ModelName/defaultFlipsHorizontally``, and its learning rate when
@@ -115,16 +126,19 @@ public struct TrainingConfiguration: Equatable, Sendable {
   /// - Throws: ``TrainingError`` saying which setting is out of range, or
   ///   that the model does not take the data set's images.
   public func validate() throws(TrainingError) {
-    guard epochs > 0, batchSize > 0, (0...8).contains(maximumShift),
-      baseLearningRate > 0, baseLearningRate.isFinite
-    else {
-      throw TrainingError(
-        "epochs, batch size and learning rate must be positive and the shift in 0...8; found "
-          + "\(epochs), \(batchSize), \(baseLearningRate) and \(maximumShift)")
+    func check<T: Comparable>(_ name: String, _ value: T, _ range: ClosedRange<T>)
+      throws(TrainingError)
+    {
+      guard range.contains(value) else {
+        throw TrainingError(
+          "the \(name) must be in \(range.lowerBound)...\(range.upperBound), found \(value)")
+      }
     }
-    if let trainingLimit, trainingLimit <= 0 {
-      throw TrainingError("the training limit must be positive, found \(trainingLimit)")
-    }
+    try check("epochs", epochs, Self.epochRange)
+    try check("batch size", batchSize, Self.batchSizeRange)
+    try check("learning rate", baseLearningRate, Self.learningRateRange)
+    try check("shift", maximumShift, Self.shiftRange)
+    if let trainingLimit { try check("training limit", trainingLimit, Self.trainingLimitRange) }
     try TrainingRun.checkFit(of: model, imageShape: dataset.imageShape)
   }
 
@@ -162,16 +176,27 @@ public struct TrainingConfiguration: Equatable, Sendable {
       }
       return result
     }
+    // Numbers obey the command line's ranges.
+    func number<T: Comparable>(_ key: String, in range: ClosedRange<T>, _ parse: (String) -> T?)
+      throws -> T
+    {
+      let value = try parsed(key, parse)
+      guard range.contains(value) else {
+        throw DataError.invalidContent(
+          path: source,
+          message: "the metadata's 'cortex.\(key)' is \(value), expected a value in "
+            + "\(range.lowerBound)...\(range.upperBound)")
+      }
+      return value
+    }
     model = try parsed("model") { ModelName(rawValue: $0) }
-    epochs = try parsed("epochs") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-    batchSize = try parsed("batch_size") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-    learningRate = try parsed("learning_rate") { Double($0).flatMap { $0 > 0 ? $0 : nil } }
+    epochs = try number("epochs", in: Self.epochRange) { Int($0) }
+    batchSize = try number("batch_size", in: Self.batchSizeRange) { Int($0) }
+    learningRate = try number("learning_rate", in: Self.learningRateRange) { Double($0) }
     optimizer = try parsed("optimizer") { OptimizerKind(rawValue: $0) }
     schedule = try parsed("schedule") { ScheduleKind(rawValue: $0) }
-    seed = try parsed("seed") { UInt64($0) }
-    maximumShift = try parsed("maximum_shift") {
-      Int($0).flatMap { (0...8).contains($0) ? $0 : nil }
-    }
+    seed = try number("seed", in: 0...UInt64(Int.max)) { UInt64($0) }
+    maximumShift = try number("maximum_shift", in: Self.shiftRange) { Int($0) }
     // Checkpoints written before these settings existed trained on all of
     // the bundled MNIST, unflipped.
     if metadata["cortex.dataset"] != nil {
@@ -182,7 +207,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
       flipsHorizontally = try parsed("horizontal_flips") { Bool($0) }
     }
     if metadata["cortex.training_limit"] != nil {
-      trainingLimit = try parsed("training_limit") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+      trainingLimit = try number("training_limit", in: Self.trainingLimitRange) { Int($0) }
     }
   }
 }
@@ -235,22 +260,40 @@ extension ModelName {
   }
 }
 
-/// Training stopped because the loss, or with anomaly detection some
-/// value of the step, stopped being a finite number.
+/// Training stopped because it diverged: the loss, or with anomaly
+/// detection some value of the step, stopped being a finite number, or
+/// the run broke one of the rules of ``TrainingRun/trainEpoch(progress:)``
+/// (a training loss far above the starting loss, or a fall back to chance
+/// accuracy).
 public struct DivergenceError: Error, CustomStringConvertible, Sendable {
   /// Counted from 1.
   public let epoch: Int
-  /// The step within the epoch, counted from 1.
+  /// The step within the epoch, counted from 1; for a rule checked at the
+  /// end of an epoch, the epoch's last step.
   public let step: Int
-  /// The step's loss (`nan` when the step never finished).
+  /// The step's loss (`nan` when the step never finished); for a rule
+  /// checked at the end of an epoch, the epoch's mean training loss.
   public let loss: Double
   /// The first operation that produced a NaN or an infinity, when
   /// ``TrainingRun/detectsAnomalies`` is on.
   public let anomaly: AnomalyError?
+  /// The rule the epoch broke, when the loss itself stayed finite, for
+  /// example "its mean training loss 1257.5 is more than 3 times the
+  /// starting loss 2.303".
+  public let rule: String?
+
+  init(epoch: Int, step: Int, loss: Double, anomaly: AnomalyError?, rule: String? = nil) {
+    self.epoch = epoch
+    self.step = step
+    self.loss = loss
+    self.anomaly = anomaly
+    self.rule = rule
+  }
 
   /// For example "training diverged: the loss is nan at step 12 of epoch 1".
   public var description: String {
-    "training diverged: the loss is \(loss.isNaN ? "NaN" : String(loss)) at step \(step) of "
+    if let rule { return "training diverged in epoch \(epoch): \(rule)" }
+    return "training diverged: the loss is \(loss.isNaN ? "NaN" : String(loss)) at step \(step) of "
       + "epoch \(epoch)"
       + (anomaly.map { "; first non-finite value: \($0)" } ?? "")
   }
@@ -271,6 +314,10 @@ public struct EpochRecord: Codable, Equatable, Sendable {
   public var seconds: Double
   /// The mean loss over each twentieth of the epoch, for the loss curve.
   public var lossCurve: [Double]
+  /// The loss of the run's first step, on the initial weights: set in the
+  /// record of the first epoch only (and absent from checkpoints written
+  /// before it was kept).
+  public var startingLoss: Double?
 }
 
 /// Where training is within an epoch, for progress reports.
@@ -312,7 +359,7 @@ public final class TrainingRun {
   /// The normalization applied to every image.
   public let normalization: ChannelStatistics
   /// One record per completed epoch.
-  public private(set) var history: [EpochRecord] = []
+  public internal(set) var history: [EpochRecord] = []
   public var completedEpochs: Int { history.count }
   /// The number of training examples the run trains on.
   public var trainingCount: Int { trainingSet.count }
@@ -320,6 +367,20 @@ public final class TrainingRun {
   /// divergence names the first operation that produced a NaN or an
   /// infinity. Slow: for finding a fault, not for training.
   public var detectsAnomalies = false
+  /// The note ``Checkpoint/read(_:from:convertingPrecision:allowingNonFinite:)``
+  /// gave when the run was resumed from a file without checksums.
+  public private(set) var loadNote: String?
+  /// The checksum of the checkpoint the run was resumed from (see
+  /// ``Checkpoint/Contents/checksum``); `nil` for a fresh run or a file
+  /// without checksums.
+  public private(set) var resumedChecksum: String?
+
+  /// An epoch whose mean training loss is more than this many times the
+  /// starting loss ends the run as diverged.
+  public static let divergenceLossFactor = 3.0
+  /// A run that ends at or below this many times chance accuracy (1 in
+  /// the number of classes) after a first epoch above it has diverged.
+  public static let chanceAccuracyFactor = 1.5
 
   private let schedule: any LearningRateSchedule
   let trainer: Trainer<Float>
@@ -405,15 +466,15 @@ public final class TrainingRun {
   public static func resume(
     from url: URL, train: Dataset, test: Dataset, epochs: Int? = nil
   ) throws -> TrainingRun {
-    let tensors = try Checkpoint.load(from: url)
-    let metadata = try Checkpoint.loadMetadata(from: url)
+    let contents = try Checkpoint.read(Float.self, from: url)
+    let (tensors, metadata) = (contents.tensors, contents.metadata)
     var configuration = try TrainingConfiguration(metadata: metadata, source: url.path)
     let history = try decode([EpochRecord].self, metadata["cortex.history"], key: "history", url)
     if let epochs {
       guard epochs > history.count else {
         throw TrainingError(
-          "\(url.path) has completed \(history.count) epochs; to train on, ask for more than "
-            + "\(history.count) epochs, found \(epochs)")
+          "\(url.path) has completed \(history.count) epoch\(history.count == 1 ? "" : "s"); "
+            + "to train on, ask for more than \(history.count), found \(epochs)")
       }
       configuration.epochs = epochs
     }
@@ -437,16 +498,66 @@ public final class TrainingRun {
     try run.optimizer.load(
       stateDictionary: tensors, parameterNames: named.map(\.name),
       shapes: named.map(\.parameter.shape))
+    try run.checkCompleteness(of: tensors, url)
+    run.loadNote = contents.note
+    run.resumedChecksum = contents.checksum
     return run
+  }
+
+  /// Refuses a checkpoint that lacks a trained parameter's optimizer
+  /// state (loading would restart it silently) or holds tensors the run
+  /// does not have (they would be dropped at the next save).
+  private func checkCompleteness(of tensors: [String: Tensor<Float>], _ url: URL) throws {
+    let steps = optimizer.stepCount
+    let names = model.namedParameters.filter { $0.parameter.isTrainable }.map(\.name)
+    let missing = names.filter { name in
+      steps > 0 && tensors["optimizer.\(name).step"] == nil
+        && !optimizer.stateNames.contains { tensors["optimizer.\(name).\($0)"] != nil }
+    }
+    if !missing.isEmpty {
+      let keys = missing.flatMap { name in optimizer.stateNames.map { "optimizer.\(name).\($0)" } }
+      throw DataError.invalidContent(
+        path: url.path,
+        message: "the optimizer took \(steps) step\(steps == 1 ? "" : "s") but the checkpoint "
+          + "has no state for "
+          + "\(missing.count == 1 ? "parameter" : "parameters") "
+          + "\(missing.joined(separator: ", ")) (\(keys.joined(separator: ", "))); "
+          + "resuming would restart it")
+    }
+    let known = Set(stateDictionary.keys).union(
+      model.namedParameters.map { "optimizer.\($0.name).step" })
+    let extra = tensors.keys.filter { !known.contains($0) }.sorted()
+    if !extra.isEmpty {
+      throw DataError.invalidContent(
+        path: url.path,
+        message: "holds \(extra.count == 1 ? "a tensor" : "tensors") that the model "
+          + "\(configuration.model.rawValue) and its \(configuration.optimizer.rawValue) "
+          + "optimizer do not have: \(extra.joined(separator: ", "))")
+    }
   }
 
   /// Trains one epoch, evaluates on the test set and returns the epoch's
   /// record.
   ///
+  /// A run diverges, and the epoch throws a ``DivergenceError``, when
+  ///
+  /// - a step's loss is not a finite number (checked at every step);
+  /// - the epoch's mean training loss is more than
+  ///   ``divergenceLossFactor`` (3) times the starting loss, the loss of
+  ///   the run's first step on the initial weights (ln of the number of
+  ///   classes for a run resumed from a checkpoint that did not keep it):
+  ///   a classifier that learns never ends an epoch far above where it
+  ///   started;
+  /// - it is the run's last epoch, its test accuracy is at most
+  ///   ``chanceAccuracyFactor`` (1.5) times chance (15% for 10 classes),
+  ///   and the first epoch's was above that: the run learned, then lost
+  ///   it.
+  ///
+  /// The epoch is then not recorded, and the model's weights are no
+  /// longer usable.
+  ///
   /// - Parameter progress: called after every batch.
-  /// - Throws: ``DivergenceError`` at the first step whose loss is not a
-  ///   finite number; the epoch is then not recorded, and the model's
-  ///   weights are no longer usable.
+  /// - Throws: ``DivergenceError`` naming the rule that was broken.
   @discardableResult
   public func trainEpoch(progress: ((TrainingProgress) -> Void)? = nil) throws -> EpochRecord {
     let epoch = completedEpochs
@@ -465,6 +576,7 @@ public final class TrainingRun {
     var curve: [Double] = []
     var (curveSum, curveCount) = (0.0, 0)
     var augmentation = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
+    var firstLoss: Double?
     for (index, share) in batches.enumerated() {
       let batch = trainingSet.gathering(share.indices)
       let images = augmented(
@@ -473,6 +585,7 @@ public final class TrainingRun {
         of: share.batchCount)
       let (loss, right) = try step(
         images, batch.labels, of: share.batchCount, epoch: epoch + 1, step: index + 1)
+      if index == 0 { firstLoss = loss }
       lossSum += loss
       correct += right
       seen += share.batchCount
@@ -499,9 +612,43 @@ public final class TrainingRun {
     let record = EpochRecord(
       epoch: epoch + 1, learningRate: rate, trainingLoss: lossSum / Double(batches.count),
       trainingAccuracy: Double(correct) / Double(seen), testAccuracy: evaluate().accuracy,
-      seconds: seconds, lossCurve: curve)
+      seconds: seconds, lossCurve: curve, startingLoss: epoch == 0 ? firstLoss : nil)
+    if let rule = brokenRule(by: record) {
+      throw DivergenceError(
+        epoch: record.epoch, step: batches.count, loss: record.trainingLoss, anomaly: nil,
+        rule: rule)
+    }
     history.append(record)
     return record
+  }
+
+  /// The loss the run started from: its first step's, or for a run that
+  /// did not keep it, that of a uniform guess, ln(classes).
+  public var startingLoss: Double {
+    history.first?.startingLoss ?? Foundation.log(Double(classCount))
+  }
+
+  /// The divergence rule `record`, the next epoch's, breaks, if any; see
+  /// ``trainEpoch(progress:)``.
+  func brokenRule(by record: EpochRecord) -> String? {
+    let start = record.startingLoss ?? startingLoss
+    if record.trainingLoss > Self.divergenceLossFactor * start {
+      return String(
+        format: "its mean training loss %.4g is more than %g times the starting loss %.4g",
+        record.trainingLoss, Self.divergenceLossFactor, start)
+    }
+    let chance = Self.chanceAccuracyFactor / Double(classCount)
+    let first = history.first ?? record
+    if record.epoch == configuration.epochs, record.testAccuracy <= chance,
+      first.testAccuracy > chance
+    {
+      return String(
+        format: "the run ends at %.2f%% test accuracy, at most %g times chance (%.2f%%), "
+          + "after %.2f%% in epoch 1",
+        100 * record.testAccuracy, Self.chanceAccuracyFactor, 100 * chance,
+        100 * first.testAccuracy)
+    }
+    return nil
   }
 
   /// One optimizer step, under anomaly detection when it is on.

@@ -93,7 +93,21 @@ import Testing
     let json = try #require(
       try JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any])
     #expect(Set(json.keys) == ["__metadata__", "conv1.bias", "conv1.weight"])
-    #expect(json["__metadata__"] as? [String: String] == ["format": "pt"])
+    // The checksums: zlib's CRC-32 of each tensor's bytes, in name order,
+    // and of the header's canonical text.
+    let metadata = try #require(json["__metadata__"] as? [String: String])
+    let dataBytes = Array(bytes[(8 + headerLength)...])
+    let crcs = [Array(dataBytes[0..<8]), Array(dataBytes[8..<24])].map {
+      String(format: "%08x", Support.crc32($0))
+    }
+    #expect(metadata["cortex.crc32.tensors"] == crcs.joined(separator: " "))
+    let canonical =
+      "conv1.bias\tF32\t2\nconv1.weight\tF32\t2,1,1,2\n"
+      + "cortex.crc32.tensors=\(crcs.joined(separator: " "))\nformat=pt\n"
+    #expect(
+      metadata["cortex.crc32.header"]
+        == String(format: "%08x", Support.crc32(Array(canonical.utf8))))
+    #expect(metadata.count == 3 && metadata["format"] == "pt")
     let bias = try #require(json["conv1.bias"] as? [String: Any])
     #expect(bias["dtype"] as? String == "F32")
     #expect(bias["shape"] as? [Int] == [2])
@@ -129,7 +143,7 @@ import Testing
         + "16-byte data section")
     #expect(
       loadError(data.prefix(30))
-        == "checkpoint.safetensors: header length 112 runs past the end of the file (30 bytes)")
+        == "checkpoint.safetensors: header length 208 runs past the end of the file (30 bytes)")
     #expect(
       loadError(data.prefix(5))
         == "checkpoint.safetensors: file is 5 bytes, shorter than the 8-byte header length")

@@ -151,7 +151,7 @@ private let bundledTest = Result { try MNIST.loadBundled(split: .test) }
       Support.dataError {
         _ = try MNIST.decodeImages(Data(Support.gzip(imagesFile + [7])), source: "images.gz")
       }
-        == "images.gz: holds 1 bytes after the 60 bytes of data its header declares "
+        == "images.gz: holds 1 byte after the 60 bytes of data its header declares "
         + "(dimensions [3, 4, 5])")
   }
 

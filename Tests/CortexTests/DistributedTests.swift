@@ -164,4 +164,39 @@ import Testing
       }
     #endif
   }
+
+  /// `CORTEX_MPI_LIBRARY` naming a missing file, or a file that is not a
+  /// library, is an error naming the file and the loader's reason, never
+  /// a quiet fall back to the system's libmpi.
+  @Test func aLibraryNamedInTheEnvironmentIsThatLibraryOrAnError() throws {
+    let folder = try DataTestSupport.scratchDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    #expect(
+      throws: DistributedError(
+        "CORTEX_MPI_LIBRARY names /nonexistent/libmpi.so, which cannot be loaded: "
+          + "/nonexistent/libmpi.so: cannot open shared object file: No such file or directory")
+    ) { try MPILibrary(environment: ["CORTEX_MPI_LIBRARY": "/nonexistent/libmpi.so"]) }
+    let text = folder.appendingPathComponent("libmpi.so")
+    try Data("not a library\n".utf8).write(to: text)
+    do {
+      _ = try MPILibrary(environment: ["CORTEX_MPI_LIBRARY": text.path])
+      Issue.record("a text file loaded as the MPI library")
+    } catch {
+      #expect(
+        error.description.hasPrefix(
+          "CORTEX_MPI_LIBRARY names \(text.path), which cannot be loaded: \(text.path): "),
+        "\(error)")
+    }
+    #expect(
+      throws: DistributedError(
+        "CORTEX_MPI_LIBRARY is empty; set it to the path of libmpi or unset it")
+    ) { try MPILibrary(environment: ["CORTEX_MPI_LIBRARY": ""]) }
+    #if os(Linux)
+      #expect(
+        throws: DistributedError(
+          "CORTEX_MPI_LIBRARY names libz.so.1, which has no symbol 'MPI_Initialized'; Cortex "
+            + "needs OpenMPI (on Debian or Ubuntu: apt-get install openmpi-bin)")
+      ) { try MPILibrary(environment: ["CORTEX_MPI_LIBRARY": "libz.so.1"]) }
+    #endif
+  }
 }

@@ -39,7 +39,7 @@ struct MPIRunTests {
     let first = try MPIJob.run(
       processes: 1, ["train"] + common + ["--epochs", "1", "--out", resumed.path])
     #expect(first.status == 0, "\(first.output)")
-    #expect(first.output.contains("in each of 1 processes"))
+    #expect(first.output.contains("1 thread in 1 process"))
     let second = try MPIJob.run(
       processes: 1,
       [
@@ -127,6 +127,76 @@ struct MPIRunTests {
       from: checkpoint, train: MNIST.loadBundled(split: .test).prefix(64),
       test: MNIST.loadBundled(split: .test).prefix(64))
     #expect(run.completedEpochs >= 1)
+  }
+
+  /// Ranks that start different runs end the job on every rank within
+  /// seconds, naming each differing setting and the ranks' values: a
+  /// different seed (which trained apart), model (which corrupted memory)
+  /// or limit (which hung).
+  @Test(arguments: [
+    (["--seed", "2"], "seed (rank 0: 1, rank 1: 2)"),
+    (
+      ["--model", "convnetjs-mnist", "--limit", "200", "--batch-size", "32"],
+      "model (rank 0: lenet5, rank 1: convnetjs-mnist); training images (rank 0: 400, "
+        + "rank 1: 200); limit (rank 0: none, rank 1: 200); batch size (rank 0: 16, rank 1: 32)"
+    ),
+  ])
+  func ranksThatDisagreeEndTheJob(rankOne: [String], difference: String) throws {
+    let folder = try MPIJob.scratchFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let command = [
+      MPIJob.cortex!, "train", "--data", try MPIJob.smallMNIST(in: folder), "--batch-size", "16",
+      "--epochs", "1", "--threads", "1", "--out", folder.appendingPathComponent("out").path,
+    ].joined(separator: " ")
+    let job = try MPIJob.runTwoRanks(
+      shell: "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec \(command) "
+        + "\(rankOne.joined(separator: " ")); else exec \(command); fi")
+    #expect(job.seconds < 30)
+    #expect(job.status != 0)
+    #expect(
+      job.output.contains(
+        "the processes disagree on \(difference); every process of a job must start the same run"),
+      "\(job.output)")
+    #expect(!job.output.contains("epoch 1/1"))
+  }
+
+  /// `CORTEX_MPI_LIBRARY` naming a missing file ends a distributed run
+  /// with one line naming the file and the reason, where it used to fall
+  /// back to the system's libmpi.
+  @Test func aMissingLibraryInTheEnvironmentIsAnError() throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: MPIJob.cortex!)
+    process.arguments = ["train", "--distributed", "--limit", "64", "--epochs", "1"]
+    var environment = ProcessInfo.processInfo.environment
+    environment["CORTEX_MPI_LIBRARY"] = "/nonexistent/libmpi.so"
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardError = pipe
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 2)
+    #expect(
+      text
+        == "error: CORTEX_MPI_LIBRARY names /nonexistent/libmpi.so, which cannot be loaded: "
+        + "/nonexistent/libmpi.so: cannot open shared object file: No such file or directory\n")
+  }
+
+  /// A collective whose sizes differ between ranks ends the job before
+  /// it touches memory, with the sizes by rank.
+  @Test func collectivesOfDifferentSizesEndTheJob() throws {
+    let job = try MPIJob.run(
+      processes: 2,
+      [
+        "-x", "CORTEX_TEST_MISMATCHED_COLLECTIVE=1", CommandLine.arguments[0],
+        "--testing-library", "swift-testing", "--filter", "MismatchedCollectiveTests",
+      ], direct: true)
+    #expect(job.status != 0)
+    #expect(
+      job.output.contains(
+        "allReduce needs the same number of scalars on every process, found rank 0: 3, rank 1: 4"),
+      "\(job.output)")
   }
 }
 
@@ -332,5 +402,21 @@ struct InsideMPIJobTests {
     for (trained, expected) in zip(results[0], reference.parameters.map(\.value)) {
       #expect(trained.isAlmostEqual(to: expected, absoluteTolerance: 1e-6, relativeTolerance: 1e-5))
     }
+  }
+}
+
+/// One all-reduce of 3 scalars on rank 0 and 4 on rank 1, run by
+/// `MPIRunTests` in two copies of this test binary under `mpirun`.
+@Suite(
+  .enabled(
+    if: ProcessInfo.processInfo.environment["CORTEX_TEST_MISMATCHED_COLLECTIVE"] == "1"
+      && ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == "2",
+    "runs inside the job that collectivesOfDifferentSizesEndTheJob starts"))
+struct MismatchedCollectiveTests {
+  @Test func allReduceOfDifferentSizes() throws {
+    let group = try ProcessGroup.world()
+    var tensor = Tensor<Float>(repeating: 1, shape: [3 + group.rank])
+    group.allReduce(&tensor)
+    Issue.record("an all-reduce of different sizes returned")
   }
 }

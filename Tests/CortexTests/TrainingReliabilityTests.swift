@@ -112,7 +112,7 @@ import Testing
     #expect(resumed.trainingCount == 100)
     #expect(
       throws: TrainingError(
-        "\(url.path) has completed 1 epochs; to train on, ask for more than 1 epochs, found 1")
+        "\(url.path) has completed 1 epoch; to train on, ask for more than 1, found 1")
     ) {
       _ = try TrainingRun.resume(from: url, train: data, test: data.prefix(64), epochs: 1)
     }

@@ -42,10 +42,11 @@ final class MPILibrary: @unchecked Sendable {
     ) -> Int32
   let abort: @convention(c) (Handle, Int32) -> Int32
 
-  /// `MPI_COMM_WORLD`, `MPI_FLOAT`, `MPI_DOUBLE` and `MPI_SUM`.
+  /// `MPI_COMM_WORLD`, `MPI_FLOAT`, `MPI_DOUBLE`, `MPI_INT64_T` and `MPI_SUM`.
   let world: Handle
   let float: Handle
   let double: Handle
+  let int64: Handle
   let sum: Handle
 
   /// OpenMPI's `MPI_IN_PLACE`.
@@ -61,16 +62,34 @@ final class MPILibrary: @unchecked Sendable {
   }
 
   /// The process's MPI library, loaded on first use: the path in
-  /// `CORTEX_MPI_LIBRARY` when set, then ``defaultNames``.
+  /// `CORTEX_MPI_LIBRARY` when set, and only that one, or the first of
+  /// ``defaultNames`` that loads.
   static let shared = Result { () throws(DistributedError) in
-    try MPILibrary(
-      names: [ProcessInfo.processInfo.environment["CORTEX_MPI_LIBRARY"]].compactMap { $0 }
-        + defaultNames)
+    try MPILibrary(environment: ProcessInfo.processInfo.environment)
+  }
+
+  /// The library `CORTEX_MPI_LIBRARY` names in `environment`, or the
+  /// first of ``defaultNames`` when it is not set.
+  ///
+  /// - Throws: ``DistributedError`` naming the file and the loader's
+  ///   reason when the library `CORTEX_MPI_LIBRARY` names cannot be
+  ///   loaded: a setting that names a library is never replaced by another.
+  convenience init(environment: [String: String]) throws(DistributedError) {
+    guard let path = environment["CORTEX_MPI_LIBRARY"] else {
+      try self.init(names: Self.defaultNames)
+      return
+    }
+    guard !path.isEmpty else {
+      throw DistributedError(
+        "CORTEX_MPI_LIBRARY is empty; set it to the path of libmpi or unset it")
+    }
+    try self.init(names: [path], setting: "CORTEX_MPI_LIBRARY")
   }
 
   /// Loads the first of `names` (paths, or names the dynamic loader
-  /// searches for) that loads.
-  init(names: [String]) throws(DistributedError) {
+  /// searches for) that loads; `setting` names the environment variable
+  /// the one name came from, for the messages.
+  init(names: [String], setting: String? = nil) throws(DistributedError) {
     var reasons: [String] = []
     var opened: UnsafeMutableRawPointer?
     for name in names {
@@ -80,6 +99,11 @@ final class MPILibrary: @unchecked Sendable {
         break
       }
       reasons.append(dlerror().map { String(cString: $0) } ?? name)
+    }
+    if opened == nil, let setting {
+      throw DistributedError(
+        "\(setting) names \(names[0]), which cannot be loaded: "
+          + reasons.joined(separator: "; "))
     }
     guard let library = opened else {
       throw DistributedError(
@@ -91,7 +115,8 @@ final class MPILibrary: @unchecked Sendable {
     func symbol(_ name: String) throws(DistributedError) -> UnsafeMutableRawPointer {
       guard let address = dlsym(library, name) else {
         throw DistributedError(
-          "the MPI library has no symbol '\(name)'; Cortex needs OpenMPI "
+          (setting.map { "\($0) names \(names[0]), which" } ?? "the MPI library")
+            + " has no symbol '\(name)'; Cortex needs OpenMPI "
             + "(on Debian or Ubuntu: apt-get install openmpi-bin)")
       }
       return address
@@ -116,6 +141,7 @@ final class MPILibrary: @unchecked Sendable {
     world = try symbol("ompi_mpi_comm_world")
     float = try symbol("ompi_mpi_float")
     double = try symbol("ompi_mpi_double")
+    int64 = try symbol("ompi_mpi_int64_t")
     sum = try symbol("ompi_mpi_op_sum")
   }
 

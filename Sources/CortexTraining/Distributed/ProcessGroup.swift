@@ -78,9 +78,14 @@ public final class ProcessGroup: @unchecked Sendable {
 
   /// Replaces `tensor` on every process by the sum (or mean) of all the
   /// processes' tensors. With two processes every rank gets the same bits.
+  ///
+  /// The processes first compare their tensors' sizes: when they differ,
+  /// every process prints the sizes by rank and the job ends, before any
+  /// memory is touched.
   public func allReduce<Scalar: TensorScalar>(
     _ tensor: inout Tensor<Scalar>, _ reduction: Reduction = .sum
   ) {
+    requireSameCount(tensor.scalarCount, "allReduce")
     tensor.withUnsafeMutableBufferPointer { buffer in
       for chunk in chunks(buffer.count) {
         succeed(
@@ -96,10 +101,11 @@ public final class ProcessGroup: @unchecked Sendable {
   }
 
   /// Replaces `tensor` on every process by rank `root`'s; the shapes must
-  /// agree.
+  /// agree. The sizes are compared first, as for ``allReduce(_:_:)``.
   public func broadcast<Scalar: TensorScalar>(_ tensor: inout Tensor<Scalar>, from root: Int) {
     precondition(
       (0..<size).contains(root), "broadcast: root \(root) is not a rank of 0..<\(size)")
+    requireSameCount(tensor.scalarCount, "broadcast")
     tensor.withUnsafeMutableBufferPointer { buffer in
       for chunk in chunks(buffer.count) {
         succeed(
@@ -120,6 +126,7 @@ public final class ProcessGroup: @unchecked Sendable {
   public func allGather<Scalar: TensorScalar>(_ tensor: Tensor<Scalar>) -> Tensor<Scalar> {
     let count = tensor.scalarCount
     precondition(count <= Int(Int32.max), "allGather: \(count) scalars is more than MPI can count")
+    requireSameCount(count, "allGather")
     var result = Tensor<Scalar>.zeros([size] + tensor.shape)
     tensor.withUnsafeBufferPointer { source in
       result.withUnsafeMutableBufferPointer { target in
@@ -130,6 +137,81 @@ public final class ProcessGroup: @unchecked Sendable {
       }
     }
     return result
+  }
+
+  /// The number of scalars every process passes to a collective, by rank.
+  func counts(_ count: Int) -> [Int] {
+    var mine = Int64(count)
+    var all = [Int64](repeating: 0, count: size)
+    all.withUnsafeMutableBufferPointer { target in
+      succeed(
+        mpi.allgather(
+          &mine, 1, mpi.int64, target.baseAddress, 1, mpi.int64, mpi.world), "MPI_Allgather")
+    }
+    return all.map { Int($0) }
+  }
+
+  /// Ends the job, on every process, when the processes pass collective
+  /// `call` different numbers of scalars: the message gives them by rank.
+  private func requireSameCount(_ count: Int, _ call: String) {
+    let all = counts(count)
+    guard all.contains(where: { $0 != all[0] }) else { return }
+    let sizes = all.enumerated().map { "rank \($0.offset): \($0.element)" }
+    FileHandle.standardError.write(
+      Data(
+        ("error: rank \(rank) of \(size): \(call) needs the same number of scalars on every "
+          + "process, found \(sizes.joined(separator: ", "))\n").utf8))
+    abort(code: 1)
+  }
+
+  /// Checks that every process has the same `settings` (name and value,
+  /// in the same order on every process): the processes exchange them and
+  /// every one compares them all.
+  ///
+  /// - Throws: ``DistributedError`` on every process when a setting
+  ///   differs, naming each such setting and the ranks' values, for
+  ///   example "the processes disagree on seed (rank 0: 1, rank 1: 2)".
+  public func requireAgreement(on settings: [(name: String, value: String)])
+    throws(DistributedError)
+  {
+    let text = settings.map { "\($0.name)=\($0.value)" }.joined(separator: "\n")
+    let bytes = Array(text.utf8)
+    let lengths = counts(bytes.count)
+    let width = lengths.max() ?? 0
+    var padded = bytes.map { Int64($0) } + [Int64](repeating: 0, count: width - bytes.count)
+    var all = [Int64](repeating: 0, count: width * size)
+    if width > 0 {
+      all.withUnsafeMutableBufferPointer { target in
+        padded.withUnsafeMutableBufferPointer { source in
+          succeed(
+            mpi.allgather(
+              source.baseAddress, Int32(width), mpi.int64, target.baseAddress, Int32(width),
+              mpi.int64, mpi.world), "MPI_Allgather")
+        }
+      }
+    }
+    let ranks: [[String: String]] = (0..<size).map { rank in
+      let slice = all[rank * width..<rank * width + lengths[rank]].map { UInt8(clamping: $0) }
+      var values: [String: String] = [:]
+      for line in String(decoding: slice, as: UTF8.self).split(separator: "\n") {
+        let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        values[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+      }
+      return values
+    }
+    var names = settings.map(\.name)
+    for values in ranks { names += values.keys.sorted().filter { !names.contains($0) } }
+    let differing = names.compactMap { name -> String? in
+      let values = ranks.map { $0[name] ?? "(none)" }
+      guard values.contains(where: { $0 != values[0] }) else { return nil }
+      let byRank = values.enumerated().map { "rank \($0.offset): \($0.element)" }
+      return "\(name) (\(byRank.joined(separator: ", ")))"
+    }
+    guard differing.isEmpty else {
+      throw DistributedError(
+        "the processes disagree on \(differing.joined(separator: "; ")); every process of a "
+          + "job must start the same run")
+    }
   }
 
   /// Ends every process of the job with `code`: `mpirun` stops the others.

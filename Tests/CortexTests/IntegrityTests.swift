@@ -117,7 +117,7 @@ import Testing
     let url = folder.appendingPathComponent("huge.safetensors")
     let valid = [UInt8](try Checkpoint.encode(["w": Tensor<Float>([1, 2, 3])]))
     for size in [1 << 31, 1 << 33] {
-      FileManager.default.createFile(atPath: url.path, contents: Data(valid))
+      _ = FileManager.default.createFile(atPath: url.path, contents: Data(valid))
       #expect(truncate(url.path, off_t(size)) == 0)
       let dataLength = size - (valid.count - 12)
       let expected =
@@ -136,7 +136,7 @@ import Testing
     defer { try? FileManager.default.removeItem(at: folder) }
     let url = folder.appendingPathComponent("huge.safetensors")
     let valid = try Checkpoint.encode(["w": Tensor<Float>([1, 2, 3])])
-    FileManager.default.createFile(atPath: url.path, contents: valid)
+    _ = FileManager.default.createFile(atPath: url.path, contents: valid)
     #expect(truncate(url.path, off_t(1 << 33)) == 0)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -164,7 +164,7 @@ import Testing
     let url = folder.appendingPathComponent("t10k-images-idx3-ubyte")
     let file = Support.idx(
       magic: 0x803, sizes: [3, 4, 5], payload: [UInt8](repeating: 7, count: 60))
-    FileManager.default.createFile(atPath: url.path, contents: Data(file))
+    _ = FileManager.default.createFile(atPath: url.path, contents: Data(file))
     let size = (1 << 31) - 1
     #expect(truncate(url.path, off_t(size)) == 0)
     #expect(
@@ -178,7 +178,7 @@ import Testing
     // Compressed, with zeros after the gzip stream: mapped, not read whole,
     // and refused where the zeros begin.
     let compressed = folder.appendingPathComponent("t10k-images-idx3-ubyte.gz")
-    FileManager.default.createFile(atPath: compressed.path, contents: Data(Support.gzip(file)))
+    _ = FileManager.default.createFile(atPath: compressed.path, contents: Data(Support.gzip(file)))
     #expect(truncate(compressed.path, off_t(size)) == 0)
     #expect(
       Support.dataError {
@@ -192,7 +192,7 @@ import Testing
     let folder = try Support.scratchDirectory()
     defer { try? FileManager.default.removeItem(at: folder) }
     let url = folder.appendingPathComponent("data_batch_1.bin")
-    FileManager.default.createFile(atPath: url.path, contents: Data())
+    _ = FileManager.default.createFile(atPath: url.path, contents: Data())
     let size = 1 << 31
     #expect(truncate(url.path, off_t(size)) == 0)
     let (records, leftover) = size.quotientAndRemainder(dividingBy: CIFAR10.recordLength)

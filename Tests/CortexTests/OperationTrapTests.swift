@@ -27,7 +27,7 @@ import Testing
     ),
     (
       "linear",
-      "linear: input of shape [2, 5] does not match weight of shape [3, 4] (expected [N, in] and [out, in])"
+      "linear: input of shape [2, 5] does not match weight of shape [3, 4] (expected [..., in] and [out, in])"
     ),
     ("maxout", "maxout: 10 features cannot be split into units of 3 pieces (input [2, 10])"),
     (

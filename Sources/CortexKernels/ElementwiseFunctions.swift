@@ -5,8 +5,10 @@ import Foundation
 /// ever run on the host), and their loops on the CPU: written once here and
 /// specialized by each instruction set's kernels for its registers and both
 /// scalar types. Each element is computed on its own, libm calls one
-/// element at a time, so every set gives the same bits (save `tanh` in
-/// single precision, see ``KernelSet/tanh(_:_:count:)``).
+/// element at a time, so every set gives the same bits (save `tanh` and
+/// `exp` in single precision, vector approximations whose multiply-adds
+/// are fused on the sets that fuse: see ``KernelSet/tanh(_:_:count:)`` and
+/// `expFloat`).
 
 /// A scalar the kernels compute in, `Float` or `Double`, with the elementary
 /// functions of the C library, called explicitly so that every kernel uses
@@ -181,6 +183,10 @@ extension KernelSet {
     func inDouble(_ f: (Double) -> Double) { map(x, out, count: n) { S(f(Double($0))) } }
     switch f {
     case .negate: map(x, out, count: n) { -$0 }
+    case .exp where S.self == Float.self:
+      expFloat(
+        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count: n)
     case .exp: map(x, out, count: n) { S.exp($0) }
     case .log: map(x, out, count: n) { S.log($0) }
     case .sqrt: map(x, out, count: n) { $0.squareRoot() }

@@ -123,7 +123,7 @@ extension KernelSet {
   /// Runs `call` with `V` as the register type.
   @inlinable
   static func perform<V: SIMD>(_ call: KernelCall<V.Scalar>, _: V.Type)
-  where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+  where V.Scalar: KernelScalar & SIMDScalar {
     switch call {
     case .im2col(let image, let channels, let g, let columns, let rowStride):
       im2col(V.self, image, channels: channels, g, columns, rowStride: rowStride)
@@ -158,6 +158,10 @@ extension KernelSet {
       routeToWinners(upstream, winners: winners, gradient: gradient, inputCount: inputCount)
     case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
       sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
+    case .softmaxRows(let x, let out, let rows, let length, let logarithm):
+      softmaxRows(x, out, rows: rows, length: length, logarithm: logarithm)
+    case .softmaxRowsGradient(let y, let upstream, let out, let rows, let length, let logarithm):
+      softmaxRowsGradient(y, upstream, out, rows: rows, length: length, logarithm: logarithm)
     }
   }
 
@@ -273,4 +277,14 @@ public enum KernelCall<Scalar> {
   case sumAlongAxis(
     x: UnsafePointer<Scalar>, outer: Int, axis: Int, inner: Int,
     out: UnsafeMutablePointer<Scalar>)
+  /// The softmax (or, when `logarithm`, the log-softmax) of each of `rows`
+  /// rows of `length` scalars.
+  case softmaxRows(
+    x: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>, rows: Int, length: Int,
+    logarithm: Bool)
+  /// The gradient through ``softmaxRows(x:out:rows:length:logarithm:)``
+  /// from its output `y` and the upstream gradient.
+  case softmaxRowsGradient(
+    y: UnsafePointer<Scalar>, upstream: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>,
+    rows: Int, length: Int, logarithm: Bool)
 }

@@ -60,11 +60,14 @@ extension KernelSet {
   static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
     let (upper, lower): (Float, Float) = (88.722_839_355_468_75, -103.972_084)
     let x = v.replacing(with: 89, where: v .> 89).replacing(with: -104, where: .!(v .>= -104))
-    // n = round(x / ln 2), by adding and subtracting 1.5·2²³.
+    // n = round(x / ln 2), by adding and subtracting 1.5·2²³: the sum's
+    // low bits hold n as an integer.
     let shifter = SIMD8<Float>(repeating: 12_582_912)
-    var n = shifter
-    multiplyAdd(&n, x, SIMD8(repeating: 1.442_695_040_888_963_4))
-    n -= shifter
+    var shifted = shifter
+    multiplyAdd(&shifted, x, SIMD8(repeating: 1.442_695_040_888_963_4))
+    let n = shifted - shifter
+    let whole =
+      unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(shifter, to: SIMD8<Int32>.self)
     var r = x
     multiplyAdd(&r, n, SIMD8(repeating: -0.693_359_375))
     multiplyAdd(&r, n, SIMD8(repeating: 2.121_944_400_546_905_8e-4))
@@ -77,13 +80,10 @@ extension KernelSet {
     p = polynomialStep(p, r, 1)
     p = polynomialStep(p, r, 1)
     // 2ⁿ as 2^(n − h) · 2^h with h = n / 2 rounded down, both normal.
-    let whole = SIMD8<Int32>(n)
     let half = whole &>> 1
     let rest = whole &- half
-    let scaleA = unsafeBitCast(
-      SIMD8<UInt32>(truncatingIfNeeded: (half &+ 127) &<< 23), to: SIMD8<Float>.self)
-    let scaleB = unsafeBitCast(
-      SIMD8<UInt32>(truncatingIfNeeded: (rest &+ 127) &<< 23), to: SIMD8<Float>.self)
+    let scaleA = unsafeBitCast((half &+ 127) &<< 23, to: SIMD8<Float>.self)
+    let scaleB = unsafeBitCast((rest &+ 127) &<< 23, to: SIMD8<Float>.self)
     let result = p * scaleA * scaleB
     return
       result

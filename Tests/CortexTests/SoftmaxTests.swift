@@ -104,3 +104,68 @@ import Testing
     #expect(x.logSumExp(alongAxes: 0).scalar == -.infinity)
   }
 }
+
+/// Along the last axis, softmax and log-softmax run as one fused pass per
+/// row, forward and backward; elsewhere they are composed. The two agree,
+/// rows of any length (a partial register at the end included) and with
+/// −∞ entries.
+@Suite struct FusedSoftmaxTests {
+  /// `f` along the last axis, and the same along axis 0 of the transpose
+  /// (the composed form), with the gradients of a fixed projection.
+  static func bothForms<Scalar: TensorScalar>(
+    _ x: Tensor<Scalar>, logarithm: Bool
+  ) -> (fused: [Tensor<Scalar>], composed: [Tensor<Scalar>]) {
+    let f: (Tensor<Scalar>, Int) -> Tensor<Scalar> = { x, axis in
+      logarithm ? logSoftmax(x, alongAxis: axis) : softmax(x, alongAxis: axis)
+    }
+    let seed = Tensor<Scalar>.randomUniform(x.shape, lower: -1, upper: 1, seed: 5)
+    let (fused, fusedPullback) = valueWithPullback(at: x) { f($0, 1) }
+    let (composed, composedPullback) = valueWithPullback(at: x.transposed()) { f($0, 0) }
+    return (
+      [fused, fusedPullback(seed)],
+      [composed.transposed(), composedPullback(seed.transposed()).transposed()]
+    )
+  }
+
+  @Test(arguments: [1, 2, 7, 8, 9, 16, 50, 67])
+  func fusedRowsAgreeWithTheComposedForm(length: Int) {
+    for logarithm in [false, true] {
+      var x = Tensor<Double>.randomNormal([5, length], standardDeviation: 3, seed: UInt64(length))
+      if length > 2 { x[1, 2] = -.infinity }
+      let (fused, composed) = Self.bothForms(x, logarithm: logarithm)
+      for (a, b) in zip(fused, composed) {
+        #expect(
+          a.isAlmostEqual(to: b, absoluteTolerance: 1e-14, relativeTolerance: 1e-14),
+          "\(length) \(logarithm): \(a) against \(b)")
+      }
+      let (fusedFloat, composedFloat) = Self.bothForms(
+        x.converted(to: Float.self), logarithm: logarithm)
+      for (a, b) in zip(fusedFloat, composedFloat) {
+        #expect(
+          a.isAlmostEqual(to: b, absoluteTolerance: 2e-6, relativeTolerance: 2e-6),
+          "Float \(length) \(logarithm): \(a) against \(b)")
+      }
+    }
+  }
+
+  @Test func theFusedPassesAreTheSameBitsOnEveryFusedSet() throws {
+    let x = Tensor<Float>.randomNormal([33, 50], standardDeviation: 3, seed: 7)
+    let upstream = Tensor<Float>.randomNormal([33, 50], seed: 8)
+    func run(on set: InstructionSet) throws -> [[Float]] {
+      let saved = ComputeSettings.instructionSet
+      try ComputeSettings.setInstructionSet(set)
+      defer { try? ComputeSettings.setInstructionSet(saved) }
+      return [false, true].flatMap { logarithm -> [[Float]] in
+        let (y, pullback) = valueWithPullback(at: x) {
+          logarithm ? logSoftmax($0) : softmax($0)
+        }
+        return [y.scalars, pullback(upstream).scalars]
+      }
+    }
+    let sets = InstructionSet.supported.filter(\.fusesMultiplyAdd)
+    let reference = try run(on: sets[0])
+    for set in sets.dropFirst() {
+      #expect(try run(on: set) == reference, "\(set) against \(sets[0])")
+    }
+  }
+}

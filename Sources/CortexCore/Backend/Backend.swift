@@ -175,6 +175,17 @@ protocol Backend: AnyObject, Sendable {
 
   // MARK: Fused losses and normalization
 
+  /// The softmax of `x` along its last axis, or its log-softmax when
+  /// `logarithm`, one pass per row.
+  func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S>
+
+  /// The gradient through ``softmaxLastAxis(_:logarithm:)`` from its output
+  /// `y` and the upstream gradient: `y·(g − Σ g·y)` along the last axis, or
+  /// `g − e^y·Σ g` for the log-softmax.
+  func softmaxLastAxisGradient<S: TensorScalar>(
+    _ y: Tensor<S>, upstream: Tensor<S>, logarithm: Bool
+  ) -> Tensor<S>
+
   /// The softmax of each row of `logits` `[N, classes]` and the summed
   /// cross-entropy `Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`.
   func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (

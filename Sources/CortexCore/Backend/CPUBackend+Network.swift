@@ -120,6 +120,34 @@ extension CPUBackend {
     return (output, winners)
   }
 
+  // MARK: Softmax along the last axis
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S> {
+    let output = Tensor<S>.uninitialized(x.shape)
+    let length = x.shape.last ?? 1
+    runKernel(
+      .softmaxRows(
+        x: x.storage.pointer, out: output.storage.pointer,
+        rows: length == 0 ? 0 : x.scalarCount / length, length: length, logarithm: logarithm))
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func softmaxLastAxisGradient<S: TensorScalar>(
+    _ y: Tensor<S>, upstream: Tensor<S>, logarithm: Bool
+  ) -> Tensor<S> {
+    let output = Tensor<S>.uninitialized(y.shape)
+    let length = y.shape.last ?? 1
+    runKernel(
+      .softmaxRowsGradient(
+        y: y.storage.pointer, upstream: upstream.storage.pointer, out: output.storage.pointer,
+        rows: length == 0 ? 0 : y.scalarCount / length, length: length, logarithm: logarithm))
+    return output
+  }
+
   // MARK: Fused losses
 
   @_specialize(where S == Float)

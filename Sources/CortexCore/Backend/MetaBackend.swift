@@ -149,6 +149,14 @@ final class MetaBackend: Backend {
     meta(x.shape)
   }
 
+  func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S> {
+    meta(x.shape)
+  }
+
+  func softmaxLastAxisGradient<S: TensorScalar>(
+    _ y: Tensor<S>, upstream: Tensor<S>, logarithm: Bool
+  ) -> Tensor<S> { meta(y.shape) }
+
   func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
     loss: S, probabilities: Tensor<S>
   ) { (0, meta(logits.shape)) }

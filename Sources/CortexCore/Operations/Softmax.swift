@@ -54,9 +54,20 @@ extension Tensor {
 public func softmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) -> Tensor<Scalar> {
   let axis = x.normalizedAxis(axis, "softmax")
   let value = x.withoutDerivative
-  let exponentials = exp(value - value.max(alongAxes: [axis], keepDims: true))
-  let y = exponentials / exponentials.sum(alongAxes: [axis], keepDims: true)
+  // Along the last axis, one fused pass per row, forward and backward.
+  let lastAxis = axis == x.rank - 1
+  let y: Tensor<Scalar>
+  if lastAxis {
+    y = x.backend("softmax").softmaxLastAxis(value, logarithm: false)
+  } else {
+    let exponentials = exp(value - value.max(alongAxes: [axis], keepDims: true))
+    y = exponentials / exponentials.sum(alongAxes: [axis], keepDims: true)
+  }
   return record("softmax", x, output: y) { g in
+    if lastAxis && !isRecordingBackward {
+      return commonBackend("softmax", y, g).softmaxLastAxisGradient(
+        y, upstream: g, logarithm: false)
+    }
     let y = fusedOrComposed(fused: { y }, composed: { softmax(x, alongAxis: axis) })
     return y * (g - (g * y).sum(alongAxes: [axis], keepDims: true))
   }
@@ -77,9 +88,17 @@ public func softmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) -> Te
 public func logSoftmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) -> Tensor<Scalar> {
   let axis = x.normalizedAxis(axis, "logSoftmax")
   let value = x.withoutDerivative
-  let y = value - value.logSumExp(alongAxes: [axis], keepDims: true)
+  let lastAxis = axis == x.rank - 1
+  let y =
+    lastAxis
+    ? x.backend("logSoftmax").softmaxLastAxis(value, logarithm: true)
+    : value - value.logSumExp(alongAxes: [axis], keepDims: true)
   return record("logSoftmax", x, output: y) { g in
-    g - fusedOrComposed(fused: { exp(y) }, composed: { softmax(x, alongAxis: axis) })
+    if lastAxis && !isRecordingBackward {
+      return commonBackend("logSoftmax", y, g).softmaxLastAxisGradient(
+        y, upstream: g, logarithm: true)
+    }
+    return g - fusedOrComposed(fused: { exp(y) }, composed: { softmax(x, alongAxis: axis) })
       * g.sum(alongAxes: [axis], keepDims: true)
   }
 }

@@ -125,7 +125,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     if let trainingLimit, trainingLimit <= 0 {
       throw TrainingError("the training limit must be positive, found \(trainingLimit)")
     }
-    try TrainingRun.checkFit(of: model, imageShape: dataset.imageShape)
+    // NumPy arrays tell their image shape only once loaded; the run checks it then.
+    if let imageShape = dataset.imageShape {
+      try TrainingRun.checkFit(of: model, imageShape: imageShape)
+    }
   }
 
   /// The configuration as checkpoint metadata.
@@ -532,6 +535,27 @@ public final class TrainingRun {
       throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: nil)
     }
     return result
+  }
+
+  /// The model's logits `[N, classes]` for every test image, in the test
+  /// set's order, computed in inference mode 500 images at a time.
+  public func testLogits() -> Tensor<Float> {
+    let count = testSet.count
+    var logits = Tensor<Float>.uninitialized([count, classCount])
+    logits.withUnsafeMutableBufferPointer { target in
+      withLearningPhase(.inference) {
+        withoutRecording {
+          for start in stride(from: 0, to: count, by: 500) {
+            let end = Swift.min(start + 500, count)
+            let batch = model(testSet.images.sliced(alongAxis: 0, range: start..<end))
+            batch.withUnsafeBufferPointer { values in
+              for i in 0..<values.count { target[start * classCount + i] = values[i] }
+            }
+          }
+        }
+      }
+    }
+    return logits
   }
 
   /// Accuracy and confusion matrix on the test set.

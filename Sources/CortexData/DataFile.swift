@@ -10,7 +10,7 @@ import Foundation
 #endif
 
 /// Whole-file reads with a size limit, and atomic writes.
-enum DataFile {
+package enum DataFile {
   /// The contents of the regular file at `url`.
   ///
   /// The size is checked against `maximumBytes` before anything is
@@ -65,7 +65,7 @@ enum DataFile {
   /// The bytes go to a temporary file in the same directory, which is
   /// flushed to disk and then renamed over the target; the directory is
   /// flushed last so that the rename itself survives a crash.
-  static func writeAtomically(_ data: Data, to url: URL) throws {
+  package static func writeAtomically(_ data: Data, to url: URL) throws {
     let path = url.path
     let directory = url.deletingLastPathComponent().path
     let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)

@@ -420,6 +420,22 @@ public final class TrainingRun {
       }
       configuration.epochs = epochs
     }
+    let normalization = try savedNormalization(metadata, of: configuration, url)
+    let run = try TrainingRun(
+      configuration, train: train, test: test, normalization: normalization, history: history)
+    try run.model.load(stateDictionary: tensors)
+    let named = run.model.namedParameters
+    try run.optimizer.load(
+      stateDictionary: tensors, parameterNames: named.map(\.name),
+      shapes: named.map(\.parameter.shape))
+    return run
+  }
+
+  /// The normalization saved in a checkpoint's metadata, checked against
+  /// the channels of the model its configuration names.
+  static func savedNormalization(
+    _ metadata: [String: String], of configuration: TrainingConfiguration, _ url: URL
+  ) throws -> ChannelStatistics {
     let normalization = try decode(
       ChannelStatistics.self, metadata["cortex.normalization"], key: "normalization", url)
     let channels = configuration.model.inputShape[0]
@@ -433,14 +449,7 @@ public final class TrainingRun {
           "the normalization needs \(channels) finite means and positive deviations, found \(normalization)"
       )
     }
-    let run = try TrainingRun(
-      configuration, train: train, test: test, normalization: normalization, history: history)
-    try run.model.load(stateDictionary: tensors)
-    let named = run.model.namedParameters
-    try run.optimizer.load(
-      stateDictionary: tensors, parameterNames: named.map(\.name),
-      shapes: named.map(\.parameter.shape))
-    return run
+    return normalization
   }
 
   /// Trains one epoch, evaluates on the test set and returns the epoch's

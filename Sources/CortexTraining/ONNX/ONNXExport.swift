@@ -361,7 +361,7 @@ extension TrainingRun {
   /// Writes the run's model to `url` as an ONNX file that takes raw
   /// pixels in [0, 1] and applies the run's normalization (and, for a
   /// model that takes a center crop of the data set's images, the crop);
-  /// see ``CortexNN/Layer/exportONNX(inputShape:normalization:imageShape:to:)``.
+  /// see `exportONNX(inputShape:normalization:imageShape:to:)`.
   public func exportONNX(to url: URL) throws {
     try model.exportONNX(
       inputShape: configuration.model.inputShape, normalization: normalization,

@@ -1,23 +1,25 @@
 import Cortex
 import Foundation
 
-/// `cortex train`: trains a zoo model on MNIST or Fashion-MNIST, with a
-/// progress bar, a checkpoint after every epoch and pictures of what the
+/// `cortex train`: trains a zoo model on MNIST, Fashion-MNIST or the
+/// user's own NumPy arrays, with a progress bar, a checkpoint after every epoch and pictures of what the
 /// model learned.
 struct TrainCommand: Command {
   let name = "train"
-  let abstract = "Train a model on the bundled MNIST (LeNet-5 by default) or Fashion-MNIST"
+  let abstract =
+    "Train a model on the bundled MNIST (LeNet-5 by default), Fashion-MNIST or NumPy arrays"
   var help: String {
     """
     usage: cortex train [options]
 
     Trains a model on the MNIST digits bundled with Cortex (or on
-    Fashion-MNIST) and measures its test accuracy after every epoch. A run
-    that diverges stops with exit status 1: a loss that is not a number, an
-    epoch whose mean training loss is more than 3 times the first step's
-    loss, or a last epoch at most 1.5 times chance accuracy after a first
-    epoch above it. The last line names the checkpoint with the best test
-    accuracy. Writes into the output folder, which holds one run:
+    Fashion-MNIST, or on NumPy arrays) and measures its test accuracy after
+    every epoch. A run that diverges stops with exit status 1: a loss that
+    is not a number, an epoch whose mean training loss is more than 3 times
+    the first step's loss, or a last epoch at most 1.5 times chance accuracy
+    after a first epoch above it. The last line names the checkpoint with
+    the best test accuracy. Writes into the output folder, which holds one
+    run:
       checkpoint.safetensors  the model and optimizer, after every epoch
                               (safetensors; the model's tensors load into
                               PyTorch under their state-dict names)
@@ -34,7 +36,12 @@ struct TrainCommand: Command {
       --model NAME         \(trainableModels.map(\.rawValue).joined(separator: ", ")) (default lenet5)
       --dataset NAME       \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")) (default mnist;
                            fashion-mnist is read from \(DatasetName.fashionMNIST.defaultDirectory.path),
-                           where `apt-get install dataset-fashion-mnist` puts it)
+                           where `apt-get install dataset-fashion-mnist` puts it;
+                           npy reads train_images.npy, train_labels.npy,
+                           test_images.npy and test_labels.npy from --data
+                           or the current folder: images [N,H,W] or
+                           [N,C,H,W], uint8 or float32 in [0,1]; labels [N],
+                           uint8 or int64, 0 to 9)
       --epochs N           epochs to train (default 5 for lenet5, 40 for
                            maxout-mnist, 12 for the others)
       --batch-size N       examples per step (default 64)
@@ -65,7 +72,8 @@ struct TrainCommand: Command {
       --force              start afresh in an output folder that holds
                            another run's checkpoint, replacing it
       --data DIR           a folder holding the data set's four IDX files
-                           (.gz or not) instead of its default place
+                           (.gz or not), or with npy its four .npy files,
+                           instead of its default place
       --limit N            train on the first N training images only
       --detect-anomaly     check every operation for NaN and infinity, to
                            name the first one when training diverges (slow)
@@ -249,16 +257,22 @@ struct TrainCommand: Command {
   func newConfiguration(_ options: Arguments) throws -> TrainingConfiguration {
     var configuration = TrainingConfiguration(
       model: try options.choice("model", default: ModelName.lenet5))
-    guard trainableModels.contains(configuration.model) else {
+    configuration.dataset = try options.choice("dataset", default: DatasetName.mnist)
+    // NumPy images may have any size: the run checks the model against them once loaded.
+    guard trainableModels.contains(configuration.model) || configuration.dataset == .npy else {
       throw CommandLineError(
         "--model \(configuration.model.rawValue) takes "
           + configuration.model.inputShape.map(String.init).joined(separator: "×")
           + " inputs, not MNIST's 1×28×28 digits; choose one of "
           + trainableModels.map(\.rawValue).joined(separator: ", "))
     }
-    configuration.dataset = try options.choice("dataset", default: DatasetName.mnist)
     configuration.dataDirectory = options.string("data").map {
       URL(fileURLWithPath: $0).standardizedFileURL.path
+    }
+    // The checkpoint records where NumPy arrays came from, so that
+    // `evaluate` finds them from any folder.
+    if configuration.dataset == .npy, configuration.dataDirectory == nil {
+      configuration.dataDirectory = DatasetName.npy.defaultDirectory.standardizedFileURL.path
     }
     if options.string("limit") != nil {
       configuration.trainingLimit = try options.int(
@@ -337,20 +351,24 @@ struct EvaluateCommand: Command {
   let name = "evaluate"
   let abstract = "Test accuracy and confusion matrix of a checkpoint"
   let help = """
-    usage: cortex evaluate CHECKPOINT [--data DIR] [--threads N]
+    usage: cortex evaluate CHECKPOINT [--data DIR] [--predictions FILE.npy] [--threads N]
 
     Loads a checkpoint written by `cortex train` and prints its accuracy on
     the test set of the data it was trained on and the confusion matrix
     (rows: the true class, columns: the prediction).
 
     options:
-      --data DIR    a folder holding the data set's four IDX files instead
-                    of the one the run read
-      --threads N   compute threads (default: the number of cores)
+      --data DIR                a folder holding the data set's files instead
+                                of the one the run read
+      --predictions FILE.npy    also write the model's logits for every test
+                                image, in order: a float32 NumPy array
+                                [N, classes]
+      --threads N               compute threads (default: the number of cores)
     """
 
   func run(_ arguments: [String]) throws -> Int32 {
-    let options = try Arguments(arguments, valueOptions: ["data", "threads"], flagOptions: [])
+    let options = try Arguments(
+      arguments, valueOptions: ["data", "threads", "predictions"], flagOptions: [])
     guard options.positional.count == 1 else {
       throw CommandLineError(
         "evaluate takes one checkpoint path, found \(options.positional.count) arguments")
@@ -371,6 +389,13 @@ struct EvaluateCommand: Command {
           format: "test accuracy %.2f%% (%d of %d)", 100 * evaluation.accuracy, evaluation.correct,
           evaluation.total))
     try say(evaluation.description)
+    if let path = options.string("predictions") {
+      let logits = run.testLogits()
+      try logits.writeNumPy(to: URL(fileURLWithPath: path))
+      try say(
+        "wrote the logits of \(grouped(logits.shape[0])) test images, float32 "
+          + "[\(logits.shape.map(String.init).joined(separator: ", "))], to \(path)")
+    }
     return 0
   }
 }

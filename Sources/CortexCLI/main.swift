@@ -6,6 +6,7 @@ nonisolated var commands: [Command] {
   [
     TrainCommand(),
     EvaluateCommand(),
+    ExportCommand(),
     SummaryCommand(),
     GradcheckCommand(),
     BenchCommand(),

@@ -10,7 +10,7 @@ import Foundation
 #endif
 
 /// Whole-file reads with a size limit, and atomic writes.
-enum DataFile {
+package enum DataFile {
   /// The contents of the regular file at `url`.
   ///
   /// The size is checked against `maximumBytes` before anything is
@@ -32,7 +32,7 @@ enum DataFile {
   /// The bytes go to a temporary file in the same directory, which is
   /// flushed to disk and then renamed over the target; the directory is
   /// flushed last so that the rename itself survives a crash.
-  static func writeAtomically(_ data: Data, to url: URL) throws {
+  package static func writeAtomically(_ data: Data, to url: URL) throws {
     let path = url.path
     let directory = url.deletingLastPathComponent().path
     let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
@@ -184,4 +184,78 @@ final class ReadableFile {
           + "it was \(size) bytes when opened")
     }
   }
+}
+
+/// A regular file read in order, a part at a time: a header can be read and
+/// checked before the rest of the file is.
+///
+/// The file is opened without blocking and must be a regular file, as with
+/// ``DataFile/contents(of:maximumBytes:)``.
+final class FileReader: ByteReading {
+  let source: String
+  /// The file's size when it was opened.
+  let size: Int
+  private let descriptor: Int32
+  private var offset = 0
+
+  init(url: URL) throws {
+    let path = url.path
+    source = path
+    descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else {
+      let code = errno
+      if code == ENOENT { throw DataError.fileNotFound(path: path) }
+      throw DataError.ioFailure(path: path, message: "cannot open: \(DataFile.systemMessage(code))")
+    }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else {
+      let code = errno
+      close(descriptor)
+      throw DataError.ioFailure(path: path, message: "cannot stat: \(DataFile.systemMessage(code))")
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      close(descriptor)
+      throw DataError.ioFailure(
+        path: path, message: "is \(DataFile.fileKind(status.st_mode)), not a regular file")
+    }
+    size = Int(status.st_size)
+  }
+
+  deinit { close(descriptor) }
+
+  var remainingUpperBound: Int { max(0, size - offset) }
+
+  func read(count: Int) throws -> [UInt8] {
+    let wanted = min(count, remainingUpperBound)
+    var done = 0
+    let bytes = try [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+      defer { initialized = done }
+      guard let base = buffer.baseAddress else { return }
+      while done < wanted {
+        let count = systemRead(descriptor, base + done, wanted - done)
+        if count < 0 {
+          if errno == EINTR { continue }
+          throw DataError.ioFailure(
+            path: source, message: "cannot read: \(DataFile.systemMessage(errno))")
+        }
+        if count == 0 { break }
+        done += count
+      }
+    }
+    offset += bytes.count
+    return bytes
+  }
+
+  func skipToEnd(limit: Int) throws -> Int {
+    let rest = remainingUpperBound
+    offset = size
+    return rest
+  }
+}
+
+/// The C library's `read`, under a name the reader's own `read(count:)`
+/// does not hide.
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int
+{
+  read(descriptor, buffer, count)
 }

@@ -148,8 +148,32 @@ struct IDXArray {
   }
 }
 
-/// Bytes read in order from memory, raw or gzip-compressed.
-final class ByteStream {
+/// Bytes read in order, from memory or a file: what the array decoders
+/// read their headers and data from.
+protocol ByteReading: AnyObject {
+  /// The name of the input in error messages.
+  var source: String { get }
+  /// The most bytes that can still follow.
+  var remainingUpperBound: Int { get }
+  /// The next `count` bytes, or fewer when the input ends first.
+  func read(count: Int) throws -> [UInt8]
+  /// Reads and discards the rest of the input; returns how many bytes
+  /// there were, stopping once more than `limit` have been seen.
+  func skipToEnd(limit: Int) throws -> Int
+}
+
+/// Bytes read in order from memory, raw or compressed.
+final class ByteStream: ByteReading {
+  /// How the bytes in memory are stored.
+  enum Format {
+    /// Gzip data when it starts with the gzip magic number, else raw.
+    case detect
+    /// Raw bytes, whatever they start with.
+    case raw
+    /// A bare deflate stream, as in a zip archive.
+    case deflate
+  }
+
   /// The name of the input in error messages.
   let source: String
   /// Whether the input is gzip data.
@@ -163,14 +187,20 @@ final class ByteStream {
   private let gzip: GzipReader?
   private var produced = 0
 
-  /// A stream over `input`, inflated on the fly when it is gzip data.
-  init(_ input: UnsafeRawBufferPointer, source: String) throws {
+  /// A stream over `input`, inflated on the fly when it is gzip data
+  /// (with `.detect`) or a deflate stream (with `.deflate`).
+  init(_ input: UnsafeRawBufferPointer, source: String, format: Format = .detect) throws {
     self.source = source
     raw = input
     file = nil
     inputCount = input.count
-    isCompressed = Zlib.isGzip(input)
-    gzip = isCompressed ? try GzipReader(input, source: source) : nil
+    switch format {
+    case .detect: isCompressed = Zlib.isGzip(input)
+    case .raw: isCompressed = false
+    case .deflate: isCompressed = true
+    }
+    gzip =
+      isCompressed ? try GzipReader(input, source: source, rawDeflate: format == .deflate) : nil
   }
 
   /// A stream over the contents of `file`, read from the file as they

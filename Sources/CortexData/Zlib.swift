@@ -29,6 +29,41 @@ enum Zlib {
     return output
   }
 
+  /// `bytes` compressed into a bare deflate stream (RFC 1951), the form
+  /// a zip archive stores.
+  static func deflate(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8] {
+    var stream = z_stream()
+    var status = deflateInit2_(
+      &stream, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
+      Int32(MemoryLayout<z_stream>.size))
+    precondition(status == Z_OK, "zlib deflateInit2 failed with status \(status)")
+    defer { deflateEnd(&stream) }
+    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
+    var produced = 0
+    bytes.withUnsafeBufferPointer { input in
+      output.withUnsafeMutableBufferPointer { out in
+        var consumed = 0
+        repeat {
+          let chunk = min(input.count - consumed, Int(UInt32.max))
+          stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress.map { $0 + consumed })
+          stream.avail_in = uInt(chunk)
+          consumed += chunk
+          let flush = consumed == input.count ? Z_FINISH : Z_NO_FLUSH
+          repeat {
+            let space = min(out.count - produced, Int(UInt32.max))
+            stream.next_out = out.baseAddress.map { $0 + produced }
+            stream.avail_out = uInt(space)
+            status = CZlib.deflate(&stream, flush)
+            produced += space - Int(stream.avail_out)
+          } while stream.avail_in > 0 || (flush == Z_FINISH && status == Z_OK)
+        } while consumed < input.count
+      }
+    }
+    precondition(status == Z_STREAM_END, "zlib deflate failed with status \(status)")
+    output.removeSubrange(produced...)
+    return output
+  }
+
   /// The CRC-32 of `bytes`, continuing from `crc` (0 to start).
   static func crc32(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
     bytes.withUnsafeBytes { crc32($0, continuing: crc) }
@@ -67,30 +102,40 @@ final class GzipReader {
   /// The length of the whole input.
   private let inputCount: Int
   private let source: String
+  private let isRawDeflate: Bool
   private var consumed = 0
   private var finished = false
 
-  /// A reader of the gzip data in `input`; `source` names it in errors.
-  convenience init(_ input: UnsafeRawBufferPointer, source: String) throws {
-    try self.init(input: input, file: nil, source: source)
+  /// A reader of the gzip data in `input`, or with `rawDeflate` of a bare
+  /// deflate stream (RFC 1951, as a zip archive holds it); `source` names
+  /// it in errors.
+  convenience init(_ input: UnsafeRawBufferPointer, source: String, rawDeflate: Bool = false)
+    throws
+  {
+    try self.init(input: input, file: nil, source: source, rawDeflate: rawDeflate)
   }
 
   /// A reader of the gzip data in `file`.
   convenience init(file: ReadableFile) throws {
     try self.init(
-      input: UnsafeRawBufferPointer(start: nil, count: 0), file: file, source: file.path)
+      input: UnsafeRawBufferPointer(start: nil, count: 0), file: file, source: file.path,
+      rawDeflate: false)
   }
 
-  private init(input: UnsafeRawBufferPointer, file: ReadableFile?, source: String) throws {
+  private init(
+    input: UnsafeRawBufferPointer, file: ReadableFile?, source: String, rawDeflate: Bool
+  ) throws {
     self.input = input
     self.file = file
     inputCount = file?.size ?? input.count
     chunk = file.map { _ in .allocate(byteCount: 1 << 16, alignment: 1) }
     self.source = source
+    isRawDeflate = rawDeflate
     stream = .allocate(capacity: 1)
     stream.initialize(to: z_stream())
     let status = inflateInit2_(
-      stream, MAX_WBITS + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+      stream, rawDeflate ? -MAX_WBITS : MAX_WBITS + 16, zlibVersion(),
+      Int32(MemoryLayout<z_stream>.size))
     guard status == Z_OK else {
       stream.deinitialize(count: 1)
       stream.deallocate()
@@ -145,16 +190,18 @@ final class GzipReader {
       case Z_OK:
         continue
       case Z_STREAM_END:
-        if stream.pointee.avail_in > 0 || consumed < inputCount {
+        if !isRawDeflate && (stream.pointee.avail_in > 0 || consumed < inputCount) {
           inflateReset(stream)
         } else {
           finished = true
         }
       case Z_BUF_ERROR:
-        throw DataError.invalidContent(path: source, message: "gzip data is truncated")
+        throw DataError.invalidContent(
+          path: source, message: "\(isRawDeflate ? "deflate" : "gzip") data is truncated")
       default:
         let reason = stream.pointee.msg.map { String(cString: $0) } ?? "status \(status)"
-        throw DataError.invalidContent(path: source, message: "corrupt gzip data: \(reason)")
+        throw DataError.invalidContent(
+          path: source, message: "corrupt \(isRawDeflate ? "deflate" : "gzip") data: \(reason)")
       }
     }
     return filled

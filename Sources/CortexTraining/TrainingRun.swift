@@ -139,7 +139,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     try check("learning rate", baseLearningRate, Self.learningRateRange)
     try check("shift", maximumShift, Self.shiftRange)
     if let trainingLimit { try check("training limit", trainingLimit, Self.trainingLimitRange) }
-    try TrainingRun.checkFit(of: model, imageShape: dataset.imageShape)
+    // NumPy arrays tell their image shape only once loaded; the run checks it then.
+    if let imageShape = dataset.imageShape {
+      try TrainingRun.checkFit(of: model, imageShape: imageShape)
+    }
   }
 
   /// The configuration as checkpoint metadata.
@@ -478,6 +481,25 @@ public final class TrainingRun {
       }
       configuration.epochs = epochs
     }
+    let normalization = try savedNormalization(metadata, of: configuration, url)
+    let run = try TrainingRun(
+      configuration, train: train, test: test, normalization: normalization, history: history)
+    try run.model.load(stateDictionary: tensors)
+    let named = run.model.namedParameters
+    try run.optimizer.load(
+      stateDictionary: tensors, parameterNames: named.map(\.name),
+      shapes: named.map(\.parameter.shape))
+    try run.checkCompleteness(of: tensors, url)
+    run.loadNote = contents.note
+    run.resumedChecksum = contents.checksum
+    return run
+  }
+
+  /// The normalization saved in a checkpoint's metadata, checked against
+  /// the channels of the model its configuration names.
+  static func savedNormalization(
+    _ metadata: [String: String], of configuration: TrainingConfiguration, _ url: URL
+  ) throws -> ChannelStatistics {
     let normalization = try decode(
       ChannelStatistics.self, metadata["cortex.normalization"], key: "normalization", url)
     let channels = configuration.model.inputShape[0]
@@ -491,17 +513,7 @@ public final class TrainingRun {
           "the normalization needs \(channels) finite means and positive deviations, found \(normalization)"
       )
     }
-    let run = try TrainingRun(
-      configuration, train: train, test: test, normalization: normalization, history: history)
-    try run.model.load(stateDictionary: tensors)
-    let named = run.model.namedParameters
-    try run.optimizer.load(
-      stateDictionary: tensors, parameterNames: named.map(\.name),
-      shapes: named.map(\.parameter.shape))
-    try run.checkCompleteness(of: tensors, url)
-    run.loadNote = contents.note
-    run.resumedChecksum = contents.checksum
-    return run
+    return normalization
   }
 
   /// Refuses a checkpoint that lacks a trained parameter's optimizer
@@ -679,6 +691,27 @@ public final class TrainingRun {
       throw DivergenceError(epoch: epoch, step: step, loss: result.loss, anomaly: nil)
     }
     return result
+  }
+
+  /// The model's logits `[N, classes]` for every test image, in the test
+  /// set's order, computed in inference mode 500 images at a time.
+  public func testLogits() -> Tensor<Float> {
+    let count = testSet.count
+    var logits = Tensor<Float>.uninitialized([count, classCount])
+    logits.withUnsafeMutableBufferPointer { target in
+      withLearningPhase(.inference) {
+        withoutRecording {
+          for start in stride(from: 0, to: count, by: 500) {
+            let end = Swift.min(start + 500, count)
+            let batch = model(testSet.images.sliced(alongAxis: 0, range: start..<end))
+            batch.withUnsafeBufferPointer { values in
+              for i in 0..<values.count { target[start * classCount + i] = values[i] }
+            }
+          }
+        }
+      }
+    }
+    return logits
   }
 
   /// Accuracy and confusion matrix on the test set.

@@ -162,6 +162,17 @@ extension KernelSet {
       softmaxRows(x, out, rows: rows, length: length, logarithm: logarithm)
     case .softmaxRowsGradient(let y, let upstream, let out, let rows, let length, let logarithm):
       softmaxRowsGradient(y, upstream, out, rows: rows, length: length, logarithm: logarithm)
+    case .layerNormRows(
+      let x, let weight, let bias, let out, let normalized, let inverseDeviation, let rows,
+      let length, let epsilon):
+      layerNormRows(
+        x, weight: weight, bias: bias, out, normalized: normalized,
+        inverseDeviation: inverseDeviation, rows: rows, length: length, epsilon: epsilon)
+    case .layerNormRowsGradient(
+      let upstream, let normalized, let inverseDeviation, let weight, let out, let rows, let length):
+      layerNormRowsGradient(
+        upstream, normalized: normalized, inverseDeviation: inverseDeviation, weight: weight, out,
+        rows: rows, length: length)
     }
   }
 
@@ -287,4 +298,15 @@ public enum KernelCall<Scalar> {
   case softmaxRowsGradient(
     y: UnsafePointer<Scalar>, upstream: UnsafePointer<Scalar>, out: UnsafeMutablePointer<Scalar>,
     rows: Int, length: Int, logarithm: Bool)
+  /// Layer normalization of `rows` rows of `length` scalars, keeping the
+  /// normalized rows and each row's inverse deviation for the backward pass.
+  case layerNormRows(
+    x: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>, bias: UnsafePointer<Scalar>,
+    out: UnsafeMutablePointer<Scalar>, normalized: UnsafeMutablePointer<Scalar>,
+    inverseDeviation: UnsafeMutablePointer<Scalar>, rows: Int, length: Int, epsilon: Scalar)
+  /// The input gradient of layer normalization from the upstream gradient.
+  case layerNormRowsGradient(
+    upstream: UnsafePointer<Scalar>, normalized: UnsafePointer<Scalar>,
+    inverseDeviation: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
+    out: UnsafeMutablePointer<Scalar>, rows: Int, length: Int)
 }

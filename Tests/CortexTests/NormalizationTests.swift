@@ -154,3 +154,67 @@ import Testing
     #expect(statistics.mean.scalars.allSatisfy { $0.isFinite })
   }
 }
+
+/// Layer normalization runs fused, forward and backward, one pass per row
+/// for each sum; it agrees with its composed definition on rows of any
+/// length and with weights over one or two trailing axes, and gives the
+/// same bits on every instruction set.
+@Suite struct FusedLayerNormTests {
+  static func composed<Scalar: TensorScalar>(
+    _ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>
+  ) -> Tensor<Scalar> {
+    let axes = Array((x.rank - weight.rank)..<x.rank)
+    let centered = x - x.mean(alongAxes: axes, keepDims: true)
+    let variance = square(centered).mean(alongAxes: axes, keepDims: true)
+    return centered / sqrt(variance + 1e-5) * weight + bias
+  }
+
+  static func valuesAndGradients<Scalar: TensorScalar>(
+    _ inputs: [Tensor<Scalar>], _ f: @escaping ([Tensor<Scalar>]) -> Tensor<Scalar>
+  ) -> [Tensor<Scalar>] {
+    let (y, pullback) = valueWithPullback(at: inputs, of: f)
+    return [y] + pullback(Tensor.randomUniform(y.shape, lower: -1, upper: 1, seed: 3))
+  }
+
+  @Test(arguments: [[3, 1], [3, 7], [2, 3, 8], [4, 9], [5, 256], [2, 3, 4, 5]])
+  func fusedAgreesWithTheComposedForm(shape: [Int]) {
+    let trailing = shape.count == 4 ? 2 : 1
+    let x = Tensor<Double>.randomNormal(shape, standardDeviation: 2, seed: 1) + 3
+    let weightShape = Array(shape.suffix(trailing))
+    let w = Tensor<Double>.randomNormal(weightShape, seed: 2)
+    let b = Tensor<Double>.randomNormal(weightShape, seed: 3)
+    let fused = Self.valuesAndGradients([x, w, b]) { layerNorm($0[0], weight: $0[1], bias: $0[2]) }
+    let composed = Self.valuesAndGradients([x, w, b]) { Self.composed($0[0], $0[1], $0[2]) }
+    for (a, c) in zip(fused, composed) {
+      #expect(
+        a.isAlmostEqual(to: c, absoluteTolerance: 1e-12, relativeTolerance: 1e-12),
+        "\(shape): \(a) against \(c)")
+    }
+    let fusedFloat = Self.valuesAndGradients([x, w, b].map { $0.converted(to: Float.self) }) {
+      layerNorm($0[0], weight: $0[1], bias: $0[2])
+    }
+    for (a, c) in zip(fusedFloat, composed) {
+      #expect(
+        a.converted(to: Double.self).isAlmostEqual(
+          to: c, absoluteTolerance: 2e-5, relativeTolerance: 2e-5), "Float \(shape)")
+    }
+  }
+
+  @Test func theFusedPassesAreTheSameBitsOnEverySet() throws {
+    let x = Tensor<Float>.randomNormal([17, 37], seed: 4)
+    let w = Tensor<Float>.randomNormal([37], seed: 5)
+    let b = Tensor<Float>.randomNormal([37], seed: 6)
+    func run(on set: InstructionSet) throws -> [[Float]] {
+      let saved = ComputeSettings.instructionSet
+      try ComputeSettings.setInstructionSet(set)
+      defer { try? ComputeSettings.setInstructionSet(saved) }
+      return Self.valuesAndGradients([x, w, b]) { layerNorm($0[0], weight: $0[1], bias: $0[2]) }
+        .map(\.scalars)
+    }
+    let sets = InstructionSet.supported
+    let reference = try run(on: sets[0])
+    for set in sets.dropFirst() {
+      #expect(try run(on: set) == reference, "\(set) against \(sets[0])")
+    }
+  }
+}

@@ -179,6 +179,20 @@ protocol Backend: AnyObject, Sendable {
   /// `logarithm`, one pass per row.
   func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S>
 
+  /// Layer normalization of each row of `x`, a row being the last
+  /// `weight.scalarCount` scalars: the output `x̂·γ + β`, the normalized
+  /// rows `x̂` and each row's inverse deviation `1/√(σ² + ε)` (one per row,
+  /// in the shape of `x` without the rows' axes).
+  func layerNormRows<S: TensorScalar>(
+    _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>, epsilon: S
+  ) -> (output: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>)
+
+  /// The input gradient of ``layerNormRows(_:weight:bias:epsilon:)`` from
+  /// the upstream gradient and what its forward pass kept.
+  func layerNormRowsGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> Tensor<S>
+
   /// The gradient through ``softmaxLastAxis(_:logarithm:)`` from its output
   /// `y` and the upstream gradient: `y·(g − Σ g·y)` along the last axis, or
   /// `g − e^y·Σ g` for the log-softmax.

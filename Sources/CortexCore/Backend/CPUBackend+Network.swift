@@ -148,6 +148,41 @@ extension CPUBackend {
     return output
   }
 
+  // MARK: Layer normalization
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func layerNormRows<S: TensorScalar>(
+    _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>, epsilon: S
+  ) -> (output: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>) {
+    let length = weight.scalarCount
+    let output = Tensor<S>.uninitialized(x.shape)
+    let normalized = Tensor<S>.uninitialized(x.shape)
+    let inverseDeviation = Tensor<S>.uninitialized(Array(x.shape.dropLast(weight.rank)))
+    runKernel(
+      .layerNormRows(
+        x: x.storage.pointer, weight: weight.storage.pointer, bias: bias.storage.pointer,
+        out: output.storage.pointer, normalized: normalized.storage.pointer,
+        inverseDeviation: inverseDeviation.storage.pointer, rows: x.scalarCount / length,
+        length: length, epsilon: epsilon))
+    return (output, normalized, inverseDeviation)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func layerNormRowsGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> Tensor<S> {
+    let length = weight.scalarCount
+    let output = Tensor<S>.uninitialized(upstream.shape)
+    runKernel(
+      .layerNormRowsGradient(
+        upstream: upstream.storage.pointer, normalized: normalized.storage.pointer,
+        inverseDeviation: inverseDeviation.storage.pointer, weight: weight.storage.pointer,
+        out: output.storage.pointer, rows: upstream.scalarCount / length, length: length))
+    return output
+  }
+
   // MARK: Fused losses
 
   @_specialize(where S == Float)

@@ -149,6 +149,16 @@ final class MetaBackend: Backend {
     meta(x.shape)
   }
 
+  func layerNormRows<S: TensorScalar>(
+    _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>, epsilon: S
+  ) -> (output: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>) {
+    (meta(x.shape), meta(x.shape), meta(Array(x.shape.dropLast(weight.rank))))
+  }
+
+  func layerNormRowsGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> Tensor<S> { meta(upstream.shape) }
+
   func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S> {
     meta(x.shape)
   }

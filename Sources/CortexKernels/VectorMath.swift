@@ -17,16 +17,26 @@ extension KernelSet {
   /// result does not depend on the element's position.
   @inlinable
   static func tanhFloat(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+    mapLanes(x, out, count: count, tanh8)
+  }
+
+  /// `out = f(x)` eight lanes at a time; the last, partial register is
+  /// padded with zeros, so every element goes through the same code.
+  @inlinable @inline(__always)
+  static func mapLanes(
+    _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int,
+    _ f: (SIMD8<Float>) -> SIMD8<Float>
+  ) {
     var i = 0
     while i + 8 <= count {
       let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-      UnsafeMutableRawPointer(out + i).storeBytes(of: tanh8(v), as: SIMD8<Float>.self)
+      UnsafeMutableRawPointer(out + i).storeBytes(of: f(v), as: SIMD8<Float>.self)
       i += 8
     }
     if i < count {
       var v = SIMD8<Float>()
       for j in 0..<(count - i) { v[j] = x[i + j] }
-      let y = tanh8(v)
+      let y = f(v)
       for j in 0..<(count - i) { out[i + j] = y[j] }
     }
   }
@@ -42,18 +52,7 @@ extension KernelSet {
   /// product and may differ in the last bit.
   @inlinable
   static func expFloat(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-      let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-      UnsafeMutableRawPointer(out + i).storeBytes(of: exp8(v), as: SIMD8<Float>.self)
-      i += 8
-    }
-    if i < count {
-      var v = SIMD8<Float>()
-      for j in 0..<(count - i) { v[j] = x[i + j] }
-      let y = exp8(v)
-      for j in 0..<(count - i) { out[i + j] = y[j] }
-    }
+    mapLanes(x, out, count: count, exp8)
   }
 
   @inlinable @inline(__always)

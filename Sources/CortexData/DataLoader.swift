@@ -1,4 +1,5 @@
 import CortexCore
+import Dispatch
 
 /// Batches of examples from tensors that share their leading size: row `i`
 /// of every tensor is example `i`.
@@ -16,8 +17,10 @@ import CortexCore
 /// (the same seed gives the same order on every run and platform), or any
 /// list of batches of example indices (a `DistributedSampler`'s shares,
 /// for instance). A per-example transform (an augmentation, say) runs on
-/// each example's rows before they are stacked. Gathering is
-/// deterministic: every pass over the loader yields the same batches.
+/// each example's rows before they are stacked. While the caller works on
+/// one batch, the next is gathered on a background thread; gathering is
+/// deterministic, so prefetching never changes a batch, and every pass
+/// over the loader yields the same batches.
 public final class DataLoader: Sequence, Sendable {
   /// Float tensors, each with the examples on its first axis.
   public let tensors: [Tensor<Float>]
@@ -26,6 +29,9 @@ public final class DataLoader: Sequence, Sendable {
   public let indexTensors: [IndexTensor]
   /// The example indices of each batch, in order.
   public let batchIndices: [[Int]]
+  /// Whether the next batch is gathered on a background thread while the
+  /// caller works on the current one.
+  public let prefetches: Bool
   let transform: (@Sendable (_ index: Int, _ example: [Tensor<Float>]) -> [Tensor<Float>])?
 
   /// One batch: the rows of every tensor at ``indices``, stacked.
@@ -50,6 +56,7 @@ public final class DataLoader: Sequence, Sendable {
   ///     their order.
   ///   - dropLast: drops a last batch of fewer than `batchSize` examples;
   ///     by default it is kept.
+  ///   - prefetch: gathers the next batch on a background thread.
   ///   - transform: applied to each example's rows (the float tensors'
   ///     rows, without the leading axis) with the example's index; it must
   ///     keep their shapes.
@@ -57,7 +64,7 @@ public final class DataLoader: Sequence, Sendable {
   ///   `batchSize` is positive.
   public convenience init(
     tensors: [Tensor<Float>], indexTensors: [IndexTensor] = [], batchSize: Int,
-    shuffleSeed: UInt64? = nil, dropLast: Bool = false,
+    shuffleSeed: UInt64? = nil, dropLast: Bool = false, prefetch: Bool = true,
     transform: (@Sendable (_ index: Int, _ example: [Tensor<Float>]) -> [Tensor<Float>])? = nil
   ) {
     precondition(batchSize > 0, "DataLoader: batch size must be positive, found \(batchSize)")
@@ -69,7 +76,7 @@ public final class DataLoader: Sequence, Sendable {
       tensors: tensors, indexTensors: indexTensors,
       batches: (0..<batchCount).map {
         Array(order[$0 * batchSize..<Swift.min(($0 + 1) * batchSize, count)])
-      }, transform: transform)
+      }, prefetch: prefetch, transform: transform)
   }
 
   /// A loader of the given batches of example indices, in order.
@@ -78,6 +85,7 @@ public final class DataLoader: Sequence, Sendable {
   ///   is in range.
   public init(
     tensors: [Tensor<Float>], indexTensors: [IndexTensor] = [], batches: [[Int]],
+    prefetch: Bool = true,
     transform: (@Sendable (_ index: Int, _ example: [Tensor<Float>]) -> [Tensor<Float>])? = nil
   ) {
     let count = Self.exampleCount(tensors, indexTensors)
@@ -88,6 +96,7 @@ public final class DataLoader: Sequence, Sendable {
     self.tensors = tensors
     self.indexTensors = indexTensors
     batchIndices = batches
+    prefetches = prefetch
     self.transform = transform
   }
 
@@ -159,10 +168,12 @@ public final class DataLoader: Sequence, Sendable {
   /// An iterator over the batches, in order.
   public func makeIterator() -> Iterator { Iterator(self) }
 
-  /// Produces one batch after another.
+  /// Produces one batch after another, the next one gathered in the
+  /// background while the caller works on the current one.
   public final class Iterator: IteratorProtocol {
     private let loader: DataLoader
     private var position = 0
+    private var pending: PendingBatch?
 
     init(_ loader: DataLoader) {
       self.loader = loader
@@ -171,8 +182,38 @@ public final class DataLoader: Sequence, Sendable {
     /// The next batch, or `nil` after the last.
     public func next() -> Batch? {
       guard position < loader.count else { return nil }
+      let current = pending ?? PendingBatch(loader, position, background: false)
       position += 1
-      return loader.batch(position - 1)
+      pending =
+        loader.prefetches && position < loader.count
+        ? PendingBatch(loader, position, background: true) : nil
+      return current.wait()
     }
+  }
+}
+
+/// A batch of a ``DataLoader`` being gathered, on a background thread or
+/// at once.
+final class PendingBatch: @unchecked Sendable {
+  private var batch: DataLoader.Batch?
+  private let done = DispatchSemaphore(value: 0)
+
+  init(_ loader: DataLoader, _ position: Int, background: Bool) {
+    guard background else {
+      batch = loader.batch(position)
+      done.signal()
+      return
+    }
+    DispatchQueue.global().async {
+      self.batch = loader.batch(position)
+      self.done.signal()
+    }
+  }
+
+  /// The batch, once gathered: the semaphore orders the background write
+  /// before this read.
+  func wait() -> DataLoader.Batch {
+    done.wait()
+    return batch!
   }
 }

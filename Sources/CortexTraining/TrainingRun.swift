@@ -473,7 +473,7 @@ public final class TrainingRun {
     model.reseedRandomLayers(seed: epochSeed &+ UInt64(sampler.rank))
     let batches = sampler.shares(seed: epochSeed)
     // One batching path: the loader gathers this process's share of each
-    // batch.
+    // batch, the next one in the background while this one trains.
     let loader = DataLoader(
       tensors: [trainingSet.images], indexTensors: [IndexTensor(trainingSet.labels)],
       batches: batches.map(\.indices))

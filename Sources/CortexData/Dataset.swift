@@ -29,21 +29,13 @@ public struct Dataset: Equatable, Sendable {
 
   /// The examples at `indices`, in that order.
   public func gathering(_ indices: [Int]) -> Dataset {
-    let rowShape = Array(images.shape.dropFirst())
-    let rowLength = rowShape.reduce(1, *)
-    var result = Tensor<Float>.uninitialized([indices.count] + rowShape)
-    result.withUnsafeMutableBufferPointer { target in
-      images.withUnsafeBufferPointer { source in
-        guard let to = target.baseAddress, let from = source.baseAddress else { return }
-        for (row, index) in indices.enumerated() {
-          precondition(
-            index >= 0 && index < count,
-            "Dataset.gathering: index \(index) is out of range 0..<\(count)")
-          (to + row * rowLength).initialize(from: from + index * rowLength, count: rowLength)
-        }
-      }
+    for index in indices {
+      precondition(
+        index >= 0 && index < count,
+        "Dataset.gathering: index \(index) is out of range 0..<\(count)")
     }
-    return Dataset(images: result, labels: indices.map { labels[$0] })
+    return Dataset(
+      images: DataLoader.gather(images, indices), labels: indices.map { labels[$0] })
   }
 
   /// The first `n` examples, or all of them when there are fewer.
@@ -81,37 +73,34 @@ public struct Dataset: Equatable, Sendable {
   ///     examples; by default it is kept.
   public func batches(size: Int, seed: UInt64? = nil, dropLast: Bool = false) -> Batches {
     precondition(size > 0, "Dataset.batches: batch size must be positive, found \(size)")
-    let order = seed.map { Dataset.permutation(count: count, seed: $0) } ?? Array(0..<count)
-    return Batches(dataset: self, order: order, size: size, dropLast: dropLast)
+    return Batches(
+      loader: DataLoader(
+        tensors: [images], indexTensors: [IndexTensor(labels)], batchSize: size, shuffleSeed: seed,
+        dropLast: dropLast))
   }
 
-  /// The batches of one pass over a dataset; see ``Dataset/batches(size:seed:dropLast:)``.
+  /// The batches of one pass over a dataset, gathered by a ``DataLoader``;
+  /// see ``Dataset/batches(size:seed:dropLast:)``.
   public struct Batches: Sequence, Sendable {
-    let dataset: Dataset
-    let order: [Int]
-    let size: Int
-    let dropLast: Bool
+    /// The loader that gathers the batches.
+    public let loader: DataLoader
 
     /// The number of batches.
-    public var count: Int {
-      dropLast ? order.count / size : (order.count + size - 1) / size
-    }
+    public var count: Int { loader.count }
+
+    /// At least the number of batches, for `Array(batches)`.
+    public var underestimatedCount: Int { loader.count }
 
     /// An iterator over the batches, in order.
-    public func makeIterator() -> Iterator { Iterator(batches: self) }
+    public func makeIterator() -> Iterator { Iterator(base: loader.makeIterator()) }
 
     /// Produces one batch after another.
     public struct Iterator: IteratorProtocol {
-      let batches: Batches
-      var index = 0
+      let base: DataLoader.Iterator
 
       /// The next batch, or `nil` after the last.
       public mutating func next() -> Dataset? {
-        guard index < batches.count else { return nil }
-        let start = index * batches.size
-        let end = Swift.min(start + batches.size, batches.order.count)
-        index += 1
-        return batches.dataset.gathering(Array(batches.order[start..<end]))
+        base.next().map { Dataset(images: $0.tensors[0], labels: $0.indexTensors[0].scalars) }
       }
     }
   }

@@ -583,20 +583,25 @@ public final class TrainingRun {
       rank: dataParallel?.group.rank ?? 0, size: dataParallel?.group.size ?? 1)
     model.reseedRandomLayers(seed: epochSeed &+ UInt64(sampler.rank))
     let batches = sampler.shares(seed: epochSeed)
+    // One batching path: the loader gathers this process's share of each
+    // batch, the next one in the background while this one trains.
+    let loader = DataLoader(
+      tensors: [trainingSet.images], indexTensors: [IndexTensor(trainingSet.labels)],
+      batches: batches.map(\.indices))
     let start = DispatchTime.now().uptimeNanoseconds
     var (lossSum, correct, seen) = (0.0, 0, 0)
     var curve: [Double] = []
     var (curveSum, curveCount) = (0.0, 0)
     var augmentation = SeededGenerator(seed: epochSeed ^ 0x5348_4946_5453)
     var firstLoss: Double?
-    for (index, share) in batches.enumerated() {
-      let batch = trainingSet.gathering(share.indices)
+    for (index, (share, batch)) in zip(batches, loader).enumerated() {
       let images = augmented(
-        batch.images, shiftingUpTo: configuration.maximumShift,
+        batch.tensors[0], shiftingUpTo: configuration.maximumShift,
         flipping: configuration.flipsHorizontally, using: &augmentation, at: share.offset,
         of: share.batchCount)
       let (loss, right) = try step(
-        images, batch.labels, of: share.batchCount, epoch: epoch + 1, step: index + 1)
+        images, batch.indexTensors[0].scalars, of: share.batchCount, epoch: epoch + 1,
+        step: index + 1)
       if index == 0 { firstLoss = loss }
       lossSum += loss
       correct += right

@@ -273,3 +273,25 @@ public struct DistributedSampler: Sendable {
     }
   }
 }
+
+extension DataLoader {
+  /// A loader of this process's share of each batch a ``DistributedSampler``
+  /// draws from `seed`: the sampler decides which examples, the loader
+  /// gathers them (the next batch in the background).
+  ///
+  /// - Precondition: the tensors' leading size is the sampler's count.
+  public convenience init(
+    tensors: [Tensor<Float>], indexTensors: [IndexTensor] = [], sampler: DistributedSampler,
+    seed: UInt64, prefetch: Bool = true,
+    transform: (@Sendable (_ index: Int, _ example: [Tensor<Float>]) -> [Tensor<Float>])? = nil
+  ) {
+    let sizes = tensors.map { $0.shape.first } + indexTensors.map { $0.shape.first }
+    precondition(
+      sizes.allSatisfy { $0 == sampler.count },
+      "DataLoader: the sampler draws from \(sampler.count) examples, the tensors hold \(sizes)")
+    self.init(
+      tensors: tensors, indexTensors: indexTensors,
+      batches: sampler.shares(seed: seed).map(\.indices), prefetch: prefetch,
+      transform: transform)
+  }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import CortexCLI
 @testable import CortexCore
 @testable import CortexData
 @testable import CortexNN
@@ -79,5 +80,34 @@ import Testing
     let batches = DataLoader(tensors: [features], batchSize: 4, shuffleSeed: 3).batchIndices
     #expect(zip(first, second).map { $0.indices + $1.indices } == batches)
     #expect((first + second).allSatisfy(rowsMatch))
+  }
+
+  /// The training run batches through the loader, and a short run of the
+  /// default recipe writes the checkpoint it wrote before the loader
+  /// existed: the CRC-32 of its tensors' bytes, in the order of their
+  /// names, is the one the earlier batching gave. (The kernels with fused
+  /// multiply-add give the same bits on every CPU; the baseline kernels
+  /// round differently, so the figure holds for them only.)
+  @Test func theTrainingRunKeepsItsCheckpointBits() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "cortex-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    #expect(
+      try TrainCommand().run([
+        "--limit", "192", "--batch-size", "32", "--epochs", "1", "--seed", "5", "--threads", "2",
+        "--out", folder.path,
+      ]) == 0)
+    let tensors = try Checkpoint.load(from: folder.appendingPathComponent("checkpoint.safetensors"))
+    var crc: UInt32 = 0
+    for name in tensors.keys.sorted() {
+      let bytes = tensors[name]!.scalars.map { $0.bitPattern.littleEndian }.withUnsafeBytes {
+        Array($0)
+      }
+      crc = Zlib.crc32(bytes, continuing: crc)
+    }
+    #expect(tensors.count == 21)
+    if ComputeSettings.instructionSet != .baseline {
+      #expect(crc == 0x0829_09A6)
+    }
   }
 }

@@ -21,13 +21,15 @@ import Testing
   /// Runs the command line with standard output replaced by `descriptor`
   /// (or closed, for -1) and returns its exit status.
   func status(_ arguments: [String], standardOutput descriptor: Int32) -> Int32 {
-    let saved = dup(STDOUT_FILENO)
-    defer {
-      dup2(saved, STDOUT_FILENO)
-      close(saved)
+    standardStreamRedirection.withLock { _ in
+      let saved = dup(STDOUT_FILENO)
+      defer {
+        dup2(saved, STDOUT_FILENO)
+        close(saved)
+      }
+      if descriptor >= 0 { dup2(descriptor, STDOUT_FILENO) } else { close(STDOUT_FILENO) }
+      return runCommandLine(arguments)
     }
-    if descriptor >= 0 { dup2(descriptor, STDOUT_FILENO) } else { close(STDOUT_FILENO) }
-    return runCommandLine(arguments)
   }
 
   /// A full disk, a closed descriptor and a pipe without a reader are
@@ -166,12 +168,15 @@ import Testing
     _ = FileManager.default.createFile(atPath: errors.path, contents: Data())
     defer { try? FileManager.default.removeItem(at: errors) }
     let descriptor = open(errors.path, O_WRONLY)
-    let saved = dup(STDERR_FILENO)
-    dup2(descriptor, STDERR_FILENO)
-    let status = runCommandLine(
-      ["train", "--data", "/nonexistent/data", "--epochs", "1", "--out", "/proc"])
-    dup2(saved, STDERR_FILENO)
-    close(saved)
+    let status = standardStreamRedirection.withLock { _ in
+      let saved = dup(STDERR_FILENO)
+      dup2(descriptor, STDERR_FILENO)
+      let status = runCommandLine(
+        ["train", "--data", "/nonexistent/data", "--epochs", "1", "--out", "/proc"])
+      dup2(saved, STDERR_FILENO)
+      close(saved)
+      return status
+    }
     close(descriptor)
     #expect(status == 2)
     // Standard error is the process's, shared with the tests running

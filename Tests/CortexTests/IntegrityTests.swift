@@ -356,11 +356,14 @@ import Testing
     let file = temporaryFolder()
     defer { try? FileManager.default.removeItem(at: file) }
     let descriptor = open(file.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let saved = dup(STDOUT_FILENO)
-    dup2(descriptor, STDOUT_FILENO)
-    let status = runCommandLine(arguments)
-    dup2(saved, STDOUT_FILENO)
-    close(saved)
+    let status = standardStreamRedirection.withLock { _ in
+      let saved = dup(STDOUT_FILENO)
+      dup2(descriptor, STDOUT_FILENO)
+      let status = runCommandLine(arguments)
+      dup2(saved, STDOUT_FILENO)
+      close(saved)
+      return status
+    }
     close(descriptor)
     let text = try String(contentsOf: file, encoding: .utf8)
     return (status, text.split(separator: "\n").map(String.init))
@@ -389,7 +392,9 @@ import Testing
       lines.lastIndex { $0.hasPrefix("best test accuracy ") }, "\(lines)")
     let last = lines[position]
     #expect(
-      !lines[(position + 1)...].contains { $0.hasPrefix("test accuracy ") || $0.hasPrefix("epoch ") },
+      !lines[(position + 1)...].contains {
+        $0.hasPrefix("test accuracy ") || $0.hasPrefix("epoch ")
+      },
       "\(lines)")
     if kept.completedEpochs == 2 {
       #expect(last.hasSuffix("after epoch 2, the last: \(folder.path)/checkpoint.safetensors"))

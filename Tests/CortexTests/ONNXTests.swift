@@ -272,7 +272,7 @@ func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     }
     let model = try Sequential<Float> {
       Flatten<Float>()
-      try Residual<Float> { Doubling() }
+      Residual<Float> { Doubling() }
       try Dense<Float>(inputSize: 4, outputSize: 2)
     }
     #expect(

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import CortexCore
@@ -79,3 +80,8 @@ extension Tensor {
     Tensor(shape: shape, scalars: scalars.map(f))
   }
 }
+
+/// Held while a test redirects the process's standard output or error, so
+/// that two tests running side by side never redirect them at once (the
+/// second would take the first one's lines).
+let standardStreamRedirection = Mutex<Void>(())

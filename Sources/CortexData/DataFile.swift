@@ -189,58 +189,28 @@ final class ReadableFile {
 /// A regular file read in order, a part at a time: a header can be read and
 /// checked before the rest of the file is.
 ///
-/// The file is opened without blocking and must be a regular file, as with
-/// ``DataFile/contents(of:maximumBytes:)``.
+/// The file is opened as a ``ReadableFile``: without blocking, and only if
+/// it is a regular file.
 final class FileReader: ByteReading {
   let source: String
   /// The file's size when it was opened.
   let size: Int
-  private let descriptor: Int32
+  private let file: ReadableFile
   private var offset = 0
 
   init(url: URL) throws {
-    let path = url.path
-    source = path
-    descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard descriptor >= 0 else {
-      let code = errno
-      if code == ENOENT { throw DataError.fileNotFound(path: path) }
-      throw DataError.ioFailure(path: path, message: "cannot open: \(DataFile.systemMessage(code))")
-    }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-      let code = errno
-      close(descriptor)
-      throw DataError.ioFailure(path: path, message: "cannot stat: \(DataFile.systemMessage(code))")
-    }
-    guard status.st_mode & S_IFMT == S_IFREG else {
-      close(descriptor)
-      throw DataError.ioFailure(
-        path: path, message: "is \(DataFile.fileKind(status.st_mode)), not a regular file")
-    }
-    size = Int(status.st_size)
+    file = try ReadableFile(url, maximumBytes: .max)
+    source = file.path
+    size = file.size
   }
-
-  deinit { close(descriptor) }
 
   var remainingUpperBound: Int { max(0, size - offset) }
 
   func read(count: Int) throws -> [UInt8] {
     let wanted = min(count, remainingUpperBound)
-    var done = 0
     let bytes = try [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
-      defer { initialized = done }
-      guard let base = buffer.baseAddress else { return }
-      while done < wanted {
-        let count = systemRead(descriptor, base + done, wanted - done)
-        if count < 0 {
-          if errno == EINTR { continue }
-          throw DataError.ioFailure(
-            path: source, message: "cannot read: \(DataFile.systemMessage(errno))")
-        }
-        if count == 0 { break }
-        done += count
-      }
+      initialized = 0
+      initialized = try file.read(at: offset, upTo: UnsafeMutableRawBufferPointer(buffer))
     }
     offset += bytes.count
     return bytes
@@ -251,11 +221,4 @@ final class FileReader: ByteReading {
     offset = size
     return rest
   }
-}
-
-/// The C library's `read`, under a name the reader's own `read(count:)`
-/// does not hide.
-private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int
-{
-  read(descriptor, buffer, count)
 }

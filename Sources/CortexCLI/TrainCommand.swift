@@ -43,17 +43,20 @@ struct TrainCommand: Command {
                            [N,C,H,W], uint8 or float32 in [0,1]; labels [N],
                            uint8 or int64, 0 to 9)
       --epochs N           epochs to train (default 5 for lenet5, 40 for
-                           maxout-mnist, 12 for the others)
-      --batch-size N       examples per step (default 64)
+                           maxout-mnist, 9 for vit-mnist, 12 for the others)
+      --batch-size N       examples per step (default 64; 128 for vit-mnist)
       --lr RATE            base learning rate (default 0.05 for sgd, 0.005 for
                            maxout-mnist with sgd; 0.001 for adam, adamw and
-                           rmsprop, 1 for adadelta)
+                           rmsprop, 0.002 for vit-mnist with adamw; 1 for
+                           adadelta)
       --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
                            default), adam, rmsprop, adadelta, adamw (decoupled
-                           weight decay 0.01; the default for fashion-cnn)
+                           weight decay 0.01; the default for fashion-cnn and
+                           vit-mnist)
       --schedule NAME      cosine (the default), step, plateau, constant,
                            warmup-cosine (linear warmup over a tenth of the
-                           epochs, at least one, then cosine)
+                           epochs, at least one, then cosine; the default for
+                           vit-mnist)
       --seed N             seeds the weights, the order of examples, their
                            shifts and flips, and dropout (default 1)
       --shift N            shift each training image by up to N pixels, anew
@@ -281,9 +284,9 @@ struct TrainCommand: Command {
     configuration.epochs = try options.int(
       "epochs", default: configuration.epochs, range: TrainingConfiguration.epochRange)
     configuration.batchSize = try options.int(
-      "batch-size", default: 64, range: TrainingConfiguration.batchSizeRange)
+      "batch-size", default: configuration.batchSize, range: TrainingConfiguration.batchSizeRange)
     configuration.optimizer = try options.choice("optimizer", default: configuration.optimizer)
-    configuration.schedule = try options.choice("schedule", default: ScheduleKind.cosine)
+    configuration.schedule = try options.choice("schedule", default: configuration.schedule)
     configuration.learningRate = try options.double(
       "lr", default: nil, range: TrainingConfiguration.learningRateRange)
     configuration.seed = UInt64(try options.int("seed", default: 1, range: 0...Int.max))

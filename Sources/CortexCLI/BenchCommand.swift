@@ -25,6 +25,8 @@ struct BenchCommand: Command {
       convnetjs_cifar_step_b64  Zoo.convNetJSCIFAR10 training step, batch 64
       attention_fwdbwd          scaledDotProductAttention, query, key and
                                 value 64×4×50×32, forward + backward
+      vit_mnist_step_b128       Zoo vit-mnist training step (Trainer, softmax
+                                cross-entropy, AdamW 0.002), batch 128
       layernorm_fwdbwd          layerNorm 4096×256 with weight and bias,
                                 forward + backward (input, weight, bias)
       gelu_fwdbwd               gelu (exact) 4096×1024, forward + backward
@@ -241,6 +243,9 @@ struct BenchRow {
         input: [64, 3, 32, 32],
         threads: threads),
       attention(name: "attention_fwdbwd", shape: [64, 4, 50, 32], threads: threads),
+      trainingStep(
+        name: "vit_mnist_step_b128", model: ModelName.vitMNIST.build(), input: [128, 1, 28, 28],
+        threads: threads, optimizer: { AdamW<Float>(learningRate: 0.002) }),
       forwardBackward(
         name: "layernorm_fwdbwd", shapes: [[4096, 256], [256], [256]], threads: threads
       ) { layerNorm($0[0], weight: $0[1], bias: $0[2]) },
@@ -361,10 +366,13 @@ struct BenchRow {
   }
 
   static func trainingStep(
-    name: String, model: Sequential<Float>, input: [Int], threads: Int
+    name: String, model: Sequential<Float>, input: [Int], threads: Int,
+    optimizer: @escaping () -> any Optimizer<Float> = {
+      SGD<Float>(learningRate: 0.01, momentum: 0.9)
+    }
   ) -> BenchRow {
     BenchRow(name: name, shape: "batch \(dims(input))", threads: threads, flops: nil) {
-      let trainer = Trainer(model: model, optimizer: SGD<Float>(learningRate: 0.01, momentum: 0.9))
+      let trainer = Trainer(model: model, optimizer: optimizer())
       let x = Tensor<Float>.randomUniform(input, lower: 0, upper: 1, seed: 1)
       let labels = (0..<input[0]).map { $0 % 10 }
       return { trainer.step(inputs: x, labels: labels) }

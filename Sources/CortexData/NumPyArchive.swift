@@ -76,36 +76,34 @@ public enum NumPyArchive {
       }
       let crc = Zlib.crc32(contents)
       let method: UInt16 = compressed ? 8 : 0
-      // Local header: signature, version 2.0, UTF-8 names, method, the
-      // time and date of 1980-01-01 00:00, checksum, sizes, name.
+      /// What the local and the central header share: version 2.0 needed,
+      /// UTF-8 names, method, the time and date of 1980-01-01 00:00,
+      /// checksum, sizes, the name's length and no extra field.
+      func entry(_ writer: inout ZipWriter) {
+        writer.half(20)
+        writer.half(0x0800)
+        writer.half(method)
+        writer.half(0)
+        writer.half(0x21)
+        writer.word(crc)
+        writer.word(UInt32(stored.count))
+        writer.word(UInt32(contents.count))
+        writer.half(UInt16(member.count))
+        writer.half(0)
+      }
+      // Local header: signature, the shared fields, name.
       var local = ZipWriter()
       local.word(0x0403_4B50)
-      local.half(20)
-      local.half(0x0800)
-      local.half(method)
-      local.half(0)
-      local.half(0x21)
-      local.word(crc)
-      local.word(UInt32(stored.count))
-      local.word(UInt32(contents.count))
-      local.half(UInt16(member.count))
-      local.half(0)
+      entry(&local)
       archive.append(contentsOf: local.bytes + member)
       archive.append(contentsOf: stored)
 
+      // Central header: signature, version 2.0 made by, the shared
+      // fields, then no comment, disk 0, no attributes, the offset.
       var central = ZipWriter()
       central.word(0x0201_4B50)
       central.half(20)
-      central.half(20)
-      central.half(0x0800)
-      central.half(method)
-      central.half(0)
-      central.half(0x21)
-      central.word(crc)
-      central.word(UInt32(stored.count))
-      central.word(UInt32(contents.count))
-      central.half(UInt16(member.count))
-      central.half(0)  // extra field
+      entry(&central)
       central.half(0)  // comment
       central.half(0)  // disk
       central.half(0)  // internal attributes

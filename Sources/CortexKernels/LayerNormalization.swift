@@ -5,33 +5,6 @@
 /// fused, so every set gives the same bits.
 
 extension KernelSet {
-  /// Eight lanes of `p` (the lanes past `count` are 0).
-  @inlinable @inline(__always)
-  static func lanes<S: KernelScalar & SIMDScalar>(_ p: UnsafePointer<S>, count: Int) -> SIMD8<S> {
-    if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<S>.self) }
-    var v = SIMD8<S>()
-    for j in 0..<count { v[j] = p[j] }
-    return v
-  }
-
-  /// Stores the first `count` (at most eight) lanes of `v` at `p`.
-  @inlinable @inline(__always)
-  static func store<S: KernelScalar & SIMDScalar>(
-    _ v: SIMD8<S>, _ p: UnsafeMutablePointer<S>, count: Int
-  ) {
-    if count >= 8 {
-      UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<S>.self)
-      return
-    }
-    for j in 0..<count { p[j] = v[j] }
-  }
-
-  /// Eight lanes added in a fixed order.
-  @inlinable @inline(__always)
-  static func total<S: KernelScalar & SIMDScalar>(_ v: SIMD8<S>) -> S {
-    ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
-  }
-
   /// Normalizes each of `rows` rows of `length`: `x̂ = (x − μ)·r` with the
   /// row's mean `μ` and `r = 1/√(σ² + ε)` (biased variance, two passes),
   /// then `out = x̂·γ + β`. Keeps `x̂` in `normalized` and `r` in

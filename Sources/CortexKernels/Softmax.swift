@@ -56,66 +56,41 @@ extension KernelSet {
     }
   }
 
-  /// Eight lanes added in a fixed order, the same on every set.
-  @inlinable @inline(__always)
-  static func laneSum(_ v: SIMD8<Float>) -> Float {
-    ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
-  }
-
-  /// Eight lanes starting at `p`, the lanes past `count` filled with `fill`.
-  @inlinable @inline(__always)
-  static func load8(_ p: UnsafePointer<Float>, count: Int, fill: Float) -> SIMD8<Float> {
-    if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-    var v = SIMD8<Float>(repeating: fill)
-    for j in 0..<count { v[j] = p[j] }
-    return v
-  }
-
-  /// Stores the first `count` (at most eight) lanes of `v` at `p`.
-  @inlinable @inline(__always)
-  static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, count: Int) {
-    if count >= 8 {
-      UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-      return
-    }
-    for j in 0..<count { p[j] = v[j] }
-  }
-
   @inlinable
   static func softmaxRowFloat(
     _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int, logarithm: Bool
   ) {
-    var lanes = SIMD8<Float>(repeating: -.infinity)
+    var maxima = SIMD8<Float>(repeating: -.infinity)
     var j = 0
     while j < length {
-      let v = load8(x + j, count: length - j, fill: -.infinity)
-      lanes = lanes.replacing(with: v, where: .!(v .<= lanes))
+      let v = lanes(x + j, count: length - j, fill: -.infinity)
+      maxima = maxima.replacing(with: v, where: .!(v .<= maxima))
       j += 8
     }
-    var largest = lanes[0]
-    for lane in 1..<8 where !(lanes[lane] <= largest) { largest = lanes[lane] }
+    var largest = maxima[0]
+    for lane in 1..<8 where !(maxima[lane] <= largest) { largest = maxima[lane] }
     let m = SIMD8<Float>(repeating: largest)
     var sums = SIMD8<Float>()
     j = 0
     while j < length {
-      let e = exp8(load8(x + j, count: length - j, fill: -.infinity) - m)
-      if !logarithm { store8(e, out + j, count: length - j) }
+      let e = exp8(lanes(x + j, count: length - j, fill: -.infinity) - m)
+      if !logarithm { store(e, out + j, count: length - j) }
       sums += e
       j += 8
     }
-    let total = laneSum(sums)
+    let total = total(sums)
     j = 0
     if logarithm {
       let shift = SIMD8<Float>(repeating: largest + Float.log(total))
       while j < length {
-        store8(load8(x + j, count: length - j, fill: 0) - shift, out + j, count: length - j)
+        store(lanes(x + j, count: length - j) - shift, out + j, count: length - j)
         j += 8
       }
     } else {
       let divisor = SIMD8<Float>(repeating: total)
       while j < length {
-        let e = load8(UnsafePointer(out + j), count: length - j, fill: 0)
-        store8(e / divisor, out + j, count: length - j)
+        let e = lanes(UnsafePointer(out + j), count: length - j)
+        store(e / divisor, out + j, count: length - j)
         j += 8
       }
     }
@@ -129,18 +104,18 @@ extension KernelSet {
     var sums = SIMD8<Float>()
     var j = 0
     while j < length {
-      let upstream = load8(g + j, count: length - j, fill: 0)
-      sums += logarithm ? upstream : upstream * load8(y + j, count: length - j, fill: 0)
+      let upstream = lanes(g + j, count: length - j)
+      sums += logarithm ? upstream : upstream * lanes(y + j, count: length - j)
       j += 8
     }
-    let total = SIMD8<Float>(repeating: laneSum(sums))
+    let total = SIMD8<Float>(repeating: total(sums))
     j = 0
     while j < length {
       let (values, upstream) = (
-        load8(y + j, count: length - j, fill: 0), load8(g + j, count: length - j, fill: 0)
+        lanes(y + j, count: length - j), lanes(g + j, count: length - j)
       )
       let gradient = logarithm ? upstream - exp8(values) * total : values * (upstream - total)
-      store8(gradient, out + j, count: length - j)
+      store(gradient, out + j, count: length - j)
       j += 8
     }
   }

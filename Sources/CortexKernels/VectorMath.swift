@@ -28,17 +28,39 @@ extension KernelSet {
     _ f: (SIMD8<Float>) -> SIMD8<Float>
   ) {
     var i = 0
-    while i + 8 <= count {
-      let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-      UnsafeMutableRawPointer(out + i).storeBytes(of: f(v), as: SIMD8<Float>.self)
+    while i < count {
+      store(f(lanes(x + i, count: count - i)), out + i, count: count - i)
       i += 8
     }
-    if i < count {
-      var v = SIMD8<Float>()
-      for j in 0..<(count - i) { v[j] = x[i + j] }
-      let y = f(v)
-      for j in 0..<(count - i) { out[i + j] = y[j] }
+  }
+
+  /// Eight lanes of `p`; the lanes past `count` hold `fill`.
+  @inlinable @inline(__always)
+  static func lanes<S: KernelScalar & SIMDScalar>(
+    _ p: UnsafePointer<S>, count: Int, fill: S = 0
+  ) -> SIMD8<S> {
+    if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<S>.self) }
+    var v = SIMD8<S>(repeating: fill)
+    for j in 0..<count { v[j] = p[j] }
+    return v
+  }
+
+  /// Stores the first `count` (at most eight) lanes of `v` at `p`.
+  @inlinable @inline(__always)
+  static func store<S: KernelScalar & SIMDScalar>(
+    _ v: SIMD8<S>, _ p: UnsafeMutablePointer<S>, count: Int
+  ) {
+    if count >= 8 {
+      UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<S>.self)
+      return
     }
+    for j in 0..<count { p[j] = v[j] }
+  }
+
+  /// Eight lanes added in a fixed order.
+  @inlinable @inline(__always)
+  static func total<S: KernelScalar & SIMDScalar>(_ v: SIMD8<S>) -> S {
+    ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
   }
 
   /// `eˣ` in single precision, within 1 ulp of `expf` over the tests' sweep

@@ -143,13 +143,8 @@ import Testing
     process.arguments = [
       "-c", "ulimit -v 4000000; exec \"$0\" evaluate \"$1\"", MPIJob.cortex!, url.path,
     ]
-    let pipe = Pipe()
-    process.standardError = pipe
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 2)
+    let (status, text) = try statusAndStandardError(of: process)
+    #expect(status == 2)
     #expect(
       text
         == "error: \(url.path): bytes 12..<\((1 << 33) - (valid.count - 12)) of the data "

@@ -170,13 +170,8 @@ struct MPIRunTests {
     var environment = ProcessInfo.processInfo.environment
     environment["CORTEX_MPI_LIBRARY"] = "/nonexistent/libmpi.so"
     process.environment = environment
-    let pipe = Pipe()
-    process.standardError = pipe
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 2)
+    let (status, text) = try statusAndStandardError(of: process)
+    #expect(status == 2)
     #expect(
       text
         == "error: CORTEX_MPI_LIBRARY names /nonexistent/libmpi.so, which cannot be loaded: "

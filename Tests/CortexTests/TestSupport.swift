@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 
@@ -85,3 +86,15 @@ extension Tensor {
 /// that two tests running side by side never redirect them at once (the
 /// second would take the first one's lines).
 let standardStreamRedirection = Mutex<Void>(())
+
+/// Runs `process` to its end with standard output discarded, and returns
+/// its exit status and what it wrote to standard error.
+func statusAndStandardError(of process: Process) throws -> (status: Int32, text: String) {
+  let pipe = Pipe()
+  process.standardError = pipe
+  process.standardOutput = FileHandle.nullDevice
+  try process.run()
+  let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  return (process.terminationStatus, text)
+}

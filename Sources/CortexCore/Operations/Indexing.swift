@@ -200,10 +200,10 @@ extension Tensor {
       "replacing(atIndices:): the indices \(indices) repeat; each slice can be written once")
     let output = commonBackend("replacing(atIndices:)", self, slices).writeSlices(
       slices, into: self, at: indices, along: axis, accumulate: false)
-    let zeros = Tensor.zeros(slices.shape)
+    let sliceShape = slices.shape
     return record(
       "replacing(atIndices:)", self, slices, output: output,
-      pullbackX: { $0.replacing(zeros, atIndices: indices, alongAxis: axis) },
+      pullbackX: { $0.replacing(.zeros(sliceShape), atIndices: indices, alongAxis: axis) },
       pullbackY: { $0.selecting(indices, alongAxis: axis) })
   }
 

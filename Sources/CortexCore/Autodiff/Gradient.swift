@@ -37,6 +37,7 @@ func recordForBackward<Scalar>(
   let shapes = inputs.map(\.shape) + parameters.map(\.shape)
   let outputShape = output.shape
   let outputIndex = tape.index(of: output)
+  let vmapLevel = VmapLevel.current
   return (
     enclosing == nil ? output.withoutDerivative : output,
     { seed in
@@ -46,7 +47,8 @@ func recordForBackward<Scalar>(
       guard let outputIndex else { return shapes.map { Tensor.zeros($0) } }
       return tape.backward(
         from: outputIndex, seed: seed, wanted: wanted, lowest: lowest,
-        recording: ActiveTape.current === tape, releasing: enclosing == nil && !keepingTape)
+        recording: ActiveTape.current === tape, releasing: enclosing == nil && !keepingTape,
+        vmapLevel: vmapLevel)
     }
   )
 }

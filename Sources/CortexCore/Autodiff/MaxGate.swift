@@ -26,7 +26,9 @@ func recordMaxGate<Scalar>(
   _ name: String, _ x: Tensor<Scalar>, output: Tensor<Scalar>, winners: MaxGateWinners,
   route: MaxGateRoute = .general
 ) -> Tensor<Scalar> {
-  precondition(winners.count == output.scalarCount, "\(name): one winner per output element")
+  precondition(
+    winners.count == output.scalarCount * winners.batch.reduce(1) { $0 * $1.size },
+    "\(name): one winner per output element")
   let inputShape = x.shape
   return record(name, x, output: output) { upstream in
     scatterToWinners(name, upstream, winners: winners, inputShape: inputShape, route: route)
@@ -40,12 +42,12 @@ private func scatterToWinners<Scalar>(
   _ name: String, _ upstream: Tensor<Scalar>, winners: MaxGateWinners, inputShape: [Int],
   route: MaxGateRoute
 ) -> Tensor<Scalar> {
-  let backend = upstream.backend(name)
-  let gradient = backend.scatter(
+  let gradient = routingBackend(name, upstream, winners).scatter(
     upstream, toWinners: winners, route: route, inputShape: inputShape)
   let outputShape = upstream.shape
   return record("\(name)′", upstream, output: gradient) { g in
-    let gathered = backend.gather(g, atWinners: winners, shape: outputShape)
+    let gathered = routingBackend(name, g, winners).gather(
+      g, atWinners: winners, shape: outputShape)
     return recordMaxGate(name, g, output: gathered, winners: winners, route: route)
   }
 }
@@ -59,7 +61,7 @@ private func scatterToWinners<Scalar>(
 func elementwiseMaxGate<Scalar>(
   _ name: String, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, largest: Bool
 ) -> Tensor<Scalar> {
-  if b.rank == 0 && !b.isBeingDifferentiated {
+  if b.rank == 0 && !b.isBeingDifferentiated && !b.isBatched {
     let c = b.scalar
     let output = a.applying(largest ? .maximum(c) : .minimum(c), name)
     return record(name, a, output: output) { g in
@@ -75,4 +77,14 @@ func elementwiseMaxGate<Scalar>(
   let first = { Tensor.broadcasting(name, a, b, largest ? .greaterOrEqual : .lessOrEqual) }
   return recordBroadcasting(
     name, a, b, output: out, gradientA: { $0 * first() }, gradientB: { $0 * (1 - first()) })
+}
+
+/// The backend that routes `gradient` by `winners`: winners found inside a
+/// vmap route every example's gradient, even one that is the same for all
+/// of them.
+private func routingBackend<Scalar>(
+  _ name: String, _ gradient: Tensor<Scalar>, _ winners: MaxGateWinners
+) -> any Backend {
+  let level = Swift.max(gradient.batchLevel, winners.batch.last?.level ?? 0)
+  return level > 0 ? BatchingBackend(level: level) : gradient.backend(name)
 }

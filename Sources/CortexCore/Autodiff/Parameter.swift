@@ -48,6 +48,10 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
           "Parameter.value: a parameter of shape \(shape) was set while a gradient is being recorded, so the new value would leave the tape; run the layer with other weights through model(x, parameters: weights), which is differentiable, or set it inside withoutRecording { } if it is not differentiated"
         )
       }
+      precondition(
+        !newValue.isBatched,
+        "Parameter.value: a parameter of shape \(shape) was set to a value inside vmap, which holds one value per example; return the values from vmap and set the parameter outside it"
+      )
       if ParameterSubstitution.value(of: self) != nil {
         preconditionFailure(
           "Parameter.value: a parameter of shape \(shape) was set inside a functional call that substitutes it; the call's weights are its value there"
@@ -63,6 +67,10 @@ public final class Parameter<Scalar: TensorScalar>: @unchecked Sendable {
   /// nothing, so that the call leaves the model as it was.
   package func updateState(_ newValue: Tensor<Scalar>) {
     guard !ParameterSubstitution.isActive else { return }
+    precondition(
+      !newValue.isBatched,
+      "Parameter: state of shape \(shape) (batch norm's running statistics) was updated inside vmap, which would give it one value per example; run the layer in inference mode inside vmap, or outside vmap"
+    )
     stored = newValue.withoutDerivative
   }
 
@@ -152,7 +160,9 @@ public func valueWithGradientStream<Scalar>(
     value.scalarCount == 1,
     "gradient: the function must return one scalar, found a tensor of shape \(value.shape)")
   if let output = tape.index(of: value) {
-    _ = tape.backward(from: output, seed: Tensor(repeating: 1, shape: value.shape), wanted: leaves)
+    _ = tape.backward(
+      from: output, seed: Tensor(repeating: 1, shape: value.shape), wanted: leaves,
+      vmapLevel: VmapLevel.current)
   }
   for (index, parameter) in parameters.enumerated() where !delivered[index] {
     ready(index, Tensor.zeros(parameter.shape))

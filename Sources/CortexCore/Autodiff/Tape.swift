@@ -32,6 +32,8 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
     let name: String
     let inputs: [Int?]
     let inputShapes: [[Int]]
+    /// The vmap batch axes of each input, when any input has some.
+    var inputBatches: [[BatchAxis]]? = nil
     let shape: [Int]
     var pullback: Pullback?
     /// Whether the pullback is written in recorded operations, so that a
@@ -66,7 +68,8 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
     if let source = index(of: value) {
       entries.append(
         Entry(
-          name: name, inputs: [source], inputShapes: [value.shape], shape: value.shape,
+          name: name, inputs: [source], inputShapes: [value.shape],
+          inputBatches: value.batch.isEmpty ? nil : [value.batch], shape: value.shape,
           pullback: { upstream, _ in [upstream] }))
     } else {
       entries.append(
@@ -87,9 +90,11 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
     _ name: String, inputs: [Tensor<Scalar>], output: Tensor<Scalar>, differentiable: Bool = true,
     pullback: @escaping Pullback
   ) -> Tensor<Scalar> {
+    let batches = inputs.map(\.batch)
     entries.append(
       Entry(
         name: name, inputs: inputs.map(index(of:)), inputShapes: inputs.map(\.shape),
+        inputBatches: batches.allSatisfy(\.isEmpty) ? nil : batches,
         shape: output.shape, pullback: pullback, differentiable: differentiable))
     var result = output
     result.node = TapeNode(tapeID: id, index: entries.count - 1)
@@ -112,9 +117,14 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
   /// true (a gradient taken inside another gradient), pullbacks run with
   /// this tape active, so the gradients are themselves recorded and can be
   /// differentiated; nothing is released.
+  ///
+  /// `vmapLevel` is the level of the `vmap` the gradient was asked for in:
+  /// a pullback's gradient batched by a deeper `vmap` (one inside the
+  /// differentiated function) for an input that is not batched by it is
+  /// summed over that vmap's examples, each of which used the input.
   func backward(
     from output: Int, seed: Tensor<Scalar>, wanted: [Int], lowest: Int = 0,
-    recording: Bool = false, releasing: Bool = true
+    recording: Bool = false, releasing: Bool = true, vmapLevel: Int = 0
   ) -> [Tensor<Scalar>] {
     precondition(
       !walked,
@@ -157,7 +167,13 @@ public final class Tape<Scalar: TensorScalar>: AnyTape, @unchecked Sendable {
           "pullback of '\(entry.name)' returned \(inputGradients.count) gradients for \(entry.inputs.count) inputs"
         )
         for (k, source) in entry.inputs.enumerated() where needs[k] {
-          guard let source, let gradient = inputGradients[k] else { continue }
+          guard let source, var gradient = inputGradients[k] else { continue }
+          if let batches = entry.inputBatches?[k] ?? (gradient.isBatched ? [] : nil) {
+            for axis in gradient.batch.reversed()
+            where axis.level > vmapLevel && !batches.contains(axis) {
+              gradient = gradient.summedOverBatch(level: axis.level)
+            }
+          }
           precondition(
             gradient.shape == entry.inputShapes[k],
             "pullback of '\(entry.name)' returned a gradient of shape \(gradient.shape) for input \(k) of shape \(entry.inputShapes[k])"
@@ -327,8 +343,13 @@ func recordFused<Scalar>(
   composed: @escaping ([Tensor<Scalar>]) -> Tensor<Scalar>,
   pullback: @escaping Tape<Scalar>.Pullback
 ) -> Tensor<Scalar> {
-  record(name, inputs: inputs, output: output) { upstream, needs in
-    guard isRecordingBackward else { return pullback(upstream, needs) }
+  let level = inputs.reduce(0) { Swift.max($0, $1.batchLevel) }
+  return record(name, inputs: inputs, output: output) { upstream, needs in
+    // The fused pullback runs on the backend the forward pass ran on, which
+    // serves an upstream gradient batched at that vmap level or outside it.
+    guard isRecordingBackward || upstream.batchLevel > level else {
+      return pullback(upstream, needs)
+    }
     let gradients = valueWithPullback(at: inputs, of: composed).pullback(upstream)
     return zip(gradients, needs).map { $1 ? $0 : nil }
   }

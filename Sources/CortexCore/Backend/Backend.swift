@@ -300,22 +300,25 @@ enum Backends {
 }
 
 extension Tensor {
-  /// The backend that owns this tensor's storage.
+  /// The backend that owns this tensor's storage, or for a tensor that
+  /// `vmap` batched, the batching backend of its innermost level.
   @inline(__always)
   func backend(_ operation: String) -> any Backend {
-    Backends.backend(for: device, operation)
+    if let axis = batch.last { return BatchingBackend(level: axis.level) }
+    return Backends.backend(for: device, operation)
   }
 }
 
 /// The backend of `tensors`, after checking that they are on one device:
 /// tensors on two devices trap with the operation's name and both devices.
 /// A shape-only (``Device/meta``) tensor among them makes it the meta
-/// backend.
+/// backend. A tensor that `vmap` batched among them makes it the batching
+/// backend of the innermost level among them.
 @inline(__always)
 func commonBackend<Scalar>(_ operation: String, _ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
   -> any Backend
 {
-  if a.device == b.device { return a.backend(operation) }
+  if a.device == b.device && a.batch.isEmpty && b.batch.isEmpty { return a.backend(operation) }
   return commonBackend(operation, [a, b])
 }
 
@@ -327,6 +330,8 @@ func commonBackend<Scalar>(_ operation: String, _ tensors: Tensor<Scalar>...) ->
 /// The backend of `tensors`; see ``commonBackend(_:_:_:)``.
 func commonBackend<Scalar>(_ operation: String, _ tensors: [Tensor<Scalar>]) -> any Backend {
   requireOneDevice(operation, tensors)
+  let level = tensors.reduce(0) { Swift.max($0, $1.batchLevel) }
+  if level > 0 { return BatchingBackend(level: level) }
   if let meta = tensors.first(where: { $0.device == .meta }) { return meta.backend(operation) }
   return tensors[0].backend(operation)
 }

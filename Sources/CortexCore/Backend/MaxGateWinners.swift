@@ -6,6 +6,10 @@
 final class MaxGateWinners: @unchecked Sendable {
   let count: Int
   let pointer: UnsafeMutablePointer<Int32>
+  /// The vmap batch axes the winners were found under, outermost first:
+  /// the indices are into the storage of every example at once, and the
+  /// gate's routing is batched at these levels.
+  var batch: [BatchAxis] = []
   /// How many winners the buffer has room for: `count`, or 0 for winners
   /// that are never read.
   private let capacity: Int

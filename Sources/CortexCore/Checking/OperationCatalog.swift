@@ -11,6 +11,20 @@ public struct OperationCheck: Sendable {
   /// Runs the second-order check (the gradient of the gradient), or `nil`
   /// where the catalog gives none.
   public var runSecondOrder: (@Sendable () -> GradientCheckReport)? = nil
+  /// The inputs the check runs at.
+  package let points: [Tensor<Double>]
+  /// The function checked, of `points`.
+  package let function: @Sendable ([Tensor<Double>]) -> Tensor<Double>
+
+  init(
+    name: String, shapes: String, points: [Tensor<Double>],
+    function: @escaping @Sendable ([Tensor<Double>]) -> Tensor<Double>,
+    run: @escaping @Sendable () -> GradientCheckReport,
+    runSecondOrder: @escaping @Sendable () -> GradientCheckReport
+  ) {
+    (self.name, self.shapes, self.points, self.function) = (name, shapes, points, function)
+    (self.run, self.runSecondOrder) = (run, runSecondOrder)
+  }
 }
 
 extension OperationCheck {
@@ -42,7 +56,8 @@ extension OperationCheck {
     let description = shapes.map { "\($0)" }.joined(separator: ", ")
     let points = inputs(shapes, lower: lower, upper: upper, seed: seed)
     return OperationCheck(
-      name: name, shapes: description, run: { checkGradients(at: points, of: f) },
+      name: name, shapes: description, points: points, function: f,
+      run: { checkGradients(at: points, of: f) },
       runSecondOrder: { checkGradients(at: points, order: 2, of: f) })
   }
 
@@ -51,7 +66,8 @@ extension OperationCheck {
   ) -> OperationCheck {
     let point = distinct(shape, seed: 5)
     return OperationCheck(
-      name: name, shapes: "\(shape)", run: { checkGradients(at: point, of: f) },
+      name: name, shapes: "\(shape)", points: [point], function: { f($0[0]) },
+      run: { checkGradients(at: point, of: f) },
       runSecondOrder: { checkGradients(at: point, order: 2, of: f) })
   }
 

@@ -84,7 +84,8 @@ extension OperationCheck {
           l1Loss(predictions: $0[0], targets: $0[1])
         }
         return OperationCheck(
-          name: "l1Loss", shapes: "[3, 4], [3, 4]", run: { checkGradients(at: points, of: loss) },
+          name: "l1Loss", shapes: "[3, 4], [3, 4]", points: points, function: loss,
+          run: { checkGradients(at: points, of: loss) },
           runSecondOrder: { checkGradients(at: points, order: 2, of: loss) })
       }(),
       check("binaryCrossEntropy", [[3, 4], [3, 4]], lower: 0.05, upper: 0.95) { inputs in

@@ -16,16 +16,26 @@ public struct ShapedArray<Element: Sendable & Equatable>: Sendable, Equatable {
   public let shape: [Int]
   /// The elements in row-major order.
   public let scalars: [Element]
+  /// The vmap batch axes of indices computed inside `vmap` (``Tensor/topK(_:alongAxis:largest:)``
+  /// of a batched tensor): `scalars` then holds every example's, and
+  /// `shape` is one example's.
+  let batch: [BatchAxis]
 
   /// An array of the given shape holding `scalars` in row-major order.
   ///
   /// - Precondition: `scalars.count` equals the product of `shape`.
   public init(shape: [Int], scalars: [Element]) {
+    self.init(shape: shape, scalars: scalars, batch: [])
+  }
+
+  init(shape: [Int], scalars: [Element], batch: [BatchAxis]) {
     precondition(
-      shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == scalars.count,
+      shape.allSatisfy { $0 >= 0 }
+        && shape.reduce(1, *) * batch.reduce(1) { $0 * $1.size } == scalars.count,
       "ShapedArray: shape \(shape) does not describe \(scalars.count) elements")
     self.shape = shape
     self.scalars = scalars
+    self.batch = batch
   }
 
   /// A 1-D array.
@@ -74,7 +84,7 @@ public func gather<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int, indices: In
 {
   let axis = x.normalizedAxis(axis, "gather")
   validate(indices, against: x.shape, axis: axis, "gather")
-  let output = x.backend("gather").gather(x, along: axis, indices: indices)
+  let output = indexingBackend("gather", x, indices).gather(x, along: axis, indices: indices)
   let inputShape = x.shape
   return record("gather", x, output: output) { g in
     scatterAdd(g, alongAxis: axis, indices: indices, into: inputShape)
@@ -103,10 +113,20 @@ public func scatterAdd<Scalar>(
     "scatterAdd: values of shape \(x.shape) do not match indices of shape \(indices.shape)")
   let axis = Tensor<Scalar>.zeros(shape).normalizedAxis(axis, "scatterAdd")
   validate(indices, against: shape, axis: axis, "scatterAdd")
-  let output = x.backend("scatterAdd").scatterAdd(x, along: axis, indices: indices, into: shape)
+  let output = indexingBackend("scatterAdd", x, indices).scatterAdd(
+    x, along: axis, indices: indices, into: shape)
   return record("scatterAdd", x, output: output) { g in
     gather(g, alongAxis: axis, indices: indices)
   }
+}
+
+/// The backend of `x`, or the batching backend of indices found inside a
+/// `vmap`, which apply to every example even where `x` is shared.
+private func indexingBackend<Scalar>(_ name: String, _ x: Tensor<Scalar>, _ indices: IndexTensor)
+  -> any Backend
+{
+  guard let axis = indices.batch.last, axis.level > x.batchLevel else { return x.backend(name) }
+  return BatchingBackend(level: axis.level)
 }
 
 /// Traps unless `indices` fits `shape` for a gather or scatter along `axis`.
@@ -359,7 +379,8 @@ extension Tensor {
   public func argmax(alongAxis axis: Int, keepDims: Bool) -> IndexTensor {
     let axis = normalizedAxis(axis, "argmax")
     return IndexTensor(
-      shape: reducedShape([axis], keepDims: keepDims), scalars: argmax(alongAxis: axis))
+      shape: reducedShape([axis], keepDims: keepDims),
+      scalars: extremumPositions(alongAxis: axis, largest: true, "argmax"), batch: batch)
   }
 
   /// The position along `axis` of each smallest element (the first on a
@@ -368,7 +389,7 @@ extension Tensor {
     let axis = normalizedAxis(axis, "argmin")
     return IndexTensor(
       shape: reducedShape([axis], keepDims: keepDims),
-      scalars: extremumPositions(alongAxis: axis, largest: false, "argmin"))
+      scalars: extremumPositions(alongAxis: axis, largest: false, "argmin"), batch: batch)
   }
 
   /// The `k` largest (or smallest) elements along `axis`, in order, and

@@ -68,13 +68,18 @@ public func softmaxCrossEntropy<Scalar>(
     let targets = smoothedTargets(labels: labels, classes: classes, smoothing: labelSmoothing)
     return softmaxCrossEntropy(logits: logits, probabilities: targets, reduction: reduction)
   }
+  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
+  let definition = { (z: Tensor<Scalar>) in
+    -(logSoftmax(z, alongAxis: 1) * oneHot).sum() / Scalar(examples)
+  }
+  // Inside vmap, the definition: its operations are batched.
+  if logits.isBatched { return definition(logits) }
   let backend = logits.backend("softmaxCrossEntropy")
   let (total, probabilities) = backend.softmaxCrossEntropy(logits, labels: labels)
   let loss = Tensor<Scalar>(total / Scalar(examples))
-  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
   return recordFused(
     "softmaxCrossEntropy", inputs: [logits], output: loss,
-    composed: { -(logSoftmax($0[0], alongAxis: 1) * oneHot).sum() / Scalar(examples) }
+    composed: { definition($0[0]) }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
     return [backend.softmaxCrossEntropyGradient(probabilities, labels: labels, scale: scale)]
@@ -112,16 +117,20 @@ public func crossEntropy<Scalar>(
     return negativeLogLikelihood(
       logProbabilities: log(max(probabilities, epsilon)), labels: labels, reduction: reduction)
   }
+  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
+  let definition = { (p: Tensor<Scalar>) in
+    -(log(max(p, epsilon)) * oneHot).sum() / Scalar(examples)
+  }
+  if probabilities.isBatched { return definition(probabilities) }
   let indices = IndexTensor(shape: [examples, 1], scalars: labels)
   let backend = probabilities.backend("crossEntropy")
   let clamped = backend.unary(
     .maximum(epsilon), backend.gather(probabilities, along: 1, indices: indices))
   let total = clamped.scalars.reduce(0) { $0 - Scalar.log($1) }
   let loss = Tensor<Scalar>(total / Scalar(examples))
-  let oneHot = Tensor<Scalar>(oneHot: labels, classes: classes)
   return recordFused(
     "crossEntropy", inputs: [probabilities], output: loss,
-    composed: { -(log(max($0[0], epsilon)) * oneHot).sum() / Scalar(examples) }
+    composed: { definition($0[0]) }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
     let perExample = backend.binary(.divide, Tensor(-scale), clamped, shape: clamped.shape)

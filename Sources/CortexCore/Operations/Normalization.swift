@@ -83,6 +83,11 @@ public func batchNorm<Scalar>(
   precondition(
     momentum >= 0 && momentum <= 1, "batchNorm: momentum must be in 0...1, found \(momentum)")
 
+  if [x, scale, offset, statistics.mean, statistics.variance].contains(where: \.isBatched) {
+    return batchedBatchNorm(
+      x, scale: scale, offset: offset, statistics: &statistics, training: training,
+      momentum: momentum, epsilon: epsilon)
+  }
   let backend = commonBackend("batchNorm", x, scale, offset)
   let mean: [Scalar]
   let variance: [Scalar]
@@ -150,4 +155,40 @@ public func batchNorm<Scalar>(
       needs[2] ? Tensor(sumG) : nil,
     ]
   }
+}
+
+/// Batch normalization inside `vmap`, in recorded tensor operations: each
+/// example's batch has its own statistics, and in training the running
+/// statistics become one value per example (kept by a caller's local
+/// statistics; a layer's running statistics refuse them).
+private func batchedBatchNorm<Scalar>(
+  _ x: Tensor<Scalar>, scale: Tensor<Scalar>, offset: Tensor<Scalar>,
+  statistics: inout BatchNormStatistics<Scalar>, training: Bool, momentum: Scalar, epsilon: Scalar
+) -> Tensor<Scalar> {
+  let channels = x.shape[1]
+  let perChannel = [channels] + [Int](repeating: 1, count: x.rank - 2)
+  let count = x.scalarCount / channels
+  let normalized: Tensor<Scalar>
+  if training {
+    precondition(
+      count > 1,
+      "batchNorm: training needs more than one value per channel, found input of shape \(x.shape)")
+    let axes = [0] + Array(2..<x.rank)
+    let centered = x - x.mean(alongAxes: axes, keepDims: true)
+    let variance = (centered * centered).mean(alongAxes: axes, keepDims: true)
+    normalized = centered / sqrt(variance + epsilon)
+    withoutRecording {
+      let correction = Scalar(count) / Scalar(count - 1)
+      let batchMean = x.withoutDerivative.mean(alongAxes: axes)
+      statistics.mean = (1 - momentum) * statistics.mean + momentum * batchMean
+      statistics.variance =
+        (1 - momentum) * statistics.variance
+        + momentum * correction * variance.withoutDerivative.reshaped(to: [channels])
+    }
+  } else {
+    normalized =
+      (x - statistics.mean.reshaped(to: perChannel))
+      / sqrt(statistics.variance.reshaped(to: perChannel) + epsilon)
+  }
+  return normalized * scale.reshaped(to: perChannel) + offset.reshaped(to: perChannel)
 }

@@ -188,11 +188,10 @@ public func avgPool2d<Scalar>(
 private func averagePooled<Scalar>(_ x: Tensor<Scalar>, planes: Int, _ g: WindowGeometry)
   -> Tensor<Scalar>
 {
-  let backend = x.backend("avgPool2d")
-  let output = backend.averagePool(x, planes: planes, g)
+  let output = x.backend("avgPool2d").averagePool(x, planes: planes, g)
   let inputShape = x.shape
   return record("avgPool2d", x, output: output) { upstream in
-    let gradient = backend.averagePoolGradient(
+    let gradient = upstream.backend("avgPool2d").averagePoolGradient(
       upstream, inputShape: inputShape, planes: planes, g)
     return record("avgPool2d′", upstream, output: gradient) { averagePooled($0, planes: planes, g) }
   }

@@ -121,7 +121,8 @@ extension Tensor {
   /// `axis`, one per position of the remaining axes, in row-major order.
   /// The first index wins a tie.
   public func argmax(alongAxis axis: Int) -> [Int] {
-    extremumPositions(alongAxis: axis, largest: true, "argmax")
+    requireUnbatched("argmax")
+    return extremumPositions(alongAxis: axis, largest: true, "argmax")
   }
 
   /// The position along `axis` of each largest (or smallest) element, the
@@ -138,7 +139,8 @@ extension Tensor {
 
   /// The flat index of the largest element (the first on a tie).
   public func argmax() -> Int {
-    reshapedStorage([scalarCount]).argmax(alongAxis: 0)[0]
+    requireUnbatched("argmax")
+    return reshapedStorage([scalarCount]).argmax(alongAxis: 0)[0]
   }
 }
 

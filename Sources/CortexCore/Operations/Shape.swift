@@ -5,7 +5,7 @@
 extension Tensor {
   /// The same storage viewed with another shape of equal size; not recorded.
   func reshapedStorage(_ newShape: [Int]) -> Tensor {
-    Tensor(shape: newShape, storage: storage)
+    Tensor(shape: newShape, storage: storage, batch: batch)
   }
 
   /// A contiguous copy with permuted axes; not recorded.
@@ -126,8 +126,7 @@ extension Tensor {
     let outShape = zip(shape, padding).map { $0 + $1.before + $1.after }
     let origin = padding.map(\.before)
     let zeroOrigin = [Int](repeating: 0, count: rank)
-    let backend = backend("pad")
-    let out = backend.assemble(
+    let out = backend("pad").assemble(
       outShape, zeroFilled: true,
       blocks: [
         BlockCopy(source: self, sourceOrigin: zeroOrigin, region: shape, destinationOrigin: origin)
@@ -136,7 +135,7 @@ extension Tensor {
     return record("pad", self, output: out) { g in
       fusedOrComposed(
         fused: {
-          backend.assemble(
+          g.backend("pad").assemble(
             inputShape, zeroFilled: false,
             blocks: [
               BlockCopy(

@@ -12,6 +12,10 @@ extension Tensor: CustomStringConvertible, CustomDebugStringConvertible {
 
   public var description: String {
     if device == .meta { return "shape-only tensor of shape \(shape)" }
+    if let axis = batch.last {
+      return "vmap-batched tensor of shape \(shape), one per example of \(axis.size):\n"
+        + physical(at: axis.level)!.description
+    }
     let summarize = scalarCount > Tensor.summarizationThreshold
     let strides = contiguousStrides(shape)
     // The indices shown along each axis; `nil` stands for the elided middle.

@@ -11,14 +11,23 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
   var storage: TensorStorage<Scalar>
   /// Where this value was recorded, when it is being differentiated.
   var node: TapeNode?
+  /// The axes that ``vmap(_:inAxes:outAxis:)`` mapped over, outermost
+  /// first: the storage holds one value of `shape` per combination of
+  /// their indices, so `shape` is what the mapped function sees. Empty for
+  /// every tensor outside `vmap`.
+  var batch: [BatchAxis]
 
-  init(shape: [Int], storage: TensorStorage<Scalar>, node: TapeNode? = nil) {
+  init(
+    shape: [Int], storage: TensorStorage<Scalar>, node: TapeNode? = nil, batch: [BatchAxis] = []
+  ) {
     precondition(
-      shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == storage.count,
+      shape.allSatisfy { $0 >= 0 }
+        && shape.reduce(1, *) * batch.reduce(1) { $0 * $1.size } == storage.count,
       "shape \(shape) does not describe \(storage.count) scalars")
     self.shape = shape
     self.storage = storage
     self.node = node
+    self.batch = batch
   }
 }
 
@@ -125,15 +134,17 @@ extension Tensor {
   /// The number of dimensions.
   public var rank: Int { shape.count }
   /// The number of scalars.
-  public var scalarCount: Int { storage.count }
+  public var scalarCount: Int { batch.isEmpty ? storage.count : shape.reduce(1, *) }
   /// The scalars in row-major order (zeros for a shape-only tensor).
   public var scalars: [Scalar] {
-    storage.device == .meta
+    requireUnbatched("scalars")
+    return storage.device == .meta
       ? [Scalar](repeating: 0, count: scalarCount) : Array(storage.buffer)
   }
 
   /// The only scalar of a tensor that has one element.
   public var scalar: Scalar {
+    requireUnbatched("scalar")
     precondition(
       scalarCount == 1, "scalar: tensor of shape \(shape) has \(scalarCount) elements, expected 1")
     return storage.device == .meta ? 0 : storage.pointer[0]
@@ -148,6 +159,7 @@ extension Tensor {
   /// `x` the gradient `[0, 2, 2]`).
   public subscript(_ indices: Int...) -> Scalar {
     get {
+      requireUnbatched("subscript")
       let offset = flatIndex(indices)
       return storage.device == .meta ? 0 : storage.pointer[offset]
     }
@@ -157,6 +169,7 @@ extension Tensor {
   /// The element at a row-major flat index in `0..<scalarCount`.
   package subscript(flat index: Int) -> Scalar {
     get {
+      requireUnbatched("subscript")
       precondition(
         index >= 0 && index < scalarCount,
         "subscript: flat index \(index) is out of range 0..<\(scalarCount)")
@@ -173,7 +186,7 @@ extension Tensor {
   /// Writes one element: in place, or as a recorded operation while this
   /// tensor is being differentiated.
   private mutating func write(_ value: Scalar, atFlatIndex offset: Int) {
-    if activeTape != nil {
+    if activeTape != nil || !batch.isEmpty {
       let shape = self.shape
       self = reshaped(to: [scalarCount])
         .replacing(Tensor([value]), atIndices: [offset], alongAxis: 0)
@@ -210,7 +223,8 @@ extension Tensor {
   public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows
     -> R
   {
-    try body(UnsafeBufferPointer(storage.buffer))
+    requireUnbatched("withUnsafeBufferPointer")
+    return try body(UnsafeBufferPointer(storage.buffer))
   }
 
   /// Calls `body` with the scalars, writable, copying them first if shared.
@@ -223,6 +237,7 @@ extension Tensor {
   public mutating func withUnsafeMutableBufferPointer<R>(
     _ body: (UnsafeMutableBufferPointer<Scalar>) throws -> R
   ) rethrows -> R {
+    requireUnbatched("withUnsafeMutableBufferPointer")
     if activeTape != nil {
       preconditionFailure(
         "withUnsafeMutableBufferPointer: the tensor of shape \(shape) is being differentiated, and a write through a pointer cannot be recorded; write through the subscripts (x[i, j] = v, x[alongAxis: 0, 0..<2] = v), which are recorded, or call it on x.withoutDerivative to leave the tape"
@@ -234,6 +249,7 @@ extension Tensor {
 
   /// The same values converted to another precision.
   public func converted<Other: TensorScalar>(to: Other.Type = Other.self) -> Tensor<Other> {
+    requireUnbatched("converted(to:)")
     let source = storage.pointer
     return Tensor<Other>(shape: shape) { Other(source[$0]) }
   }
@@ -244,7 +260,9 @@ extension Tensor {
 extension Tensor: Equatable {
   /// Tensors are equal when their shapes and scalars are equal.
   public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
-    lhs.shape == rhs.shape && lhs.storage.buffer.elementsEqual(rhs.storage.buffer)
+    lhs.requireUnbatched("==")
+    rhs.requireUnbatched("==")
+    return lhs.shape == rhs.shape && lhs.storage.buffer.elementsEqual(rhs.storage.buffer)
   }
 
   /// Whether `other` has the same shape and every pair of elements differs
@@ -252,6 +270,8 @@ extension Tensor: Equatable {
   public func isAlmostEqual(
     to other: Tensor, absoluteTolerance: Scalar = 1e-6, relativeTolerance: Scalar = 1e-6
   ) -> Bool {
+    requireUnbatched("isAlmostEqual")
+    other.requireUnbatched("isAlmostEqual")
     guard shape == other.shape else { return false }
     for i in 0..<scalarCount {
       let a = storage.pointer[i]

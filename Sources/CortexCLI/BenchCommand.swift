@@ -32,6 +32,10 @@ struct BenchCommand: Command {
       gelu_fwdbwd               gelu (exact) 4096×1024, forward + backward
       softmax_fwdbwd            softmax 12800×50 along the last axis,
                                 forward + backward
+      per_example_grads_mlp     DP-SGD's gradient: per-example gradients of
+                                a 64-128-128-10 ReLU MLP's cross-entropy
+                                (vmap of gradient) on a batch of 64, each
+                                clipped to norm 1, summed
       sgemm_1024_1thread        sgemm_1024 on one thread
       fma_peak                  multiply-adds on registers alone, one
                                 thread: the limit of the instruction set
@@ -255,6 +259,7 @@ struct BenchRow {
       forwardBackward(name: "softmax_fwdbwd", shapes: [[12800, 50]], threads: threads) {
         softmax($0[0], alongAxis: -1)
       },
+      perExampleGradients(name: "per_example_grads_mlp", threads: threads),
       gemm(name: "sgemm_1024_1thread", size: 1024, threads: 1),
       fmaPeak(),
       addition(name: "add_64x128", threads: threads),
@@ -361,6 +366,50 @@ struct BenchRow {
       return {
         let (_, pullback) = valueWithPullback(at: inputs, of: f)
         _ = pullback(seed)
+      }
+    }
+  }
+
+  /// DP-SGD's clipped gradient sum: the per-example gradients of an MLP's
+  /// loss, each scaled to norm at most 1, summed over the batch.
+  static func perExampleGradients(name: String, threads: Int) -> BenchRow {
+    let sizes = [64, 128, 128, 10]
+    let batch = 64
+    return BenchRow(
+      name: name, shape: "batch \(batch), MLP \(sizes.map(String.init).joined(separator: "-"))",
+      threads: threads, flops: nil
+    ) {
+      var weights: [Tensor<Float>] = []
+      for layer in 1..<sizes.count {
+        let scale = 1 / Float(sizes[layer - 1]).squareRoot()
+        let weight = Tensor<Float>.randomNormal(
+          [sizes[layer], sizes[layer - 1]], seed: UInt64(layer))
+        weights += [weight * scale, Tensor<Float>.zeros([sizes[layer]])]
+      }
+      let inputs = Tensor<Float>.randomNormal([batch, sizes[0]], seed: 7)
+      let classes = sizes[sizes.count - 1]
+      let targets = Tensor<Float>(shape: [batch, classes]) { $0 % (classes + 1) == 0 ? 1 : 0 }
+      let perExample = vmap(
+        { (t: [Tensor<Float>]) -> [Tensor<Float>] in
+          gradient(at: weights) { w in
+            var h = t[0].reshaped(to: [1, -1])
+            for layer in stride(from: 0, to: w.count, by: 2) {
+              h = linear(h, weight: w[layer], bias: w[layer + 1])
+              if layer + 2 < w.count { h = relu(h) }
+            }
+            return softmaxCrossEntropy(logits: h, probabilities: t[1].reshaped(to: [1, -1]))
+          }
+        }, inAxes: [0, 0])
+      return {
+        let gradients = perExample([inputs, targets])
+        let norms = sqrt(
+          gradients.map { square($0).reshaped(to: [batch, -1]).sum(alongAxes: 1) }
+            .reduce(Tensor(0), +))
+        let factors = min(1 / (norms + 1e-6), 1)
+        _ = gradients.map { g in
+          (g * factors.reshaped(to: [batch] + [Int](repeating: 1, count: g.rank - 1)))
+            .sum(alongAxes: 0)
+        }
       }
     }
   }

@@ -148,6 +148,44 @@ import Testing
     #expect(report.maxRelativeError < 1e-9)
   }
 
+  @Test func perExampleGradientsWithVmap() throws {
+    let model = try withRandomSeed(4) {
+      try Sequential<Double> {
+        try Dense(inputSize: 3, outputSize: 8)
+        Tanh()
+        try Dense(inputSize: 8, outputSize: 2)
+      }
+    }
+    let weights = model.stateDictionary
+    let xs = Tensor<Double>.randomUniform([5, 3], lower: -1, upper: 1, seed: 1)
+    let ys = Tensor<Double>.randomUniform([5, 2], lower: -1, upper: 1, seed: 2)
+    // doc: HigherOrderGradients.md
+    let keys = weights.keys.sorted()  // weights: [String: Tensor<Double>]
+    let perExample = vmap(
+      { (t: [Tensor<Double>]) -> [Tensor<Double>] in
+        let g = gradient(at: weights) { w in
+          meanSquaredError(
+            predictions: model(t[0].unsqueezed(at: 0), parameters: w),
+            targets: t[1].unsqueezed(at: 0))
+        }
+        return keys.map { g[$0]! }
+      }, inAxes: [0, 0])([xs, ys])
+    // perExample[k] has shape [batch] + weights[keys[k]].shape.
+    // end doc
+    for i in 0..<5 {
+      let expected = gradient(at: weights) { w in
+        meanSquaredError(
+          predictions: model(xs[alongAxis: 0, i..<(i + 1)], parameters: w),
+          targets: ys[alongAxis: 0, i..<(i + 1)])
+      }
+      for (k, key) in keys.enumerated() {
+        #expect(perExample[k].shape == [5] + weights[key]!.shape)
+        expectClose(
+          perExample[k][alongAxis: 0, i..<(i + 1)].squeezed(axes: [0]), expected[key]!)
+      }
+    }
+  }
+
   @Test func meanSquaredErrorMAML() throws {
     let support = (
       x: Tensor<Double>.randomUniform([10, 1], lower: -5, upper: 5, seed: 1),

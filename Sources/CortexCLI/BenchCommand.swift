@@ -27,6 +27,10 @@ struct BenchCommand: Command {
                                 value 64×4×50×32, forward + backward
       vit_mnist_step_b128       Zoo vit-mnist training step (Trainer, softmax
                                 cross-entropy, AdamW 0.002), batch 128
+      gpt_tiny_step_b32         Zoo gpt-tiny training step (Trainer, softmax
+                                cross-entropy at all 64 positions, AdamW
+                                0.001), batch 32 of 64 random tokens in
+                                0..<128 with the next tokens as labels
       layernorm_fwdbwd          layerNorm 4096×256 with weight and bias,
                                 forward + backward (input, weight, bias)
       gelu_fwdbwd               gelu (exact) 4096×1024, forward + backward
@@ -250,6 +254,11 @@ struct BenchRow {
       trainingStep(
         name: "vit_mnist_step_b128", model: ModelName.vitMNIST.build(), input: [128, 1, 28, 28],
         threads: threads, optimizer: { AdamW<Float>(learningRate: 0.002) }),
+      trainingStep(
+        name: "gpt_tiny_step_b32", model: ModelName.gptTiny.build(),
+        shape: "batch 32x64 tokens of 128", threads: threads,
+        optimizer: { AdamW<Float>(learningRate: 0.001) }
+      ) { nextTokenBatch(sequences: 32, length: 64, vocabularySize: 128) },
       forwardBackward(
         name: "layernorm_fwdbwd", shapes: [[4096, 256], [256], [256]], threads: threads
       ) { layerNorm($0[0], weight: $0[1], bias: $0[2]) },
@@ -414,18 +423,54 @@ struct BenchRow {
     }
   }
 
+  /// A training step of an image classifier on a batch of uniform noise
+  /// of shape `input`, labelled 0 to 9 in turn.
   static func trainingStep(
     name: String, model: Sequential<Float>, input: [Int], threads: Int,
     optimizer: @escaping () -> any Optimizer<Float> = {
       SGD<Float>(learningRate: 0.01, momentum: 0.9)
     }
   ) -> BenchRow {
-    BenchRow(name: name, shape: "batch \(dims(input))", threads: threads, flops: nil) {
+    trainingStep(
+      name: name, model: model, shape: "batch \(dims(input))", threads: threads,
+      optimizer: optimizer
+    ) {
+      (
+        Tensor<Float>.randomUniform(input, lower: 0, upper: 1, seed: 1),
+        (0..<input[0]).map { $0 % 10 }
+      )
+    }
+  }
+
+  /// A ``Trainer`` step of `model` on the batch that `batch` makes once.
+  static func trainingStep(
+    name: String, model: Sequential<Float>, shape: String, threads: Int,
+    optimizer: @escaping () -> any Optimizer<Float>,
+    batch: @escaping () -> (inputs: Tensor<Float>, labels: [Int])
+  ) -> BenchRow {
+    BenchRow(name: name, shape: shape, threads: threads, flops: nil) {
       let trainer = Trainer(model: model, optimizer: optimizer())
-      let x = Tensor<Float>.randomUniform(input, lower: 0, upper: 1, seed: 1)
-      let labels = (0..<input[0]).map { $0 % 10 }
+      let (x, labels) = batch()
       return { trainer.step(inputs: x, labels: labels) }
     }
+  }
+
+  /// A language model's batch: `sequences` runs of `length + 1` random
+  /// tokens in `0..<vocabularySize`; the inputs are each run's first
+  /// `length` tokens (`[sequences, length]`), the labels its last
+  /// `length`, the token after each input position.
+  static func nextTokenBatch(sequences: Int, length: Int, vocabularySize: Int) -> (
+    inputs: Tensor<Float>, labels: [Int]
+  ) {
+    var generator = SeededGenerator(seed: 1)
+    let runs = (0..<sequences).map { _ in
+      (0...length).map { _ in Int(generator.next() % UInt64(vocabularySize)) }
+    }
+    return (
+      Tensor(
+        shape: [sequences, length], scalars: runs.flatMap { $0.dropLast() }.map(Float.init)),
+      runs.flatMap { $0.dropFirst() }
+    )
   }
 
   private static func dims(_ shape: [Int]) -> String {

@@ -260,6 +260,7 @@ struct TrainCommand: Command {
   func newConfiguration(_ options: Arguments) throws -> TrainingConfiguration {
     var configuration = TrainingConfiguration(
       model: try options.choice("model", default: ModelName.lenet5))
+    try configuration.model.requireImageClassifier()
     configuration.dataset = try options.choice("dataset", default: DatasetName.mnist)
     // NumPy images may have any size: the run checks the model against them once loaded.
     guard trainableModels.contains(configuration.model) || configuration.dataset == .npy else {
@@ -419,7 +420,8 @@ struct SummaryCommand: Command {
     models: \(ModelName.allCases.map(\.rawValue).joined(separator: ", "))
 
     options:
-      --input C,H,W   the input shape of one example (default: the model's own)
+      --input C,H,W   the input shape of one example (default: the model's own);
+                      for gpt-tiny, the number of tokens (at most 64)
     """
   }
 

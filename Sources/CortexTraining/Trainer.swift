@@ -27,9 +27,15 @@ public final class Trainer<Scalar: TensorScalar> {
   /// loss and how many of its examples the model classified correctly
   /// before the step.
   ///
+  /// A model with `[N, ..., classes]` outputs, such as a language model's
+  /// `[N, tokens, vocabulary]`, has an example at every position: the loss
+  /// averages over all of them and each counts as classified correctly or
+  /// not.
+  ///
   /// - Parameters:
   ///   - inputs: `[N, ...]`, the model's input.
-  ///   - labels: `N` class indices.
+  ///   - labels: one class index per example, in row-major order: `N`, or
+  ///     `N · tokens` for `[N, tokens, classes]` outputs.
   @discardableResult
   public func step(inputs: Tensor<Scalar>, labels: [Int]) -> (loss: Double, correct: Int) {
     var logits: Tensor<Scalar>?
@@ -42,7 +48,7 @@ public final class Trainer<Scalar: TensorScalar> {
       }
     }
     update(trainableGradients: trainableGradients)
-    let predictions = logits!.argmax(alongAxis: 1)
+    let predictions = logits!.argmax(alongAxis: -1)
     return (Double(loss.scalar), zip(predictions, labels).filter { $0 == $1 }.count)
   }
 

@@ -142,6 +142,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     try check("learning rate", baseLearningRate, Self.learningRateRange)
     try check("shift", maximumShift, Self.shiftRange)
     if let trainingLimit { try check("training limit", trainingLimit, Self.trainingLimitRange) }
+    try model.requireImageClassifier()
     // NumPy arrays tell their image shape only once loaded; the run checks it then.
     if let imageShape = dataset.imageShape {
       try TrainingRun.checkFit(of: model, imageShape: imageShape)
@@ -219,6 +220,18 @@ public struct TrainingConfiguration: Equatable, Sendable {
 }
 
 extension ModelName {
+  /// Checks that training runs can train the model: they take images with
+  /// class labels, which a language model (`gpt-tiny`) does not.
+  ///
+  /// - Throws: ``TrainingError`` saying that the model needs token data.
+  public func requireImageClassifier() throws(TrainingError) {
+    guard isLanguageModel else { return }
+    throw TrainingError(
+      "model \(rawValue) is a language model: it takes sequences of \(inputShape[0]) token ids "
+        + "and needs token data, not images with class labels; train it in code "
+        + "(see the CharGPT playground)")
+  }
+
   /// The epochs a run of the model trains by default: enough, with the
   /// cosine schedule, to reach its accuracy on MNIST (or, for
   /// `fashion-cnn`, Fashion-MNIST) in a short run.

@@ -87,7 +87,7 @@ import Testing
     }
     #expect(
       throws: CommandLineError(
-        "unknown model 'lenet6'; models: lenet5, alexnet, zfnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, fashion-cnn, alphago-policy, vit-mnist"
+        "unknown model 'lenet6'; models: lenet5, alexnet, zfnet, vgg16, resnet18, googlenet, convnetjs-mnist, convnetjs-cifar10, maxout-mnist, fashion-cnn, alphago-policy, vit-mnist, gpt-tiny"
       )
     ) {
       try SummaryCommand().run(["lenet6"])

@@ -21,6 +21,7 @@ import Testing
       (.maxoutMNIST, 1_233_610, [10]),
       (.fashionCNN, 449_338, [10]),
       (.alphaGoPolicy, 3_882_433, [361]),
+      (.gptTiny, 120_704, [64, 128]),
     ])
   func parameterCountAndOutputShape(model: ModelName, parameters: Int, output: [Int]) throws {
     let built = model.build(Float.self)

@@ -18,10 +18,13 @@ public enum ModelName: String, CaseIterable, Sendable {
   case fashionCNN = "fashion-cnn"
   case alphaGoPolicy = "alphago-policy"
   case vitMNIST = "vit-mnist"
+  case gptTiny = "gpt-tiny"
 
-  /// The input shape `[C, H, W]` (or `[features]`) the model is built for.
+  /// The input shape `[C, H, W]` (or `[features]`, or `[tokens]` of token
+  /// ids for a language model) the model is built for.
   public var inputShape: [Int] {
     switch self {
+    case .gptTiny: return [64]
     case .lenet5, .maxoutMNIST, .fashionCNN, .vitMNIST: return [1, 28, 28]
     case .alexnet, .zfnet, .vgg16, .resnet18, .googlenet: return [3, 224, 224]
     case .convnetjsMNIST: return [1, 24, 24]
@@ -59,8 +62,14 @@ public enum ModelName: String, CaseIterable, Sendable {
     case .fashionCNN: return try Zoo.fashionCNN()
     case .alphaGoPolicy: return try Zoo.alphaGoPolicy()
     case .vitMNIST: return try Zoo.visionTransformerMNIST()
+    case .gptTiny: return try Zoo.gptTiny()
     }
   }
+
+  /// Whether the model is a language model: it takes `[tokens]` of token
+  /// ids and predicts the next token at every position, where the others
+  /// classify images (or board positions).
+  public var isLanguageModel: Bool { self == .gptTiny }
 }
 
 /// Constructors of the zoo's models.

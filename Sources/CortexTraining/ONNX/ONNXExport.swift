@@ -15,7 +15,8 @@ extension Layer where Scalar == Float {
   /// (opset 17), atomically.
   ///
   /// The graph's input `pixels` is float32 `[N, C, H, W]` (or the given
-  /// shape behind the batch axis), raw pixels scaled to [0, 1], with the
+  /// shape behind the batch axis), raw pixels scaled to [0, 1] (for a
+  /// language model, `[N, tokens]` token ids as whole numbers), with the
   /// batch size `N` a symbolic dimension. With a `normalization`, the
   /// graph first maps each channel to `(x − mean[c]) / std[c]`, as
   /// training did. Its output `logits` is the model's output, `[N,
@@ -27,7 +28,8 @@ extension Layer where Scalar == Float {
   /// `Conv2D`, `MaxPool2D`, `AvgPool2D`, `GlobalAvgPool2D`, `Dense`,
   /// `Flatten`, `Maxout`, `Dropout`, `BatchNorm2D`, `Tanh`, `ReLU`,
   /// `Sigmoid`, `LayerNorm`, `Embedding`, `MultiHeadAttention`,
-  /// `TransformerEncoderLayer`, `PatchEmbedding` and `ClassTokenHead`.
+  /// `TransformerEncoderLayer`, `PatchEmbedding`, `ClassTokenHead` and
+  /// `TokenEmbedding`.
   /// The weights are the graph's initializers under their state-dict
   /// names (`0.weight`, …).
   ///
@@ -257,6 +259,18 @@ struct ONNXBuilder {
       let classTokens = node("Expand", [parameter(embedding.classToken), tokenShape])
       let tokens = node("Concat", [classTokens, patches], [ONNXAttribute("axis", .int(1))])
       y = node("Add", [tokens, parameter(embedding.positions)])
+    case let embedding as TokenEmbedding<Float>:
+      let ids = node(
+        "Cast", [x], [ONNXAttribute("to", .int(ONNXTensor.ElementType.int64.rawValue))])
+      let vectors = node(
+        "Gather", [parameter(embedding.tokens.weight), ids], [ONNXAttribute("axis", .int(0))])
+      let positions = node(
+        "Slice",
+        [
+          parameter(embedding.positions), integers([0], "position_starts"),
+          integers([shape[1]], "position_ends"), integers([0], "position_axes"),
+        ])
+      y = node("Add", [vectors, positions])
     case let head as ClassTokenHead<Float>:
       let first = node(
         "Gather", [x, integers([0], "class_token_index", dimensions: [])],

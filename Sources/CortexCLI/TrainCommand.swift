@@ -42,30 +42,25 @@ struct TrainCommand: Command {
                            or the current folder: images [N,H,W] or
                            [N,C,H,W], uint8 or float32 in [0,1]; labels [N],
                            uint8 or int64, 0 to 9)
-      --epochs N           epochs to train (default 5 for lenet5, 40 for
-                           maxout-mnist, 9 for vit-mnist, 12 for the others)
-      --batch-size N       examples per step (default 64; 128 for vit-mnist)
-      --lr RATE            base learning rate (default 0.05 for sgd, 0.005 for
-                           maxout-mnist with sgd; 0.001 for adam, adamw and
-                           rmsprop, 0.002 for vit-mnist with adamw; 1 for
-                           adadelta)
-      --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4; the
-                           default), adam, rmsprop, adadelta, adamw (decoupled
-                           weight decay 0.01; the default for fashion-cnn and
-                           vit-mnist)
-      --schedule NAME      cosine (the default), step, plateau, constant,
-                           warmup-cosine (linear warmup over a tenth of the
-                           epochs, at least one, then cosine; the default for
-                           vit-mnist)
+      --epochs N           epochs to train (default: the model's, below)
+      --batch-size N       examples per step (default: the model's)
+      --lr RATE            base learning rate (default: the model's with its
+                           optimizer, otherwise the optimizer's:
+                           \(OptimizerKind.allCases.map { "\($0.rawValue) \($0.defaultLearningRate)" }.joined(separator: ", ")))
+      --optimizer NAME     sgd (Nesterov momentum 0.9, weight decay 5e-4),
+                           adam, rmsprop, adadelta, adamw (decoupled weight
+                           decay 0.01) (default: the model's)
+      --schedule NAME      cosine, step, plateau, constant, warmup-cosine
+                           (linear warmup over a tenth of the epochs, at
+                           least one, then cosine) (default: the model's)
       --seed N             seeds the weights, the order of examples, their
                            shifts and flips, and dropout (default 1)
       --shift N            shift each training image by up to N pixels, anew
-                           every epoch (default 2; 1 for maxout-mnist,
-                           none for fashion-cnn; 0 for none)
+                           every epoch, 0 for none (default: the model's)
       --flip yes|no        flip each training image left to right with
-                           probability 1/2, anew every epoch (default yes
-                           for fashion-cnn, whose clothes look the same
-                           mirrored; no for the digits)
+                           probability 1/2, anew every epoch (default: the
+                           model's; yes only where the images look the same
+                           mirrored, as clothes do and digits do not)
       --threads N          compute threads (default: the number of cores)
       --out DIR            output folder (default runs/MODEL, or the
                            checkpoint's folder with --resume)
@@ -84,6 +79,9 @@ struct TrainCommand: Command {
                            (implied when mpirun started it): --batch-size is
                            the global batch, split across the processes;
                            only rank 0 prints and writes
+
+    defaults by model:
+    \(ModelDefaults.table(of: trainableModels).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
     """
   }
 

@@ -10,6 +10,22 @@ import Testing
 /// checkpoints that round-trip exactly and runs that resume to the same
 /// result as uninterrupted ones.
 @Suite(.serialized) struct TrainingRunTests {
+  @Test func eachModelsDefaultsAreStatedOnceAndPrinted() {
+    let vit = TrainingConfiguration(model: .vitMNIST)
+    #expect(vit.epochs == 9 && vit.batchSize == 128 && vit.optimizer == .adamw)
+    #expect(vit.schedule == .warmupCosine && vit.baseLearningRate == 0.002)
+    let maxout = TrainingConfiguration(model: .maxoutMNIST)
+    #expect(maxout.baseLearningRate == 0.005 && maxout.maximumShift == 1)
+    // Another optimizer than the model's takes that optimizer's own rate.
+    #expect(ModelName.maxoutMNIST.defaultLearningRate(for: .adam) == 0.001)
+    let table = ModelDefaults.table(of: [.lenet5, .fashionCNN]).split(separator: "\n")
+    #expect(table.count == 3)
+    #expect(
+      table[2].split(separator: " ") == [
+        "fashion-cnn", "12", "64", "adamw", "0.001", "cosine", "0", "yes",
+      ])
+  }
+
   static let digits = Result { try MNIST.loadBundled(split: .train).prefix(600) }
 
   func digits(_ range: Range<Int>) throws -> Dataset {

@@ -173,6 +173,19 @@ extension KernelSet {
       layerNormRowsGradient(
         upstream, normalized: normalized, inverseDeviation: inverseDeviation, weight: weight, out,
         rows: rows, length: length)
+    case .attention(
+      let query, let key, let value, let output, let weights, let shape, let scale,
+      let causal):
+      attention(
+        query: query, key: key, value: value, output: output, weights: weights, shape,
+        scale: scale, causal: causal)
+    case .attentionGradients(
+      let upstream, let query, let key, let value, let weights, let queryGradient,
+      let keyGradient, let valueGradient, let shape, let scale, let causal):
+      attentionGradients(
+        upstream: upstream, query: query, key: key, value: value, weights: weights,
+        queryGradient: queryGradient, keyGradient: keyGradient, valueGradient: valueGradient,
+        shape, scale: scale, causal: causal)
     }
   }
 
@@ -309,4 +322,18 @@ public enum KernelCall<Scalar> {
     upstream: UnsafePointer<Scalar>, normalized: UnsafePointer<Scalar>,
     inverseDeviation: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
     out: UnsafeMutablePointer<Scalar>, rows: Int, length: Int)
+  /// Scaled dot-product attention of each group, with or without the
+  /// causal mask, keeping the weights for the backward pass.
+  case attention(
+    query: UnsafePointer<Scalar>, key: UnsafePointer<Scalar>, value: UnsafePointer<Scalar>,
+    output: UnsafeMutablePointer<Scalar>, weights: UnsafeMutablePointer<Scalar>,
+    shape: AttentionShape, scale: Scalar, causal: Bool)
+  /// The query, key and value gradients of an attention from the upstream
+  /// gradient and the kept weights.
+  case attentionGradients(
+    upstream: UnsafePointer<Scalar>, query: UnsafePointer<Scalar>, key: UnsafePointer<Scalar>,
+    value: UnsafePointer<Scalar>, weights: UnsafePointer<Scalar>,
+    queryGradient: UnsafeMutablePointer<Scalar>, keyGradient: UnsafeMutablePointer<Scalar>,
+    valueGradient: UnsafeMutablePointer<Scalar>, shape: AttentionShape, scale: Scalar,
+    causal: Bool)
 }

@@ -235,6 +235,27 @@ protocol Backend: AnyObject, Sendable {
     meanG: [S], meanGNormalized: [S]
   ) -> Tensor<S>
 
+  // MARK: Optional fused primitives
+
+  /// Scaled dot-product attention of `groups` groups, `query`
+  /// `[G, Lq, D]`, `key` `[G, Lk, D]` and `value` `[G, Lk, Dv]`: the
+  /// weights `softmax(scale · q·kᵀ)` along the keys (with `causal`, key `j`
+  /// is visible to query `i` only when `j ≤ i`, and weighs 0 otherwise) and
+  /// the output `weights · value`. Returns: `[G, Lq, Dv]` and the weights
+  /// `[G, Lq, Lk]`, or `nil` when the backend has no fused kernel for it
+  /// (the default): the operation then composes it from other primitives.
+  func attention<S: TensorScalar>(
+    query: Tensor<S>, key: Tensor<S>, value: Tensor<S>, scale: S, causal: Bool
+  ) -> (output: Tensor<S>, weights: Tensor<S>)?
+
+  /// The query, key and value gradients of
+  /// ``attention(query:key:value:scale:causal:)`` from the upstream
+  /// gradient of its output and its weights, or `nil` (the default).
+  func attentionGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
+    weights: Tensor<S>, scale: S, causal: Bool
+  ) -> [Tensor<S>]?
+
   // MARK: Optimizer updates
 
   /// One step of `update` in place: `parameter` and each tensor of `state`
@@ -244,6 +265,17 @@ protocol Backend: AnyObject, Sendable {
     _ update: ParameterUpdate<S>, to parameter: inout Tensor<S>, gradient: Tensor<S>,
     state: inout [Tensor<S>]
   )
+}
+
+extension Backend {
+  func attention<S: TensorScalar>(
+    query: Tensor<S>, key: Tensor<S>, value: Tensor<S>, scale: S, causal: Bool
+  ) -> (output: Tensor<S>, weights: Tensor<S>)? { nil }
+
+  func attentionGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
+    weights: Tensor<S>, scale: S, causal: Bool
+  ) -> [Tensor<S>]? { nil }
 }
 
 /// A rectangular block to copy: `region` elements starting at

@@ -486,6 +486,32 @@ final class BatchingBackend: Backend, @unchecked Sendable {
     }
   }
 
+  func attention<S: TensorScalar>(
+    query: Tensor<S>, key: Tensor<S>, value: Tensor<S>, scale: S, causal: Bool
+  ) -> (output: Tensor<S>, weights: Tensor<S>)? {
+    let count = size([query, key, value])
+    let (q, k, v) = (
+      images(expanded(query, count)), images(expanded(key, count)), images(expanded(value, count))
+    )
+    guard
+      let (output, weights) = commonBackend("vmap", q, k, v).attention(
+        query: q, key: k, value: v, scale: scale, causal: causal)
+    else { return nil }
+    return (unfolded(output, count), unfolded(weights, count))
+  }
+
+  func attentionGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
+    weights: Tensor<S>, scale: S, causal: Bool
+  ) -> [Tensor<S>]? {
+    let count = size([upstream, query, key, value, weights])
+    let physical = [upstream, query, key, value, weights].map { images(expanded($0, count)) }
+    return commonBackend("vmap", physical).attentionGradients(
+      physical[0], query: physical[1], key: physical[2], value: physical[3],
+      weights: physical[4], scale: scale, causal: causal
+    )?.map { unfolded($0, count) }
+  }
+
   func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
     loss: S, probabilities: Tensor<S>
   ) { composedOnly("softmaxCrossEntropy") }

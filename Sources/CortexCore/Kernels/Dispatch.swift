@@ -121,3 +121,6 @@ func binaryKernel<S: TensorScalar>(
     preconditionFailure("binaryKernel: no kernel for \(S.self)")
   }
 }
+
+/// The sizes of a fused attention; see ``CortexKernels/AttentionShape``.
+typealias AttentionShape = CortexKernels.AttentionShape

@@ -94,6 +94,16 @@ public func scaledDotProductAttention<Scalar>(
     value.rank == 4 && Array(value.shape[..<3]) == Array(key.shape[..<3]),
     "scaledDotProductAttention: value \(value.shape) must be [batch, heads, keys, depth] matching key \(key.shape)"
   )
+  if mask == nil, let fused = fusedAttention(query, key, value, causal: causal) { return fused }
+  return composedAttention(query, key, value, mask: mask, causal: causal)
+}
+
+/// Attention composed of recorded operations: the definition that higher
+/// orders differentiate, and the form with an additive mask.
+private func composedAttention<Scalar>(
+  _ query: Tensor<Scalar>, _ key: Tensor<Scalar>, _ value: Tensor<Scalar>, mask: Tensor<Scalar>?,
+  causal: Bool
+) -> Tensor<Scalar> {
   let weights = attentionWeights(query: query, key: key, mask: mask, causal: causal)
   let (batch, heads, queries, keys) = (
     weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3]
@@ -102,4 +112,50 @@ public func scaledDotProductAttention<Scalar>(
     weights.reshaped(to: [batch * heads, queries, keys]),
     value.reshaped(to: [batch * heads, keys, value.shape[3]]))
   return output.reshaped(to: [batch, heads, queries, value.shape[3]])
+}
+
+/// Attention through the backend's fused kernel, when it has one: each
+/// query's scores stay in cache and the causal mask is a bound on the keys,
+/// forward and backward. The composed form stays the definition for
+/// gradients of gradients.
+private func fusedAttention<Scalar>(
+  _ query: Tensor<Scalar>, _ key: Tensor<Scalar>, _ value: Tensor<Scalar>, causal: Bool
+) -> Tensor<Scalar>? {
+  precondition(
+    query.rank == 4 && key.rank == 4 && Array(query.shape[..<2]) == Array(key.shape[..<2])
+      && query.shape[3] == key.shape[3],
+    "scaledDotProductAttention: query \(query.shape) and key \(key.shape) must be [batch, heads, tokens, depth] with equal batch, heads and depth"
+  )
+  let (batch, heads, queries, depth) = (
+    query.shape[0], query.shape[1], query.shape[2], query.shape[3]
+  )
+  let (keys, valueDepth) = (key.shape[2], value.shape[3])
+  let groups = batch * heads
+  let scale = Scalar(1 / Double(depth).squareRoot())
+  let (q, k, v) = (
+    query.withoutDerivative.reshapedStorage([groups, queries, depth]),
+    key.withoutDerivative.reshapedStorage([groups, keys, depth]),
+    value.withoutDerivative.reshapedStorage([groups, keys, valueDepth])
+  )
+  guard
+    let (output, weights) = commonBackend("scaledDotProductAttention", q, k, v).attention(
+      query: q, key: k, value: v, scale: scale, causal: causal)
+  else { return nil }
+  return recordFused(
+    "scaledDotProductAttention", inputs: [query, key, value],
+    output: output.reshapedStorage([batch, heads, queries, valueDepth]),
+    composed: { composedAttention($0[0], $0[1], $0[2], mask: nil, causal: causal) }
+  ) { upstream, _ in
+    let g = upstream.reshapedStorage([groups, queries, valueDepth])
+    guard
+      let gradients = commonBackend("scaledDotProductAttention", g, q, k, v, weights)
+        .attentionGradients(
+          g, query: q, key: k, value: v, weights: weights, scale: scale, causal: causal)
+    else {
+      preconditionFailure(
+        "scaledDotProductAttention: the backend ran the fused forward pass but has no fused backward"
+      )
+    }
+    return zip(gradients, [query, key, value]).map { $0.reshapedStorage($1.shape) }
+  }
 }

@@ -5,10 +5,13 @@ import Foundation
 /// ever run on the host), and their loops on the CPU: written once here and
 /// specialized by each instruction set's kernels for its registers and both
 /// scalar types. Each element is computed on its own, libm calls one
-/// element at a time, so every set gives the same bits (save `tanh` and
-/// `exp` in single precision, vector approximations whose multiply-adds
-/// are fused on the sets that fuse: see ``KernelSet/tanh(_:_:count:)`` and
-/// `expFloat`).
+/// element at a time, so every set gives the same bits, save the
+/// single-precision functions computed in vector registers, whose
+/// multiply-adds are fused on the sets that fuse: `tanh` and `exp`
+/// (approximations, see ``KernelSet/tanh(_:_:count:)`` and `expFloat`),
+/// and `log`, `erf`, the sigmoid, softplus, SiLU, GELU and the GELU
+/// gradients, computed in `Double` lanes within 1 ulp of the C library
+/// (see WideMath).
 
 /// A scalar the kernels compute in, `Float` or `Double`, with the elementary
 /// functions of the C library, called explicitly so that every kernel uses
@@ -70,7 +73,8 @@ public enum UnaryFunction<Scalar: KernelScalar>: Sendable, Equatable {
   case atMost(Scalar)
   /// `x` where it is finite, 0 elsewhere.
   case finiteOrZero
-  /// The error function; computed in `Double`, as the five below.
+  /// The error function; computed in `Double`, as the five below (see
+  /// WideMath for single precision).
   case erf
   /// `sin x`.
   case sin
@@ -84,9 +88,11 @@ public enum UnaryFunction<Scalar: KernelScalar>: Sendable, Equatable {
   case softplus
   /// `x · σ(x)`.
   case silu
-  /// `x · Φ(x)`, `Φ` the standard normal CDF.
+  /// `x · Φ(x)`, `Φ` the standard normal CDF, as `x · erfc(−x/√2)/2` (no
+  /// cancellation for negative `x`).
   case gelu
-  /// `x · (1 + tanh(√(2/π)(x + 0.044715x³))) / 2`.
+  /// `x · (1 + tanh(√(2/π)(x + 0.044715x³))) / 2`, computed as
+  /// `x · σ(2√(2/π)(x + 0.044715x³))` (no cancellation for negative `x`).
   case geluTanh
 }
 
@@ -130,11 +136,11 @@ public enum BinaryFunction<Scalar: KernelScalar>: Sendable, Equatable {
   /// logits `a` against targets `b`.
   case logisticLoss
   /// `a · (Φ(b) + b·φ(b))`: an upstream gradient through `gelu(b)`, with
-  /// `Φ` and `φ` the standard normal CDF and density; computed in
-  /// `Double`.
+  /// `Φ(b) = erfc(−b/√2)/2` and `φ` the standard normal CDF and density;
+  /// computed in `Double`.
   case geluGradient
-  /// `a · gelu′(b)` for the tanh approximation of GELU; computed in
-  /// `Double`.
+  /// `a · gelu′(b)` for the tanh approximation of GELU, as
+  /// `a · (s + 2b·s(1 − s)·u′)` with `s = σ(2u)`; computed in `Double`.
   case geluTanhGradient
 }
 
@@ -181,24 +187,25 @@ extension KernelSet {
   ) {
     /// `f` computed in `Double` through the C library, rounded back.
     func inDouble(_ f: (Double) -> Double) { map(x, out, count: n) { S(f(Double($0))) } }
+    let (floats, floatsOut) = (
+      UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+    )
+    let isFloat = S.self == Float.self
     switch f {
     case .negate: map(x, out, count: n) { -$0 }
-    case .exp where S.self == Float.self:
-      expFloat(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count: n)
+    case .exp where isFloat: expFloat(floats, floatsOut, count: n)
     case .exp: map(x, out, count: n) { S.exp($0) }
+    case .log where isFloat: logFloats(floats, floatsOut, count: n)
     case .log: map(x, out, count: n) { S.log($0) }
     case .sqrt: map(x, out, count: n) { $0.squareRoot() }
     case .square: map(x, out, count: n) { $0 * $0 }
     case .abs: map(x, out, count: n) { Swift.abs($0) }
     case .sign: map(x, out, count: n) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
     case .power(let p): map(x, out, count: n) { S.pow($0, p) }
-    case .tanh where S.self == Float.self:
-      tanhFloat(
-        UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-        UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), count: n)
+    case .tanh where isFloat: tanhFloat(floats, floatsOut, count: n)
     case .tanh: map(x, out, count: n) { S.tanh($0) }
+    case .sigmoid where isFloat: sigmoidFloats(floats, floatsOut, count: n)
     case .sigmoid:
       map(x, out, count: n) { v in
         if v >= 0 { return 1 / (1 + S.exp(-v)) }
@@ -211,17 +218,22 @@ extension KernelSet {
     case .atLeast(let c): map(x, out, count: n) { $0 >= c ? 1 : 0 }
     case .atMost(let c): map(x, out, count: n) { $0 <= c ? 1 : 0 }
     case .finiteOrZero: map(x, out, count: n) { $0.isFinite ? $0 : 0 }
+    case .erf where isFloat: erfFloats(floats, floatsOut, count: n)
     case .erf: inDouble(Foundation.erf)
     case .sin: inDouble(Foundation.sin)
     case .cos: inDouble(Foundation.cos)
     case .log1p: inDouble(Foundation.log1p)
     case .expm1: inDouble(Foundation.expm1)
+    case .softplus where isFloat: softplusFloats(floats, floatsOut, count: n)
     case .softplus: inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+    case .silu where isFloat: siluFloats(floats, floatsOut, count: n)
     case .silu: inDouble { $0 / (1 + Foundation.exp(-$0)) }
-    case .gelu: inDouble { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }
+    case .gelu where isFloat: geluFloats(floats, floatsOut, count: n)
+    case .gelu: inDouble { $0 * Foundation.erfc(-$0 / 2.squareRoot()) / 2 }
+    case .geluTanh where isFloat: geluTanhFloats(floats, floatsOut, count: n)
     case .geluTanh:
       let c = (2 / Double.pi).squareRoot()
-      inDouble { $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) / 2 }
+      inDouble { $0 / (1 + Foundation.exp(-2 * c * ($0 + 0.044715 * $0 * $0 * $0))) }
     }
   }
 
@@ -257,6 +269,15 @@ extension KernelSet {
     @inline(__always) func zip(_ f: (S, S) -> S) {
       Self.zip(a, shapeA: shapeA, b, shapeB: shapeB, out, result: result, f)
     }
+    let (floatsA, floatsB, floatsOut) = (
+      UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+      UnsafeRawPointer(b).assumingMemoryBound(to: Float.self),
+      UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+    )
+    // The GELU gradients in single precision are computed in `Double` (see
+    // WideMath); a broadcast operand takes the general loop, with the same
+    // bits.
+    let isFloat = S.self == Float.self
     switch f {
     case .add: zip(+)
     case .subtract: zip(-)
@@ -282,20 +303,28 @@ extension KernelSet {
       zip { z, t in
         Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
       }
+    case .geluGradient where isFloat && shapeA == result && shapeB == result:
+      geluGradientFloats(floatsA, floatsB, floatsOut, count: result.reduce(1, *))
+    case .geluGradient where isFloat:
+      zip { g, x in S(geluGradientWide(Double(g), Double(x))) }
     case .geluGradient:
       zip { g, x in
         let v = Double(x)
-        let cdf = (1 + Foundation.erf(v / 2.squareRoot())) / 2
+        let cdf = Foundation.erfc(-v / 2.squareRoot()) / 2
         let density = Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot()
         return S(Double(g) * (cdf + v * density))
       }
+    case .geluTanhGradient where isFloat && shapeA == result && shapeB == result:
+      geluTanhGradientFloats(floatsA, floatsB, floatsOut, count: result.reduce(1, *))
+    case .geluTanhGradient where isFloat:
+      zip { g, x in S(geluTanhGradientWide(Double(g), Double(x))) }
     case .geluTanhGradient:
       zip { g, x in
         let v = Double(x)
         let c = (2 / Double.pi).squareRoot()
-        let t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
-        let inner = c * (1 + 3 * 0.044715 * v * v)
-        return S(Double(g) * ((1 + t) / 2 + v * (1 - t * t) * inner / 2))
+        let s = 1 / (1 + Foundation.exp(-2 * c * (v + 0.044715 * v * v * v)))
+        let slope = c * (1 + 3 * 0.044715 * v * v)
+        return S(Double(g) * (s + 2 * v * s * (1 - s) * slope))
       }
     }
   }

@@ -50,10 +50,33 @@ import Testing
     }
   }
 
-  /// Every binary function and a plain loop of its formula.
+  /// Every binary function and a plain loop of its formula; the GELU
+  /// gradients in single precision, computed in double-precision lanes, are
+  /// checked in WideMathTests.
   static func binaryReferences<S: TensorScalar>(_: S.Type) -> [(BinaryFunction<S>, (S, S) -> S)] {
     let bit = { (condition: Bool) -> S in condition ? 1 : 0 }
-    return [
+    let c = (2 / Double.pi).squareRoot()
+    let gelu: [(BinaryFunction<S>, (S, S) -> S)] = [
+      (
+        .geluGradient,
+        { g, x in
+          let v = Double(x)
+          let cdf = Foundation.erfc(-v / 2.squareRoot()) / 2
+          let density = Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot()
+          return S(Double(g) * (cdf + v * density))
+        }
+      ),
+      (
+        .geluTanhGradient,
+        { g, x in
+          let v = Double(x)
+          let s = 1 / (1 + Foundation.exp(-2 * c * (v + 0.044715 * v * v * v)))
+          let slope = c * (1 + 3 * 0.044715 * v * v)
+          return S(Double(g) * (s + 2 * v * s * (1 - s) * slope))
+        }
+      ),
+    ]
+    let others: [(BinaryFunction<S>, (S, S) -> S)] = [
       (.add, +), (.subtract, -), (.multiply, *), (.divide, /), (.power, { S.pow($0, $1) }),
       (.maximum, { $0 >= $1 ? $0 : $1 }), (.minimum, { $0 <= $1 ? $0 : $1 }),
       (.greater, { bit($0 > $1) }), (.less, { bit($0 < $1) }),
@@ -69,25 +92,8 @@ import Testing
           Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
         }
       ),
-      (
-        .geluGradient,
-        { g, x in
-          let v = Double(x)
-          let cdf = (1 + Foundation.erf(v / 2.squareRoot())) / 2
-          let density = Foundation.exp(-v * v / 2) / (2 * Double.pi).squareRoot()
-          return S(Double(g) * (cdf + v * density))
-        }
-      ),
-      (
-        .geluTanhGradient,
-        { g, x in
-          let (v, c) = (Double(x), (2 / Double.pi).squareRoot())
-          let t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
-          let inner = c * (1 + 3 * 0.044715 * v * v)
-          return S(Double(g) * ((1 + t) / 2 + v * (1 - t * t) * inner / 2))
-        }
-      ),
     ]
+    return (S.self == Double.self ? gelu : []) + others
   }
 
   func checkBinary<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
@@ -120,29 +126,40 @@ import Testing
     }
   }
 
-  /// Every unary function and a plain loop of its formula; `tanh` and `exp`
-  /// in single precision, approximations, are checked on their own below.
+  /// Every unary function and a plain loop of its formula. In single
+  /// precision, `tanh` and `exp` (vector approximations) and the functions
+  /// computed in double-precision lanes are checked on their own (below and
+  /// in WideMathTests).
   static func unaryReferences<S: TensorScalar>(_: S.Type) -> [(UnaryFunction<S>, (S) -> S)] {
     let bit = { (condition: Bool) -> S in condition ? 1 : 0 }
     let inDouble = { (f: @escaping (Double) -> Double) in { (x: S) in S(f(Double(x))) } }
     let c = (2 / Double.pi).squareRoot()
     let exact: [(UnaryFunction<S>, (S) -> S)] =
-      S.self == Double.self ? [(.tanh, { S.tanh($0) }), (.exp, { S.exp($0) })] : []
+      S.self == Double.self
+      ? [
+        (.tanh, { S.tanh($0) }), (.exp, { S.exp($0) }), (.log, { S.log($0) }),
+        (.sigmoid, { $0 >= 0 ? 1 / (1 + S.exp(-$0)) : S.exp($0) / (1 + S.exp($0)) }),
+        (.erf, inDouble(Foundation.erf)),
+        (
+          .softplus,
+          inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+        ),
+        (.silu, inDouble { $0 / (1 + Foundation.exp(-$0)) }),
+        (.gelu, inDouble { $0 * Foundation.erfc(-$0 / 2.squareRoot()) / 2 }),
+        (
+          .geluTanh,
+          inDouble { $0 / (1 + Foundation.exp(-2 * c * ($0 + 0.044715 * $0 * $0 * $0))) }
+        ),
+      ] : []
     return exact + [
-      (.negate, { -$0 }), (.log, { S.log($0) }),
-      (.sqrt, { $0.squareRoot() }), (.square, { $0 * $0 }), (.abs, { Swift.abs($0) }),
-      (.sign, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }), (.power(2.5), { S.pow($0, 2.5) }),
-      (.sigmoid, { $0 >= 0 ? 1 / (1 + S.exp(-$0)) : S.exp($0) / (1 + S.exp($0)) }),
-      (.maximum(0), { $0 >= 0 ? $0 : 0 }), (.maximum(-0.0), { $0 >= -0.0 ? $0 : -0.0 }),
-      (.maximum(0.5), { $0 >= 0.5 ? $0 : 0.5 }), (.minimum(0.5), { $0 <= 0.5 ? $0 : 0.5 }),
-      (.atLeast(0.5), { bit($0 >= 0.5) }), (.atMost(0.5), { bit($0 <= 0.5) }),
-      (.finiteOrZero, { $0.isFinite ? $0 : 0 }), (.erf, inDouble(Foundation.erf)),
+      (.negate, { -$0 }), (.sqrt, { $0.squareRoot() }), (.square, { $0 * $0 }),
+      (.abs, { Swift.abs($0) }), (.sign, { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }),
+      (.power(2.5), { S.pow($0, 2.5) }), (.maximum(0), { $0 >= 0 ? $0 : 0 }),
+      (.maximum(-0.0), { $0 >= -0.0 ? $0 : -0.0 }), (.maximum(0.5), { $0 >= 0.5 ? $0 : 0.5 }),
+      (.minimum(0.5), { $0 <= 0.5 ? $0 : 0.5 }), (.atLeast(0.5), { bit($0 >= 0.5) }),
+      (.atMost(0.5), { bit($0 <= 0.5) }), (.finiteOrZero, { $0.isFinite ? $0 : 0 }),
       (.sin, inDouble(Foundation.sin)), (.cos, inDouble(Foundation.cos)),
       (.log1p, inDouble(Foundation.log1p)), (.expm1, inDouble(Foundation.expm1)),
-      (.softplus, inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }),
-      (.silu, inDouble { $0 / (1 + Foundation.exp(-$0)) }),
-      (.gelu, inDouble { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }),
-      (.geluTanh, inDouble { $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) / 2 }),
     ]
   }
 

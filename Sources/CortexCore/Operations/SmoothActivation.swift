@@ -6,8 +6,9 @@ import Foundation
 ///
 /// Every pullback is written in recorded tensor operations of `x` (never
 /// in loops over storage), so it can itself be differentiated. The values
-/// are computed in `Double` through the C library and rounded to the
-/// tensor's precision.
+/// are computed in `Double` and rounded to the tensor's precision: through
+/// the C library, or, for `Float` tensors of erf, softplus, SiLU and GELU,
+/// in vectorized loops within 1 ulp of it (see the kernels' WideMath).
 
 /// The error function `erf(x) = (2/√π) ∫₀ˣ e^(−t²) dt`, elementwise; output
 /// in (−1, 1). Pullback: `upstream · (2/√π) e^(−x²)`.

@@ -7,12 +7,12 @@
 /// visits, never a tensor. Groups run in contiguous chunks across the
 /// pool's threads.
 ///
-/// Every sum that produces an element runs in a fixed order whatever the
-/// instruction set: a dot product over the depth is a chain of
-/// multiply-adds in depth order (eight keys at a time, one key per lane),
-/// a weighted sum of rows is a chain over the keys (eight depths at a
-/// time), and a row's total is eight lanes added in a fixed order. So
-/// every set that fuses multiply-adds gives the same bits.
+/// The products are register-blocked: four rows of the result at a time,
+/// eight or sixteen columns in registers, each operand loaded once per
+/// four multiply-adds. Every element is still a chain of multiply-adds in
+/// a fixed order (over the depth for a score, over the keys or queries for
+/// a weighted sum of rows), and a row's total is eight lanes added in a
+/// fixed order, so every set that fuses multiply-adds gives the same bits.
 
 extension KernelSet {
   /// The attention of `groups` groups: for query `i` of a group, the
@@ -34,32 +34,33 @@ extension KernelSet {
     let (queries, keys, depth, valueDepth) = (
       shape.queries, shape.keys, shape.depth, shape.valueDepth
     )
-    let cost = queries * keys * (depth + valueDepth + 8)
-    forEachChunk(of: shape.groups, costPerItem: cost) { _, range in
+    let visible: (Int) -> Int = { causal ? Swift.min($0 + 1, keys) : keys }
+    forEachChunk(of: shape.groups, costPerItem: queries * keys * (depth + valueDepth + 8)) {
+      _, range in
       let transposed = UnsafeMutablePointer<S>.allocate(capacity: Swift.max(depth * keys, 1))
       defer { transposed.deallocate() }
       for group in range {
-        let q = query + group * queries * depth
-        let k = key + group * keys * depth
-        let v = value + group * keys * valueDepth
-        transpose(k, rows: keys, columns: depth, into: transposed)
+        let p = weights + group * queries * keys
+        transpose(key + group * keys * depth, rows: keys, columns: depth, into: transposed)
+        products(
+          query + group * queries * depth, transposed, rows: queries, depth: depth,
+          columns: keys, visible: visible, into: p)
         for i in 0..<queries {
-          let row = weights + (group * queries + i) * keys
-          let visible = causal ? Swift.min(i + 1, keys) : keys
-          products(q + i * depth, transposed, depth: depth, keys: keys, visible: visible, row)
-          scaleAndNormalize(row, visible: visible, keys: keys, scale: scale)
-          let out = output + (group * queries + i) * valueDepth
-          weightedSum(row, v, visible: visible, valueDepth: valueDepth, out)
+          scaleAndNormalize(p + i * keys, visible: visible(i), keys: keys, scale: scale)
         }
+        weightedRows(
+          p, rowStride: keys, innerStride: 1, rows: queries, inner: 0..<keys,
+          visible: visible, value + group * keys * valueDepth, depth: valueDepth,
+          into: output + group * queries * valueDepth)
       }
     }
   }
 
   /// The gradients of ``attention(query:key:value:output:weights:_:scale:causal:)``
   /// with respect to the query, key and value, from the upstream gradient
-  /// of its output and the weights it kept:
-  /// `∂v = Pᵀ·g`, `∂p = g·vᵀ`, `∂s = P ⊙ (∂p − Σⱼ ∂p ⊙ P)·scale`,
-  /// `∂q = ∂s·k` and `∂k = ∂sᵀ·q`, each group at a time.
+  /// of its output and the weights it kept, one group at a time:
+  /// `∂p = g·vᵀ`, `∂s = P ⊙ (∂p − Σⱼ ∂p ⊙ P)·scale`, `∂q = ∂s·k`,
+  /// `∂k = ∂sᵀ·q` and `∂v = Pᵀ·g`.
   @inlinable
   static func attentionGradients<S: KernelScalar & SIMDScalar>(
     upstream: UnsafePointer<S>, query: UnsafePointer<S>, key: UnsafePointer<S>,
@@ -70,58 +71,40 @@ extension KernelSet {
     let (queries, keys, depth, valueDepth) = (
       shape.queries, shape.keys, shape.depth, shape.valueDepth
     )
+    let visible: (Int) -> Int = { causal ? Swift.min($0 + 1, keys) : keys }
+    // A key is seen by the queries from its own index on when causal.
+    let seenFrom: (Int) -> Int = { causal ? Swift.min($0, queries) : 0 }
     let cost = queries * keys * (2 * depth + 2 * valueDepth + 8)
     forEachChunk(of: shape.groups, costPerItem: cost) { _, range in
       let transposed = UnsafeMutablePointer<S>.allocate(capacity: Swift.max(valueDepth * keys, 1))
-      let row = UnsafeMutablePointer<S>.allocate(capacity: Swift.max(keys, 1))
+      let scores = UnsafeMutablePointer<S>.allocate(capacity: Swift.max(queries * keys, 1))
       defer {
         transposed.deallocate()
-        row.deallocate()
+        scores.deallocate()
       }
       for group in range {
         let g = upstream + group * queries * valueDepth
         let q = query + group * queries * depth
         let k = key + group * keys * depth
-        let v = value + group * keys * valueDepth
-        let dq = queryGradient + group * queries * depth
-        let dk = keyGradient + group * keys * depth
-        let dv = valueGradient + group * keys * valueDepth
-        dk.initialize(repeating: 0, count: keys * depth)
-        dv.initialize(repeating: 0, count: keys * valueDepth)
-        transpose(v, rows: keys, columns: valueDepth, into: transposed)
+        let p = weights + group * queries * keys
+        transpose(
+          value + group * keys * valueDepth, rows: keys, columns: valueDepth, into: transposed)
+        products(
+          g, transposed, rows: queries, depth: valueDepth, columns: keys, visible: visible,
+          into: scores)
         for i in 0..<queries {
-          let p = weights + (group * queries + i) * keys
-          let visible = causal ? Swift.min(i + 1, keys) : keys
-          let gi = g + i * valueDepth
-          // ∂v_j += p_ij · g_i, in query order.
-          for j in 0..<visible {
-            accumulate(p[j], gi, into: dv + j * valueDepth, count: valueDepth)
-          }
-          // ∂p_ij = g_i · v_j, then ∂s_ij = p_ij (∂p_ij − Σ_j ∂p_ij p_ij) · scale.
-          products(gi, transposed, depth: valueDepth, keys: keys, visible: visible, row)
-          var sums = SIMD8<S>()
-          var j = 0
-          while j < visible {
-            sums += lanes(row + j, count: visible - j) * lanes(p + j, count: visible - j)
-            j += 8
-          }
-          let centre = SIMD8<S>(repeating: total(sums))
-          let factor = SIMD8<S>(repeating: scale)
-          j = 0
-          while j < visible {
-            let count = visible - j
-            let scores = lanes(p + j, count: count) * (lanes(row + j, count: count) - centre)
-            store(scores * factor, row + j, count: count)
-            j += 8
-          }
-          // ∂q_i = Σ_j ∂s_ij k_j; ∂k_j += ∂s_ij q_i.
-          let dqi = dq + i * depth
-          dqi.initialize(repeating: 0, count: depth)
-          for j in 0..<visible {
-            accumulate(row[j], k + j * depth, into: dqi, count: depth)
-            accumulate(row[j], q + i * depth, into: dk + j * depth, count: depth)
-          }
+          softmaxScoreGradient(
+            p + i * keys, scores + i * keys, visible: visible(i), keys: keys, scale: scale)
         }
+        weightedRows(
+          UnsafePointer(scores), rowStride: keys, innerStride: 1, rows: queries, inner: 0..<keys,
+          visible: visible, k, depth: depth, into: queryGradient + group * queries * depth)
+        weightedRowsOfTransposed(
+          UnsafePointer(scores), keys: keys, queries: queries, seenFrom: seenFrom, q,
+          depth: depth, into: keyGradient + group * keys * depth)
+        weightedRowsOfTransposed(
+          p, keys: keys, queries: queries, seenFrom: seenFrom, g, depth: valueDepth,
+          into: valueGradient + group * keys * valueDepth)
       }
     }
   }
@@ -136,22 +119,165 @@ extension KernelSet {
     }
   }
 
-  /// `row[j] = x · column j of transposed` for `j < visible`, each a chain
-  /// of multiply-adds in depth order, eight columns at a time.
+  /// `out[r][c] = Σ_d a[r][d] · transposed[d][c]` for the columns
+  /// `c < visible(r)` of each row (`out` rows are `columns` long; the
+  /// columns past a row's `visible` but within its block's may be written
+  /// too). Each element is a chain over `d` in order.
   @inlinable @inline(__always)
   static func products<S: KernelScalar & SIMDScalar>(
-    _ x: UnsafePointer<S>, _ transposed: UnsafePointer<S>, depth: Int, keys: Int, visible: Int,
-    _ row: UnsafeMutablePointer<S>
+    _ a: UnsafePointer<S>, _ transposed: UnsafePointer<S>, rows: Int, depth: Int, columns: Int,
+    visible: (Int) -> Int, into out: UnsafeMutablePointer<S>
+  ) {
+    if S.self == Float.self {
+      productsFloat(
+        UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+        UnsafeRawPointer(transposed).assumingMemoryBound(to: Float.self), rows: rows,
+        depth: depth, columns: columns, visible: visible,
+        into: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+      return
+    }
+    for r in 0..<rows {
+      for c in 0..<visible(r) {
+        var sum: S = 0
+        for d in 0..<depth {
+          sum = sum.addingProduct(a[r * depth + d], transposed[d * columns + c])
+        }
+        out[r * columns + c] = sum
+      }
+    }
+  }
+
+  @inlinable
+  static func productsFloat(
+    _ a: UnsafePointer<Float>, _ transposed: UnsafePointer<Float>, rows: Int, depth: Int,
+    columns: Int, visible: (Int) -> Int, into out: UnsafeMutablePointer<Float>
+  ) {
+    var r = 0
+    while r < rows {
+      let count = Swift.min(4, rows - r)
+      // The rows of a block past the last repeat it; only real rows are stored.
+      let (a0, a1, a2, a3) = (
+        a + r * depth, a + (r + Swift.min(1, count - 1)) * depth,
+        a + (r + Swift.min(2, count - 1)) * depth, a + (r + count - 1) * depth
+      )
+      let limit = visible(r + count - 1)
+      var c = 0
+      while c < limit {
+        let width = limit - c
+        var (s0, s1, s2, s3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        for d in 0..<depth {
+          let b = lanes(transposed + d * columns + c, count: width)
+          s0.addProduct(SIMD8(repeating: a0[d]), b)
+          s1.addProduct(SIMD8(repeating: a1[d]), b)
+          s2.addProduct(SIMD8(repeating: a2[d]), b)
+          s3.addProduct(SIMD8(repeating: a3[d]), b)
+        }
+        let row = out + r * columns + c
+        store(s0, row, count: width)
+        if count > 1 { store(s1, row + columns, count: width) }
+        if count > 2 { store(s2, row + 2 * columns, count: width) }
+        if count > 3 { store(s3, row + 3 * columns, count: width) }
+        c += 8
+      }
+      r += 4
+    }
+  }
+
+  /// `out[r] = Σ_{j ∈ inner, j < visible(r)} w(r, j) · m[j]` for each row
+  /// `r`, with `w(r, j) = weights[r·rowStride + j·innerStride]` and the
+  /// rows `m[j]` of `depth` scalars; each element a chain over `j` in
+  /// order. Terms past a row's `visible` within its block's are added with
+  /// their weights, which are 0.
+  @inlinable @inline(__always)
+  static func weightedRows<S: KernelScalar & SIMDScalar>(
+    _ weights: UnsafePointer<S>, rowStride: Int, innerStride: Int, rows: Int, inner: Range<Int>,
+    visible: (Int) -> Int, _ m: UnsafePointer<S>, depth: Int, into out: UnsafeMutablePointer<S>
+  ) {
+    if S.self == Float.self {
+      weightedRowsFloat(
+        UnsafeRawPointer(weights).assumingMemoryBound(to: Float.self), rowStride: rowStride,
+        innerStride: innerStride, rows: rows, inner: inner, visible: visible,
+        UnsafeRawPointer(m).assumingMemoryBound(to: Float.self), depth: depth,
+        into: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
+      return
+    }
+    for r in 0..<rows {
+      for d in 0..<depth {
+        var sum: S = 0
+        for j in inner where j < visible(r) {
+          sum = sum.addingProduct(weights[r * rowStride + j * innerStride], m[j * depth + d])
+        }
+        out[r * depth + d] = sum
+      }
+    }
+  }
+
+  @inlinable
+  static func weightedRowsFloat(
+    _ w: UnsafePointer<Float>, rowStride: Int, innerStride: Int, rows: Int, inner: Range<Int>,
+    visible: (Int) -> Int, _ m: UnsafePointer<Float>, depth: Int,
+    into out: UnsafeMutablePointer<Float>
+  ) {
+    var r = 0
+    while r < rows {
+      let count = Swift.min(4, rows - r)
+      let (w0, w1, w2, w3) = (
+        w + r * rowStride, w + (r + Swift.min(1, count - 1)) * rowStride,
+        w + (r + Swift.min(2, count - 1)) * rowStride, w + (r + count - 1) * rowStride
+      )
+      let end = Swift.min(inner.upperBound, visible(r + count - 1))
+      var d = 0
+      while d < depth {
+        let (width, second) = (depth - d, depth - d - 8)
+        var (s0, s1, s2, s3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        var (t0, t1, t2, t3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        var j = inner.lowerBound
+        while j < end {
+          let row = m + j * depth + d
+          let b = lanes(row, count: width)
+          let b2 = second > 0 ? lanes(row + 8, count: second) : SIMD8<Float>()
+          let offset = j * innerStride
+          let (x0, x1, x2, x3) = (
+            SIMD8(repeating: w0[offset]), SIMD8(repeating: w1[offset]),
+            SIMD8(repeating: w2[offset]), SIMD8(repeating: w3[offset])
+          )
+          s0.addProduct(x0, b)
+          s1.addProduct(x1, b)
+          s2.addProduct(x2, b)
+          s3.addProduct(x3, b)
+          t0.addProduct(x0, b2)
+          t1.addProduct(x1, b2)
+          t2.addProduct(x2, b2)
+          t3.addProduct(x3, b2)
+          j += 1
+        }
+        let target = out + r * depth + d
+        for (index, (s, t)) in [(s0, t0), (s1, t1), (s2, t2), (s3, t3)].prefix(count).enumerated() {
+          store(s, target + index * depth, count: width)
+          if second > 0 { store(t, target + index * depth + 8, count: second) }
+        }
+        d += 16
+      }
+      r += 4
+    }
+  }
+
+  /// `out[j] = Σ_{i ≥ seenFrom(j)} w[i][j] · m[i]` for each of `keys` rows
+  /// `j`, with `w` `[queries, keys]` and the rows `m[i]` of `depth`
+  /// scalars: a product by the transpose of `w`, each element a chain over
+  /// `i` in order.
+  @inlinable @inline(__always)
+  static func weightedRowsOfTransposed<S: KernelScalar & SIMDScalar>(
+    _ w: UnsafePointer<S>, keys: Int, queries: Int, seenFrom: (Int) -> Int,
+    _ m: UnsafePointer<S>, depth: Int, into out: UnsafeMutablePointer<S>
   ) {
     var j = 0
-    while j < visible {
-      let count = visible - j
-      var sums = SIMD8<S>()
-      for d in 0..<depth {
-        sums.addProduct(SIMD8(repeating: x[d]), lanes(transposed + d * keys + j, count: count))
-      }
-      store(sums, row + j, count: count)
-      j += 8
+    while j < keys {
+      let count = Swift.min(4, keys - j)
+      weightedRows(
+        w + j, rowStride: 1, innerStride: keys, rows: count, inner: seenFrom(j)..<queries,
+        visible: { _ in queries }, m, depth: depth, into: out + j * depth)
+      j += 4
     }
   }
 
@@ -176,32 +302,28 @@ extension KernelSet {
     (row + visible).initialize(repeating: 0, count: keys - visible)
   }
 
-  /// `out = Σ_{j < visible} weights[j] · rows[j]`, a chain over `j` for
-  /// each element.
+  /// A row of `∂p` turned in place into the row of `∂s`:
+  /// `pⱼ (∂pⱼ − Σₖ ∂pₖ pₖ) · scale` over the visible keys, 0 past them.
   @inlinable @inline(__always)
-  static func weightedSum<S: KernelScalar & SIMDScalar>(
-    _ weights: UnsafePointer<S>, _ rows: UnsafePointer<S>, visible: Int, valueDepth: Int,
-    _ out: UnsafeMutablePointer<S>
+  static func softmaxScoreGradient<S: KernelScalar & SIMDScalar>(
+    _ p: UnsafePointer<S>, _ row: UnsafeMutablePointer<S>, visible: Int, keys: Int, scale: S
   ) {
-    out.initialize(repeating: 0, count: valueDepth)
-    for j in 0..<visible {
-      accumulate(weights[j], rows + j * valueDepth, into: out, count: valueDepth)
+    var sums = SIMD8<S>()
+    var j = 0
+    while j < visible {
+      sums += lanes(UnsafePointer(row + j), count: visible - j) * lanes(p + j, count: visible - j)
+      j += 8
     }
-  }
-
-  /// `target += a · x` over `count` elements, eight at a time.
-  @inlinable @inline(__always)
-  static func accumulate<S: KernelScalar & SIMDScalar>(
-    _ a: S, _ x: UnsafePointer<S>, into target: UnsafeMutablePointer<S>, count: Int
-  ) {
-    let factor = SIMD8<S>(repeating: a)
-    var d = 0
-    while d < count {
-      var sums = lanes(UnsafePointer(target + d), count: count - d)
-      sums.addProduct(factor, lanes(x + d, count: count - d))
-      store(sums, target + d, count: count - d)
-      d += 8
+    let (centre, factor) = (SIMD8<S>(repeating: total(sums)), SIMD8<S>(repeating: scale))
+    j = 0
+    while j < visible {
+      let count = visible - j
+      let gradient =
+        lanes(p + j, count: count) * (lanes(UnsafePointer(row + j), count: count) - centre)
+      store(gradient * factor, row + j, count: count)
+      j += 8
     }
+    (row + visible).initialize(repeating: 0, count: keys - visible)
   }
 }
 

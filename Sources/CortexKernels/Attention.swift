@@ -162,22 +162,44 @@ extension KernelSet {
       )
       let limit = visible(r + count - 1)
       var c = 0
+      // Sixteen columns at a time: eight independent chains of multiply-adds.
       while c < limit {
-        let width = limit - c
+        let (width, second) = (limit - c, limit - c - 8)
         var (s0, s1, s2, s3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        var (t0, t1, t2, t3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         for d in 0..<depth {
-          let b = lanes(transposed + d * columns + c, count: width)
-          s0.addProduct(SIMD8(repeating: a0[d]), b)
-          s1.addProduct(SIMD8(repeating: a1[d]), b)
-          s2.addProduct(SIMD8(repeating: a2[d]), b)
-          s3.addProduct(SIMD8(repeating: a3[d]), b)
+          let column = transposed + d * columns + c
+          let b = lanes(column, count: width)
+          let b2 = second > 0 ? lanes(column + 8, count: second) : SIMD8<Float>()
+          let (x0, x1, x2, x3) = (
+            SIMD8(repeating: a0[d]), SIMD8(repeating: a1[d]), SIMD8(repeating: a2[d]),
+            SIMD8(repeating: a3[d])
+          )
+          s0.addProduct(x0, b)
+          s1.addProduct(x1, b)
+          s2.addProduct(x2, b)
+          s3.addProduct(x3, b)
+          t0.addProduct(x0, b2)
+          t1.addProduct(x1, b2)
+          t2.addProduct(x2, b2)
+          t3.addProduct(x3, b2)
         }
         let row = out + r * columns + c
         store(s0, row, count: width)
-        if count > 1 { store(s1, row + columns, count: width) }
-        if count > 2 { store(s2, row + 2 * columns, count: width) }
-        if count > 3 { store(s3, row + 3 * columns, count: width) }
-        c += 8
+        if second > 0 { store(t0, row + 8, count: second) }
+        if count > 1 {
+          store(s1, row + columns, count: width)
+          if second > 0 { store(t1, row + columns + 8, count: second) }
+        }
+        if count > 2 {
+          store(s2, row + 2 * columns, count: width)
+          if second > 0 { store(t2, row + 2 * columns + 8, count: second) }
+        }
+        if count > 3 {
+          store(s3, row + 3 * columns, count: width)
+          if second > 0 { store(t3, row + 3 * columns + 8, count: second) }
+        }
+        c += 16
       }
       r += 4
     }
@@ -252,9 +274,19 @@ extension KernelSet {
           j += 1
         }
         let target = out + r * depth + d
-        for (index, (s, t)) in [(s0, t0), (s1, t1), (s2, t2), (s3, t3)].prefix(count).enumerated() {
-          store(s, target + index * depth, count: width)
-          if second > 0 { store(t, target + index * depth + 8, count: second) }
+        store(s0, target, count: width)
+        if second > 0 { store(t0, target + 8, count: second) }
+        if count > 1 {
+          store(s1, target + depth, count: width)
+          if second > 0 { store(t1, target + depth + 8, count: second) }
+        }
+        if count > 2 {
+          store(s2, target + 2 * depth, count: width)
+          if second > 0 { store(t2, target + 2 * depth + 8, count: second) }
+        }
+        if count > 3 {
+          store(s3, target + 3 * depth, count: width)
+          if second > 0 { store(t3, target + 3 * depth + 8, count: second) }
         }
         d += 16
       }

@@ -75,6 +75,28 @@ import Testing
     #expect((there * there).moved(to: .cpu).scalars == (x * x).scalars)
   }
 
+  /// Three updates of every optimizer rule on each device: the same
+  /// parameters and state after each.
+  @Test(arguments: OptimizerUpdateTests.Configuration.allCases)
+  func everyOptimizerUpdatesLikeTheCPU(_ configuration: OptimizerUpdateTests.Configuration) {
+    let start = Tensor<Double>.randomUniform([3, 5], lower: -1, upper: 1, seed: 40)
+    let gradients = (0..<3).map {
+      Tensor<Double>.randomUniform([3, 5], lower: -1, upper: 1, seed: 41 + UInt64($0))
+    }
+    func run(on device: Device) -> (Parameter<Double>, any Optimizer<Double>) {
+      let parameter = Parameter(start.moved(to: device))
+      let optimizer = configuration.optimizer(Double.self)
+      for g in gradients { optimizer.update([parameter], gradients: [g.moved(to: device)]) }
+      return (parameter, optimizer)
+    }
+    let (parameter, optimizer) = run(on: .reference)
+    let (expected, expectedOptimizer) = run(on: .cpu)
+    Self.expectClose(parameter.value, expected.value, "\(configuration) parameter")
+    for (state, expectedState) in zip(optimizer.state[0], expectedOptimizer.state[0]) {
+      Self.expectClose(state, expectedState, "\(configuration) state")
+    }
+  }
+
   /// A small convolutional network with batch normalization, built from
   /// one seed on each device.
   static func model() throws -> Sequential<Double> {

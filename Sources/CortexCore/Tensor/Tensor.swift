@@ -96,6 +96,11 @@ extension Tensor {
 
   /// A tensor of zeros.
   public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+  /// A tensor of zeros on `device`, such as an optimizer's state beside
+  /// its parameter.
+  package static func zeros(_ shape: [Int], on device: Device) -> Tensor {
+    Tensor(shape: shape, repeating: 0, on: device)
+  }
   /// A tensor of ones.
   public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
   /// A tensor of the given shape filled with `value`.

@@ -78,6 +78,12 @@ let package = Package(
           + instructionSets.map { .target(name: "CortexKernels\($0.0)") },
         swiftSettings: [optimizedInDebug]
       ),
+      // A backend of plain loops outside CortexCore: the template for a
+      // device backend and the tests' oracle.
+      .target(
+        name: "CortexReferenceBackend",
+        dependencies: ["CortexCore"]
+      ),
       .target(
         name: "CortexNN",
         dependencies: ["CortexCore"],
@@ -106,7 +112,7 @@ let package = Package(
         name: "CortexTests",
         dependencies: [
           "Cortex", "CortexCore", "CortexNN", "CortexData", "CortexTraining", "CortexCLI",
-          "CortexKernels",
+          "CortexKernels", "CortexReferenceBackend",
         ]
           + instructionSets.map { .target(name: "CortexKernels\($0.0)") }
       ),

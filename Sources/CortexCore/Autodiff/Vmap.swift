@@ -221,6 +221,9 @@ extension Tensor {
 
   /// A 0-d tensor holding 1 for each example of the batch axis `axis`.
   static func ones(batchedBy axis: BatchAxis) -> Tensor {
-    Tensor(shape: [], storage: TensorStorage(repeating: 1, count: axis.size), batch: [axis])
+    Tensor(
+      shape: [],
+      storage: TensorStorage(repeating: 1, count: axis.size, device: Device.defaultDevice),
+      batch: [axis])
   }
 }

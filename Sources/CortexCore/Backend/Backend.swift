@@ -9,13 +9,15 @@ import Synchronization
 /// instruction set on host memory. A second backend (a GPU through its
 /// driver API) implements the same primitives on its own memory and
 /// registers itself under its device's backend name with
-/// ``Backends/register(_:)``.
+/// ``Backends/register(_:)``. The protocol, the types its primitives take
+/// and ``Backends/register(_:)`` are `package`, so that a backend can live
+/// in a target of its own: `CortexReferenceBackend` is one.
 ///
 /// Every primitive takes and returns whole tensors (never pointers), with
 /// shapes and geometry already validated by the operation. Elementwise
 /// work is described by values (``UnaryFunction``, ``BinaryFunction``), not
 /// closures, so that a backend can compile each case for its device.
-protocol Backend: AnyObject, Sendable {
+package protocol Backend: AnyObject, Sendable {
   /// The name that ``Device/backend`` carries for this backend's devices,
   /// such as `"cpu"`.
   var name: String { get }
@@ -280,13 +282,13 @@ extension Backend {
 
 /// A rectangular block to copy: `region` elements starting at
 /// `sourceOrigin` in `source`, written at `destinationOrigin`.
-struct BlockCopy<S: TensorScalar> {
-  var source: Tensor<S>
-  var sourceOrigin: [Int]
-  var region: [Int]
-  var destinationOrigin: [Int]
+package struct BlockCopy<S: TensorScalar> {
+  package var source: Tensor<S>
+  package var sourceOrigin: [Int]
+  package var region: [Int]
+  package var destinationOrigin: [Int]
 
-  init(source: Tensor<S>, sourceOrigin: [Int], region: [Int], destinationOrigin: [Int]) {
+  package init(source: Tensor<S>, sourceOrigin: [Int], region: [Int], destinationOrigin: [Int]) {
     self.source = source
     self.sourceOrigin = sourceOrigin
     self.region = region
@@ -295,7 +297,7 @@ struct BlockCopy<S: TensorScalar> {
 }
 
 /// How the max gate's backward takes the upstream gradient to the winners.
-enum MaxGateRoute: Sendable {
+package enum MaxGateRoute: Sendable {
   /// Any grouping: the gradient is cleared, then each output's gradient is
   /// added at its winner.
   case general
@@ -308,14 +310,14 @@ enum MaxGateRoute: Sendable {
 // MARK: - Choosing a backend
 
 /// The registered backends, by the name their devices carry.
-enum Backends {
+package enum Backends {
   private static let registered = Mutex<[String: any Backend]>([
     CPUBackend.shared.name: CPUBackend.shared, MetaBackend.shared.name: MetaBackend.shared,
   ])
 
   /// Makes `backend` serve every device whose ``Device/backend`` is its
   /// name, replacing one registered before under that name.
-  static func register(_ backend: any Backend) {
+  package static func register(_ backend: any Backend) {
     registered.withLock { $0[backend.name] = backend }
   }
 

@@ -30,7 +30,7 @@ extension CPUBackend {
   ) -> Tensor<S> {
     let (_, size, inner) = extents(shape, at: axis)
     let picks = indices.shape[axis]
-    let output = Tensor<S>.zeros(shape)
+    let output = Tensor<S>(shape: shape, repeating: 0, on: .cpu)
     let (source, target) = (x.storage.pointer, output.storage.pointer)
     for (flat, index) in indices.scalars.enumerated() {
       let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)

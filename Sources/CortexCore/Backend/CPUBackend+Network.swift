@@ -56,7 +56,9 @@ extension CPUBackend {
     -> Tensor<S>
   {
     let count = g.plane.outputCount * g.patchSize
-    let output = Tensor<S>.zeros([g.batch, g.channels, g.plane.input.height, g.plane.input.width])
+    let output = Tensor<S>(
+      shape: [g.batch, g.channels, g.plane.input.height, g.plane.input.width], repeating: 0,
+      on: .cpu)
     for n in 0..<g.batch {
       col2im(
         columns.storage.pointer + n * count, channels: g.channels, g.plane,

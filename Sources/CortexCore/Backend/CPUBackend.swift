@@ -212,7 +212,8 @@ final class CPUBackend: Backend {
   func assemble<S: TensorScalar>(
     _ shape: [Int], zeroFilled: Bool, blocks: [BlockCopy<S>]
   ) -> Tensor<S> {
-    let out = zeroFilled ? Tensor<S>.zeros(shape) : Tensor<S>.uninitialized(shape)
+    let out =
+      zeroFilled ? Tensor<S>(shape: shape, repeating: 0, on: .cpu) : Tensor<S>.uninitialized(shape)
     for block in blocks {
       copyBlockKernel(
         region: block.region, from: block.source.storage.pointer, sourceShape: block.source.shape,

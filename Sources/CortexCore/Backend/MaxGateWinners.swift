@@ -3,8 +3,9 @@
 /// 64-bit indices per call would cost more than the pooling itself). The
 /// backend that computed them owns their memory; operations only pass them
 /// back to it.
-final class MaxGateWinners: @unchecked Sendable {
-  let count: Int
+package final class MaxGateWinners: @unchecked Sendable {
+  /// How many winners: one per output of the gate.
+  package let count: Int
   let pointer: UnsafeMutablePointer<Int32>
   /// The vmap batch axes the winners were found under, outermost first:
   /// the indices are into the storage of every example at once, and the
@@ -21,6 +22,13 @@ final class MaxGateWinners: @unchecked Sendable {
     capacity = count
     pointer = BufferPool.shared.allocate(bytes: Self.bytes(count))
       .bindMemory(to: Int32.self, capacity: max(count, 1))
+  }
+
+  /// The winners `indices`, flat indices into the gate's input, each
+  /// below 2³¹ (``requireWinnerIndices(_:_:)``).
+  package convenience init(_ indices: [Int]) {
+    self.init(count: indices.count)
+    for (i, index) in indices.enumerated() { pointer[i] = Int32(index) }
   }
 
   /// `count` winners that are never read (a shape-only gate's): one slot.
@@ -48,7 +56,7 @@ func requireWinnerIndices<Scalar>(_ name: String, _ x: Tensor<Scalar>) {
 
 extension MaxGateWinners {
   /// The winners as flat indices, read back to the host.
-  var indices: [Int] {
+  package var indices: [Int] {
     UnsafeBufferPointer(start: pointer, count: count).map { Int($0) }
   }
 }

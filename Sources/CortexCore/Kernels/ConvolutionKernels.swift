@@ -21,11 +21,11 @@ import CortexKernels
 /// not a transposed convolution (`Wᵀ · ∂y[n]`, folded back by col2im).
 
 /// The sizes of one window axis pair; see ``CortexKernels/Extent``.
-typealias Extent = CortexKernels.Extent
+package typealias Extent = CortexKernels.Extent
 /// Sliding windows over one plane; see ``CortexKernels/WindowGeometry``.
-typealias WindowGeometry = CortexKernels.WindowGeometry
+package typealias WindowGeometry = CortexKernels.WindowGeometry
 /// A batched 2-D convolution; see ``CortexKernels/ConvolutionGeometry``.
-typealias ConvolutionGeometry = CortexKernels.ConvolutionGeometry
+package typealias ConvolutionGeometry = CortexKernels.ConvolutionGeometry
 
 /// Writes the `[C·Fh·Fw, H2·W2]` column matrix of one image, its rows
 /// `rowStride` scalars apart (by default `H2·W2`, one after the other),

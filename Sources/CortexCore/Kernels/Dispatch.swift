@@ -69,10 +69,10 @@ func tanhFloat(
 }
 
 /// A function of one tensor, applied to every element.
-typealias UnaryFunction<S: TensorScalar> = CortexKernels.UnaryFunction<S>
+package typealias UnaryFunction<S: TensorScalar> = CortexKernels.UnaryFunction<S>
 
 /// A function of two tensors, applied elementwise with NumPy broadcasting.
-typealias BinaryFunction<S: TensorScalar> = CortexKernels.BinaryFunction<S>
+package typealias BinaryFunction<S: TensorScalar> = CortexKernels.BinaryFunction<S>
 
 /// The `[Float]` or `[Double]` view of a pointer to `S`, which is one of
 /// them (the casts change no layout).

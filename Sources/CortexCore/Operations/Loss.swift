@@ -76,7 +76,7 @@ public func softmaxCrossEntropy<Scalar>(
   if logits.isBatched { return definition(logits) }
   let backend = logits.backend("softmaxCrossEntropy")
   let (total, probabilities) = backend.softmaxCrossEntropy(logits, labels: labels)
-  let loss = Tensor<Scalar>(total / Scalar(examples))
+  let loss = Tensor(shape: [], scalars: [total / Scalar(examples)], on: logits.device)
   return recordFused(
     "softmaxCrossEntropy", inputs: [logits], output: loss,
     composed: { definition($0[0]) }
@@ -126,14 +126,20 @@ public func crossEntropy<Scalar>(
   let backend = probabilities.backend("crossEntropy")
   let clamped = backend.unary(
     .maximum(epsilon), backend.gather(probabilities, along: 1, indices: indices))
-  let total = clamped.scalars.reduce(0) { $0 - Scalar.log($1) }
-  let loss = Tensor<Scalar>(total / Scalar(examples))
+  // −Σ log p / N on the backend: the loss stays on the probabilities'
+  // device.
+  let logSum = backend.sum(backend.unary(.log, clamped), alongAxes: [0, 1])
+  let loss = backend.binary(
+    .divide, Tensor(shape: [], storage: logSum.storage),
+    Tensor(shape: [], scalars: [-Scalar(examples)], on: probabilities.device), shape: [])
   return recordFused(
     "crossEntropy", inputs: [probabilities], output: loss,
     composed: { definition($0[0]) }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
-    let perExample = backend.binary(.divide, Tensor(-scale), clamped, shape: clamped.shape)
+    let perExample = backend.binary(
+      .divide, Tensor(shape: [], scalars: [-scale], on: probabilities.device), clamped,
+      shape: clamped.shape)
     return [backend.scatterAdd(perExample, along: 1, indices: indices, into: probabilities.shape)]
   }
 }

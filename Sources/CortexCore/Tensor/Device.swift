@@ -1,9 +1,11 @@
 /// Where a tensor's storage lives: the backend that owns the memory and
 /// which of its devices holds it.
 ///
-/// Every tensor is on the CPU today. An operation's inputs must all be on
-/// one device; tensors on two devices are a programmer error that traps
-/// with the operation's name and both devices.
+/// Tensors are on the CPU unless created inside
+/// ``withDefaultDevice(_:_:)`` or moved with ``Tensor/moved(to:)``. An
+/// operation's inputs must all be on one device; tensors on two devices
+/// are a programmer error that traps with the operation's name and both
+/// devices.
 public struct Device: Hashable, Sendable, CustomStringConvertible {
   /// The backend that owns the memory, such as `"cpu"`.
   public let backend: String
@@ -26,6 +28,22 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
 
   /// `cpu`, or the backend's name and the device's ordinal, as in `cuda:1`.
   public var description: String { self == .cpu ? backend : "\(backend):\(ordinal)" }
+
+  /// The device that tensors created from host values land on (the
+  /// initializers from scalars, `zeros`, `ones`, random tensors, the
+  /// constants an operation makes): ``cpu``, or the device of the
+  /// innermost ``withDefaultDevice(_:_:)``. A backend's own outputs are on
+  /// its device, whatever this is.
+  @TaskLocal package static var defaultDevice = Device.cpu
+}
+
+/// Runs `body` with `device` as the ``Device/defaultDevice``: every tensor
+/// it creates from host values, and every constant its operations and
+/// their pullbacks create, is on `device`, so that a computation on tensors
+/// of that device never meets a CPU constant (PyTorch's `with
+/// torch.device(...)`).
+package func withDefaultDevice<R>(_ device: Device, _ body: () throws -> R) rethrows -> R {
+  try Device.$defaultDevice.withValue(device, operation: body)
 }
 
 extension Tensor {

@@ -38,13 +38,22 @@ extension Tensor {
   ///
   /// - Precondition: `scalars.count` equals the product of `shape`.
   public init(shape: [Int], scalars: [Scalar]) {
+    self.init(shape: shape, scalars: scalars, on: Device.defaultDevice)
+  }
+
+  /// A tensor of the given shape holding `scalars` in row-major order, in
+  /// the memory of `device` (an upload, for a device with memory of its
+  /// own).
+  ///
+  /// - Precondition: `scalars.count` equals the product of `shape`.
+  package init(shape: [Int], scalars: [Scalar], on device: Device) {
     precondition(
       shape.allSatisfy { $0 >= 0 }, "Tensor(shape:scalars:): negative dimension in \(shape)")
     precondition(
       shape.reduce(1, *) == scalars.count,
       "Tensor(shape:scalars:): shape \(shape) needs \(shape.reduce(1, *)) scalars, found \(scalars.count)"
     )
-    self.init(shape: shape, storage: TensorStorage(scalars))
+    self.init(shape: shape, storage: TensorStorage(scalars, device: device))
   }
 
   /// A 1-D tensor holding `scalars`.
@@ -74,11 +83,24 @@ extension Tensor {
   public init(repeating value: Scalar, shape: [Int]) {
     precondition(
       shape.allSatisfy { $0 >= 0 }, "Tensor(repeating:shape:): negative dimension in \(shape)")
-    self.init(shape: shape, storage: TensorStorage(repeating: value, count: shape.reduce(1, *)))
+    self.init(shape: shape, repeating: value, on: Device.defaultDevice)
+  }
+
+  /// A tensor of the given shape on `device` with every element equal to
+  /// `value`.
+  init(shape: [Int], repeating value: Scalar, on device: Device) {
+    self.init(
+      shape: shape,
+      storage: TensorStorage(repeating: value, count: shape.reduce(1, *), device: device))
   }
 
   /// A tensor of zeros.
   public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+  /// A tensor of zeros on `device`, such as an optimizer's state beside
+  /// its parameter.
+  package static func zeros(_ shape: [Int], on device: Device) -> Tensor {
+    Tensor(shape: shape, repeating: 0, on: device)
+  }
   /// A tensor of ones.
   public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
   /// A tensor of the given shape filled with `value`.
@@ -89,14 +111,14 @@ extension Tensor {
   /// A tensor with the given shape whose scalars are produced by `body`,
   /// called once per element in row-major order.
   package init(shape: [Int], generating body: (Int) -> Scalar) {
-    let storage = TensorStorage<Scalar>(uninitializedCount: shape.reduce(1, *))
-    for i in 0..<storage.count { (storage.pointer + i).initialize(to: body(i)) }
-    self.init(shape: shape, storage: storage)
+    self.init(shape: shape, scalars: (0..<shape.reduce(1, *)).map(body))
   }
 
-  /// A tensor of uninitialized scalars, for kernels that write every element.
+  /// A host tensor of uninitialized scalars, for the CPU kernels, which
+  /// write every element.
   package static func uninitialized(_ shape: [Int]) -> Tensor {
-    Tensor(shape: shape, storage: TensorStorage(uninitializedCount: shape.reduce(1, *)))
+    Tensor(
+      shape: shape, storage: TensorStorage(uninitializedCount: shape.reduce(1, *), device: .cpu))
   }
 
   /// The `n × n` identity matrix: 1 on the diagonal, 0 elsewhere
@@ -247,11 +269,22 @@ extension Tensor {
     return try body(storage.buffer)
   }
 
-  /// The same values converted to another precision.
+  /// The same values converted to another precision, on the same device.
   public func converted<Other: TensorScalar>(to: Other.Type = Other.self) -> Tensor<Other> {
     requireUnbatched("converted(to:)")
-    let source = storage.pointer
-    return Tensor<Other>(shape: shape) { Other(source[$0]) }
+    return Tensor<Other>(shape: shape, scalars: scalars.map { Other($0) }, on: device)
+  }
+
+  /// The same values in the memory of `device`: a copy, not recorded on a
+  /// tape (a tensor being differentiated leaves it), or this tensor when
+  /// it is there already. This is how a tensor reaches a backend's device
+  /// and comes back: `x.moved(to: .reference)`, `y.moved(to: .cpu)`.
+  ///
+  /// - Precondition: neither device is ``Device/meta``.
+  package func moved(to device: Device) -> Tensor {
+    requireUnbatched("moved(to:)")
+    if device == self.device { return self }
+    return Tensor(shape: shape, storage: storage.moved(to: device))
   }
 }
 

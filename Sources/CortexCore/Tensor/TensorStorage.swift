@@ -2,7 +2,10 @@
 ///
 /// This is the one place that knows where a tensor's scalars live. A tensor
 /// shares its storage with its copies until one of them is mutated
-/// (copy-on-write).
+/// (copy-on-write). Every device but ``Device/meta`` keeps its scalars in
+/// host memory today (the CPU's, and the reference backend's); a device
+/// with memory of its own would copy in ``init(_:device:)`` (an upload)
+/// and in ``moved(to:)``.
 final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
   let count: Int
   let pointer: UnsafeMutablePointer<Scalar>
@@ -11,7 +14,7 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
 
   /// Allocates storage for `count` scalars whose values are undefined;
   /// on ``Device/meta``, allocates nothing.
-  init(uninitializedCount count: Int, device: Device = .cpu) {
+  init(uninitializedCount count: Int, device: Device) {
     precondition(count >= 0, "a tensor cannot hold \(count) scalars")
     self.count = count
     self.device = device
@@ -27,12 +30,14 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
     metaAddress.assumingMemoryBound(to: Scalar.self)
   }
 
-  convenience init(repeating value: Scalar, count: Int) {
-    self.init(uninitializedCount: count)
+  convenience init(repeating value: Scalar, count: Int, device: Device) {
+    self.init(uninitializedCount: count, device: device)
+    guard device != .meta else { return }
     pointer.initialize(repeating: value, count: count)
   }
 
-  convenience init<C: Collection>(_ scalars: C, device: Device = .cpu) where C.Element == Scalar {
+  /// Storage on `device` holding `scalars`, copied from the host.
+  convenience init<C: Collection>(_ scalars: C, device: Device) where C.Element == Scalar {
     self.init(uninitializedCount: scalars.count, device: device)
     guard device != .meta else { return }
     _ = UnsafeMutableBufferPointer(start: pointer, count: count).initialize(from: scalars)
@@ -43,6 +48,16 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
     guard device != .meta else { return result }
     result.pointer.update(from: pointer, count: count)
     return result
+  }
+
+  /// The same scalars in storage of `device`: a copy, from the host to
+  /// the host for every device with scalars today.
+  func moved(to device: Device) -> TensorStorage {
+    precondition(
+      self.device != .meta && device != .meta,
+      "moved(to:): a shape-only tensor has no scalars to move, and a tensor with scalars cannot become shape-only (\(self.device) to \(device))"
+    )
+    return TensorStorage(buffer, device: device)
   }
 
   var buffer: UnsafeMutableBufferPointer<Scalar> {

@@ -144,7 +144,9 @@ extension Optimizer {
     }
     for (index, parameter) in parameters.enumerated() where parameter.isTrainable {
       if state[index].isEmpty {
-        state[index] = stateNames.map { _ in Tensor.zeros(parameter.shape) }
+        state[index] = stateNames.map { _ in
+          Tensor.zeros(parameter.shape, on: parameter.value.device)
+        }
       }
       updateCounts[index] += 1
     }

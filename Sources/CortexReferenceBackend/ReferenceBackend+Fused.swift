@@ -1,0 +1,199 @@
+import CortexCore
+
+/// The reference backend's fused primitives: softmax and log-softmax
+/// along the last axis, layer normalization, the softmax cross-entropy and
+/// batch normalization's per-channel passes, each with its gradient.
+
+extension ReferenceBackend {
+  // MARK: Softmax along the last axis
+
+  /// The softmax of `x` along its last axis, `e^(x − m) / Σ e^(x − m)` with
+  /// `m` the row's largest element, or its log-softmax
+  /// `x − m − log Σ e^(x − m)` when `logarithm`. Returns: the shape of `x`.
+  package func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S> {
+    let values = x.scalars
+    let length = x.shape.last ?? 1
+    var out = [S](repeating: 0, count: values.count)
+    for start in stride(from: 0, to: length == 0 ? 0 : values.count, by: length) {
+      let row = start..<(start + length)
+      let largest = values[row].max()!
+      let total = values[row].reduce(0) { $0 + S.exp($1 - largest) }
+      for j in row {
+        out[j] =
+          logarithm ? values[j] - (largest + S.log(total)) : S.exp(values[j] - largest) / total
+      }
+    }
+    return tensor(x.shape, out)
+  }
+
+  /// The gradient through ``softmaxLastAxis(_:logarithm:)`` from its output
+  /// `y` and the upstream gradient `g`: `y·(g − Σ g·y)` along the last
+  /// axis, or `g − e^y·Σ g` for the log-softmax. Returns: the shape of `y`.
+  package func softmaxLastAxisGradient<S: TensorScalar>(
+    _ y: Tensor<S>, upstream: Tensor<S>, logarithm: Bool
+  ) -> Tensor<S> {
+    let (values, g) = (y.scalars, upstream.scalars)
+    let length = y.shape.last ?? 1
+    var out = [S](repeating: 0, count: values.count)
+    for start in stride(from: 0, to: length == 0 ? 0 : values.count, by: length) {
+      let row = start..<(start + length)
+      if logarithm {
+        let total = row.reduce(S(0)) { $0 + g[$1] }
+        for j in row { out[j] = g[j] - S.exp(values[j]) * total }
+      } else {
+        let total = row.reduce(S(0)) { $0 + g[$1] * values[$1] }
+        for j in row { out[j] = values[j] * (g[j] - total) }
+      }
+    }
+    return tensor(y.shape, out)
+  }
+
+  // MARK: Layer normalization
+
+  /// Layer normalization of each row of `x`, a row being the last
+  /// `weight.scalarCount` scalars: with the row's mean `μ` and biased
+  /// variance `σ²`, `x̂ = (x − μ)/√(σ² + ε)` and the output `x̂·γ + β`.
+  /// Returns: the output and `x̂` (the shape of `x`) and each row's
+  /// inverse deviation `1/√(σ² + ε)` (the shape of `x` without the rows'
+  /// axes).
+  package func layerNormRows<S: TensorScalar>(
+    _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>, epsilon: S
+  ) -> (output: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>) {
+    let (values, gamma, beta) = (x.scalars, weight.scalars, bias.scalars)
+    let length = gamma.count
+    var (out, normalized) = ([S](repeating: 0, count: values.count), [S]())
+    var inverseDeviations: [S] = []
+    for start in stride(from: 0, to: values.count, by: length) {
+      let row = values[start..<(start + length)]
+      let mean = row.reduce(0, +) / S(length)
+      let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / S(length)
+      let inverse = 1 / (variance + epsilon).squareRoot()
+      inverseDeviations.append(inverse)
+      for (j, value) in row.enumerated() {
+        normalized.append((value - mean) * inverse)
+        out[start + j] = normalized[start + j] * gamma[j] + beta[j]
+      }
+    }
+    return (
+      tensor(x.shape, out), tensor(x.shape, normalized),
+      tensor(Array(x.shape.dropLast(weight.rank)), inverseDeviations)
+    )
+  }
+
+  /// The input gradient of ``layerNormRows(_:weight:bias:epsilon:)``: with
+  /// `a = g·γ` along a row, `(a − mean(a) − x̂·mean(a·x̂)) / √(σ² + ε)`.
+  /// Returns: the shape of `upstream`.
+  package func layerNormRowsGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> Tensor<S> {
+    let (g, xHat, inverses, gamma) = (
+      upstream.scalars, normalized.scalars, inverseDeviation.scalars, weight.scalars
+    )
+    let length = gamma.count
+    var out = [S](repeating: 0, count: g.count)
+    for (r, start) in stride(from: 0, to: g.count, by: length).enumerated() {
+      let row = start..<(start + length)
+      let a = row.map { g[$0] * gamma[$0 - start] }
+      let meanA = a.reduce(0, +) / S(length)
+      let meanProduct = zip(a, row).reduce(S(0)) { $0 + $1.0 * xHat[$1.1] } / S(length)
+      for (j, index) in row.enumerated() {
+        out[index] = (a[j] - meanA - xHat[index] * meanProduct) * inverses[r]
+      }
+    }
+    return tensor(upstream.shape, out)
+  }
+
+  // MARK: Softmax cross-entropy
+
+  /// The softmax of each row of `logits` `[N, classes]` and the summed
+  /// cross-entropy `Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`, each row shifted by its
+  /// largest logit.
+  package func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
+    loss: S, probabilities: Tensor<S>
+  ) {
+    let values = logits.scalars
+    let classes = logits.shape[1]
+    var probabilities = [S](repeating: 0, count: values.count)
+    var loss: S = 0
+    for (example, label) in labels.enumerated() {
+      let row = (example * classes)..<((example + 1) * classes)
+      let largest = values[row].max()!
+      let total = values[row].reduce(0) { $0 + S.exp($1 - largest) }
+      for j in row { probabilities[j] = S.exp(values[j] - largest) / total }
+      loss += largest + S.log(total) - values[example * classes + label]
+    }
+    return (loss, tensor(logits.shape, probabilities))
+  }
+
+  /// `(probabilities − onehot(labels)) · scale`: the softmax
+  /// cross-entropy's gradient. Returns: the shape of `probabilities`.
+  package func softmaxCrossEntropyGradient<S: TensorScalar>(
+    _ probabilities: Tensor<S>, labels: [Int], scale: S
+  ) -> Tensor<S> {
+    var out = probabilities.scalars.map { $0 * scale }
+    let classes = probabilities.shape[1]
+    for (example, label) in labels.enumerated() { out[example * classes + label] -= scale }
+    return tensor(probabilities.shape, out)
+  }
+
+  // MARK: Batch normalization
+
+  /// The channel (axis 1) of each element of `x` `[N, C, ...]`, in order.
+  private func channels<S>(of x: Tensor<S>) -> [Int] {
+    let spatial = x.shape[2...].reduce(1, *)
+    return (0..<x.scalarCount).map { $0 / spatial % x.shape[1] }
+  }
+
+  /// The mean and biased variance of each channel (axis 1) of `x`
+  /// `[N, C, ...]`, over the batch and every position; the variance is
+  /// the mean squared deviation from the mean (a second pass).
+  package func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
+    let (values, channel) = (x.scalars, channels(of: x))
+    let count = S(x.scalarCount / x.shape[1])
+    var mean = [S](repeating: 0, count: x.shape[1])
+    for (value, c) in zip(values, channel) { mean[c] += value }
+    mean = mean.map { $0 / count }
+    var variance = [S](repeating: 0, count: x.shape[1])
+    for (value, c) in zip(values, channel) { variance[c] += (value - mean[c]) * (value - mean[c]) }
+    return (mean, variance.map { $0 / count })
+  }
+
+  /// `factor[c] · (x − center[c]) + shift[c]` for each channel `c` (axis 1).
+  /// Returns: the shape of `x`.
+  package func normalizeChannels<S: TensorScalar>(
+    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
+  ) -> Tensor<S> {
+    let out = zip(x.scalars, channels(of: x)).map { value, c in
+      factor[c] * (value - center[c]) + shift[c]
+    }
+    return tensor(x.shape, out)
+  }
+
+  /// Per channel of the batch norm's upstream gradient `g`: `Σ g` and
+  /// `Σ g · (x − center) · inverseDeviation`.
+  package func channelGradientSums<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
+  ) -> (sum: [S], sumNormalized: [S]) {
+    var sum = [S](repeating: 0, count: x.shape[1])
+    var sumNormalized = sum
+    for (c, (gradient, value)) in zip(channels(of: x), zip(g.scalars, x.scalars)) {
+      sum[c] += gradient
+      sumNormalized[c] += gradient * (value - center[c]) * inverseDeviation[c]
+    }
+    return (sum, sumNormalized)
+  }
+
+  /// The batch norm's input gradient in training mode:
+  /// `factor · (g − meanG − x̂ · meanGNormalized)` per channel, with
+  /// `x̂ = (x − center) · inverseDeviation`. Returns: the shape of `x`.
+  package func batchNormInputGradient<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
+    meanG: [S], meanGNormalized: [S]
+  ) -> Tensor<S> {
+    let out = zip(channels(of: x), zip(g.scalars, x.scalars)).map { c, pair in
+      let normalized = (pair.1 - center[c]) * inverseDeviation[c]
+      return factor[c] * (pair.0 - meanG[c] - normalized * meanGNormalized[c])
+    }
+    return tensor(x.shape, out)
+  }
+}

@@ -269,12 +269,14 @@ package protocol Backend: AnyObject, Sendable {
   )
 }
 
+/// The fused primitives a backend may leave out: the operations then
+/// compose them from the required ones.
 extension Backend {
-  func attention<S: TensorScalar>(
+  package func attention<S: TensorScalar>(
     query: Tensor<S>, key: Tensor<S>, value: Tensor<S>, scale: S, causal: Bool
   ) -> (output: Tensor<S>, weights: Tensor<S>)? { nil }
 
-  func attentionGradients<S: TensorScalar>(
+  package func attentionGradients<S: TensorScalar>(
     _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
     weights: Tensor<S>, scale: S, causal: Bool
   ) -> [Tensor<S>]? { nil }

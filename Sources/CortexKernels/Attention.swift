@@ -44,10 +44,8 @@ extension KernelSet {
         transpose(key + group * keys * depth, rows: keys, columns: depth, into: transposed)
         products(
           query + group * queries * depth, transposed, rows: queries, depth: depth,
-          columns: keys, visible: visible, into: p)
-        for i in 0..<queries {
-          scaleAndNormalize(p + i * keys, visible: visible(i), keys: keys, scale: scale)
-        }
+          columns: keys, visible: visible, scale: scale, into: p)
+        for i in 0..<queries { normalize(p + i * keys, visible: visible(i), keys: keys) }
         weightedRows(
           p, rowStride: keys, innerStride: 1, rows: queries, inner: 0..<keys,
           visible: visible, value + group * keys * valueDepth, depth: valueDepth,
@@ -91,7 +89,7 @@ extension KernelSet {
           value + group * keys * valueDepth, rows: keys, columns: valueDepth, into: transposed)
         products(
           g, transposed, rows: queries, depth: valueDepth, columns: keys, visible: visible,
-          into: scores)
+          scale: 1, into: scores)
         for i in 0..<queries {
           softmaxScoreGradient(
             p + i * keys, scores + i * keys, visible: visible(i), keys: keys, scale: scale)
@@ -119,20 +117,20 @@ extension KernelSet {
     }
   }
 
-  /// `out[r][c] = Σ_d a[r][d] · transposed[d][c]` for the columns
-  /// `c < visible(r)` of each row (`out` rows are `columns` long; the
-  /// columns past a row's `visible` but within its block's may be written
-  /// too). Each element is a chain over `d` in order.
+  /// `out[r][c] = (Σ_d a[r][d] · transposed[d][c]) · scale` for the
+  /// columns `c < visible(r)` of each row (`out` rows are `columns` long;
+  /// the columns past a row's `visible` but within its block's may be
+  /// written too). Each sum is a chain over `d` in order.
   @inlinable @inline(__always)
   static func products<S: KernelScalar & SIMDScalar>(
     _ a: UnsafePointer<S>, _ transposed: UnsafePointer<S>, rows: Int, depth: Int, columns: Int,
-    visible: (Int) -> Int, into out: UnsafeMutablePointer<S>
+    visible: (Int) -> Int, scale: S, into out: UnsafeMutablePointer<S>
   ) {
     if S.self == Float.self {
       productsFloat(
         UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
         UnsafeRawPointer(transposed).assumingMemoryBound(to: Float.self), rows: rows,
-        depth: depth, columns: columns, visible: visible,
+        depth: depth, columns: columns, visible: visible, scale: Float(scale),
         into: UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self))
       return
     }
@@ -142,7 +140,7 @@ extension KernelSet {
         for d in 0..<depth {
           sum = sum.addingProduct(a[r * depth + d], transposed[d * columns + c])
         }
-        out[r * columns + c] = sum
+        out[r * columns + c] = sum * scale
       }
     }
   }
@@ -150,8 +148,9 @@ extension KernelSet {
   @inlinable
   static func productsFloat(
     _ a: UnsafePointer<Float>, _ transposed: UnsafePointer<Float>, rows: Int, depth: Int,
-    columns: Int, visible: (Int) -> Int, into out: UnsafeMutablePointer<Float>
+    columns: Int, visible: (Int) -> Int, scale: Float, into out: UnsafeMutablePointer<Float>
   ) {
+    let factor = SIMD8<Float>(repeating: scale)
     var r = 0
     while r < rows {
       let count = Swift.min(4, rows - r)
@@ -185,19 +184,19 @@ extension KernelSet {
           t3.addProduct(x3, b2)
         }
         let row = out + r * columns + c
-        store(s0, row, count: width)
-        if second > 0 { store(t0, row + 8, count: second) }
+        store(s0 * factor, row, count: width)
+        if second > 0 { store(t0 * factor, row + 8, count: second) }
         if count > 1 {
-          store(s1, row + columns, count: width)
-          if second > 0 { store(t1, row + columns + 8, count: second) }
+          store(s1 * factor, row + columns, count: width)
+          if second > 0 { store(t1 * factor, row + columns + 8, count: second) }
         }
         if count > 2 {
-          store(s2, row + 2 * columns, count: width)
-          if second > 0 { store(t2, row + 2 * columns + 8, count: second) }
+          store(s2 * factor, row + 2 * columns, count: width)
+          if second > 0 { store(t2 * factor, row + 2 * columns + 8, count: second) }
         }
         if count > 3 {
-          store(s3, row + 3 * columns, count: width)
-          if second > 0 { store(t3, row + 3 * columns + 8, count: second) }
+          store(s3 * factor, row + 3 * columns, count: width)
+          if second > 0 { store(t3 * factor, row + 3 * columns + 8, count: second) }
         }
         c += 16
       }
@@ -313,18 +312,12 @@ extension KernelSet {
     }
   }
 
-  /// The visible part of `row` scaled and normalized to a softmax, the
-  /// rest of the row set to 0.
+  /// The visible part of `row` normalized to a softmax, the rest of the
+  /// row set to 0.
   @inlinable @inline(__always)
-  static func scaleAndNormalize<S: KernelScalar & SIMDScalar>(
-    _ row: UnsafeMutablePointer<S>, visible: Int, keys: Int, scale: S
+  static func normalize<S: KernelScalar & SIMDScalar>(
+    _ row: UnsafeMutablePointer<S>, visible: Int, keys: Int
   ) {
-    let factor = SIMD8<S>(repeating: scale)
-    var j = 0
-    while j < visible {
-      store(lanes(row + j, count: visible - j) * factor, row + j, count: visible - j)
-      j += 8
-    }
     if S.self == Float.self {
       let p = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
       softmaxRowFloat(p, p, length: visible, logarithm: false)

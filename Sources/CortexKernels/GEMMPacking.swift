@@ -1,0 +1,163 @@
+// Packing.
+//
+// A packed panel of width `w` (`mr` for A, `nr` for B) holds, at step `p`
+// of the depth, the `w` scalars `p * w ..< p * w + w`. Depending on the
+// transpose, those `w` scalars either lie side by side in memory (a run,
+// copied whole) or one in each of `w` rows of the source (gathered).
+
+extension KernelSet {
+  /// Packs `op(A)` into `mr`-row panels, zero-padded past the last row.
+  @inlinable @inline(__always)
+  static func packPanelsA<S: BinaryFloatingPoint>(
+    _ source: Operand<S>, rows: Int, depth: Int, mr: Int, into panels: UnsafeMutablePointer<S>
+  ) {
+    // op(A)[i, p] is base[p * stride + i] when transposed.
+    if source.transposed {
+      packRuns(source.base, source.stride, rows, depth, mr, panels)
+    } else {
+      packGathered(source.base, source.stride, rows, depth, mr, panels)
+    }
+  }
+
+  /// Packs `op(B)` into panels of two registers' width, zero-padded past
+  /// the last column.
+  @inlinable @inline(__always)
+  static func packPanelsB<V: SIMD>(
+    _: V.Type, _ source: Operand<V.Scalar>, depth: Int, columns: Int,
+    into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    // op(B)[p, j] is base[p * stride + j] unless transposed.
+    if source.transposed {
+      packGathered(source.base, source.stride, columns, depth, 2 * V.scalarCount, panels)
+    } else {
+      packRuns(source.base, source.stride, columns, depth, 2 * V.scalarCount, panels)
+    }
+  }
+
+  /// Packs the columns `column..<column + columns` of `op(B)`, depth steps
+  /// `depthStart..<depthStart + depth`, from `source` into panels of two
+  /// registers' width.
+  @inlinable @inline(__always)
+  static func packPanels<V: SIMD>(
+    _: V.Type, _ source: PanelSource<V.Scalar>, depthStart: Int, depth: Int, column: Int,
+    columns: Int, into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    switch source {
+    case .matrix(let b):
+      packPanelsB(
+        V.self, Operand(b.pointer(row: depthStart, column: column), b.stride, b.transposed),
+        depth: depth, columns: columns, into: panels)
+    case .indexed(let b):
+      packIndexed(
+        V.self, b, depthStart: depthStart, depth: depth, column: column, columns: columns,
+        into: panels)
+    case .prepacked:
+      preconditionFailure("gemm: B is never packed beforehand")
+    }
+  }
+
+  /// Packs all of `op(A)` (`rows × depth`) ahead of one or more products
+  /// that share it, in the layout ``multiplyPanels(_:m:n:k:a:b:c:ldc:accumulate:)``
+  /// reads through ``PanelSource/prepacked(_:)``: for each depth block, its
+  /// `mr`-row panels one after the other. `panels` holds
+  /// `roundUp(rows, mr) · depth` scalars.
+  @inlinable
+  static func prepackPanelsA<V: SIMD>(
+    _: V.Type, _ source: Operand<V.Scalar>, rows: Int, depth: Int,
+    into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint {
+    let blocking = Blocking(V.self)
+    let depthLimit = blocking.depthBlock(depth)
+    let rowsPadded = roundUp(rows, blocking.mr)
+    for depthStart in stride(from: 0, to: depth, by: depthLimit) {
+      packPanelsA(
+        Operand(source.pointer(row: 0, column: depthStart), source.stride, source.transposed),
+        rows: rows, depth: min(depthLimit, depth - depthStart), mr: blocking.mr,
+        into: panels + depthStart * rowsPadded)
+    }
+  }
+
+  /// Packs `op(B)` from an ``IndexedMatrix``: each panel's columns are cut
+  /// once into runs of consecutive offsets, then every depth step copies
+  /// those runs from its row.
+  @inlinable
+  static func packIndexed<V: SIMD>(
+    _: V.Type, _ source: IndexedMatrix<V.Scalar>, depthStart: Int, depth: Int, column: Int,
+    columns: Int, into panels: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let width = 2 * V.scalarCount
+    withUnsafeTemporaryAllocation(of: IndexedMatrix<V.Scalar>.Run.self, capacity: width) {
+      runs in
+      var panel = panels
+      for first in stride(from: column, to: column + columns, by: width) {
+        let count = min(width, column + columns - first)
+        let runCount = source.runs(columns: first..<first + count, into: runs.baseAddress!)
+        for p in 0..<depth {
+          let row = source.base + source.rowOffsets[depthStart + p]
+          let out = panel + p * width
+          for r in 0..<runCount {
+            let run = runs[r]
+            copyRow(V.self, row + run.offset, out + run.lane, count: run.count)
+          }
+          for lane in count..<width { out[lane] = 0 }
+        }
+        panel += width * depth
+      }
+    }
+  }
+
+  /// Packs `count` scalars at each of `depth` steps, where step `p` reads
+  /// the run `base[p * stride ..< p * stride + count]`. The source is read
+  /// row after row, in order, which suits the hardware prefetchers.
+  @inlinable @inline(__always)
+  static func packRuns<S: BinaryFloatingPoint>(
+    _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
+    _ panels: UnsafeMutablePointer<S>
+  ) {
+    let panelSize = width * depth
+    let fullPanels = count / width
+    let rest = count - fullPanels * width
+    for p in 0..<depth {
+      let run = base + p * stride
+      let out = panels + p * width
+      for panel in 0..<fullPanels {
+        // A constant size, once inlined: a few vector moves.
+        UnsafeMutableRawPointer(out + panel * panelSize).copyMemory(
+          from: run + panel * width, byteCount: width * MemoryLayout<S>.stride)
+      }
+      if rest > 0 {
+        let last = out + fullPanels * panelSize
+        for j in 0..<rest { last[j] = run[fullPanels * width + j] }
+        for j in rest..<width { last[j] = 0 }
+      }
+    }
+  }
+
+  /// Packs `count` rows of `base` (row stride `stride`), `depth` scalars
+  /// each, so that step `p` of a panel holds scalar `p` of `width` rows. Each
+  /// source row is read in order, one after the other: reading the `width`
+  /// rows side by side would touch `width` addresses a multiple of the row
+  /// stride apart, which for strides of a few kilobytes share a handful of
+  /// cache sets and evict one another.
+  @inlinable @inline(__always)
+  static func packGathered<S: BinaryFloatingPoint>(
+    _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,
+    _ panels: UnsafeMutablePointer<S>
+  ) {
+    var out = panels
+    for first in Swift.stride(from: 0, to: count, by: width) {
+      let top = base + first * stride
+      let height = min(width, count - first)
+      if height < width { out.update(repeating: 0, count: width * depth) }
+      for i in 0..<height {
+        let row = top + i * stride
+        var target = out + i
+        for p in 0..<depth {
+          target.pointee = row[p]
+          target += width
+        }
+      }
+      out += width * depth
+    }
+  }
+}

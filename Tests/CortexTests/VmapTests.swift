@@ -247,6 +247,45 @@ import Testing
     Self.expectClose(mapped, layer(sequences), "transformer")
   }
 
+  @Test func perExampleGradientsOfAGPTWithEachSequencesOwnTokens() throws {
+    let model: Sequential<Double> = try withRandomSeed(5) {
+      try Zoo.gptTiny(vocabularySize: 7, context: 5, features: 4, heads: 2, hiddenSize: 8)
+    }
+    let weights = model.stateDictionary
+    let keys = weights.keys.sorted()
+    let tokens: [[Double]] = [[1, 4, 0, 6, 2], [3, 3, 5, 1, 0], [6, 2, 2, 4, 5]]
+    let ids = Tensor(shape: [3, 5], scalars: tokens.flatMap { $0 })
+    // The next token of each position, as one-hot targets.
+    let targets = Tensor<Double>(shape: [3, 5, 7]) { index in
+      let (sequence, position, token) = (index / 35, index / 7 % 5, index % 7)
+      return Int(tokens[sequence][(position + 1) % 5]) == token ? 1 : 0
+    }
+    func loss(_ w: [String: Tensor<Double>], _ ids: Tensor<Double>, _ targets: Tensor<Double>)
+      -> Tensor<Double>
+    {
+      softmaxCrossEntropy(
+        logits: model(ids.unsqueezed(at: 0), parameters: w).squeezed(axes: [0]),
+        probabilities: targets)
+    }
+    let perExample = vmap(
+      { (t: [Tensor<Double>]) -> [Tensor<Double>] in
+        let g = gradient(at: weights) { w in loss(w, t[0], t[1]) }
+        return keys.map { g[$0]! }
+      }, inAxes: [0, 0])([ids, targets])
+    for i in 0..<3 {
+      let expected = gradient(at: weights) { w in
+        loss(
+          w, ids[alongAxis: 0, i..<(i + 1)].squeezed(axes: [0]),
+          targets[alongAxis: 0, i..<(i + 1)].squeezed(axes: [0]))
+      }
+      for (k, key) in keys.enumerated() {
+        Self.expectClose(
+          perExample[k][alongAxis: 0, i..<(i + 1)].squeezed(axes: [0]), expected[key]!,
+          "\(key), sequence \(i)")
+      }
+    }
+  }
+
   @Test func readingAScalarInsideVmapStopsWithAMessage() async {
     let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = vmap({ (x: Tensor<Double>) in Tensor(x.sum().scalar) })(Tensor<Double>.ones([3, 2]))

@@ -148,7 +148,23 @@ private func mapped<Scalar>(
 
 extension Tensor {
   /// Whether this tensor stands for one value per example of a `vmap`.
-  var isBatched: Bool { !batch.isEmpty }
+  package var isBatched: Bool { !batch.isEmpty }
+
+  /// The scalars of every example of a batched tensor (of the tensor
+  /// itself when it is not batched), for checks that must see them all,
+  /// such as token ids' range.
+  package var scalarsOfEveryExample: [Scalar] {
+    storage.device == .meta ? [Scalar](repeating: 0, count: storage.count) : Array(storage.buffer)
+  }
+
+  /// Integer indices of this tensor's shape plus `[count]`, each of its
+  /// elements repeated `count` times along the new last axis, batched as
+  /// this tensor is: the rows to gather for a lookup of `count` features.
+  package func indicesRepeated(_ ids: [Int], count: Int) -> IndexTensor {
+    IndexTensor(
+      shape: shape + [count], scalars: ids.flatMap { repeatElement($0, count: count) },
+      batch: batch)
+  }
 
   /// The level of the innermost `vmap` this tensor is batched by, 0 when
   /// it is not batched.

@@ -77,15 +77,20 @@ public struct Embedding<Scalar: TensorScalar>: Layer {
 
   /// Looks up ids held as whole numbers in a tensor (the ``Layer`` form);
   /// an id that is not a whole number in `0..<vocabularySize` traps.
+  ///
+  /// Inside `vmap` the ids may differ from example to example: each
+  /// example's are checked, and looked up with a gather.
   public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
-    let ids = input.scalars.map { value -> Int in
+    let ids = input.scalarsOfEveryExample.map { value -> Int in
       guard let id = Int(exactly: Double(value)), id >= 0, id < vocabularySize else {
         preconditionFailure(
           "Embedding: id \(value) is not a whole number in 0..<\(vocabularySize)")
       }
       return id
     }
-    return self(IndexTensor(shape: input.shape, scalars: ids))
+    guard input.isBatched else { return self(IndexTensor(shape: input.shape, scalars: ids)) }
+    let rows = input.reshaped(to: [-1]).indicesRepeated(ids, count: features)
+    return gather(weight.value, alongAxis: 0, indices: rows).reshaped(to: input.shape + [features])
   }
 
   public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] { input + [features] }

@@ -111,7 +111,16 @@ extension Tensor {
   /// A tensor with the given shape whose scalars are produced by `body`,
   /// called once per element in row-major order.
   package init(shape: [Int], generating body: (Int) -> Scalar) {
-    self.init(shape: shape, scalars: (0..<shape.reduce(1, *)).map(body))
+    let count = shape.reduce(1, *)
+    let device = Device.defaultDevice
+    guard device == .cpu else {
+      self.init(shape: shape, scalars: (0..<count).map(body), on: device)
+      return
+    }
+    // On the host, written in place: no array in between.
+    let storage = TensorStorage<Scalar>(uninitializedCount: count, device: .cpu)
+    for i in 0..<count { (storage.pointer + i).initialize(to: body(i)) }
+    self.init(shape: shape, storage: storage)
   }
 
   /// A host tensor of uninitialized scalars, for the CPU kernels, which

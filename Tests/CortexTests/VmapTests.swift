@@ -286,6 +286,17 @@ import Testing
     }
   }
 
+  @Test func positionsFoundInsideVmapIndexEachExample() {
+    let x = random([4, 6], seed: 19)
+    // Each row's largest element, gathered at its argmax and read by topK.
+    let gathered = vmap({ (row: Tensor<Double>) in
+      gather(row, alongAxis: 0, indices: row.argmax(alongAxis: 0, keepDims: true))
+    })(x)
+    let top = vmap({ (row: Tensor<Double>) in row.topK(1).values })(x)
+    Self.expectClose(gathered, x.max(alongAxes: [1], keepDims: true), "argmax")
+    Self.expectClose(top, x.max(alongAxes: [1], keepDims: true), "topK")
+  }
+
   @Test func readingAScalarInsideVmapStopsWithAMessage() async {
     let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = vmap({ (x: Tensor<Double>) in Tensor(x.sum().scalar) })(Tensor<Double>.ones([3, 2]))

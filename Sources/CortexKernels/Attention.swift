@@ -183,21 +183,10 @@ extension KernelSet {
           t2.addProduct(x2, b2)
           t3.addProduct(x3, b2)
         }
-        let row = out + r * columns + c
-        store(s0 * factor, row, count: width)
-        if second > 0 { store(t0 * factor, row + 8, count: second) }
-        if count > 1 {
-          store(s1 * factor, row + columns, count: width)
-          if second > 0 { store(t1 * factor, row + columns + 8, count: second) }
-        }
-        if count > 2 {
-          store(s2 * factor, row + 2 * columns, count: width)
-          if second > 0 { store(t2 * factor, row + 2 * columns + 8, count: second) }
-        }
-        if count > 3 {
-          store(s3 * factor, row + 3 * columns, count: width)
-          if second > 0 { store(t3 * factor, row + 3 * columns + 8, count: second) }
-        }
+        storeTile(
+          (s0 * factor, s1 * factor, s2 * factor, s3 * factor),
+          (t0 * factor, t1 * factor, t2 * factor, t3 * factor), out + r * columns + c,
+          rowStride: columns, rows: count, width: width)
         c += 16
       }
       r += 4
@@ -272,25 +261,33 @@ extension KernelSet {
           t3.addProduct(x3, b2)
           j += 1
         }
-        let target = out + r * depth + d
-        store(s0, target, count: width)
-        if second > 0 { store(t0, target + 8, count: second) }
-        if count > 1 {
-          store(s1, target + depth, count: width)
-          if second > 0 { store(t1, target + depth + 8, count: second) }
-        }
-        if count > 2 {
-          store(s2, target + 2 * depth, count: width)
-          if second > 0 { store(t2, target + 2 * depth + 8, count: second) }
-        }
-        if count > 3 {
-          store(s3, target + 3 * depth, count: width)
-          if second > 0 { store(t3, target + 3 * depth + 8, count: second) }
-        }
+        storeTile(
+          (s0, s1, s2, s3), (t0, t1, t2, t3), out + r * depth + d, rowStride: depth,
+          rows: count, width: width)
         d += 16
       }
       r += 4
     }
+  }
+
+  /// The first `rows` rows of a register tile of four rows by sixteen
+  /// columns (`s` the first eight of each row, `t` the next eight), stored
+  /// `rowStride` apart; only the first `width` columns are written.
+  @inlinable @inline(__always)
+  static func storeTile(
+    _ s: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>),
+    _ t: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>),
+    _ target: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, width: Int
+  ) {
+    func row(_ first: SIMD8<Float>, _ second: SIMD8<Float>, _ index: Int) {
+      let start = target + index * rowStride
+      store(first, start, count: width)
+      if width > 8 { store(second, start + 8, count: width - 8) }
+    }
+    row(s.0, t.0, 0)
+    if rows > 1 { row(s.1, t.1, 1) }
+    if rows > 2 { row(s.2, t.2, 2) }
+    if rows > 3 { row(s.3, t.3, 3) }
   }
 
   /// `out[j] = Σ_{i ≥ seenFrom(j)} w[i][j] · m[i]` for each of `keys` rows

@@ -109,6 +109,12 @@ final class BatchingBackend: Backend, @unchecked Sendable {
     return IndexTensor(shape: [size] + indices.shape, scalars: scalars, batch: indices.batch)
   }
 
+  /// The number of examples at this level of `x` or of `indices`.
+  private func size<S>(_ x: Tensor<S>, _ indices: IndexTensor) -> Int {
+    if let axis = indices.batch.last, axis.level == level { return axis.size }
+    return size([x])
+  }
+
   // MARK: Elementwise
 
   func unary<S: TensorScalar>(_ f: UnaryFunction<S>, _ x: Tensor<S>) -> Tensor<S> {
@@ -392,7 +398,7 @@ final class BatchingBackend: Backend, @unchecked Sendable {
   // MARK: Indexing
 
   func gather<S: TensorScalar>(_ x: Tensor<S>, along axis: Int, indices: IndexTensor) -> Tensor<S> {
-    let count = indices.batch.last?.level == level ? indices.batch.last!.size : size([x])
+    let count = size(x, indices)
     let (p, i) = (expanded(x, count), expanded(indices, count))
     return wrap(p.backend("vmap").gather(p, along: axis + 1, indices: i))
   }
@@ -400,7 +406,7 @@ final class BatchingBackend: Backend, @unchecked Sendable {
   func scatterAdd<S: TensorScalar>(
     _ x: Tensor<S>, along axis: Int, indices: IndexTensor, into shape: [Int]
   ) -> Tensor<S> {
-    let count = indices.batch.last?.level == level ? indices.batch.last!.size : size([x])
+    let count = size(x, indices)
     let (p, i) = (expanded(x, count), expanded(indices, count))
     return wrap(p.backend("vmap").scatterAdd(p, along: axis + 1, indices: i, into: [count] + shape))
   }

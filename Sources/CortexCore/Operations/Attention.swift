@@ -27,11 +27,7 @@
 public func attentionWeights<Scalar>(
   query: Tensor<Scalar>, key: Tensor<Scalar>, mask: Tensor<Scalar>? = nil, causal: Bool = false
 ) -> Tensor<Scalar> {
-  precondition(
-    query.rank == 4 && key.rank == 4 && Array(query.shape[..<2]) == Array(key.shape[..<2])
-      && query.shape[3] == key.shape[3],
-    "scaledDotProductAttention: query \(query.shape) and key \(key.shape) must be [batch, heads, tokens, depth] with equal batch, heads and depth"
-  )
+  requireAttentionShapes(query, key)
   let (batch, heads, queries, depth) = (
     query.shape[0], query.shape[1], query.shape[2], query.shape[3]
   )
@@ -121,11 +117,7 @@ private func composedAttention<Scalar>(
 private func fusedAttention<Scalar>(
   _ query: Tensor<Scalar>, _ key: Tensor<Scalar>, _ value: Tensor<Scalar>, causal: Bool
 ) -> Tensor<Scalar>? {
-  precondition(
-    query.rank == 4 && key.rank == 4 && Array(query.shape[..<2]) == Array(key.shape[..<2])
-      && query.shape[3] == key.shape[3],
-    "scaledDotProductAttention: query \(query.shape) and key \(key.shape) must be [batch, heads, tokens, depth] with equal batch, heads and depth"
-  )
+  requireAttentionShapes(query, key)
   let (batch, heads, queries, depth) = (
     query.shape[0], query.shape[1], query.shape[2], query.shape[3]
   )
@@ -158,4 +150,14 @@ private func fusedAttention<Scalar>(
     }
     return zip(gradients, [query, key, value]).map { $0.reshapedStorage($1.shape) }
   }
+}
+
+/// Traps unless `query` and `key` are `[batch, heads, tokens, depth]` with
+/// equal batch, heads and depth.
+private func requireAttentionShapes<Scalar>(_ query: Tensor<Scalar>, _ key: Tensor<Scalar>) {
+  precondition(
+    query.rank == 4 && key.rank == 4 && Array(query.shape[..<2]) == Array(key.shape[..<2])
+      && query.shape[3] == key.shape[3],
+    "scaledDotProductAttention: query \(query.shape) and key \(key.shape) must be [batch, heads, tokens, depth] with equal batch, heads and depth"
+  )
 }

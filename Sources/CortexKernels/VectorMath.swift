@@ -77,7 +77,10 @@ extension KernelSet {
     mapLanes(x, out, count: count, exp8)
   }
 
-  @inlinable @inline(__always)
+  // Transparent, so that it is inlined into the row loops of softmax
+  // (as `@inline(__always)` it stayed a call, with its constants loaded
+  // again for every eight elements).
+  @usableFromInline @_transparent
   static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
     let (upper, lower): (Float, Float) = (88.722_839_355_468_75, -103.972_084)
     let x = v.replacing(with: 89, where: v .> 89).replacing(with: -104, where: .!(v .>= -104))

@@ -11,7 +11,7 @@ import Foundation
 /// (approximations, see ``KernelSet/tanh(_:_:count:)`` and `expFloat`),
 /// and `log`, `erf`, the sigmoid, softplus, SiLU, GELU and the GELU
 /// gradients, computed in `Double` lanes within 1 ulp of the C library
-/// (see WideMath).
+/// (see WideMath, and `GELU.swift` for exact GELU).
 
 /// A scalar the kernels compute in, `Float` or `Double`, with the elementary
 /// functions of the C library, called explicitly so that every kernel uses
@@ -228,8 +228,7 @@ extension KernelSet {
     case .softplus: inDouble { Swift.max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
     case .silu where isFloat: siluFloats(floats, floatsOut, count: n)
     case .silu: inDouble { $0 / (1 + Foundation.exp(-$0)) }
-    case .gelu where isFloat && fusesMultiplyAdd: geluLanes(floats, floatsOut, count: n)
-    case .gelu where isFloat: geluFloats(floats, floatsOut, count: n)
+    case .gelu where isFloat: geluLanes(floats, floatsOut, count: n)
     case .gelu: inDouble { $0 * Foundation.erfc(-$0 / 2.squareRoot()) / 2 }
     case .geluTanh where isFloat: geluTanhFloats(floats, floatsOut, count: n)
     case .geluTanh:
@@ -304,14 +303,10 @@ extension KernelSet {
       zip { z, t in
         Swift.max(z, 0) - z * t + S(Foundation.log1p(Foundation.exp(-Double(Swift.abs(z)))))
       }
-    case .geluGradient where isFloat && fusesMultiplyAdd && shapeA == result && shapeB == result:
-      geluGradientLanes(floatsA, floatsB, floatsOut, count: result.reduce(1, *))
-    case .geluGradient where isFloat && fusesMultiplyAdd:
-      zip { g, x in S(geluGradientLane(Float(g), Float(x))) }
     case .geluGradient where isFloat && shapeA == result && shapeB == result:
-      geluGradientFloats(floatsA, floatsB, floatsOut, count: result.reduce(1, *))
+      geluGradientLanes(floatsA, floatsB, floatsOut, count: result.reduce(1, *))
     case .geluGradient where isFloat:
-      zip { g, x in S(geluGradientWide(Double(g), Double(x))) }
+      zip { g, x in S(geluGradientLane(Float(g), Float(x))) }
     case .geluGradient:
       zip { g, x in
         let v = Double(x)

@@ -1,6 +1,6 @@
 /// Single-precision elementary functions computed in `Double`: `log`,
-/// `erf`, the sigmoid, SiLU, softplus, and GELU (exact and tanh forms)
-/// with their derivatives.
+/// `erf`, the sigmoid, SiLU, softplus, and GELU's tanh form with its
+/// derivative (exact GELU has a file of its own, `GELU.swift`).
 ///
 /// Each float is widened (exactly), the function is evaluated in `Double`
 /// by range reduction and polynomials whose relative error is below 1e-10
@@ -8,10 +8,10 @@
 /// the final rounding), and the result is rounded to `Float` once. It is
 /// then within 1 ulp of the C library's function computed in `Double` and
 /// rounded, the reference the scalar path uses: over the tests' sweep of
-/// every 1999th float, `erf`, GELU and GELU′ are 1 ulp off at worst, the
+/// every 1999th float, `erf` and GELU's tanh form are 1 ulp off at worst, the
 /// others never. Special values follow that reference formula: the
 /// functions are written in the same algebraic form, so ±0, ±∞ and NaN come
-/// out as the formula gives them (GELU of −∞ is NaN, as `−∞ · 0`).
+/// out as the formula gives them.
 ///
 /// The functions are straight-line code on one `Double`, with selects in
 /// place of branches, in loops that the compiler vectorizes for the set's
@@ -147,50 +147,6 @@ extension KernelSet {
     return a < 0.75 ? small : (x < 0 ? -large : large)
   }
 
-  /// The standard normal CDF `Φ(x) = erfc(−x/√2)/2` and, beside it,
-  /// `e^(−x²/2)`, which the density is a multiple of.
-  @usableFromInline @_transparent
-  static func normalCDF(_ x: Double) -> (cdf: Double, exp: Double) {
-    let t = x * 0.707_106_781_186_547_6
-    let a = Swift.abs(t)
-    let square = a * a
-    let e = wideExp(-square)
-    let central = multiplyAdd(t * erfOverArgument(square), 0.5, 0.5)
-    let tail = erfcOfLarge(a, expOfMinusSquare: e) * 0.5
-    return (a < 0.75 ? central : (t > 0 ? 1 - tail : tail), e)
-  }
-
-  /// GELU `x·Φ(x)`.
-  @usableFromInline @_transparent
-  static func geluWide(_ x: Double) -> Double {
-    x * normalCDF(x).cdf
-  }
-
-  /// The derivative of GELU, `Φ(x) + x·φ(x)`. Within 1/16 of its zero
-  /// `x₀ = −0.75179…`, where the two terms cancel, it is `d·H(d)` with
-  /// `d = x − x₀` (`x₀` in two parts) and `H` fitted (Chebyshev, relative
-  /// error 3.1e-13).
-  @usableFromInline @_transparent
-  static func geluDerivativeWide(_ x: Double) -> Double {
-    let (cdf, e) = normalCDF(x)
-    let composed = multiplyAdd(x * e, 0.398_942_280_401_432_7, cdf)
-    let d = (x + 0.751_791_524_693_564_5) - 1.495_675_917_700_988_3e-17
-    var h = 4.534_139_664_179_795_7e-3
-    h = multiplyAdd(h, d, 1.940_637_671_407_874_2e-2)
-    h = multiplyAdd(h, d, -1.477_151_221_103_211e-2)
-    h = multiplyAdd(h, d, -1.140_082_034_119_504_6e-1)
-    h = multiplyAdd(h, d, -1.819_967_640_352_296_7e-2)
-    h = multiplyAdd(h, d, 3.882_849_829_759_601_7e-1)
-    h = multiplyAdd(h, d, 4.314_939_923_140_469_2e-1)
-    return Swift.abs(d) < 0.0625 ? d * h : composed
-  }
-
-  /// An upstream gradient `g` through GELU at `x`: `g · GELU′(x)`.
-  @usableFromInline @_transparent
-  static func geluGradientWide(_ g: Double, _ x: Double) -> Double {
-    g * geluDerivativeWide(x)
-  }
-
   /// `σ(2u)` and `u′` for the tanh form of GELU, `u = √(2/π)(x + 0.044715x³)`:
   /// `(1 + tanh u)/2 = σ(2u)`, which stays accurate where `tanh u` rounds
   /// to −1.
@@ -286,28 +242,12 @@ extension KernelSet {
     for i in 0..<count { out[i] = Float(siluWide(Double(x[i]))) }
   }
 
-  /// `out[i]` = GELU of `x[i]`.
-  @inlinable @inline(never)
-  static func geluFloats(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int)
-  {
-    for i in 0..<count { out[i] = Float(geluWide(Double(x[i]))) }
-  }
-
   /// `out[i]` = GELU's tanh form of `x[i]`.
   @inlinable @inline(never)
   static func geluTanhFloats(
     _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
   ) {
     for i in 0..<count { out[i] = Float(geluTanhWide(Double(x[i]))) }
-  }
-
-  /// `out[i]` = the upstream gradient `g[i]` through GELU at `x[i]`.
-  @inlinable @inline(never)
-  static func geluGradientFloats(
-    _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-    count: Int
-  ) {
-    for i in 0..<count { out[i] = Float(geluGradientWide(Double(g[i]), Double(x[i]))) }
   }
 
   /// `out[i]` = the upstream gradient `g[i]` through GELU's tanh form at `x[i]`.

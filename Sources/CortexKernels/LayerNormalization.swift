@@ -1,8 +1,8 @@
 /// Layer normalization over rows, forward and backward, one pass over each
 /// row for each of its sums: the composed form writes a tensor at every
 /// step. Rows run in contiguous chunks across the pool's threads; the sums
-/// run over eight lanes added in a fixed order, and no multiply-add is
-/// fused, so every set gives the same bits.
+/// run in interleaved partial sums of eight lanes, added in a fixed order,
+/// and no multiply-add is fused, so every set gives the same bits.
 
 extension KernelSet {
   /// Normalizes each of `rows` rows of `length`: `x̂ = (x − μ)·r` with the
@@ -19,33 +19,21 @@ extension KernelSet {
       for row in range {
         let offset = row * length
         let (source, xHat, target) = (x + offset, normalized + offset, out + offset)
-        var sums = SIMD8<S>()
-        var j = 0
-        while j < length {
-          sums += lanes(source + j, count: length - j)
-          j += 8
-        }
-        let mean = total(sums) / S(length)
-        sums = SIMD8()
-        j = 0
-        while j < length {
-          let count = length - j
-          var centered = lanes(source + j, count: count) - mean
+        let mean = rowSum(length) { j, count in lanes(source + j, count: count) } / S(length)
+        let means = SIMD8<S>(repeating: mean)
+        let variance = rowSum(length) { j, count in
+          var centered = lanes(source + j, count: count) - means
           if count < 8 { for lane in count..<8 { centered[lane] = 0 } }
-          sums += centered * centered
-          j += 8
+          return centered * centered
         }
-        let inverse = 1 / (total(sums) / S(length) + epsilon).squareRoot()
+        let inverse = 1 / (variance / S(length) + epsilon).squareRoot()
         inverseDeviation[row] = inverse
-        j = 0
-        while j < length {
-          let count = length - j
-          let value = (lanes(source + j, count: count) - mean) * inverse
-          store(value, xHat + j, count: count)
-          store(
-            value * lanes(weight + j, count: count) + lanes(bias + j, count: count), target + j,
-            count: count)
-          j += 8
+        // Plain loops, which the compiler vectorizes: the same operations
+        // on SIMD8 values of a generic scalar came out lane by lane.
+        for j in 0..<length {
+          let value = (source[j] - mean) * inverse
+          xHat[j] = value
+          target[j] = value * weight[j] + bias[j]
         }
       }
     }
@@ -63,28 +51,63 @@ extension KernelSet {
       for row in range {
         let offset = row * length
         let (upstream, xHat, target) = (g + offset, normalized + offset, out + offset)
-        var sums = SIMD8<S>()
-        var products = SIMD8<S>()
-        var j = 0
-        while j < length {
-          let count = length - j
+        let (sumA, sumProduct) = rowSums(length) { j, count in
           let a = lanes(upstream + j, count: count) * lanes(weight + j, count: count)
-          sums += a
-          products += a * lanes(xHat + j, count: count)
-          j += 8
+          return (a, a * lanes(xHat + j, count: count))
         }
-        let meanA = total(sums) / S(length)
-        let meanProduct = total(products) / S(length)
+        let meanA = sumA / S(length)
+        let meanProduct = sumProduct / S(length)
         let inverse = inverseDeviation[row]
-        j = 0
-        while j < length {
-          let count = length - j
-          let a = lanes(upstream + j, count: count) * lanes(weight + j, count: count)
-          let gradient = (a - meanA - lanes(xHat + j, count: count) * meanProduct) * inverse
-          store(gradient, target + j, count: count)
-          j += 8
+        for j in 0..<length {
+          let a = upstream[j] * weight[j]
+          target[j] = (a - meanA - xHat[j] * meanProduct) * inverse
         }
       }
     }
+  }
+
+  /// `Σ element(j)` over a row of `length`, eight lanes at a time, in four
+  /// interleaved partial sums (so the additions do not wait on each
+  /// other), added in a fixed order; `element(j, count)` gives the lanes
+  /// at `j`, those past `count` zero.
+  @inlinable @inline(__always)
+  static func rowSum<S: KernelScalar & SIMDScalar>(
+    _ length: Int, _ element: (_ j: Int, _ count: Int) -> SIMD8<S>
+  ) -> S {
+    var (s0, s1, s2, s3) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var j = 0
+    while j + 32 <= length {
+      s0 += element(j, 8)
+      s1 += element(j + 8, 8)
+      s2 += element(j + 16, 8)
+      s3 += element(j + 24, 8)
+      j += 32
+    }
+    while j < length {
+      s0 += element(j, Swift.min(length - j, 8))
+      j += 8
+    }
+    return total((s0 + s1) + (s2 + s3))
+  }
+
+  /// Two sums like ``rowSum(_:_:)`` in one pass.
+  @inlinable @inline(__always)
+  static func rowSums<S: KernelScalar & SIMDScalar>(
+    _ length: Int, _ element: (_ j: Int, _ count: Int) -> (SIMD8<S>, SIMD8<S>)
+  ) -> (S, S) {
+    var (a0, a1, b0, b1) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var j = 0
+    while j + 16 <= length {
+      let (a, b) = element(j, 8)
+      let (c, d) = element(j + 8, 8)
+      (a0, b0, a1, b1) = (a0 + a, b0 + b, a1 + c, b1 + d)
+      j += 16
+    }
+    while j < length {
+      let (a, b) = element(j, Swift.min(length - j, 8))
+      (a0, b0) = (a0 + a, b0 + b)
+      j += 8
+    }
+    return (total(a0 + a1), total(b0 + b1))
   }
 }

@@ -82,7 +82,7 @@ let package = Package(
       // device backend and the tests' oracle.
       .target(
         name: "CortexReferenceBackend",
-        dependencies: ["CortexCore"]
+        dependencies: ["CortexCore", "CortexKernels"]
       ),
       .target(
         name: "CortexNN",

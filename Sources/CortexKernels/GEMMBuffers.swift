@@ -7,7 +7,8 @@ import Foundation
 /// the thread runs (shared with the workers that help it), the B panels of
 /// a task the thread runs, and, for the convolutions, the zero-padded
 /// planes of an image, the filters packed once for a chunk of images, the
-/// offset tables of an ``IndexedMatrix`` and a column matrix.
+/// offset tables of an ``IndexedMatrix``, a column matrix, and the partial
+/// gradients of a convolution's chunks of images.
 @usableFromInline
 final class PackingScratch {
   private var blocks = GrowingBuffer()
@@ -16,6 +17,7 @@ final class PackingScratch {
   private var operands = GrowingBuffer()
   private var tables = GrowingBuffer()
   private var columns = GrowingBuffer()
+  private var partials = GrowingBuffer()
 
   /// The calling thread's buffers, created on first use.
   @usableFromInline
@@ -57,6 +59,13 @@ final class PackingScratch {
   @usableFromInline
   func columnBuffer<S>(_: S.Type, count: Int) -> UnsafeMutablePointer<S> {
     columns.reserve(max(count, 1) * MemoryLayout<S>.stride).bindMemory(to: S.self, capacity: count)
+  }
+
+  /// Room for the partial filter and bias gradients of every chunk of a
+  /// convolution's batch, which the chunks' threads write side by side.
+  @usableFromInline
+  func partialsBuffer<S>(_: S.Type, count: Int) -> UnsafeMutablePointer<S> {
+    partials.reserve(max(count, 1) * MemoryLayout<S>.stride).bindMemory(to: S.self, capacity: count)
   }
 }
 

@@ -44,11 +44,9 @@ public protocol KernelSet {
     _ f: BinaryFunction<Double>, _ a: UnsafePointer<Double>, shapeA: [Int],
     _ b: UnsafePointer<Double>, shapeB: [Int], _ out: UnsafeMutablePointer<Double>,
     result: [Int])
-  /// Runs one of the convolution, pooling and reduction
-  /// kernels in single precision.
+  /// Runs one of the kernels of ``KernelCall`` in single precision.
   static func run(_ call: KernelCall<Float>)
-  /// Runs one of the convolution, pooling and reduction
-  /// kernels in double precision.
+  /// Runs one of the kernels of ``KernelCall`` in double precision.
   static func run(_ call: KernelCall<Double>)
   /// `out[i] = tanh(x[i])` for `count` elements, in single precision.
   static func tanh(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int)
@@ -158,6 +156,71 @@ extension KernelSet {
       routeToWinners(upstream, winners: winners, gradient: gradient, inputCount: inputCount)
     case .sumAlongAxis(let x, let outer, let axis, let inner, let out):
       sum(V.self, x, outer: outer, axis: axis, inner: inner, out)
+    case .batchConvolution(let input, let filters, let bias, let output, let g):
+      convolution(V.self, input: input, filters: filters, bias: bias, output: output, g)
+    case .batchConvolutionGradients(
+      let upstream, let input, let filters, let inputGradient, let filterGradient,
+      let biasGradient, let g):
+      convolutionGradients(
+        V.self, upstream: upstream, input: input, filters: filters, inputGradient: inputGradient,
+        filterGradient: filterGradient, biasGradient: biasGradient, g)
+    case .permute(let source, let shape, let permutation, let out):
+      permute(source, shape: shape, permutation: permutation, out)
+    case .copyBlock(
+      let region, let source, let sourceShape, let sourceOrigin, let destination,
+      let destinationShape, let destinationOrigin):
+      copyBlock(
+        region: region, from: source, sourceShape: sourceShape, sourceOrigin: sourceOrigin,
+        to: destination, destinationShape: destinationShape, destinationOrigin: destinationOrigin)
+    case .broadcast(let x, let shape, let out, let result):
+      broadcast(x, shape: shape, out, result: result)
+    case .select(let condition, let a, let b, let out, let count):
+      select(condition, a, b, out, count: count)
+    case .extremum(let x, let groups, let size, let largest, let out, let winners):
+      extremum(x, groups: groups, size: size, largest: largest, out, winners: winners)
+    case .topKPositions(let x, let outer, let size, let inner, let k, let largest, let positions):
+      topKPositions(
+        x, outer: outer, size: size, inner: inner, k: k, largest: largest, positions)
+    case .firstNonFinite(let x, let count, let index):
+      index.pointee = firstNonFinite(x, count: count)
+    case .gather(let x, let size, let inner, let indices, let picks, let out):
+      gather(x, size: size, inner: inner, indices: indices, picks: picks, out)
+    case .scatterAdd(let x, let size, let inner, let indices, let picks, let out):
+      scatterAdd(x, size: size, inner: inner, indices: indices, picks: picks, into: out)
+    case .selectSlices(let x, let outer, let size, let inner, let indices, let out):
+      selectSlices(x, outer: outer, size: size, inner: inner, indices: indices, out)
+    case .writeSlices(
+      let slices, let base, let outer, let size, let inner, let indices, let accumulate):
+      writeSlices(
+        slices, into: base, outer: outer, size: size, inner: inner, indices: indices,
+        accumulate: accumulate)
+    case .cumulativeSum(let x, let outer, let size, let inner, let reverse, let out):
+      cumulativeSum(x, outer: outer, size: size, inner: inner, reverse: reverse, out)
+    case .gatherAtWinners(let x, let winners, let count, let out):
+      gather(x, atWinners: winners, count: count, out)
+    case .channelMoments(let x, let shape, let mean, let variance):
+      channelMoments(x, shape: shape, mean: mean, variance: variance)
+    case .normalizeChannels(let x, let shape, let center, let factor, let shift, let out):
+      normalizeChannels(x, shape: shape, center: center, factor: factor, shift: shift, out)
+    case .channelGradientSums(
+      let upstream, let x, let shape, let center, let inverseDeviation, let sum,
+      let sumNormalized):
+      channelGradientSums(
+        upstream, x, shape: shape, center: center, inverseDeviation: inverseDeviation, sum: sum,
+        sumNormalized: sumNormalized)
+    case .batchNormInputGradient(
+      let upstream, let x, let shape, let center, let inverseDeviation, let factor, let meanG,
+      let meanGNormalized, let out):
+      batchNormInputGradient(
+        upstream, x, shape: shape, center: center, inverseDeviation: inverseDeviation,
+        factor: factor, meanG: meanG, meanGNormalized: meanGNormalized, out)
+    case .softmaxCrossEntropy(let logits, let labels, let classes, let probabilities, let loss):
+      softmaxCrossEntropy(
+        logits, labels: labels, classes: classes, probabilities: probabilities, loss: loss)
+    case .softmaxCrossEntropyGradient(
+      let probabilities, let labels, let classes, let scale, let gradient):
+      softmaxCrossEntropyGradient(
+        probabilities, labels: labels, classes: classes, scale: scale, gradient)
     case .softmaxRows(let x, let out, let rows, let length, let logarithm):
       softmaxRows(x, out, rows: rows, length: length, logarithm: logarithm)
     case .softmaxRowsGradient(let y, let upstream, let out, let rows, let length, let logarithm):
@@ -228,7 +291,7 @@ extension KernelSet {
   }
 }
 
-/// One call of a convolution, pooling or reduction kernel,
+/// One call of a kernel other than the GEMM and the elementwise functions,
 /// with its buffers. Shapes are NCHW; every output buffer is overwritten.
 public enum KernelCall<Scalar> {
   /// The `[C·Fh·Fw, H2·W2]` column matrix of one `[C, H, W]` image, its
@@ -301,6 +364,106 @@ public enum KernelCall<Scalar> {
   case sumAlongAxis(
     x: UnsafePointer<Scalar>, outer: Int, axis: Int, inner: Int,
     out: UnsafeMutablePointer<Scalar>)
+  /// The convolution of the whole batch, its images in chunks across the
+  /// worker pool; see ``convolution(input:filters:bias:output:geometry:images:)``.
+  case batchConvolution(
+    input: UnsafePointer<Scalar>, filters: UnsafePointer<Scalar>, bias: UnsafePointer<Scalar>?,
+    output: UnsafeMutablePointer<Scalar>, geometry: ConvolutionGeometry)
+  /// The input, filter (`[K, C, Fh, Fw]`) and bias gradients of the whole
+  /// batch's convolution from the output's gradient `upstream`, each
+  /// computed only when its buffer is given, and overwritten. The sums
+  /// over the batch do not depend on the number of threads.
+  case batchConvolutionGradients(
+    upstream: UnsafePointer<Scalar>, input: UnsafePointer<Scalar>,
+    filters: UnsafePointer<Scalar>, inputGradient: UnsafeMutablePointer<Scalar>?,
+    filterGradient: UnsafeMutablePointer<Scalar>?, biasGradient: UnsafeMutablePointer<Scalar>?,
+    geometry: ConvolutionGeometry)
+  /// `source` (of `shape`) with its axes permuted: axis `i` of `out` is
+  /// axis `permutation[i]` of `source`.
+  case permute(
+    source: UnsafePointer<Scalar>, shape: [Int], permutation: [Int],
+    out: UnsafeMutablePointer<Scalar>)
+  /// A block of shape `region` copied from `source` at `sourceOrigin` into
+  /// `destination` at `destinationOrigin`.
+  case copyBlock(
+    region: [Int], source: UnsafePointer<Scalar>, sourceShape: [Int], sourceOrigin: [Int],
+    destination: UnsafeMutablePointer<Scalar>, destinationShape: [Int], destinationOrigin: [Int])
+  /// `x` (of `shape`) repeated along its broadcast axes to `result`.
+  case broadcast(
+    x: UnsafePointer<Scalar>, shape: [Int], out: UnsafeMutablePointer<Scalar>, result: [Int])
+  /// `a` where `condition` is nonzero, `b` elsewhere, for `count` scalars.
+  case select(
+    condition: UnsafePointer<Scalar>, a: UnsafePointer<Scalar>, b: UnsafePointer<Scalar>,
+    out: UnsafeMutablePointer<Scalar>, count: Int)
+  /// The largest (or smallest) scalar of each of `groups` rows of `size`,
+  /// with its flat index in `winners` (the first on a tie).
+  case extremum(
+    x: UnsafePointer<Scalar>, groups: Int, size: Int, largest: Bool,
+    out: UnsafeMutablePointer<Scalar>, winners: UnsafeMutablePointer<Int32>)
+  /// The positions of the `k` best scalars of each line along the middle
+  /// axis of `x` viewed as `[outer, size, inner]`, best first:
+  /// `positions` is `[outer, k, inner]`.
+  case topKPositions(
+    x: UnsafePointer<Scalar>, outer: Int, size: Int, inner: Int, k: Int, largest: Bool,
+    positions: UnsafeMutablePointer<Int>)
+  /// The flat index of the first of `count` scalars that is not finite,
+  /// or `count`, into `index.pointee`.
+  case firstNonFinite(x: UnsafePointer<Scalar>, count: Int, index: UnsafeMutablePointer<Int>)
+  /// `out[o, j, i] = x[o, indices[o, j, i], i]`, the indices
+  /// `[outer, picks, inner]`.
+  case gather(
+    x: UnsafePointer<Scalar>, size: Int, inner: Int, indices: [Int], picks: Int,
+    out: UnsafeMutablePointer<Scalar>)
+  /// The transpose of ``gather(x:size:inner:indices:picks:out:)``, added
+  /// onto `out`.
+  case scatterAdd(
+    x: UnsafePointer<Scalar>, size: Int, inner: Int, indices: [Int], picks: Int,
+    out: UnsafeMutablePointer<Scalar>)
+  /// The slices at `indices` along the middle axis of `x`, in order.
+  case selectSlices(
+    x: UnsafePointer<Scalar>, outer: Int, size: Int, inner: Int, indices: [Int],
+    out: UnsafeMutablePointer<Scalar>)
+  /// The slices of `slices` added onto `base` at `indices` along its
+  /// middle axis, or written over it when not `accumulate`.
+  case writeSlices(
+    slices: UnsafePointer<Scalar>, base: UnsafeMutablePointer<Scalar>, outer: Int, size: Int,
+    inner: Int, indices: [Int], accumulate: Bool)
+  /// Running sums along the middle axis, from its end when `reverse`.
+  case cumulativeSum(
+    x: UnsafePointer<Scalar>, outer: Int, size: Int, inner: Int, reverse: Bool,
+    out: UnsafeMutablePointer<Scalar>)
+  /// `x` at each of `count` flat indices, the max gate's winners.
+  case gatherAtWinners(
+    x: UnsafePointer<Scalar>, winners: UnsafePointer<Int32>, count: Int,
+    out: UnsafeMutablePointer<Scalar>)
+  /// The mean and biased variance of each channel (axis 1) of `x`, of
+  /// `shape` `[N, C, ...]`.
+  case channelMoments(
+    x: UnsafePointer<Scalar>, shape: [Int], mean: UnsafeMutablePointer<Scalar>,
+    variance: UnsafeMutablePointer<Scalar>)
+  /// `factor[c] · (x − center[c]) + shift[c]` for each channel `c`.
+  case normalizeChannels(
+    x: UnsafePointer<Scalar>, shape: [Int], center: [Scalar], factor: [Scalar],
+    shift: [Scalar], out: UnsafeMutablePointer<Scalar>)
+  /// Per channel: `Σ upstream` and `Σ upstream · (x − center) · inverseDeviation`.
+  case channelGradientSums(
+    upstream: UnsafePointer<Scalar>, x: UnsafePointer<Scalar>, shape: [Int], center: [Scalar],
+    inverseDeviation: [Scalar], sum: UnsafeMutablePointer<Scalar>,
+    sumNormalized: UnsafeMutablePointer<Scalar>)
+  /// Batch normalization's input gradient in training mode.
+  case batchNormInputGradient(
+    upstream: UnsafePointer<Scalar>, x: UnsafePointer<Scalar>, shape: [Int], center: [Scalar],
+    inverseDeviation: [Scalar], factor: [Scalar], meanG: [Scalar], meanGNormalized: [Scalar],
+    out: UnsafeMutablePointer<Scalar>)
+  /// The softmax of each row of `logits` and the summed cross-entropy at
+  /// `labels`, one label per row, into `loss.pointee`.
+  case softmaxCrossEntropy(
+    logits: UnsafePointer<Scalar>, labels: [Int], classes: Int,
+    probabilities: UnsafeMutablePointer<Scalar>, loss: UnsafeMutablePointer<Scalar>)
+  /// `(probabilities − onehot(labels)) · scale`.
+  case softmaxCrossEntropyGradient(
+    probabilities: UnsafePointer<Scalar>, labels: [Int], classes: Int, scale: Scalar,
+    gradient: UnsafeMutablePointer<Scalar>)
   /// The softmax (or, when `logarithm`, the log-softmax) of each of `rows`
   /// rows of `length` scalars.
   case softmaxRows(

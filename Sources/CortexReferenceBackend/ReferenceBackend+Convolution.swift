@@ -1,4 +1,5 @@
 import CortexCore
+import CortexKernels
 
 /// The reference backend's convolution, pooling and maxout: each output
 /// element is a loop over its window.

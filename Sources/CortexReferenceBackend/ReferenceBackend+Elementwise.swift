@@ -1,4 +1,5 @@
 import CortexCore
+import CortexKernels
 import Foundation
 
 /// The reference backend's elementwise primitives: each function case

@@ -1,3 +1,4 @@
+import CortexKernels
 import Testing
 
 @testable import CortexCore
@@ -183,7 +184,7 @@ import Testing
         bias: config.bias ? [config.filters] : nil, stride: Extent(config.strides),
         padding: Extent(config.paddings), dilation: Extent(config.dilations),
         rounding: config.rounding)
-      #expect(filterGradientIsChannelsLast(g), "\(config)")
+      #expect(g.filterGradientIsChannelsLast, "\(config)")
     }
     for (index, config) in configs.enumerated() {
       try Self.check(config, seed: UInt64(2000 + 4 * index))

@@ -1,3 +1,4 @@
+import CortexKernels
 import Foundation
 import Testing
 
@@ -30,7 +31,7 @@ import Testing
       var y = [Float](repeating: .nan, count: count)
       x.withUnsafeBufferPointer { x in
         y.withUnsafeMutableBufferPointer { y in
-          tanhFloat(x.baseAddress!, y.baseAddress!, count: count)
+          ComputeSettings.kernels.tanh(x.baseAddress!, y.baseAddress!, count: count)
         }
       }
       for i in 0..<count {
@@ -46,8 +47,8 @@ import Testing
     var y = [Float](repeating: 0, count: x.count)
     var z = [Float](repeating: 0, count: x.count)
     let negated = x.map { -$0 }
-    tanhFloat(x, &y, count: x.count)
-    tanhFloat(negated, &z, count: x.count)
+    ComputeSettings.kernels.tanh(x, &y, count: x.count)
+    ComputeSettings.kernels.tanh(negated, &z, count: x.count)
     for i in x.indices {
       #expect(y[i] == -z[i], "tanh(\(x[i]))")
       if Swift.abs(x[i]) < 4e-4 { #expect(y[i] == x[i]) }
@@ -57,7 +58,7 @@ import Testing
   @Test func singlePrecisionTanhPropagatesNaN() {
     let x: [Float] = [.nan, 1, .nan, -1, 0, .nan, 2, 3, .nan]
     var y = [Float](repeating: 0, count: x.count)
-    tanhFloat(x, &y, count: x.count)
+    ComputeSettings.kernels.tanh(x, &y, count: x.count)
     for i in x.indices { #expect(y[i].isNaN == x[i].isNaN, "tanh(\(x[i])) = \(y[i])") }
   }
 
@@ -169,7 +170,12 @@ import Testing
       var expected = 0.0
       for i in 0..<count { expected += x[i] }
       var sum = 0.0
-      sumKernel(x, outer: 1, axis: count, inner: 1, &sum)
+      x.withUnsafeBufferPointer { x in
+        withUnsafeMutablePointer(to: &sum) { sum in
+          ComputeSettings.kernels.run(
+            .sumAlongAxis(x: x.baseAddress!, outer: 1, axis: count, inner: 1, out: sum))
+        }
+      }
       #expect(Swift.abs(sum - expected) <= 1e-10, "count \(count)")
     }
   }

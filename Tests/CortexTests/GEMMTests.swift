@@ -54,10 +54,11 @@ import Testing
       a.withUnsafeBufferPointer { a in
         b.withUnsafeBufferPointer { b in
           c.withUnsafeMutableBufferPointer { c in
-            gemm(
-              transposeA: test.transposeA, transposeB: test.transposeB, m: test.m, n: test.n,
-              k: test.k, a: a.baseAddress!, lda: test.lda, b: b.baseAddress!, ldb: test.ldb,
-              c: c.baseAddress!, ldc: test.ldc, accumulate: test.accumulate, using: kernels)
+            kernels.gemm(
+              GEMMProduct(
+                transposeA: test.transposeA, transposeB: test.transposeB, m: test.m, n: test.n,
+                k: test.k, a: a.baseAddress!, lda: test.lda, b: b.baseAddress!, ldb: test.ldb,
+                c: c.baseAddress!, ldc: test.ldc, accumulate: test.accumulate))
           }
         }
       }

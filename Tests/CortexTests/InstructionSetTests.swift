@@ -109,8 +109,8 @@ import Testing
       }
       for (function, reference) in Self.binaryReferences(S.self) {
         var out = [S](repeating: 7, count: result.reduce(1, *))
-        binaryKernel(
-          function, a, shapeA: shapeA, b, shapeB: shapeB, &out, result: result, using: kernels)
+        kernels.apply(
+          function, a, shapeA: shapeA, b, shapeB: shapeB, &out, result: result)
         let expected = Self.broadcastLoop(a, shapeA, b, shapeB, result: result, reference)
         #expect(
           Swift.zip(out, expected).allSatisfy(Self.same),
@@ -173,7 +173,7 @@ import Testing
       for (i, special) in specials.enumerated() where i * 3 < count { x[i * 3] = special }
       for (function, reference) in Self.unaryReferences(S.self) {
         var out = [S](repeating: 7, count: count)
-        unaryKernel(function, x, &out, count: count, using: kernels)
+        kernels.apply(function, x, &out, count: count)
         #expect(
           Swift.zip(out, x.map(reference)).allSatisfy(Self.same),
           "\(set) \(S.self) \(function) \(count)")
@@ -206,7 +206,7 @@ import Testing
     let x = FastPathTests.tanhInputs
     for count in Array(0...17) + [x.count] {
       var y = [Float](repeating: .nan, count: count)
-      unaryKernel(.tanh, x, &y, count: count, using: ComputeSettings.kernels(for: set))
+      ComputeSettings.kernels(for: set).apply(.tanh, x, &y, count: count)
       for i in 0..<count {
         let exact = Foundation.tanh(Double(x[i]))
         #expect(Swift.abs(Double(y[i]) - exact) <= 4e-7, "\(set) tanh(\(x[i])) = \(y[i])")
@@ -242,7 +242,7 @@ import Testing
     var bits: [InstructionSet: [Float]] = [:]
     for set in InstructionSet.supported {
       var y = [Float](repeating: 7, count: x.count)
-      unaryKernel(.exp, x, &y, count: x.count, using: ComputeSettings.kernels(for: set))
+      ComputeSettings.kernels(for: set).apply(.exp, x, &y, count: x.count)
       let worst = zip(x, y).map { Self.ulps($1, Foundation.expf($0)) }.max() ?? 0
       #expect(worst <= 1, "\(set): \(worst) ulp")
       #expect(y[0].isNaN && y[1] == .infinity && y[2] == 0 && y[3] == 1 && y[4] == 1)

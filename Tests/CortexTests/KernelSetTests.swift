@@ -54,6 +54,37 @@ import Testing
     zip(x, y).map { Swift.abs(Double($0 - $1)) }.max() ?? 0
   }
 
+  /// A copy of `x` in memory of its own, for the kernels' calls, which
+  /// keep pointers; deallocate it after use.
+  static func copy<S>(_ x: [S]) -> UnsafePointer<S> {
+    let copy = UnsafeMutablePointer<S>.allocate(capacity: max(x.count, 1))
+    copy.initialize(from: x, count: x.count)
+    return UnsafePointer(copy)
+  }
+
+  /// `count` scalars, NaN until `write` writes them.
+  static func written<S: TensorScalar>(_ count: Int, _ write: (UnsafeMutablePointer<S>) -> Void)
+    -> [S]
+  {
+    [S](unsafeUninitializedCapacity: count) { buffer, initialized in
+      buffer.initialize(repeating: .nan)
+      if count > 0 { write(buffer.baseAddress!) }
+      initialized = count
+    }
+  }
+
+  /// `x` viewed as `[outer, axis, inner]`, summed along its middle axis by
+  /// the sum kernel of `kernels`.
+  static func sum<S: TensorScalar>(
+    _ x: [S], outer: Int, axis: Int, inner: Int, using kernels: any KernelSet.Type
+  ) -> [S] {
+    let source = copy(x)
+    defer { source.deallocate() }
+    return written(outer * inner) { out in
+      kernels.run(.sumAlongAxis(x: source, outer: outer, axis: axis, inner: inner, out: out))
+    }
+  }
+
   static func random<S: TensorScalar>(_ count: Int, using generator: inout SeededGenerator) -> [S] {
     (0..<count).map { _ in S(generator.nextUnit() * 4 - 2) }
   }
@@ -77,10 +108,24 @@ import Testing
       // im2col with a row stride wider than a row: the gap is left alone.
       let rowStride = g.outputCount + 3
       var columns = [S](repeating: 7, count: patch * rowStride)
-      im2col(image, channels: channels, g, &columns, rowStride: rowStride, using: kernels)
+      image.withUnsafeBufferPointer { image in
+        columns.withUnsafeMutableBufferPointer { columns in
+          kernels.run(
+            .im2col(
+              image: image.baseAddress!, channels: channels, geometry: g,
+              columns: columns.baseAddress!, rowStride: rowStride))
+        }
+      }
       let upstream: [S] = Self.random(patch * g.outputCount, using: &generator)
       var folded = [S](repeating: 0, count: image.count)
-      col2im(upstream, channels: channels, g, &folded, using: kernels)
+      upstream.withUnsafeBufferPointer { upstream in
+        folded.withUnsafeMutableBufferPointer { folded in
+          kernels.run(
+            .col2im(
+              columns: upstream.baseAddress!, channels: channels, geometry: g,
+              image: folded.baseAddress!))
+        }
+      }
       var expectedColumns = [S](repeating: 7, count: columns.count)
       var expectedFolded = [S](repeating: 0, count: image.count)
       for c in 0..<channels {
@@ -181,7 +226,7 @@ import Testing
       var outputs = [[S]](repeating: [S](repeating: 0, count: expectedOutput.count), count: 2)
       var inputGradient = [S](repeating: 0, count: expectedInputGradient.count)
       var filterGradient = [S](repeating: 0.5, count: expectedFilterGradient.count)
-      func run(_ call: KernelCall<S>) { runKernel(call, using: kernels) }
+      func run(_ call: KernelCall<S>) { kernels.run(call) }
       input.withUnsafeBufferPointer { x in
         weights.withUnsafeBufferPointer { w in
           bias.withUnsafeBufferPointer { b in
@@ -291,35 +336,48 @@ import Testing
       var expectedRouted = [S](repeating: 0, count: input.count)
       for (o, winner) in expectedWinners.enumerated() { expectedRouted[Int(winner)] += upstream[o] }
 
-      var maximum = [S](repeating: .nan, count: upstream.count)
-      var winners = [Int32](repeating: -1, count: upstream.count)
-      maxPool2DForward(
-        input, output: &maximum, winners: &winners, planes: planes, g, using: kernels)
-      #expect(maximum == expectedMaximum && winners == expectedWinners, "\(set) \(S.self) max \(g)")
-      var routed = [S](repeating: .nan, count: input.count)
-      winners.withUnsafeBufferPointer { winners in
-        routeToWinners(
-          upstream, winners: winners, gradient: &routed, inputCount: input.count, using: kernels)
+      let (x, u) = (Self.copy(input), Self.copy(upstream))
+      defer {
+        x.deallocate()
+        u.deallocate()
       }
-      #expect(routed == expectedRouted, "\(set) \(S.self) routing \(g)")
-      if g.tiles2x2 {
-        var maximum = [S](repeating: .nan, count: upstream.count)
+      for tiled in g.tiles2x2 ? [false, true] : [false] {
         var winners = [Int32](repeating: -1, count: upstream.count)
-        maxPool2x2Forward(
-          input, output: &maximum, winners: &winners, planes: planes, g, using: kernels)
-        #expect(
-          maximum == expectedMaximum && winners == expectedWinners, "\(set) \(S.self) 2×2 \(g)")
-        var routed = [S](repeating: .nan, count: input.count)
-        routeToWinners2x2(
-          upstream, winners: winners, gradient: &routed, planes: planes, g, using: kernels)
-        #expect(routed == expectedRouted, "\(set) \(S.self) 2×2 routing \(g)")
+        let maximum = winners.withUnsafeMutableBufferPointer { winners in
+          Self.written(upstream.count) { maximum in
+            kernels.run(
+              tiled
+                ? .maxPool2x2(
+                  input: x, output: maximum, winners: winners.baseAddress!, planes: planes,
+                  geometry: g)
+                : .maxPool(
+                  input: x, output: maximum, winners: winners.baseAddress!, planes: planes,
+                  geometry: g))
+          }
+        }
+        let label = "\(set) \(S.self)\(tiled ? " 2×2" : "")"
+        #expect(maximum == expectedMaximum && winners == expectedWinners, "\(label) max \(g)")
+        let routed = winners.withUnsafeBufferPointer { winners in
+          Self.written(input.count) { routed in
+            kernels.run(
+              tiled
+                ? .routeToWinners2x2(
+                  upstream: u, winners: winners.baseAddress!, gradient: routed, planes: planes,
+                  geometry: g)
+                : .routeToWinners(
+                  upstream: u, winners: winners, gradient: routed, inputCount: input.count))
+          }
+        }
+        #expect(routed == expectedRouted, "\(label) routing \(g)")
       }
-      var average = [S](repeating: .nan, count: upstream.count)
-      avgPool2DForward(input, output: &average, planes: planes, g, using: kernels)
+      let average = Self.written(upstream.count) { average in
+        kernels.run(.averagePool(input: x, output: average, planes: planes, geometry: g))
+      }
       #expect(average == expectedAverage, "\(set) \(S.self) average \(g)")
-      var averageGradient = [S](repeating: .nan, count: input.count)
-      avgPool2DBackward(
-        upstream, inputGradient: &averageGradient, planes: planes, g, using: kernels)
+      let averageGradient = Self.written(input.count) { gradient in
+        kernels.run(
+          .averagePoolGradient(upstream: u, inputGradient: gradient, planes: planes, geometry: g))
+      }
       #expect(
         Self.worst(averageGradient, expectedAverageGradient) <= 1e-5,
         "\(set) \(S.self) average gradient \(g)")
@@ -339,11 +397,17 @@ import Testing
     for inner in 1...33 {
       let (outer, units, pieces) = (2, 3, inner % 4 + 1)
       let input = (0..<outer * units * pieces * inner).map { _ in S(Int(generator.next() % 4)) }
-      var output = [S](repeating: .nan, count: outer * units * inner)
-      var winners = [Int32](repeating: -1, count: output.count)
-      maxoutForward(
-        input, output: &output, winners: &winners, outer: outer, units: units, pieces: pieces,
-        inner: inner, using: kernels)
+      let x = Self.copy(input)
+      defer { x.deallocate() }
+      var winners = [Int32](repeating: -1, count: outer * units * inner)
+      let output = winners.withUnsafeMutableBufferPointer { winners in
+        Self.written(winners.count) { output in
+          kernels.run(
+            .maxout(
+              input: x, output: output, winners: winners.baseAddress!, outer: outer,
+              units: units, pieces: pieces, inner: inner))
+        }
+      }
       var expectedWinners = [Int32](repeating: -1, count: output.count)
       for group in 0..<outer * units {
         for s in 0..<inner {
@@ -395,16 +459,14 @@ import Testing
     var generator = SeededGenerator(seed: 33)
     for count in 0...70 {
       let x: [S] = Self.random(count, using: &generator)
-      var sum: S = 0
-      sumKernel(x, outer: 1, axis: count, inner: 1, &sum, using: kernels)
-      #expect(sum == Self.eightLaneSum(x), "\(set) \(S.self) \(count)")
+      let sum = Self.sum(x, outer: 1, axis: count, inner: 1, using: kernels)
+      #expect(sum == [Self.eightLaneSum(x)], "\(set) \(S.self) \(count)")
     }
     for (outer, axis, inner) in [
       (3, 37, 1), (2, 5, 1), (2, 4, 17), (1, 3, 33), (3, 6, 16), (2, 0, 5),
     ] {
       let x: [S] = Self.random(outer * axis * inner, using: &generator)
-      var out = [S](repeating: .nan, count: outer * inner)
-      sumKernel(x, outer: outer, axis: axis, inner: inner, &out, using: kernels)
+      let out = Self.sum(x, outer: outer, axis: axis, inner: inner, using: kernels)
       var expected = [S](repeating: 0, count: out.count)
       for o in 0..<outer {
         if inner == 1 {
@@ -437,10 +499,10 @@ import Testing
       let upstream: [S] = Self.random(count, using: &generator)
       var out = [S](repeating: 5, count: count)
       var gradient = [S](repeating: 5, count: count)
-      unaryKernel(.maximum(0), x, &out, count: count, using: kernels)
-      binaryKernel(
+      kernels.apply(.maximum(0), x, &out, count: count)
+      kernels.apply(
         .passWhereAtLeast(0), upstream, shapeA: [count], x, shapeB: [count], &gradient,
-        result: [count], using: kernels)
+        result: [count])
       let passes = x.map { $0 >= 0 }
       let expected = zip(x, passes).map { $1 ? $0 : 0 }
       // -0 passes as -0: compare signs too.

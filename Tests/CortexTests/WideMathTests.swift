@@ -104,7 +104,7 @@ import Testing
     let x = Self.sweep()
     check("\(function)", x, expected: x.map { Float(reference(Double($0))) }) { kernels in
       var y = [Float](repeating: 7, count: x.count)
-      unaryKernel(function, x, &y, count: x.count, using: kernels)
+      kernels.apply(function, x, &y, count: x.count)
       return y
     }
   }
@@ -121,9 +121,8 @@ import Testing
     let expected = zip(upstream, x).map { Float(Double($0) * derivative(Double($1))) }
     check("\(function)", x, expected: expected) { kernels in
       var y = [Float](repeating: 7, count: x.count)
-      binaryKernel(
-        function, upstream, shapeA: [x.count], x, shapeB: [x.count], &y, result: [x.count],
-        using: kernels)
+      kernels.apply(
+        function, upstream, shapeA: [x.count], x, shapeB: [x.count], &y, result: [x.count])
       return y
     }
   }
@@ -135,10 +134,10 @@ import Testing
     let upstream: [Float] = [0.625]
     for function in [BinaryFunction<Float>.geluGradient, .geluTanhGradient] {
       var broadcast = [Float](repeating: 7, count: x.count)
-      binaryKernel(
+      ComputeSettings.kernels.apply(
         function, upstream, shapeA: [1], x, shapeB: [x.count], &broadcast, result: [x.count])
       var full = [Float](repeating: 7, count: x.count)
-      binaryKernel(
+      ComputeSettings.kernels.apply(
         function, [Float](repeating: 0.625, count: x.count), shapeA: [x.count], x,
         shapeB: [x.count], &full, result: [x.count])
       #expect(broadcast == full, "\(function)")

@@ -1,3 +1,4 @@
+import CortexKernels
 import Synchronization
 
 /// The seam between the operations and the memory their tensors live in.

@@ -1,3 +1,5 @@
+import CortexKernels
+
 /// The batching rules of `vmap`: one backend per vmap level, serving every
 /// primitive whose inputs include a tensor batched at that level (the
 /// innermost among them).

@@ -13,13 +13,11 @@ extension CPUBackend {
     -> Tensor<S>
   {
     let (_, size, inner) = extents(x.shape, at: axis)
-    let picks = indices.shape[axis]
     let output = Tensor<S>.uninitialized(indices.shape)
-    let (source, target) = (x.storage.pointer, output.storage.pointer)
-    for (flat, index) in indices.scalars.enumerated() {
-      let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)
-      target[flat] = source[(o * size + index) * inner + rest % inner]
-    }
+    ComputeSettings.kernels.run(
+      .gather(
+        x: x.storage.pointer, size: size, inner: inner, indices: indices.scalars,
+        picks: indices.shape[axis], out: output.storage.pointer))
     return output
   }
 
@@ -29,13 +27,11 @@ extension CPUBackend {
     _ x: Tensor<S>, along axis: Int, indices: IndexTensor, into shape: [Int]
   ) -> Tensor<S> {
     let (_, size, inner) = extents(shape, at: axis)
-    let picks = indices.shape[axis]
     let output = Tensor<S>(shape: shape, repeating: 0, on: .cpu)
-    let (source, target) = (x.storage.pointer, output.storage.pointer)
-    for (flat, index) in indices.scalars.enumerated() {
-      let (o, rest) = flat.quotientAndRemainder(dividingBy: picks * inner)
-      target[(o * size + index) * inner + rest % inner] += source[flat]
-    }
+    ComputeSettings.kernels.run(
+      .scatterAdd(
+        x: x.storage.pointer, size: size, inner: inner, indices: indices.scalars,
+        picks: indices.shape[axis], out: output.storage.pointer))
     return output
   }
 
@@ -48,12 +44,10 @@ extension CPUBackend {
     var shape = x.shape
     shape[axis] = indices.count
     let output = Tensor<S>.uninitialized(shape)
-    for o in 0..<outer {
-      for (k, index) in indices.enumerated() {
-        (output.storage.pointer + (o * indices.count + k) * inner).update(
-          from: x.storage.pointer + (o * size + index) * inner, count: inner)
-      }
-    }
+    ComputeSettings.kernels.run(
+      .selectSlices(
+        x: x.storage.pointer, outer: outer, size: size, inner: inner, indices: indices,
+        out: output.storage.pointer))
     return output
   }
 
@@ -65,17 +59,10 @@ extension CPUBackend {
   ) -> Tensor<S> {
     let (outer, size, inner) = extents(base.shape, at: axis)
     let output = Tensor<S>(shape: base.shape, storage: base.storage.copy())
-    for o in 0..<outer {
-      for (k, index) in indices.enumerated() {
-        let target = output.storage.pointer + (o * size + index) * inner
-        let source = slices.storage.pointer + (o * indices.count + k) * inner
-        if accumulate {
-          for i in 0..<inner { target[i] += source[i] }
-        } else {
-          target.update(from: source, count: inner)
-        }
-      }
-    }
+    ComputeSettings.kernels.run(
+      .writeSlices(
+        slices: slices.storage.pointer, base: output.storage.pointer, outer: outer, size: size,
+        inner: inner, indices: indices, accumulate: accumulate))
     return output
   }
 
@@ -86,18 +73,10 @@ extension CPUBackend {
   {
     let (outer, size, inner) = extents(x.shape, at: axis)
     let output = Tensor<S>.uninitialized(x.shape)
-    let (source, target) = (x.storage.pointer, output.storage.pointer)
-    for o in 0..<outer {
-      for i in 0..<inner {
-        var total: S = 0
-        for step in 0..<size {
-          let k = reverse ? size - 1 - step : step
-          let offset = (o * size + k) * inner + i
-          total += source[offset]
-          target[offset] = total
-        }
-      }
-    }
+    ComputeSettings.kernels.run(
+      .cumulativeSum(
+        x: x.storage.pointer, outer: outer, size: size, inner: inner, reverse: reverse,
+        out: output.storage.pointer))
     return output
   }
 }

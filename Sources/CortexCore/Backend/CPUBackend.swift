@@ -1,8 +1,8 @@
-import CortexKernelsBaseline
+import CortexKernels
 
-/// The backend of host memory: every primitive runs the kernels of the
-/// current instruction set (``ComputeSettings/instructionSet``) on the
-/// tensors' storage.
+/// The backend of host memory: every primitive allocates its outputs and
+/// calls one kernel of the current instruction set
+/// (``ComputeSettings/kernels``) on the tensors' storage.
 ///
 /// Each primitive is specialized for `Float` and `Double`, so a caller that
 /// reaches it through `any Backend` (one dynamic call per operation) runs a
@@ -19,7 +19,7 @@ final class CPUBackend: Backend {
   @_specialize(where S == Double)
   func unary<S: TensorScalar>(_ f: UnaryFunction<S>, _ x: Tensor<S>) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(x.shape)
-    unaryKernel(f, x.storage.pointer, out.storage.pointer, count: x.scalarCount)
+    ComputeSettings.kernels.apply(f, x.storage.pointer, out.storage.pointer, count: x.scalarCount)
     return out
   }
 
@@ -29,7 +29,7 @@ final class CPUBackend: Backend {
     _ f: BinaryFunction<S>, _ a: Tensor<S>, _ b: Tensor<S>, shape: [Int]
   ) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(shape)
-    binaryKernel(
+    ComputeSettings.kernels.apply(
       f, a.storage.pointer, shapeA: a.shape, b.storage.pointer, shapeB: b.shape,
       out.storage.pointer, result: shape)
     return out
@@ -41,10 +41,10 @@ final class CPUBackend: Backend {
     -> Tensor<S>
   {
     let out = Tensor<S>.uninitialized(a.shape)
-    let (c, pa, pb, po) = (
-      condition.storage.pointer, a.storage.pointer, b.storage.pointer, out.storage.pointer
-    )
-    for i in 0..<out.scalarCount { po[i] = c[i] != 0 ? pa[i] : pb[i] }
+    ComputeSettings.kernels.run(
+      .select(
+        condition: condition.storage.pointer, a: a.storage.pointer, b: b.storage.pointer,
+        out: out.storage.pointer, count: out.scalarCount))
     return out
   }
 
@@ -62,11 +62,13 @@ final class CPUBackend: Backend {
     let (m, k) = transposeA ? (colsA, rowsA) : (rowsA, colsA)
     let n = transposeB ? rowsB : colsB
     let out = Tensor<S>.uninitialized(batched ? [batch, m, n] : [m, n])
+    let kernels = ComputeSettings.kernels
     for i in 0..<batch {
-      gemm(
-        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-        a: a.storage.pointer + i * m * k, lda: colsA, b: b.storage.pointer + i * k * n, ldb: colsB,
-        c: out.storage.pointer + i * m * n, ldc: n, accumulate: false)
+      kernels.gemm(
+        GEMMProduct(
+          transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+          a: a.storage.pointer + i * m * k, lda: colsA, b: b.storage.pointer + i * k * n,
+          ldb: colsB, c: out.storage.pointer + i * m * n, ldc: n, accumulate: false))
     }
     return out
   }
@@ -76,6 +78,7 @@ final class CPUBackend: Backend {
   @_specialize(where S == Float)
   @_specialize(where S == Double)
   func sum<S: TensorScalar>(_ x: Tensor<S>, alongAxes axes: [Int]) -> Tensor<S> {
+    let kernels = ComputeSettings.kernels
     var value = Tensor<S>(shape: x.shape, storage: x.storage)
     var kept = x.shape
     for axis in axes.reversed() {
@@ -83,9 +86,10 @@ final class CPUBackend: Backend {
       let inner = kept[(axis + 1)...].reduce(1, *)
       kept[axis] = 1
       let out = Tensor<S>.uninitialized(kept)
-      sumKernel(
-        value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
-        out.storage.pointer)
+      kernels.run(
+        .sumAlongAxis(
+          x: value.storage.pointer, outer: outer, axis: value.shape[axis], inner: inner,
+          out: out.storage.pointer))
       value = out
     }
     return value
@@ -98,17 +102,10 @@ final class CPUBackend: Backend {
   ) -> (Tensor<S>, MaxGateWinners) {
     let result = Tensor<S>.uninitialized([groups])
     let winners = MaxGateWinners(count: groups)
-    for group in 0..<groups {
-      let row = x.storage.pointer + group * size
-      var best = 0
-      if largest {
-        for k in 1..<Swift.max(size, 1) where row[k] > row[best] { best = k }
-      } else {
-        for k in 1..<Swift.max(size, 1) where row[k] < row[best] { best = k }
-      }
-      winners.pointer[group] = Int32(group * size + best)
-      result.storage.pointer[group] = row[best]
-    }
+    ComputeSettings.kernels.run(
+      .extremum(
+        x: x.storage.pointer, groups: groups, size: size, largest: largest,
+        out: result.storage.pointer, winners: winners.pointer))
     return (result, winners)
   }
 
@@ -128,17 +125,11 @@ final class CPUBackend: Backend {
     var shape = x.shape
     shape[axis] = k
     var positions = [Int](repeating: 0, count: shape.reduce(1, *))
-    let values = x.storage.pointer
-    for o in 0..<outer {
-      for i in 0..<inner {
-        let value = { (j: Int) in values[(o * size + j) * inner + i] }
-        let order = (0..<size).sorted { a, b in
-          let (va, vb) = (value(a), value(b))
-          if va == vb { return a < b }
-          return largest ? va > vb : va < vb
-        }
-        for r in 0..<k { positions[(o * k + r) * inner + i] = order[r] }
-      }
+    positions.withUnsafeMutableBufferPointer { positions in
+      ComputeSettings.kernels.run(
+        .topKPositions(
+          x: x.storage.pointer, outer: outer, size: size, inner: inner, k: k, largest: largest,
+          positions: positions.baseAddress!))
     }
     return IndexTensor(shape: shape, scalars: positions)
   }
@@ -146,9 +137,12 @@ final class CPUBackend: Backend {
   @_specialize(where S == Float)
   @_specialize(where S == Double)
   func firstNonFinite<S: TensorScalar>(_ x: Tensor<S>) -> (index: Int, value: S)? {
-    let scalars = x.storage.pointer
-    for i in 0..<x.scalarCount where !scalars[i].isFinite { return (i, scalars[i]) }
-    return nil
+    var index = 0
+    withUnsafeMutablePointer(to: &index) { index in
+      ComputeSettings.kernels.run(
+        .firstNonFinite(x: x.storage.pointer, count: x.scalarCount, index: index))
+    }
+    return index < x.scalarCount ? (index, x.storage.pointer[index]) : nil
   }
 
   // MARK: The max gate's routing
@@ -162,14 +156,16 @@ final class CPUBackend: Backend {
     let gradient = Tensor<S>.uninitialized(inputShape)
     switch route {
     case .general:
-      routeToWinners(
-        upstream.storage.pointer,
-        winners: UnsafeBufferPointer(start: winners.pointer, count: winners.count),
-        gradient: gradient.storage.pointer, inputCount: gradient.scalarCount)
+      ComputeSettings.kernels.run(
+        .routeToWinners(
+          upstream: upstream.storage.pointer,
+          winners: UnsafeBufferPointer(start: winners.pointer, count: winners.count),
+          gradient: gradient.storage.pointer, inputCount: gradient.scalarCount))
     case .pooling2x2(let planes, let g):
-      routeToWinners2x2(
-        upstream.storage.pointer, winners: winners.pointer, gradient: gradient.storage.pointer,
-        planes: planes, g)
+      ComputeSettings.kernels.run(
+        .routeToWinners2x2(
+          upstream: upstream.storage.pointer, winners: winners.pointer,
+          gradient: gradient.storage.pointer, planes: planes, geometry: g))
     }
     return gradient
   }
@@ -180,9 +176,10 @@ final class CPUBackend: Backend {
     _ x: Tensor<S>, atWinners winners: MaxGateWinners, shape: [Int]
   ) -> Tensor<S> {
     let gathered = Tensor<S>.uninitialized(shape)
-    for i in 0..<winners.count {
-      gathered.storage.pointer[i] = x.storage.pointer[Int(winners.pointer[i])]
-    }
+    ComputeSettings.kernels.run(
+      .gatherAtWinners(
+        x: x.storage.pointer, winners: winners.pointer, count: winners.count,
+        out: gathered.storage.pointer))
     return gathered
   }
 
@@ -192,7 +189,10 @@ final class CPUBackend: Backend {
   @_specialize(where S == Double)
   func permute<S: TensorScalar>(_ x: Tensor<S>, _ permutation: [Int]) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(permutation.map { x.shape[$0] })
-    permuteKernel(x.storage.pointer, shape: x.shape, permutation: permutation, out.storage.pointer)
+    ComputeSettings.kernels.run(
+      .permute(
+        source: x.storage.pointer, shape: x.shape, permutation: permutation,
+        out: out.storage.pointer))
     return out
   }
 
@@ -200,10 +200,8 @@ final class CPUBackend: Backend {
   @_specialize(where S == Double)
   func broadcast<S: TensorScalar>(_ x: Tensor<S>, to shape: [Int]) -> Tensor<S> {
     let out = Tensor<S>.uninitialized(shape)
-    BaselineKernels.zip(
-      x.storage.pointer, shapeA: x.shape, x.storage.pointer, shapeB: [], out.storage.pointer,
-      result: shape
-    ) { a, _ in a }
+    ComputeSettings.kernels.run(
+      .broadcast(x: x.storage.pointer, shape: x.shape, out: out.storage.pointer, result: shape))
     return out
   }
 
@@ -214,11 +212,14 @@ final class CPUBackend: Backend {
   ) -> Tensor<S> {
     let out =
       zeroFilled ? Tensor<S>(shape: shape, repeating: 0, on: .cpu) : Tensor<S>.uninitialized(shape)
+    let kernels = ComputeSettings.kernels
     for block in blocks {
-      copyBlockKernel(
-        region: block.region, from: block.source.storage.pointer, sourceShape: block.source.shape,
-        sourceOrigin: block.sourceOrigin, to: out.storage.pointer, destinationShape: shape,
-        destinationOrigin: block.destinationOrigin)
+      kernels.run(
+        .copyBlock(
+          region: block.region, source: block.source.storage.pointer,
+          sourceShape: block.source.shape, sourceOrigin: block.sourceOrigin,
+          destination: out.storage.pointer, destinationShape: shape,
+          destinationOrigin: block.destinationOrigin))
     }
     return out
   }

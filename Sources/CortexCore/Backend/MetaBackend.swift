@@ -1,3 +1,4 @@
+import CortexKernels
 import Foundation
 
 /// The backend of ``Device/meta``: it allocates nothing and runs no

@@ -1,3 +1,5 @@
+import CortexKernels
+
 /// Elementwise arithmetic with NumPy broadcasting, and the gate rules of
 /// backpropagation: **add** distributes the upstream gradient to both
 /// inputs, **mul** switches it (each input gets the other times upstream),

@@ -1,3 +1,4 @@
+import CortexKernels
 import Foundation
 
 /// 2-D convolution in NCHW layout with PyTorch's filter layout, and the

@@ -1,3 +1,5 @@
+import CortexKernels
+
 /// Pooling over NCHW tensors: max pooling (the max gate over each window),
 /// average pooling and global average pooling. Pooling has no parameters
 /// and keeps the depth; a window of size `F` and stride `S` gives

@@ -1,3 +1,4 @@
+import CortexKernels
 import Foundation
 
 /// Printing tensors the way NumPy prints arrays: nested brackets, columns

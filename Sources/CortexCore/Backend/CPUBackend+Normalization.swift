@@ -1,0 +1,134 @@
+import CortexKernels
+
+/// The CPU backend's softmax along the last axis, layer normalization and
+/// batch normalization, each a pass or two over rows or channels.
+
+extension CPUBackend {
+  // MARK: Softmax along the last axis
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S> {
+    let output = Tensor<S>.uninitialized(x.shape)
+    let length = x.shape.last ?? 1
+    ComputeSettings.kernels.run(
+      .softmaxRows(
+        x: x.storage.pointer, out: output.storage.pointer,
+        rows: length == 0 ? 0 : x.scalarCount / length, length: length, logarithm: logarithm))
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func softmaxLastAxisGradient<S: TensorScalar>(
+    _ y: Tensor<S>, upstream: Tensor<S>, logarithm: Bool
+  ) -> Tensor<S> {
+    let output = Tensor<S>.uninitialized(y.shape)
+    let length = y.shape.last ?? 1
+    ComputeSettings.kernels.run(
+      .softmaxRowsGradient(
+        y: y.storage.pointer, upstream: upstream.storage.pointer, out: output.storage.pointer,
+        rows: length == 0 ? 0 : y.scalarCount / length, length: length, logarithm: logarithm))
+    return output
+  }
+
+  // MARK: Layer normalization
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func layerNormRows<S: TensorScalar>(
+    _ x: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>, epsilon: S
+  ) -> (output: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>) {
+    let length = weight.scalarCount
+    let output = Tensor<S>.uninitialized(x.shape)
+    let normalized = Tensor<S>.uninitialized(x.shape)
+    let inverseDeviation = Tensor<S>.uninitialized(Array(x.shape.dropLast(weight.rank)))
+    ComputeSettings.kernels.run(
+      .layerNormRows(
+        x: x.storage.pointer, weight: weight.storage.pointer, bias: bias.storage.pointer,
+        out: output.storage.pointer, normalized: normalized.storage.pointer,
+        inverseDeviation: inverseDeviation.storage.pointer, rows: x.scalarCount / length,
+        length: length, epsilon: epsilon))
+    return (output, normalized, inverseDeviation)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func layerNormRowsGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> Tensor<S> {
+    let length = weight.scalarCount
+    let output = Tensor<S>.uninitialized(upstream.shape)
+    ComputeSettings.kernels.run(
+      .layerNormRowsGradient(
+        upstream: upstream.storage.pointer, normalized: normalized.storage.pointer,
+        inverseDeviation: inverseDeviation.storage.pointer, weight: weight.storage.pointer,
+        out: output.storage.pointer, rows: upstream.scalarCount / length, length: length))
+    return output
+  }
+
+  // MARK: Batch normalization
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
+    var mean = [S](repeating: 0, count: x.shape[1])
+    var variance = mean
+    mean.withUnsafeMutableBufferPointer { mean in
+      variance.withUnsafeMutableBufferPointer { variance in
+        ComputeSettings.kernels.run(
+          .channelMoments(
+            x: x.storage.pointer, shape: x.shape, mean: mean.baseAddress!,
+            variance: variance.baseAddress!))
+      }
+    }
+    return (mean, variance)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func normalizeChannels<S: TensorScalar>(
+    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
+  ) -> Tensor<S> {
+    let output = Tensor<S>.uninitialized(x.shape)
+    ComputeSettings.kernels.run(
+      .normalizeChannels(
+        x: x.storage.pointer, shape: x.shape, center: center, factor: factor, shift: shift,
+        out: output.storage.pointer))
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func channelGradientSums<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
+  ) -> (sum: [S], sumNormalized: [S]) {
+    var sum = [S](repeating: 0, count: x.shape[1])
+    var sumNormalized = sum
+    sum.withUnsafeMutableBufferPointer { sum in
+      sumNormalized.withUnsafeMutableBufferPointer { sumNormalized in
+        ComputeSettings.kernels.run(
+          .channelGradientSums(
+            upstream: g.storage.pointer, x: x.storage.pointer, shape: x.shape, center: center,
+            inverseDeviation: inverseDeviation, sum: sum.baseAddress!,
+            sumNormalized: sumNormalized.baseAddress!))
+      }
+    }
+    return (sum, sumNormalized)
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func batchNormInputGradient<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
+    meanG: [S], meanGNormalized: [S]
+  ) -> Tensor<S> {
+    let gradient = Tensor<S>.uninitialized(x.shape)
+    ComputeSettings.kernels.run(
+      .batchNormInputGradient(
+        upstream: g.storage.pointer, x: x.storage.pointer, shape: x.shape, center: center,
+        inverseDeviation: inverseDeviation, factor: factor, meanG: meanG,
+        meanGNormalized: meanGNormalized, out: gradient.storage.pointer))
+    return gradient
+  }
+}

@@ -86,7 +86,7 @@ let package = Package(
       ),
       .target(
         name: "CortexNN",
-        dependencies: ["CortexCore"],
+        dependencies: ["CortexCore", "CortexKernels"],
         swiftSettings: [optimizedInDebug]
       ),
       .target(

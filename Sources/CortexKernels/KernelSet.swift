@@ -221,6 +221,8 @@ extension KernelSet {
       let probabilities, let labels, let classes, let scale, let gradient):
       softmaxCrossEntropyGradient(
         probabilities, labels: labels, classes: classes, scale: scale, gradient)
+    case .update(let rule, let parameter, let gradient, let state, let count):
+      update(rule, parameter: parameter, gradient: gradient, state: state, count: count)
     case .softmaxRows(let x, let out, let rows, let length, let logarithm):
       softmaxRows(x, out, rows: rows, length: length, logarithm: logarithm)
     case .softmaxRowsGradient(let y, let upstream, let out, let rows, let length, let logarithm):
@@ -464,6 +466,11 @@ public enum KernelCall<Scalar> {
   case softmaxCrossEntropyGradient(
     probabilities: UnsafePointer<Scalar>, labels: [Int], classes: Int, scale: Scalar,
     gradient: UnsafeMutablePointer<Scalar>)
+  /// One optimizer step of `rule` in place on `count` elements of the
+  /// parameter and of each of the rule's state buffers.
+  case update(
+    _ rule: ParameterUpdate<Scalar>, parameter: UnsafeMutablePointer<Scalar>,
+    gradient: UnsafePointer<Scalar>, state: [UnsafeMutablePointer<Scalar>], count: Int)
   /// The softmax (or, when `logarithm`, the log-softmax) of each of `rows`
   /// rows of `length` scalars.
   case softmaxRows(

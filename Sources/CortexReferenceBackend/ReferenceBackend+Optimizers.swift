@@ -1,4 +1,5 @@
 import CortexCore
+import CortexKernels
 
 /// The reference backend's optimizer updates: each rule's formulas, one
 /// element at a time.

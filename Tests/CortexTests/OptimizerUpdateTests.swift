@@ -1,3 +1,4 @@
+import CortexKernels
 import Foundation
 import Testing
 

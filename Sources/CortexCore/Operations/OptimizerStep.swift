@@ -1,3 +1,5 @@
+import CortexKernels
+
 /// Optimizer steps: a ``ParameterUpdate`` applied in place to a
 /// parameter, its gradient and its state, as one primitive of the
 /// parameter's backend.

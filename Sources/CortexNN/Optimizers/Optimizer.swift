@@ -1,4 +1,5 @@
 import CortexCore
+import CortexKernels
 import Foundation
 
 /// Optimizers update parameters in place from their gradients. Each keeps

@@ -1,8 +1,10 @@
 import CortexCore
 
 /// The reference backend's fused primitives: softmax and log-softmax
-/// along the last axis, layer normalization, the softmax cross-entropy and
-/// batch normalization's per-channel passes, each with its gradient.
+/// along the last axis and layer normalization, each with its gradient.
+/// The optional ones (attention, the softmax cross-entropy, batch
+/// normalization's per-channel passes) are left to the protocol's
+/// defaults, and the operations compose them.
 
 extension ReferenceBackend {
   // MARK: Softmax along the last axis
@@ -101,99 +103,5 @@ extension ReferenceBackend {
       }
     }
     return tensor(upstream.shape, out)
-  }
-
-  // MARK: Softmax cross-entropy
-
-  /// The softmax of each row of `logits` `[N, classes]` and the summed
-  /// cross-entropy `Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`, each row shifted by its
-  /// largest logit.
-  package func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
-    loss: S, probabilities: Tensor<S>
-  ) {
-    let values = logits.scalars
-    let classes = logits.shape[1]
-    var probabilities = [S](repeating: 0, count: values.count)
-    var loss: S = 0
-    for (example, label) in labels.enumerated() {
-      let row = (example * classes)..<((example + 1) * classes)
-      let largest = values[row].max()!
-      let total = values[row].reduce(0) { $0 + S.exp($1 - largest) }
-      for j in row { probabilities[j] = S.exp(values[j] - largest) / total }
-      loss += largest + S.log(total) - values[example * classes + label]
-    }
-    return (loss, tensor(logits.shape, probabilities))
-  }
-
-  /// `(probabilities − onehot(labels)) · scale`: the softmax
-  /// cross-entropy's gradient. Returns: the shape of `probabilities`.
-  package func softmaxCrossEntropyGradient<S: TensorScalar>(
-    _ probabilities: Tensor<S>, labels: [Int], scale: S
-  ) -> Tensor<S> {
-    var out = probabilities.scalars.map { $0 * scale }
-    let classes = probabilities.shape[1]
-    for (example, label) in labels.enumerated() { out[example * classes + label] -= scale }
-    return tensor(probabilities.shape, out)
-  }
-
-  // MARK: Batch normalization
-
-  /// The channel (axis 1) of each element of `x` `[N, C, ...]`, in order.
-  private func channels<S>(of x: Tensor<S>) -> [Int] {
-    let spatial = x.shape[2...].reduce(1, *)
-    return (0..<x.scalarCount).map { $0 / spatial % x.shape[1] }
-  }
-
-  /// The mean and biased variance of each channel (axis 1) of `x`
-  /// `[N, C, ...]`, over the batch and every position; the variance is
-  /// the mean squared deviation from the mean (a second pass).
-  package func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
-    let (values, channel) = (x.scalars, channels(of: x))
-    let count = S(x.scalarCount / x.shape[1])
-    var mean = [S](repeating: 0, count: x.shape[1])
-    for (value, c) in zip(values, channel) { mean[c] += value }
-    mean = mean.map { $0 / count }
-    var variance = [S](repeating: 0, count: x.shape[1])
-    for (value, c) in zip(values, channel) { variance[c] += (value - mean[c]) * (value - mean[c]) }
-    return (mean, variance.map { $0 / count })
-  }
-
-  /// `factor[c] · (x − center[c]) + shift[c]` for each channel `c` (axis 1).
-  /// Returns: the shape of `x`.
-  package func normalizeChannels<S: TensorScalar>(
-    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
-  ) -> Tensor<S> {
-    let out = zip(x.scalars, channels(of: x)).map { value, c in
-      factor[c] * (value - center[c]) + shift[c]
-    }
-    return tensor(x.shape, out)
-  }
-
-  /// Per channel of the batch norm's upstream gradient `g`: `Σ g` and
-  /// `Σ g · (x − center) · inverseDeviation`.
-  package func channelGradientSums<S: TensorScalar>(
-    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
-  ) -> (sum: [S], sumNormalized: [S]) {
-    var sum = [S](repeating: 0, count: x.shape[1])
-    var sumNormalized = sum
-    for (c, (gradient, value)) in zip(channels(of: x), zip(g.scalars, x.scalars)) {
-      sum[c] += gradient
-      sumNormalized[c] += gradient * (value - center[c]) * inverseDeviation[c]
-    }
-    return (sum, sumNormalized)
-  }
-
-  /// The batch norm's input gradient in training mode:
-  /// `factor · (g − meanG − x̂ · meanGNormalized)` per channel, with
-  /// `x̂ = (x − center) · inverseDeviation`. Returns: the shape of `x`.
-  package func batchNormInputGradient<S: TensorScalar>(
-    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
-    meanG: [S], meanGNormalized: [S]
-  ) -> Tensor<S> {
-    let out = zip(channels(of: x), zip(g.scalars, x.scalars)).map { c, pair in
-      let normalized = (pair.1 - center[c]) * inverseDeviation[c]
-      return factor[c] * (pair.0 - meanG[c] - normalized * meanGNormalized[c])
-    }
-    return tensor(x.shape, out)
   }
 }

@@ -176,7 +176,7 @@ package protocol Backend: AnyObject, Sendable {
   /// Running sums along `axis`, from the end when `reverse`.
   func cumulativeSum<S: TensorScalar>(_ x: Tensor<S>, along axis: Int, reverse: Bool) -> Tensor<S>
 
-  // MARK: Fused losses and normalization
+  // MARK: Softmax and layer normalization
 
   /// The softmax of `x` along its last axis, or its log-softmax when
   /// `logarithm`, one pass per row.
@@ -203,41 +203,6 @@ package protocol Backend: AnyObject, Sendable {
     _ y: Tensor<S>, upstream: Tensor<S>, logarithm: Bool
   ) -> Tensor<S>
 
-  /// The softmax of each row of `logits` `[N, classes]` and the summed
-  /// cross-entropy `Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`.
-  func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
-    loss: S, probabilities: Tensor<S>
-  )
-
-  /// `(probabilities − onehot(labels)) · scale`: the softmax
-  /// cross-entropy's gradient.
-  func softmaxCrossEntropyGradient<S: TensorScalar>(
-    _ probabilities: Tensor<S>, labels: [Int], scale: S
-  ) -> Tensor<S>
-
-  /// The mean and biased variance of each channel (axis 1) of `x`
-  /// `[N, C, ...]`, over the batch and every position.
-  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S])
-
-  /// `factor[c] · (x − center[c]) + shift[c]` for each channel `c` (axis 1).
-  func normalizeChannels<S: TensorScalar>(
-    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
-  ) -> Tensor<S>
-
-  /// Per channel of the batch norm's upstream gradient `g`: `Σ g` and
-  /// `Σ g · (x − center) · inverseDeviation`.
-  func channelGradientSums<S: TensorScalar>(
-    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
-  ) -> (sum: [S], sumNormalized: [S])
-
-  /// The batch norm's input gradient in training mode:
-  /// `factor · (g − meanG − x̂ · meanGNormalized)` per channel, with
-  /// `x̂ = (x − center) · inverseDeviation`.
-  func batchNormInputGradient<S: TensorScalar>(
-    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
-    meanG: [S], meanGNormalized: [S]
-  ) -> Tensor<S>
-
   // MARK: Optional fused primitives
 
   /// Scaled dot-product attention of `groups` groups, `query`
@@ -258,6 +223,47 @@ package protocol Backend: AnyObject, Sendable {
     _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
     weights: Tensor<S>, scale: S, causal: Bool
   ) -> [Tensor<S>]?
+
+  /// The softmax of each row of `logits` `[N, classes]` and the summed
+  /// cross-entropy `Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`, one pass per row, or
+  /// `nil` (the default): the operation then composes it from the
+  /// log-softmax.
+  func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
+    loss: S, probabilities: Tensor<S>
+  )?
+
+  /// `(probabilities − onehot(labels)) · scale`: the gradient of
+  /// ``softmaxCrossEntropy(_:labels:)``, or `nil` (the default).
+  func softmaxCrossEntropyGradient<S: TensorScalar>(
+    _ probabilities: Tensor<S>, labels: [Int], scale: S
+  ) -> Tensor<S>?
+
+  /// The mean and biased variance of each channel (axis 1) of `x`
+  /// `[N, C, ...]`, over the batch and every position: the first of batch
+  /// normalization's four fused passes. Each returns `nil` by default, and
+  /// the operation then composes batch normalization from other
+  /// primitives; a backend offers all four or none.
+  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S])?
+
+  /// `factor[c] · (x − center[c]) + shift[c]` for each channel `c` (axis 1),
+  /// or `nil` (the default).
+  func normalizeChannels<S: TensorScalar>(
+    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
+  ) -> Tensor<S>?
+
+  /// Per channel of the batch norm's upstream gradient `g`: `Σ g` and
+  /// `Σ g · (x − center) · inverseDeviation`, or `nil` (the default).
+  func channelGradientSums<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
+  ) -> (sum: [S], sumNormalized: [S])?
+
+  /// The batch norm's input gradient in training mode:
+  /// `factor · (g − meanG − x̂ · meanGNormalized)` per channel, with
+  /// `x̂ = (x − center) · inverseDeviation`, or `nil` (the default).
+  func batchNormInputGradient<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
+    meanG: [S], meanGNormalized: [S]
+  ) -> Tensor<S>?
 
   // MARK: Optimizer updates
 
@@ -281,6 +287,41 @@ extension Backend {
     _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
     weights: Tensor<S>, scale: S, causal: Bool
   ) -> [Tensor<S>]? { nil }
+
+  package func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
+    loss: S, probabilities: Tensor<S>
+  )? { nil }
+
+  package func softmaxCrossEntropyGradient<S: TensorScalar>(
+    _ probabilities: Tensor<S>, labels: [Int], scale: S
+  ) -> Tensor<S>? { nil }
+
+  package func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S])? {
+    nil
+  }
+
+  package func normalizeChannels<S: TensorScalar>(
+    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
+  ) -> Tensor<S>? { nil }
+
+  package func channelGradientSums<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
+  ) -> (sum: [S], sumNormalized: [S])? { nil }
+
+  package func batchNormInputGradient<S: TensorScalar>(
+    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
+    meanG: [S], meanGNormalized: [S]
+  ) -> Tensor<S>? { nil }
+}
+
+/// The result of an optional fused backward pass, which a backend that ran
+/// the fused forward pass of `operation` must offer; traps otherwise.
+func fusedBackward<T>(_ result: T?, _ operation: String) -> T {
+  guard let result else {
+    preconditionFailure(
+      "\(operation): the backend ran the fused forward pass but has no fused backward")
+  }
+  return result
 }
 
 /// A rectangular block to copy: `region` elements starting at

@@ -520,45 +520,12 @@ final class BatchingBackend: Backend, @unchecked Sendable {
     )?.map { unfolded($0, count) }
   }
 
-  func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
-    loss: S, probabilities: Tensor<S>
-  ) { composedOnly("softmaxCrossEntropy") }
-
-  func softmaxCrossEntropyGradient<S: TensorScalar>(
-    _ probabilities: Tensor<S>, labels: [Int], scale: S
-  ) -> Tensor<S> { composedOnly("softmaxCrossEntropy") }
-
-  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
-    composedOnly("batchNorm")
-  }
-
-  func normalizeChannels<S: TensorScalar>(
-    _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
-  ) -> Tensor<S> { composedOnly("batchNorm") }
-
-  func channelGradientSums<S: TensorScalar>(
-    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
-  ) -> (sum: [S], sumNormalized: [S]) { composedOnly("batchNorm") }
-
-  func batchNormInputGradient<S: TensorScalar>(
-    _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
-    meanG: [S], meanGNormalized: [S]
-  ) -> Tensor<S> { composedOnly("batchNorm") }
-
   func apply<S: TensorScalar>(
     _ update: ParameterUpdate<S>, to parameter: inout Tensor<S>, gradient: Tensor<S>,
     state: inout [Tensor<S>]
   ) {
     preconditionFailure(
       "optimizer step: inside vmap the gradient of shape \(gradient.shape) holds one value per example, and a parameter has one value; return the gradients from vmap and combine them first"
-    )
-  }
-
-  /// The primitives whose operations take their composed form on batched
-  /// inputs; reaching one is a defect of that operation.
-  private func composedOnly(_ operation: String) -> Never {
-    preconditionFailure(
-      "\(operation): a fused primitive reached vmap; this operation must use its composed form on batched inputs"
     )
   }
 }

@@ -7,7 +7,7 @@ extension CPUBackend {
   @_specialize(where S == Double)
   func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
     loss: S, probabilities: Tensor<S>
-  ) {
+  )? {
     let probabilities = Tensor<S>.uninitialized(logits.shape)
     var loss: S = 0
     withUnsafeMutablePointer(to: &loss) { loss in
@@ -23,7 +23,7 @@ extension CPUBackend {
   @_specialize(where S == Double)
   func softmaxCrossEntropyGradient<S: TensorScalar>(
     _ probabilities: Tensor<S>, labels: [Int], scale: S
-  ) -> Tensor<S> {
+  ) -> Tensor<S>? {
     let gradient = Tensor<S>.uninitialized(probabilities.shape)
     ComputeSettings.kernels.run(
       .softmaxCrossEntropyGradient(

@@ -71,25 +71,18 @@ extension CPUBackend {
 
   @_specialize(where S == Float)
   @_specialize(where S == Double)
-  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
-    var mean = [S](repeating: 0, count: x.shape[1])
-    var variance = mean
-    mean.withUnsafeMutableBufferPointer { mean in
-      variance.withUnsafeMutableBufferPointer { variance in
-        ComputeSettings.kernels.run(
-          .channelMoments(
-            x: x.storage.pointer, shape: x.shape, mean: mean.baseAddress!,
-            variance: variance.baseAddress!))
-      }
+  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S])? {
+    twoPerChannel(of: x) { mean, variance in
+      ComputeSettings.kernels.run(
+        .channelMoments(x: x.storage.pointer, shape: x.shape, mean: mean, variance: variance))
     }
-    return (mean, variance)
   }
 
   @_specialize(where S == Float)
   @_specialize(where S == Double)
   func normalizeChannels<S: TensorScalar>(
     _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
-  ) -> Tensor<S> {
+  ) -> Tensor<S>? {
     let output = Tensor<S>.uninitialized(x.shape)
     ComputeSettings.kernels.run(
       .normalizeChannels(
@@ -102,19 +95,13 @@ extension CPUBackend {
   @_specialize(where S == Double)
   func channelGradientSums<S: TensorScalar>(
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
-  ) -> (sum: [S], sumNormalized: [S]) {
-    var sum = [S](repeating: 0, count: x.shape[1])
-    var sumNormalized = sum
-    sum.withUnsafeMutableBufferPointer { sum in
-      sumNormalized.withUnsafeMutableBufferPointer { sumNormalized in
-        ComputeSettings.kernels.run(
-          .channelGradientSums(
-            upstream: g.storage.pointer, x: x.storage.pointer, shape: x.shape, center: center,
-            inverseDeviation: inverseDeviation, sum: sum.baseAddress!,
-            sumNormalized: sumNormalized.baseAddress!))
-      }
+  ) -> (sum: [S], sumNormalized: [S])? {
+    twoPerChannel(of: x) { sum, sumNormalized in
+      ComputeSettings.kernels.run(
+        .channelGradientSums(
+          upstream: g.storage.pointer, x: x.storage.pointer, shape: x.shape, center: center,
+          inverseDeviation: inverseDeviation, sum: sum, sumNormalized: sumNormalized))
     }
-    return (sum, sumNormalized)
   }
 
   @_specialize(where S == Float)
@@ -122,7 +109,7 @@ extension CPUBackend {
   func batchNormInputGradient<S: TensorScalar>(
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
     meanG: [S], meanGNormalized: [S]
-  ) -> Tensor<S> {
+  ) -> Tensor<S>? {
     let gradient = Tensor<S>.uninitialized(x.shape)
     ComputeSettings.kernels.run(
       .batchNormInputGradient(
@@ -130,5 +117,20 @@ extension CPUBackend {
         inverseDeviation: inverseDeviation, factor: factor, meanG: meanG,
         meanGNormalized: meanGNormalized, out: gradient.storage.pointer))
     return gradient
+  }
+
+  /// Two arrays of one value per channel (axis 1) of `x`, which `kernel`
+  /// writes.
+  private func twoPerChannel<S: TensorScalar>(
+    of x: Tensor<S>, _ kernel: (UnsafeMutablePointer<S>, UnsafeMutablePointer<S>) -> Void
+  ) -> ([S], [S]) {
+    var first = [S](repeating: 0, count: x.shape[1])
+    var second = first
+    first.withUnsafeMutableBufferPointer { first in
+      second.withUnsafeMutableBufferPointer { second in
+        kernel(first.baseAddress!, second.baseAddress!)
+      }
+    }
+    return (first, second)
   }
 }

@@ -170,24 +170,24 @@ final class MetaBackend: Backend {
 
   func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
     loss: S, probabilities: Tensor<S>
-  ) { (0, meta(logits.shape)) }
+  )? { (0, meta(logits.shape)) }
 
   func softmaxCrossEntropyGradient<S: TensorScalar>(
     _ probabilities: Tensor<S>, labels: [Int], scale: S
-  ) -> Tensor<S> { meta(probabilities.shape) }
+  ) -> Tensor<S>? { meta(probabilities.shape) }
 
-  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S]) {
+  func channelMoments<S: TensorScalar>(_ x: Tensor<S>) -> (mean: [S], variance: [S])? {
     let zeros = [S](repeating: 0, count: x.shape[1])
     return (zeros, zeros)
   }
 
   func normalizeChannels<S: TensorScalar>(
     _ x: Tensor<S>, center: [S], factor: [S], shift: [S]
-  ) -> Tensor<S> { meta(x.shape) }
+  ) -> Tensor<S>? { meta(x.shape) }
 
   func channelGradientSums<S: TensorScalar>(
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S]
-  ) -> (sum: [S], sumNormalized: [S]) {
+  ) -> (sum: [S], sumNormalized: [S])? {
     let zeros = [S](repeating: 0, count: x.shape[1])
     return (zeros, zeros)
   }
@@ -195,7 +195,7 @@ final class MetaBackend: Backend {
   func batchNormInputGradient<S: TensorScalar>(
     _ g: Tensor<S>, _ x: Tensor<S>, center: [S], inverseDeviation: [S], factor: [S],
     meanG: [S], meanGNormalized: [S]
-  ) -> Tensor<S> { meta(x.shape) }
+  ) -> Tensor<S>? { meta(x.shape) }
 
   /// A shape-only parameter has no scalars to update.
   func apply<S: TensorScalar>(

@@ -139,15 +139,10 @@ private func fusedAttention<Scalar>(
     composed: { composedAttention($0[0], $0[1], $0[2], mask: nil, causal: causal) }
   ) { upstream, _ in
     let g = upstream.reshapedStorage([groups, queries, valueDepth])
-    guard
-      let gradients = commonBackend("scaledDotProductAttention", g, q, k, v, weights)
-        .attentionGradients(
-          g, query: q, key: k, value: v, weights: weights, scale: scale, causal: causal)
-    else {
-      preconditionFailure(
-        "scaledDotProductAttention: the backend ran the fused forward pass but has no fused backward"
-      )
-    }
+    let gradients = fusedBackward(
+      commonBackend("scaledDotProductAttention", g, q, k, v, weights).attentionGradients(
+        g, query: q, key: k, value: v, weights: weights, scale: scale, causal: causal),
+      "scaledDotProductAttention")
     return zip(gradients, [query, key, value]).map { $0.reshapedStorage($1.shape) }
   }
 }

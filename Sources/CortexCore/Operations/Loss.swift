@@ -72,17 +72,24 @@ public func softmaxCrossEntropy<Scalar>(
   let definition = { (z: Tensor<Scalar>) in
     -(logSoftmax(z, alongAxis: 1) * oneHot).sum() / Scalar(examples)
   }
-  // Inside vmap, the definition: its operations are batched.
-  if logits.isBatched { return definition(logits) }
+  // Inside vmap, and on a backend without the fused primitive, the
+  // definition: its operations are batched, or composed on the backend.
   let backend = logits.backend("softmaxCrossEntropy")
-  let (total, probabilities) = backend.softmaxCrossEntropy(logits, labels: labels)
+  guard !logits.isBatched, let fused = backend.softmaxCrossEntropy(logits, labels: labels) else {
+    return definition(logits)
+  }
+  let (total, probabilities) = (fused.loss, fused.probabilities)
   let loss = Tensor(shape: [], scalars: [total / Scalar(examples)], on: logits.device)
   return recordFused(
     "softmaxCrossEntropy", inputs: [logits], output: loss,
     composed: { definition($0[0]) }
   ) { g, _ in
     let scale = g.scalar / Scalar(examples)
-    return [backend.softmaxCrossEntropyGradient(probabilities, labels: labels, scale: scale)]
+    return [
+      fusedBackward(
+        backend.softmaxCrossEntropyGradient(probabilities, labels: labels, scale: scale),
+        "softmaxCrossEntropy")
+    ]
   }
 }
 

@@ -83,10 +83,13 @@ public func batchNorm<Scalar>(
   precondition(
     momentum >= 0 && momentum <= 1, "batchNorm: momentum must be in 0...1, found \(momentum)")
 
-  if [x, scale, offset, statistics.mean, statistics.variance].contains(where: \.isBatched) {
-    return batchedBatchNorm(
+  func runComposed(_ statistics: inout BatchNormStatistics<Scalar>) -> Tensor<Scalar> {
+    composedBatchNorm(
       x, scale: scale, offset: offset, statistics: &statistics, training: training,
       momentum: momentum, epsilon: epsilon)
+  }
+  if [x, scale, offset, statistics.mean, statistics.variance].contains(where: \.isBatched) {
+    return runComposed(&statistics)
   }
   let backend = commonBackend("batchNorm", x, scale, offset)
   let mean: [Scalar]
@@ -95,7 +98,9 @@ public func batchNorm<Scalar>(
     precondition(
       count > 1,
       "batchNorm: training needs more than one value per channel, found input of shape \(x.shape)")
-    (mean, variance) = backend.channelMoments(x)
+    // A backend without the fused passes gets the composed form.
+    guard let moments = backend.channelMoments(x) else { return runComposed(&statistics) }
+    (mean, variance) = moments
     let correction = Scalar(count) / Scalar(count - 1)
     // A shape-only run has no moments and leaves the running ones alone.
     if x.device != .meta {
@@ -115,7 +120,11 @@ public func batchNorm<Scalar>(
   let beta = offset.scalars
 
   let factor = zip(gamma, inverseDeviation).map(*)
-  let output = backend.normalizeChannels(x, center: mean, factor: factor, shift: beta)
+  guard let output = backend.normalizeChannels(x, center: mean, factor: factor, shift: beta) else {
+    precondition(
+      !training, "batchNorm: the backend offers channelMoments but not normalizeChannels")
+    return runComposed(&statistics)
+  }
 
   let composed = { (inputs: [Tensor<Scalar>]) -> Tensor<Scalar> in
     let (x, scale, offset) = (inputs[0], inputs[1], inputs[2])
@@ -137,17 +146,20 @@ public func batchNorm<Scalar>(
     "batchNorm", inputs: [x, scale, offset], output: output, composed: composed
   ) { g, needs in
     // Per channel: Σg (the gradient of β) and Σ g·x̂ (the gradient of γ).
-    let (sumG, sumGNormalized) = backend.channelGradientSums(
-      g, x, center: mean, inverseDeviation: inverseDeviation)
+    let (sumG, sumGNormalized) = fusedBackward(
+      backend.channelGradientSums(g, x, center: mean, inverseDeviation: inverseDeviation),
+      "batchNorm")
     var inputGradient: Tensor<Scalar>?
     if needs[0] && training {
-      inputGradient = backend.batchNormInputGradient(
-        g, x, center: mean, inverseDeviation: inverseDeviation, factor: factor,
-        meanG: sumG.map { $0 / Scalar(count) },
-        meanGNormalized: sumGNormalized.map { $0 / Scalar(count) })
+      inputGradient = fusedBackward(
+        backend.batchNormInputGradient(
+          g, x, center: mean, inverseDeviation: inverseDeviation, factor: factor,
+          meanG: sumG.map { $0 / Scalar(count) },
+          meanGNormalized: sumGNormalized.map { $0 / Scalar(count) }), "batchNorm")
     } else if needs[0] {
       let zeros = [Scalar](repeating: 0, count: channels)
-      inputGradient = backend.normalizeChannels(g, center: zeros, factor: factor, shift: zeros)
+      inputGradient = fusedBackward(
+        backend.normalizeChannels(g, center: zeros, factor: factor, shift: zeros), "batchNorm")
     }
     return [
       inputGradient,
@@ -157,11 +169,12 @@ public func batchNorm<Scalar>(
   }
 }
 
-/// Batch normalization inside `vmap`, in recorded tensor operations: each
-/// example's batch has its own statistics, and in training the running
-/// statistics become one value per example (kept by a caller's local
-/// statistics; a layer's running statistics refuse them).
-private func batchedBatchNorm<Scalar>(
+/// Batch normalization in recorded tensor operations, on a backend without
+/// the fused passes and inside `vmap`. Inside `vmap` each example's batch
+/// has its own statistics, and in training the running statistics become
+/// one value per example (kept by a caller's local statistics; a layer's
+/// running statistics refuse them).
+private func composedBatchNorm<Scalar>(
   _ x: Tensor<Scalar>, scale: Tensor<Scalar>, offset: Tensor<Scalar>,
   statistics: inout BatchNormStatistics<Scalar>, training: Bool, momentum: Scalar, epsilon: Scalar
 ) -> Tensor<Scalar> {

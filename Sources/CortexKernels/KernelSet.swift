@@ -294,7 +294,8 @@ extension KernelSet {
 }
 
 /// One call of a kernel other than the GEMM and the elementwise functions,
-/// with its buffers. Shapes are NCHW; every output buffer is overwritten.
+/// with its buffers. Shapes are NCHW; every output buffer is overwritten
+/// unless the case says the kernel adds onto it.
 public enum KernelCall<Scalar> {
   /// The `[C·Fh·Fw, H2·W2]` column matrix of one `[C, H, W]` image, its
   /// rows `rowStride` scalars apart.

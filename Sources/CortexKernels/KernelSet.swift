@@ -234,10 +234,11 @@ extension KernelSet {
         x, weight: weight, bias: bias, out, normalized: normalized,
         inverseDeviation: inverseDeviation, rows: rows, length: length, epsilon: epsilon)
     case .layerNormRowsGradient(
-      let upstream, let normalized, let inverseDeviation, let weight, let out, let rows, let length):
+      let upstream, let normalized, let inverseDeviation, let weight, let out, let weightGradient,
+      let biasGradient, let rows, let length):
       layerNormRowsGradient(
         upstream, normalized: normalized, inverseDeviation: inverseDeviation, weight: weight, out,
-        rows: rows, length: length)
+        weightGradient: weightGradient, biasGradient: biasGradient, rows: rows, length: length)
     case .attention(
       let query, let key, let value, let output, let weights, let shape, let scale,
       let causal):
@@ -488,11 +489,14 @@ public enum KernelCall<Scalar> {
     x: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>, bias: UnsafePointer<Scalar>,
     out: UnsafeMutablePointer<Scalar>, normalized: UnsafeMutablePointer<Scalar>,
     inverseDeviation: UnsafeMutablePointer<Scalar>, rows: Int, length: Int, epsilon: Scalar)
-  /// The input gradient of layer normalization from the upstream gradient.
+  /// The input gradient of layer normalization from the upstream gradient,
+  /// and the weight and bias gradients when their buffers are given (both
+  /// or neither).
   case layerNormRowsGradient(
     upstream: UnsafePointer<Scalar>, normalized: UnsafePointer<Scalar>,
     inverseDeviation: UnsafePointer<Scalar>, weight: UnsafePointer<Scalar>,
-    out: UnsafeMutablePointer<Scalar>, rows: Int, length: Int)
+    out: UnsafeMutablePointer<Scalar>, weightGradient: UnsafeMutablePointer<Scalar>?,
+    biasGradient: UnsafeMutablePointer<Scalar>?, rows: Int, length: Int)
   /// Scaled dot-product attention of each group, with or without the
   /// causal mask, keeping the weights for the backward pass.
   case attention(

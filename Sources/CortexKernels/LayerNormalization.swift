@@ -41,28 +41,74 @@ extension KernelSet {
 
   /// The input gradient of ``layerNormRows(_:weight:bias:_:normalized:inverseDeviation:rows:length:epsilon:)``
   /// from the upstream gradient `g`: with `a = g·γ`,
-  /// `∂x = r·(a − mean(a) − x̂·mean(a·x̂))` along each row.
+  /// `∂x = r·(a − mean(a) − x̂·mean(a·x̂))` along each row; and, when
+  /// `weightGradient` is given, the weight and bias gradients
+  /// `∂γ = Σ g·x̂` and `∂β = Σ g` over the rows, from the same pass.
+  ///
+  /// The rows run in blocks of ``layerNormBlockRows``, a fixed size: each
+  /// block sums its rows in order, and the blocks' sums are added in order
+  /// at the end, so the sums do not depend on the number of threads.
   @inlinable
   static func layerNormRowsGradient<S: KernelScalar & SIMDScalar>(
     _ g: UnsafePointer<S>, normalized: UnsafePointer<S>, inverseDeviation: UnsafePointer<S>,
-    weight: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, rows: Int, length: Int
+    weight: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+    weightGradient: UnsafeMutablePointer<S>?, biasGradient: UnsafeMutablePointer<S>?, rows: Int,
+    length: Int
   ) {
-    forEachChunk(of: rows, costPerItem: 6 * length) { _, range in
-      for row in range {
-        let offset = row * length
-        let (upstream, xHat, target) = (g + offset, normalized + offset, out + offset)
-        let (sumA, sumProduct) = rowSums(length) { j, count in
-          let a = lanes(upstream + j, count: count) * lanes(weight + j, count: count)
-          return (a, a * lanes(xHat + j, count: count))
-        }
-        let meanA = sumA / S(length)
-        let meanProduct = sumProduct / S(length)
-        let inverse = inverseDeviation[row]
-        for j in 0..<length {
-          let a = upstream[j] * weight[j]
-          target[j] = (a - meanA - xHat[j] * meanProduct) * inverse
+    let blocks = (rows + layerNormBlockRows - 1) / layerNormBlockRows
+    // Per block, the weight gradient's sums and then the bias gradient's.
+    let partial =
+      weightGradient == nil ? nil : UnsafeMutablePointer<S>.allocate(capacity: blocks * 2 * length)
+    defer { partial?.deallocate() }
+    forEachChunk(of: blocks, costPerItem: 8 * length * layerNormBlockRows) { _, range in
+      for block in range {
+        let sums = partial.map { $0 + block * 2 * length }
+        sums?.update(repeating: 0, count: 2 * length)
+        let first = block * layerNormBlockRows
+        for row in first..<Swift.min(first + layerNormBlockRows, rows) {
+          let offset = row * length
+          layerNormRowGradient(
+            g + offset, normalized: normalized + offset, inverse: inverseDeviation[row],
+            weight: weight, out + offset, length: length, sums: sums)
         }
       }
+    }
+    guard let partial, let weightGradient, let biasGradient else { return }
+    for block in 1..<Swift.max(blocks, 1) {
+      let sums = partial + block * 2 * length
+      for j in 0..<2 * length { partial[j] += sums[j] }
+    }
+    weightGradient.update(from: partial, count: length)
+    biasGradient.update(from: partial + length, count: length)
+  }
+
+  /// The rows of one block of the layer-norm gradients.
+  @inlinable
+  static var layerNormBlockRows: Int { 32 }
+
+  /// One row of ``layerNormRowsGradient(_:normalized:inverseDeviation:weight:_:weightGradient:biasGradient:rows:length:)``,
+  /// adding `g·x̂` and `g` onto `sums` (`[2, length]`) when given.
+  @inlinable @inline(__always)
+  static func layerNormRowGradient<S: KernelScalar & SIMDScalar>(
+    _ upstream: UnsafePointer<S>, normalized xHat: UnsafePointer<S>, inverse: S,
+    weight: UnsafePointer<S>, _ target: UnsafeMutablePointer<S>, length: Int,
+    sums: UnsafeMutablePointer<S>?
+  ) {
+    let (sumA, sumProduct) = rowSums(length) { j, count in
+      let a = lanes(upstream + j, count: count) * lanes(weight + j, count: count)
+      return (a, a * lanes(xHat + j, count: count))
+    }
+    let meanA = sumA / S(length)
+    let meanProduct = sumProduct / S(length)
+    // Plain loops, which the compiler vectorizes.
+    for j in 0..<length {
+      let a = upstream[j] * weight[j]
+      target[j] = (a - meanA - xHat[j] * meanProduct) * inverse
+    }
+    guard let sums else { return }
+    for j in 0..<length {
+      sums[j] += upstream[j] * xHat[j]
+      sums[length + j] += upstream[j]
     }
   }
 

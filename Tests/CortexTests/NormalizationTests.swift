@@ -176,7 +176,7 @@ import Testing
     return [y] + pullback(Tensor.randomUniform(y.shape, lower: -1, upper: 1, seed: 3))
   }
 
-  @Test(arguments: [[3, 1], [3, 7], [2, 3, 8], [4, 9], [5, 256], [2, 3, 4, 5]])
+  @Test(arguments: [[3, 1], [3, 7], [2, 3, 8], [4, 9], [5, 256], [2, 3, 4, 5], [70, 33]])
   func fusedAgreesWithTheComposedForm(shape: [Int]) {
     let trailing = shape.count == 4 ? 2 : 1
     let x = Tensor<Double>.randomNormal(shape, standardDeviation: 2, seed: 1) + 3
@@ -216,5 +216,18 @@ import Testing
     for set in sets.dropFirst() {
       #expect(try run(on: set) == reference, "\(set) against \(sets[0])")
     }
+  }
+
+  /// The weight and bias gradients are summed in blocks of a fixed number
+  /// of rows, so one thread and two give the same bits.
+  @Test func theGradientsDoNotDependOnTheThreadCount() {
+    let x = Tensor<Float>.randomNormal([8, 40, 64], seed: 7)
+    let w = Tensor<Float>.randomNormal([64], seed: 8)
+    let b = Tensor<Float>.randomNormal([64], seed: 9)
+    func run() -> [[Float]] {
+      Self.valuesAndGradients([x, w, b]) { layerNorm($0[0], weight: $0[1], bias: $0[2]) }
+        .map(\.scalars)
+    }
+    #expect(withThreadCount(1) { run() } == withThreadCount(2) { run() })
   }
 }

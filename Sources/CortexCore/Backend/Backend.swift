@@ -224,6 +224,17 @@ package protocol Backend: AnyObject, Sendable {
     weights: Tensor<S>, scale: S, causal: Bool
   ) -> [Tensor<S>]?
 
+  /// The input, weight and bias gradients of
+  /// ``layerNormRows(_:weight:bias:epsilon:)`` in one pass over the rows:
+  /// the weight gradient `Σ g·x̂` and the bias gradient `Σ g` over the
+  /// rows, shaped like `weight`. Returns `nil` by default: the operation
+  /// then takes the input gradient from
+  /// ``layerNormRowsGradient(_:normalized:inverseDeviation:weight:)`` and
+  /// sums the other two.
+  func layerNormGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> (input: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>)?
+
   /// The softmax of each row of `logits` `[N, classes]` and the summed
   /// cross-entropy `Σᵢ (log Σⱼ exp(zᵢⱼ) − zᵢ,yᵢ)`, one pass per row, or
   /// `nil` (the default): the operation then composes it from the
@@ -287,6 +298,10 @@ extension Backend {
     _ upstream: Tensor<S>, query: Tensor<S>, key: Tensor<S>, value: Tensor<S>,
     weights: Tensor<S>, scale: S, causal: Bool
   ) -> [Tensor<S>]? { nil }
+
+  package func layerNormGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> (input: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>)? { nil }
 
   package func softmaxCrossEntropy<S: TensorScalar>(_ logits: Tensor<S>, labels: [Int]) -> (
     loss: S, probabilities: Tensor<S>

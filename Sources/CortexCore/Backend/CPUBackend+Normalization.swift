@@ -57,14 +57,43 @@ extension CPUBackend {
   func layerNormRowsGradient<S: TensorScalar>(
     _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
   ) -> Tensor<S> {
-    let length = weight.scalarCount
     let output = Tensor<S>.uninitialized(upstream.shape)
+    runLayerNormGradient(
+      upstream, normalized, inverseDeviation, weight, into: output, weightGradient: nil,
+      biasGradient: nil)
+    return output
+  }
+
+  @_specialize(where S == Float)
+  @_specialize(where S == Double)
+  func layerNormGradients<S: TensorScalar>(
+    _ upstream: Tensor<S>, normalized: Tensor<S>, inverseDeviation: Tensor<S>, weight: Tensor<S>
+  ) -> (input: Tensor<S>, weight: Tensor<S>, bias: Tensor<S>)? {
+    let output = Tensor<S>.uninitialized(upstream.shape)
+    let (weightGradient, biasGradient) = (
+      Tensor<S>.uninitialized(weight.shape), Tensor<S>.uninitialized(weight.shape)
+    )
+    runLayerNormGradient(
+      upstream, normalized, inverseDeviation, weight, into: output,
+      weightGradient: weightGradient, biasGradient: biasGradient)
+    return (output, weightGradient, biasGradient)
+  }
+
+  /// The layer-norm gradient kernel: the input gradient into `output`, and
+  /// the weight and bias gradients when their tensors are given.
+  private func runLayerNormGradient<S: TensorScalar>(
+    _ upstream: Tensor<S>, _ normalized: Tensor<S>, _ inverseDeviation: Tensor<S>,
+    _ weight: Tensor<S>, into output: Tensor<S>, weightGradient: Tensor<S>?,
+    biasGradient: Tensor<S>?
+  ) {
+    let length = weight.scalarCount
     ComputeSettings.kernels.run(
       .layerNormRowsGradient(
         upstream: upstream.storage.pointer, normalized: normalized.storage.pointer,
         inverseDeviation: inverseDeviation.storage.pointer, weight: weight.storage.pointer,
-        out: output.storage.pointer, rows: upstream.scalarCount / length, length: length))
-    return output
+        out: output.storage.pointer, weightGradient: weightGradient?.storage.pointer,
+        biasGradient: biasGradient?.storage.pointer, rows: upstream.scalarCount / length,
+        length: length))
   }
 
   // MARK: Batch normalization

@@ -44,11 +44,20 @@ public func layerNorm<Scalar>(
     "layerNorm", inputs: [x, weight, bias], output: output,
     composed: { composedLayerNorm($0[0], weight: $0[1], bias: $0[2], epsilon: epsilon) }
   ) { g, needs in
-    [
+    let (weight, normalized) = (weight.withoutDerivative, normalized)
+    if needs[1] || needs[2],
+      let gradients = backend.layerNormGradients(
+        g, normalized: normalized, inverseDeviation: inverseDeviation, weight: weight)
+    {
+      return [
+        needs[0] ? gradients.input : nil, needs[1] ? gradients.weight : nil,
+        needs[2] ? gradients.bias : nil,
+      ]
+    }
+    return [
       needs[0]
         ? backend.layerNormRowsGradient(
-          g, normalized: normalized, inverseDeviation: inverseDeviation,
-          weight: weight.withoutDerivative) : nil,
+          g, normalized: normalized, inverseDeviation: inverseDeviation, weight: weight) : nil,
       needs[1] ? (g * normalized).sum(alongAxes: rowAxes).reshaped(to: weight.shape) : nil,
       needs[2] ? g.sum(alongAxes: rowAxes).reshaped(to: weight.shape) : nil,
     ]

@@ -106,9 +106,19 @@ extension KernelSet {
       target[j] = (a - meanA - xHat[j] * meanProduct) * inverse
     }
     guard let sums else { return }
-    for j in 0..<length {
-      sums[j] += upstream[j] * xHat[j]
-      sums[length + j] += upstream[j]
+    // In registers: as a plain loop the compiler could not rule out that
+    // `sums` overlaps the rows, and kept it scalar.
+    var j = 0
+    while j < length {
+      let count = Swift.min(length - j, 8)
+      let (weightSums, biasSums) = (sums + j, sums + length + j)
+      let g = lanes(upstream + j, count: count)
+      store(
+        lanes(UnsafePointer(weightSums), count: count) + g * lanes(xHat + j, count: count),
+        weightSums,
+        count: count)
+      store(lanes(UnsafePointer(biasSums), count: count) + g, biasSums, count: count)
+      j += 8
     }
   }
 

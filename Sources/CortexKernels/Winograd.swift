@@ -1,0 +1,697 @@
+/// Winograd's minimal filtering F(2×2, 3×3) for 3×3 convolutions of
+/// stride 1 (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+/// Networks", 2016).
+///
+/// The output of a plane is cut into tiles of 2 × 2; each reads a 4 × 4
+/// tile `d` of the zero-padded input, 2 apart. With the filter `g` (3 × 3)
+/// the tile is
+///
+///     Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,
+///
+///     Bᵀ = | 1  0 −1  0 |    G = | 1   0   0 |    Aᵀ = | 1  1  1  0 |
+///          | 0  1  1  0 |        | ½   ½   ½ |         | 0  1 −1 −1 |
+///          | 0 −1  1  0 |        | ½  −½   ½ |
+///          | 0  1  0 −1 |        | 0   0   1 |
+///
+/// exactly the 2 × 2 outputs of the direct convolution, with 16 products
+/// instead of 36. Summed over the input channels the products become
+/// matrix products, one per point `ξ` of the 4 × 4 transform:
+/// `M[ξ] = U[ξ] · V[ξ]`, `U[ξ]` `[K, C]` the transformed filters and
+/// `V[ξ]` `[C, tiles]` the transformed input tiles; each output tile is
+/// then `Aᵀ M A`. The products run on the packed GEMM tile like every
+/// other product, each entry summed over the channels in order, so every
+/// set that fuses multiply-adds gives the same bits; the transforms are
+/// additions and halvings, lane by lane, the same on every set.
+///
+/// The gradients are the same transforms run backwards:
+/// - the input gradient is a convolution of the output gradient, padded
+///   by `2 − P`, with the filters flipped and their two channel axes
+///   swapped: the same forward pass with other filters;
+/// - the filter gradient follows the chain rule through the three
+///   products: `∂M = A ∂Y Aᵀ` per output tile (zero past the output),
+///   `∂U[ξ] = Σ_tiles ∂M[ξ] · V[ξ]ᵀ` as one product per point, summed over
+///   the tiles in order, and `∂g = Gᵀ ∂U G`.
+///
+/// Only the halvings in `G` round differently from the direct
+/// convolution: the results differ from it by a few units in the last
+/// place of the sum of the magnitudes of the terms (see Performance.md).
+
+/// The sizes of one convolution run through Winograd's transforms: the
+/// forward pass of a convolution, or the convolution its input gradient
+/// is.
+@usableFromInline
+struct WinogradGeometry: Equatable {
+  /// The input's planes, `C`.
+  @usableFromInline let channels: Int
+  /// The output's planes, `K`.
+  @usableFromInline let filters: Int
+  /// The input plane, `H × W`.
+  @usableFromInline let input: Extent
+  /// The output plane, `(H + 2P − 2) × (W + 2P − 2)`.
+  @usableFromInline let output: Extent
+  /// Zeros around the input, at most 2 on each side.
+  @usableFromInline let padding: Extent
+  /// The 2 × 2 output tiles along each axis; the last may reach one past
+  /// the output.
+  @usableFromInline let tiles: Extent
+
+  @inlinable
+  init(channels: Int, filters: Int, input: Extent, output: Extent, padding: Extent) {
+    (self.channels, self.filters) = (channels, filters)
+    (self.input, self.output, self.padding) = (input, output, padding)
+    tiles = Extent(height: (output.height + 1) / 2, width: (output.width + 1) / 2)
+  }
+
+  /// The geometry of `g`'s forward pass when the transforms pay for
+  /// themselves, `nil` otherwise. The choice depends on the shape alone,
+  /// so every set takes the same path: a 3 × 3 window with stride and
+  /// dilation 1 and padding 0 to 2; at least 16 channels and 16 filters,
+  /// the depth of the products of the forward pass and of the input
+  /// gradient; rows of at least 8 inputs and 8 outputs, so that the tiles
+  /// of a row fill registers of at least 4 lanes.
+  @inlinable
+  init?(_ g: ConvolutionGeometry) {
+    let plane = g.plane
+    let reach = Extent(
+      height: plane.input.height + 2 * plane.padding.height - 2,
+      width: plane.input.width + 2 * plane.padding.width - 2)
+    guard plane.window == Extent(height: 3, width: 3), plane.isUnitStrideAndDilation,
+      (0...2).contains(plane.padding.height), (0...2).contains(plane.padding.width),
+      plane.output == reach, g.channels >= 16, g.filters >= 16,
+      min(plane.input.width, plane.output.width) >= 8, plane.output.height >= 1
+    else { return nil }
+    self.init(
+      channels: g.channels, filters: g.filters, input: plane.input, output: plane.output,
+      padding: plane.padding)
+  }
+
+  /// The convolution that is the input gradient: the output gradient,
+  /// padded by `2 − P`, convolved with the flipped filters back to the
+  /// input's planes.
+  @inlinable var transposed: WinogradGeometry {
+    WinogradGeometry(
+      channels: filters, filters: channels, input: output, output: input,
+      padding: Extent(height: 2 - padding.height, width: 2 - padding.width))
+  }
+
+  /// Tile rows transformed and multiplied at once: about 64 tiles, so
+  /// that the transformed tiles of a block and their products stay in L2.
+  @inlinable var blockRows: Int { max(1, min(tiles.height, 64 / tiles.width)) }
+
+  /// The blocks of tile rows of one plane.
+  @inlinable var blocksPerImage: Int { ceilDivide(tiles.height, blockRows) }
+
+  /// The tile rows of block `block`.
+  @inlinable func tileRows(block: Int) -> Range<Int> {
+    (block * blockRows)..<min((block + 1) * blockRows, tiles.height)
+  }
+
+  /// The length of one column phase of an input row: the input columns
+  /// `2·t + q` of phase `q` for `t ≤` the tiles of a row.
+  @inlinable var phaseLength: Int { tiles.width + 1 }
+}
+
+// MARK: - The transforms along one axis
+
+/// Four values along one axis of a tile; `T` is a register of lanes, or
+/// four of them (a row of a tile), so that one function transforms either
+/// axis.
+@usableFromInline
+struct Quad<T: AdditiveArithmetic>: AdditiveArithmetic {
+  @usableFromInline var x0: T
+  @usableFromInline var x1: T
+  @usableFromInline var x2: T
+  @usableFromInline var x3: T
+
+  @inlinable @inline(__always)
+  init(_ x0: T, _ x1: T, _ x2: T, _ x3: T) {
+    (self.x0, self.x1, self.x2, self.x3) = (x0, x1, x2, x3)
+  }
+
+  @inlinable static var zero: Quad { Quad(.zero, .zero, .zero, .zero) }
+
+  @inlinable @inline(__always)
+  static func + (a: Quad, b: Quad) -> Quad {
+    Quad(a.x0 + b.x0, a.x1 + b.x1, a.x2 + b.x2, a.x3 + b.x3)
+  }
+
+  @inlinable @inline(__always)
+  static func - (a: Quad, b: Quad) -> Quad {
+    Quad(a.x0 - b.x0, a.x1 - b.x1, a.x2 - b.x2, a.x3 - b.x3)
+  }
+}
+
+/// Two values along one axis of an output tile.
+@usableFromInline
+struct Pair<T: AdditiveArithmetic>: AdditiveArithmetic {
+  @usableFromInline var x0: T
+  @usableFromInline var x1: T
+
+  @inlinable @inline(__always)
+  init(_ x0: T, _ x1: T) { (self.x0, self.x1) = (x0, x1) }
+
+  @inlinable static var zero: Pair { Pair(.zero, .zero) }
+
+  @inlinable @inline(__always)
+  static func + (a: Pair, b: Pair) -> Pair { Pair(a.x0 + b.x0, a.x1 + b.x1) }
+
+  @inlinable @inline(__always)
+  static func - (a: Pair, b: Pair) -> Pair { Pair(a.x0 - b.x0, a.x1 - b.x1) }
+}
+
+/// A register of lanes as a value the transforms add and subtract.
+@usableFromInline
+struct Lanes<R: SIMD>: AdditiveArithmetic where R.Scalar: FloatingPoint {
+  @usableFromInline var value: R
+
+  @inlinable @inline(__always)
+  init(_ value: R) { self.value = value }
+
+  @inlinable static var zero: Lanes { Lanes(R()) }
+
+  @inlinable @inline(__always)
+  static func + (a: Lanes, b: Lanes) -> Lanes { Lanes(a.value + b.value) }
+
+  @inlinable @inline(__always)
+  static func - (a: Lanes, b: Lanes) -> Lanes { Lanes(a.value - b.value) }
+}
+
+/// `Bᵀ d`: `(d0 − d2, d1 + d2, d2 − d1, d1 − d3)`.
+@inlinable @inline(__always)
+func winogradInputStep<T>(_ d: Quad<T>) -> Quad<T> {
+  Quad(d.x0 - d.x2, d.x1 + d.x2, d.x2 - d.x1, d.x1 - d.x3)
+}
+
+/// `Aᵀ m`: `(m0 + m1 + m2, m1 − m2 − m3)`.
+@inlinable @inline(__always)
+func winogradOutputStep<T>(_ m: Quad<T>) -> Pair<T> {
+  Pair(m.x0 + m.x1 + m.x2, m.x1 - m.x2 - m.x3)
+}
+
+/// `A y`, the adjoint of ``winogradOutputStep(_:)``: `(y0, y0 + y1,
+/// y0 − y1, −y1)`.
+@inlinable @inline(__always)
+func winogradOutputGradientStep<T>(_ y: Pair<T>) -> Quad<T> {
+  Quad(y.x0, y.x0 + y.x1, y.x0 - y.x1, .zero - y.x1)
+}
+
+/// `G g`: `(g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2)`.
+@inlinable @inline(__always)
+func winogradFilterStep<S: FloatingPoint>(_ g0: S, _ g1: S, _ g2: S) -> Quad<S> {
+  let outer = g0 + g2
+  return Quad(g0, (outer + g1) / 2, (outer - g1) / 2, g2)
+}
+
+/// `Gᵀ u`, the adjoint of ``winogradFilterStep(_:_:_:)``:
+/// `(u0 + (u1 + u2)/2, (u1 − u2)/2, (u1 + u2)/2 + u3)`.
+@inlinable @inline(__always)
+func winogradFilterGradientStep<S: FloatingPoint>(_ u: Quad<S>) -> (S, S, S) {
+  let half = (u.x1 + u.x2) / 2
+  return (u.x0 + half, (u.x1 - u.x2) / 2, half + u.x3)
+}
+
+/// `Bᵀ d B` of the 4 × 4 tile whose entry `(i, j)` is `load(i, j)`; stores
+/// point `ξ = 4i + j` through `store(ξ, value)`.
+@inlinable @inline(__always)
+func winogradInputTile<R: SIMD>(
+  _ load: (_ i: Int, _ j: Int) -> R, _ store: (_ point: Int, _ value: R) -> Void
+) where R.Scalar: FloatingPoint {
+  @inline(__always) func row(_ i: Int) -> Quad<Lanes<R>> {
+    Quad(Lanes(load(i, 0)), Lanes(load(i, 1)), Lanes(load(i, 2)), Lanes(load(i, 3)))
+  }
+  let columns = winogradInputStep(Quad(row(0), row(1), row(2), row(3)))
+  storeTile(
+    winogradInputStep(columns.x0), winogradInputStep(columns.x1), winogradInputStep(columns.x2),
+    winogradInputStep(columns.x3), store)
+}
+
+/// `Aᵀ m A` of the 4 × 4 products of one tile, point `ξ` read through
+/// `load(ξ)`: the 2 × 2 outputs, rows first.
+@inlinable @inline(__always)
+func winogradOutputTile<R: SIMD>(_ load: (_ point: Int) -> R) -> Pair<Pair<Lanes<R>>>
+where R.Scalar: FloatingPoint {
+  @inline(__always) func row(_ i: Int) -> Quad<Lanes<R>> {
+    Quad(
+      Lanes(load(4 &* i)), Lanes(load(4 &* i &+ 1)), Lanes(load(4 &* i &+ 2)),
+      Lanes(load(4 &* i &+ 3)))
+  }
+  let rows = winogradOutputStep(Quad(row(0), row(1), row(2), row(3)))
+  return Pair(winogradOutputStep(rows.x0), winogradOutputStep(rows.x1))
+}
+
+/// `A y Aᵀ` of a 2 × 2 output-gradient tile whose entry `(i, j)` is
+/// `load(i, j)`; stores point `ξ = 4i + j` through `store(ξ, value)`.
+@inlinable @inline(__always)
+func winogradOutputGradientTile<R: SIMD>(
+  _ load: (_ i: Int, _ j: Int) -> R, _ store: (_ point: Int, _ value: R) -> Void
+) where R.Scalar: FloatingPoint {
+  let rows = winogradOutputGradientStep(
+    Pair(
+      Pair(Lanes(load(0, 0)), Lanes(load(0, 1))), Pair(Lanes(load(1, 0)), Lanes(load(1, 1)))))
+  storeTile(
+    winogradOutputGradientStep(rows.x0), winogradOutputGradientStep(rows.x1),
+    winogradOutputGradientStep(rows.x2), winogradOutputGradientStep(rows.x3), store)
+}
+
+/// Stores the rows of a transformed 4 × 4 tile, point `ξ = 4i + j` through
+/// `store(ξ, value)`.
+@inlinable @inline(__always)
+func storeTile<R: SIMD>(
+  _ row0: Quad<Lanes<R>>, _ row1: Quad<Lanes<R>>, _ row2: Quad<Lanes<R>>, _ row3: Quad<Lanes<R>>,
+  _ store: (_ point: Int, _ value: R) -> Void
+) where R.Scalar: FloatingPoint {
+  @inline(__always) func line(_ i: Int, _ v: Quad<Lanes<R>>) {
+    store(4 &* i, v.x0.value)
+    store(4 &* i &+ 1, v.x1.value)
+    store(4 &* i &+ 2, v.x2.value)
+    store(4 &* i &+ 3, v.x3.value)
+  }
+  line(0, row0)
+  line(1, row1)
+  line(2, row2)
+  line(3, row3)
+}
+
+/// Calls `body(start)` for blocks of `lanes` of `0..<count` (`count ≥
+/// lanes`); the last block is moved back to end at `count`, overlapping
+/// the one before it.
+@inlinable @inline(__always)
+func forEachLaneBlock(count: Int, lanes: Int, _ body: (_ start: Int) -> Void) {
+  var start = 0
+  while start < count {
+    let block = min(start, count &- lanes)
+    body(block)
+    start = block &+ lanes
+  }
+}
+
+/// A register of `R` from `pointer`, which need not be aligned.
+@inlinable @inline(__always)
+func loadRegister<R: SIMD>(_: R.Type, _ pointer: UnsafePointer<R.Scalar>) -> R {
+  UnsafeRawPointer(pointer).loadUnaligned(as: R.self)
+}
+
+/// Stores `value` at `pointer`, which need not be aligned.
+@inlinable @inline(__always)
+func storeRegister<R: SIMD>(_ value: R, _ pointer: UnsafeMutablePointer<R.Scalar>) {
+  UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: R.self)
+}
+
+// MARK: - Forward pass and input gradient
+
+extension KernelSet {
+  /// The convolution `w` of the images `images`, overwritten in `output`:
+  /// `filters` transformed and packed once, then each block of tile rows
+  /// of each image transformed, multiplied and transformed back
+  /// (``winogradBlock(_:input:packedFilters:bias:output:_:band:)``), the
+  /// blocks shared out among the threads when the call is not already
+  /// one of several running side by side. `filters` is `[K, C, 3, 3]`,
+  /// or, when `flipped`, the filters of the convolution whose input
+  /// gradient `w` is (`[C, K, 3, 3]`), read flipped with their channel
+  /// axes swapped.
+  @inlinable
+  static func winogradConvolution<V: SIMD>(
+    _: V.Type, input: UnsafePointer<V.Scalar>, filters: UnsafePointer<V.Scalar>, flipped: Bool,
+    bias: UnsafePointer<V.Scalar>?, output: UnsafeMutablePointer<V.Scalar>, _ w: WinogradGeometry,
+    images: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let (rows, depth) = (w.filters, w.channels)
+    let panelCount = roundUp(rows, tileRows(V.self)) * depth
+    let scratch = PackingScratch.forCurrentThread
+    let transformed = scratch.columnBuffer(V.Scalar.self, count: 16 * rows * depth)
+    transformFilters(filters, rows: rows, depth: depth, flipped: flipped, into: transformed)
+    let packed = scratch.operandBuffer(V.Scalar.self, count: 16 * panelCount)
+    for point in 0..<16 {
+      prepackPanelsA(
+        V.self, Operand(transformed + point * rows * depth, depth, false), rows: rows,
+        depth: depth, into: packed + point * panelCount)
+    }
+    let inputCount = w.channels * w.input.height * w.input.width
+    let outputCount = w.filters * w.output.height * w.output.width
+    let blocks = w.blocksPerImage
+    let work = images.count * 16 * w.tiles.height * w.tiles.width * rows * depth
+    forEachTask(
+      images.count * blocks, threads: work < parallelThreshold ? 1 : WorkerPool.threadCount
+    ) {
+      task in
+      let n = images.lowerBound + task / blocks
+      winogradBlock(
+        V.self, input: input + n * inputCount, packedFilters: packed, bias: bias,
+        output: output + n * outputCount, w, band: w.tileRows(block: task % blocks))
+    }
+  }
+
+  /// The outputs of the tile rows `band` of one image: its input tiles
+  /// transformed (`V[ξ]`, `[C, tiles]`), the 16 products
+  /// `M[ξ] = U[ξ] · V[ξ]` (`[K, tiles]`, B read where it lies), and each
+  /// tile of products transformed back into the output (plus the bias).
+  @inlinable
+  static func winogradBlock<V: SIMD>(
+    _: V.Type, input: UnsafePointer<V.Scalar>, packedFilters: UnsafePointer<V.Scalar>,
+    bias: UnsafePointer<V.Scalar>?, output: UnsafeMutablePointer<V.Scalar>, _ w: WinogradGeometry,
+    band: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    typealias S = V.Scalar
+    let tiles = band.count * w.tiles.width
+    let scratch = PackingScratch.forCurrentThread
+    let phaseCount = w.channels * (2 * band.count + 2) * 2 * w.phaseLength
+    let phases = scratch.planeBuffer(bytes: phaseCount * MemoryLayout<S>.stride)
+      .bindMemory(to: S.self, capacity: phaseCount)
+    writeColumnPhases(input, w, band: band, into: phases)
+    let transformed = scratch.columnBuffer(S.self, count: 16 * tiles * (w.channels + w.filters))
+    let products = transformed + 16 * tiles * w.channels
+    if w.tiles.width >= V.scalarCount {
+      transformInputTiles(V.self, phases, w, bandRows: band.count, into: transformed)
+    } else if w.tiles.width >= 8 {
+      transformInputTiles(SIMD8<S>.self, phases, w, bandRows: band.count, into: transformed)
+    } else {
+      transformInputTiles(SIMD4<S>.self, phases, w, bandRows: band.count, into: transformed)
+    }
+    // `V[ξ][c, t]` lies at `c·tiles + t`.
+    let tables = scratch.tableBuffer(count: w.channels + tiles)
+    for c in 0..<w.channels { tables[c] = c * tiles }
+    for t in 0..<tiles { tables[w.channels + t] = t }
+    let panelCount = roundUp(w.filters, tileRows(V.self)) * w.channels
+    for point in 0..<16 {
+      let columns = IndexedMatrix(
+        base: UnsafePointer(transformed + point * w.channels * tiles), rowOffsets: tables,
+        columnOffsets: tables + w.channels)
+      multiplyPanels(
+        V.self, m: w.filters, n: tiles, k: w.channels,
+        a: .prepacked(packedFilters + point * panelCount), b: .indexed(columns),
+        c: products + point * w.filters * tiles, ldc: tiles, accumulate: false)
+    }
+    if w.tiles.width >= V.scalarCount {
+      transformOutputTiles(V.self, products, bias: bias, w, band: band, into: output)
+    } else if w.tiles.width >= 8 {
+      transformOutputTiles(SIMD8<S>.self, products, bias: bias, w, band: band, into: output)
+    } else {
+      transformOutputTiles(SIMD4<S>.self, products, bias: bias, w, band: band, into: output)
+    }
+  }
+
+  /// `U[ξ]` (`[rows, depth]` for each of the 16 points, one after the
+  /// other) `= G g Gᵀ` for the filter `g` of each row and depth: `filters`
+  /// `[rows, depth, 3, 3]`, or, when `flipped`, `[depth, rows, 3, 3]` read
+  /// with both axes of each window reversed.
+  @inlinable
+  static func transformFilters<S: BinaryFloatingPoint>(
+    _ filters: UnsafePointer<S>, rows: Int, depth: Int, flipped: Bool,
+    into transformed: UnsafeMutablePointer<S>
+  ) {
+    let pointStride = rows * depth
+    for row in 0..<rows {
+      for d in 0..<depth {
+        let g = filters + (flipped ? d * rows + row : row * depth + d) * 9
+        @inline(__always) func tap(_ i: Int, _ j: Int) -> S {
+          flipped ? g[8 - 3 * i - j] : g[3 * i + j]
+        }
+        // `G g` column by column, then `(G g) Gᵀ` row by row.
+        let c0 = winogradFilterStep(tap(0, 0), tap(1, 0), tap(2, 0))
+        let c1 = winogradFilterStep(tap(0, 1), tap(1, 1), tap(2, 1))
+        let c2 = winogradFilterStep(tap(0, 2), tap(1, 2), tap(2, 2))
+        let target = transformed + row * depth + d
+        @inline(__always) func store(_ i: Int, _ g0: S, _ g1: S, _ g2: S) {
+          let u = winogradFilterStep(g0, g1, g2)
+          target[(4 * i) * pointStride] = u.x0
+          target[(4 * i + 1) * pointStride] = u.x1
+          target[(4 * i + 2) * pointStride] = u.x2
+          target[(4 * i + 3) * pointStride] = u.x3
+        }
+        store(0, c0.x0, c1.x0, c2.x0)
+        store(1, c0.x1, c1.x1, c2.x1)
+        store(2, c0.x2, c1.x2, c2.x2)
+        store(3, c0.x3, c1.x3, c2.x3)
+      }
+    }
+  }
+
+  /// Writes the padded input rows that the tile rows `band` read, `2·b`
+  /// to `2·b + 2·band.count + 1` for the band's first row `b`, each split
+  /// into two column phases: padded column `x` lies at position `x / 2`
+  /// of phase `x % 2` (``WinogradGeometry/phaseLength`` each), so that
+  /// column `j` of consecutive tiles is one run, `t + j / 2` in phase
+  /// `j % 2`. Rows and columns past the input are zero.
+  @inlinable
+  static func writeColumnPhases<S: BinaryFloatingPoint>(
+    _ image: UnsafePointer<S>, _ w: WinogradGeometry, band: Range<Int>,
+    into phases: UnsafeMutablePointer<S>
+  ) {
+    let length = w.phaseLength
+    let rows = 2 * band.count + 2
+    let (height, width) = (w.input.height, w.input.width)
+    phases.update(repeating: 0, count: w.channels * rows * 2 * length)
+    for c in 0..<w.channels {
+      for r in 0..<rows {
+        let y = 2 * band.lowerBound + r - w.padding.height
+        guard y >= 0 && y < height else { continue }
+        let line = phases + (c * rows + r) * 2 * length
+        let source = image + (c * height + y) * width
+        for x in w.padding.width..<(w.padding.width + width) {
+          line[(x & 1) &* length &+ (x >> 1)] = source[x &- w.padding.width]
+        }
+      }
+    }
+  }
+
+  /// `V[ξ]` (`[C, tiles]` for each of the 16 points, one after the other)
+  /// for the `bandRows` tile rows whose input rows
+  /// ``writeColumnPhases(_:_:band:into:)`` wrote: `R.scalarCount`
+  /// neighbouring tiles of a row at a time, each a lane.
+  @inlinable
+  static func transformInputTiles<R: SIMD>(
+    _: R.Type, _ phases: UnsafePointer<R.Scalar>, _ w: WinogradGeometry, bandRows: Int,
+    into transformed: UnsafeMutablePointer<R.Scalar>
+  ) where R.Scalar: BinaryFloatingPoint {
+    let length = w.phaseLength
+    let rows = 2 * bandRows + 2
+    let tiles = bandRows * w.tiles.width
+    let pointStride = w.channels * tiles
+    for c in 0..<w.channels {
+      for tileRow in 0..<bandRows {
+        let top = phases + (c * rows + 2 * tileRow) * 2 * length
+        let target = transformed + c * tiles + tileRow * w.tiles.width
+        forEachLaneBlock(count: w.tiles.width, lanes: R.scalarCount) { tx in
+          winogradInputTile(
+            { (i: Int, j: Int) -> R in
+              let offset: Int = (2 &* i &+ (j & 1)) &* length &+ (j >> 1) &+ tx
+              return loadRegister(R.self, top + offset)
+            },
+            { (point: Int, v: R) in storeRegister(v, target + (point &* pointStride &+ tx)) })
+        }
+      }
+    }
+  }
+
+  /// The outputs of the tile rows `band` from their products `M[ξ]`
+  /// (`[K, tiles]` for each point): `Aᵀ M A` plus the bias, for
+  /// `R.scalarCount` neighbouring tiles at a time; outputs past the
+  /// plane are dropped.
+  @inlinable
+  static func transformOutputTiles<R: SIMD>(
+    _: R.Type, _ products: UnsafePointer<R.Scalar>, bias: UnsafePointer<R.Scalar>?,
+    _ w: WinogradGeometry, band: Range<Int>, into output: UnsafeMutablePointer<R.Scalar>
+  ) where R.Scalar: BinaryFloatingPoint {
+    let tiles = band.count * w.tiles.width
+    let pointStride = w.filters * tiles
+    let (height, width) = (w.output.height, w.output.width)
+    let lanes = R.scalarCount
+    for k in 0..<w.filters {
+      let plane = output + k * height * width
+      let shift = bias.map { R(repeating: $0[k]) }
+      for tileRow in 0..<band.count {
+        let source = products + k * tiles + tileRow * w.tiles.width
+        let oh = 2 * (band.lowerBound + tileRow)
+        let bothRows = oh + 1 < height
+        forEachLaneBlock(count: w.tiles.width, lanes: lanes) { tx in
+          var y = winogradOutputTile { (point: Int) -> R in
+            loadRegister(R.self, source + (point &* pointStride &+ tx))
+          }
+          if let shift {
+            let lanes = Pair(Lanes(shift), Lanes(shift))
+            y = y + Pair(lanes, lanes)
+          }
+          let top = plane + oh * width + 2 * tx
+          if bothRows && 2 * (tx + lanes) <= width {
+            for lane in 0..<lanes {
+              top[2 &* lane] = y.x0.x0.value[lane]
+              top[2 &* lane &+ 1] = y.x0.x1.value[lane]
+              top[width &+ 2 &* lane] = y.x1.x0.value[lane]
+              top[width &+ 2 &* lane &+ 1] = y.x1.x1.value[lane]
+            }
+            return
+          }
+          for lane in 0..<lanes {
+            let inside = 2 * (tx + lane) + 1 < width
+            top[2 * lane] = y.x0.x0.value[lane]
+            if inside { top[2 * lane + 1] = y.x0.x1.value[lane] }
+            guard bothRows else { continue }
+            top[width + 2 * lane] = y.x1.x0.value[lane]
+            if inside { top[width + 2 * lane + 1] = y.x1.x1.value[lane] }
+          }
+        }
+      }
+    }
+  }
+}
+
+// MARK: - Filter gradient
+
+extension KernelSet {
+  /// `filterGradient += ∂W` over the images `images`, `filterGradient`
+  /// `[K, 3, 3, C]`: `∂U[ξ] = Σ ∂M[ξ] · V[ξ]ᵀ` summed over every tile of
+  /// every image in order
+  /// (``winogradFilterGradientBlock(_:upstream:input:sums:_:band:)``), then
+  /// `∂g = Gᵀ ∂U G` once.
+  @inlinable
+  static func winogradFilterGradient<V: SIMD>(
+    _: V.Type, upstream: UnsafePointer<V.Scalar>, input: UnsafePointer<V.Scalar>,
+    filterGradient: UnsafeMutablePointer<V.Scalar>, _ w: WinogradGeometry, images: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let count = 16 * w.filters * w.channels
+    let sums = PackingScratch.forCurrentThread.operandBuffer(V.Scalar.self, count: count)
+    sums.update(repeating: 0, count: count)
+    let inputCount = w.channels * w.input.height * w.input.width
+    let outputCount = w.filters * w.output.height * w.output.width
+    for n in images {
+      for block in 0..<w.blocksPerImage {
+        winogradFilterGradientBlock(
+          V.self, upstream: upstream + n * outputCount, input: input + n * inputCount,
+          sums: sums, w, band: w.tileRows(block: block))
+      }
+    }
+    addFilterGradient(sums, w, into: filterGradient)
+  }
+
+  /// `∂U[ξ] += ∂M[ξ] · V[ξ]ᵀ` (`[K, C]` for each point) over the tile
+  /// rows `band` of one image. Both transforms run on channels-last
+  /// copies of the band, a register of channels at a time, and are
+  /// written tiles by channels (`[tiles, C]` and `[tiles, K]` per point),
+  /// the layouts the product packs as runs.
+  @inlinable
+  static func winogradFilterGradientBlock<V: SIMD>(
+    _: V.Type, upstream: UnsafePointer<V.Scalar>, input: UnsafePointer<V.Scalar>,
+    sums: UnsafeMutablePointer<V.Scalar>, _ w: WinogradGeometry, band: Range<Int>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    typealias S = V.Scalar
+    let (channels, filters) = (w.channels, w.filters)
+    let tiles = band.count * w.tiles.width
+    let inputExtent = Extent(height: 2 * band.count + 2, width: 2 * w.tiles.width + 2)
+    let gradientExtent = Extent(height: 2 * band.count, width: 2 * w.tiles.width)
+    let inputCount = inputExtent.height * inputExtent.width * channels
+    let gradientCount = gradientExtent.height * gradientExtent.width * filters
+    let scratch = PackingScratch.forCurrentThread
+    let planes = scratch.planeBuffer(bytes: (inputCount + gradientCount) * MemoryLayout<S>.stride)
+      .bindMemory(to: S.self, capacity: inputCount + gradientCount)
+    let gradientPlanes = planes + inputCount
+    writeChannelsLast(
+      input, channels: channels, plane: w.input,
+      origin: (2 * band.lowerBound - w.padding.height, -w.padding.width), extent: inputExtent,
+      into: planes)
+    writeChannelsLast(
+      upstream, channels: filters, plane: w.output, origin: (2 * band.lowerBound, 0),
+      extent: gradientExtent, into: gradientPlanes)
+    let transformed = scratch.columnBuffer(S.self, count: 16 * tiles * (channels + filters))
+    let gradients = transformed + 16 * tiles * channels
+    for tileRow in 0..<band.count {
+      for tx in 0..<w.tiles.width {
+        let t = tileRow * w.tiles.width + tx
+        let corner = planes + (2 * tileRow * inputExtent.width + 2 * tx) * channels
+        forEachLaneBlock(count: channels, lanes: V.scalarCount) { c in
+          winogradInputTile(
+            { (i: Int, j: Int) -> V in
+              let offset: Int = (i &* inputExtent.width &+ j) &* channels &+ c
+              return loadRegister(V.self, corner + offset)
+            },
+            { (point: Int, v: V) in
+              let offset: Int = (point &* tiles &+ t) &* channels &+ c
+              storeRegister(v, transformed + offset)
+            })
+        }
+        let gradientCorner =
+          gradientPlanes + (2 * tileRow * gradientExtent.width + 2 * tx) * filters
+        forEachLaneBlock(count: filters, lanes: V.scalarCount) { k in
+          winogradOutputGradientTile(
+            { (i: Int, j: Int) -> V in
+              let offset: Int = (i &* gradientExtent.width &+ j) &* filters &+ k
+              return loadRegister(V.self, gradientCorner + offset)
+            },
+            { (point: Int, v: V) in
+              let offset: Int = (point &* tiles &+ t) &* filters &+ k
+              storeRegister(v, gradients + offset)
+            })
+        }
+      }
+    }
+    for point in 0..<16 {
+      multiplyPanels(
+        V.self, m: filters, n: channels, k: tiles,
+        a: .matrix(Operand(gradients + point * tiles * filters, filters, true)),
+        b: .matrix(Operand(transformed + point * tiles * channels, channels, false)),
+        c: sums + point * filters * channels, ldc: channels, accumulate: true)
+    }
+  }
+
+  /// Copies the window of `extent` from `origin` (row, column; it may
+  /// start before the plane or reach past it) of each of the `channels`
+  /// planes of `image` into `buffer` `[rows, columns, channels]`, zero
+  /// where it lies outside the planes.
+  @inlinable
+  static func writeChannelsLast<S: BinaryFloatingPoint>(
+    _ image: UnsafePointer<S>, channels: Int, plane: Extent, origin: (Int, Int), extent: Extent,
+    into buffer: UnsafeMutablePointer<S>
+  ) {
+    buffer.update(repeating: 0, count: extent.height * extent.width * channels)
+    let rows = max(0, -origin.0)..<min(extent.height, plane.height - origin.0)
+    let columns = max(0, -origin.1)..<min(extent.width, plane.width - origin.1)
+    guard !rows.isEmpty && !columns.isEmpty else { return }
+    for c in 0..<channels {
+      for r in rows {
+        let source = image + (c * plane.height + origin.0 + r) * plane.width + origin.1
+        let target = buffer + r * extent.width * channels + c
+        for x in columns { target[x &* channels] = source[x] }
+      }
+    }
+  }
+
+  /// `filterGradient[k, i, j, c] += (Gᵀ ∂U G)[i, j]` for the sums
+  /// `∂U[ξ][k, c]` of every filter and channel.
+  @inlinable
+  static func addFilterGradient<S: BinaryFloatingPoint>(
+    _ sums: UnsafePointer<S>, _ w: WinogradGeometry, into filterGradient: UnsafeMutablePointer<S>
+  ) {
+    let (channels, filters) = (w.channels, w.filters)
+    let pointStride = filters * channels
+    for k in 0..<filters {
+      for c in 0..<channels {
+        let u = sums + k * channels + c
+        // `Gᵀ ∂U` column by column, then `(Gᵀ ∂U) G` row by row.
+        @inline(__always) func column(_ j: Int) -> (S, S, S) {
+          winogradFilterGradientStep(
+            Quad(
+              u[j * pointStride], u[(4 + j) * pointStride], u[(8 + j) * pointStride],
+              u[(12 + j) * pointStride]))
+        }
+        let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3))
+        let target = filterGradient + k * 9 * channels + c
+        @inline(__always) func add(_ i: Int, _ row: Quad<S>) {
+          let (g0, g1, g2) = winogradFilterGradientStep(row)
+          target[(3 * i) * channels] += g0
+          target[(3 * i + 1) * channels] += g1
+          target[(3 * i + 2) * channels] += g2
+        }
+        add(0, Quad(c0.0, c1.0, c2.0, c3.0))
+        add(1, Quad(c0.1, c1.1, c2.1, c3.1))
+        add(2, Quad(c0.2, c1.2, c2.2, c3.2))
+      }
+    }
+  }
+}
+
+extension ConvolutionGeometry {
+  /// Whether the kernels run this convolution and both its gradients
+  /// through Winograd's F(2×2, 3×3) transforms: a 3 × 3 window with
+  /// stride and dilation 1, padding 0 to 2, at least 16 channels and 16
+  /// filters, and rows of at least 8 inputs and 8 outputs.
+  @inlinable public var usesWinograd: Bool { WinogradGeometry(self) != nil }
+}

@@ -121,9 +121,14 @@ extension KernelSet {
       let run = base + p * stride
       let out = panels + p * width
       for panel in 0..<fullPanels {
-        // A constant size, once inlined: a few vector moves.
-        UnsafeMutableRawPointer(out + panel * panelSize).copyMemory(
-          from: run + panel * width, byteCount: width * MemoryLayout<S>.stride)
+        let (target, source) = (out + panel * panelSize, run + panel * width)
+        if width > 16 {
+          UnsafeMutableRawPointer(target).copyMemory(
+            from: source, byteCount: width * MemoryLayout<S>.stride)
+        } else {
+          // A few scalars (an A panel's rows): a loop, not a library call.
+          for j in 0..<width { target[j] = source[j] }
+        }
       }
       if rest > 0 {
         let last = out + fullPanels * panelSize

@@ -94,9 +94,14 @@ struct WinogradGeometry: Equatable {
       padding: Extent(height: 2 - padding.height, width: 2 - padding.width))
   }
 
-  /// Tile rows transformed and multiplied at once: about 64 tiles, so
-  /// that the transformed tiles of a block and their products stay in L2.
-  @inlinable var blockRows: Int { max(1, min(tiles.height, 64 / tiles.width)) }
+  /// Tile rows transformed and multiplied at once: at most 224 tiles
+  /// (seven panels of 32), or one row.
+  @inlinable var blockRows: Int { max(1, min(tiles.height, 224 / tiles.width)) }
+
+  /// The columns of the products of a block of `rows` tile rows: its
+  /// tiles, rounded up to whole panels of 32 so that the product reads
+  /// every panel where it lies (the columns past the tiles are zero).
+  @inlinable func paddedTiles(rows: Int) -> Int { roundUp(rows * tiles.width, 32) }
 
   /// The blocks of tile rows of one plane.
   @inlinable var blocksPerImage: Int { ceilDivide(tiles.height, blockRows) }
@@ -104,6 +109,21 @@ struct WinogradGeometry: Equatable {
   /// The tile rows of block `block`.
   @inlinable func tileRows(block: Int) -> Range<Int> {
     (block * blockRows)..<min((block + 1) * blockRows, tiles.height)
+  }
+
+  /// The channels-last copies the filter gradient reads: the input padded
+  /// by `P` and the output gradient, both with zeros out to whole tiles
+  /// (`2·tiles + 2` and `2·tiles` along each axis).
+  @inlinable var channelsLastPlanes: (input: PaddedPlanes, gradient: PaddedPlanes) {
+    let one = Extent(height: 1, width: 1)
+    let reach = Extent(height: 2 * tiles.height, width: 2 * tiles.width)
+    let input = WindowGeometry(
+      input: input, window: Extent(height: 3, width: 3), stride: one, padding: padding,
+      dilation: one, output: reach)
+    let gradient = WindowGeometry(
+      input: output, window: one, stride: one, padding: Extent(height: 0, width: 0),
+      dilation: one, output: reach)
+    return (PaddedPlanes(input, channels: channels), PaddedPlanes(gradient, channels: filters))
   }
 
   /// The length of one column phase of an input row: the input columns
@@ -195,21 +215,6 @@ func winogradOutputGradientStep<T>(_ y: Pair<T>) -> Quad<T> {
   Quad(y.x0, y.x0 + y.x1, y.x0 - y.x1, .zero - y.x1)
 }
 
-/// `G g`: `(g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2)`.
-@inlinable @inline(__always)
-func winogradFilterStep<S: FloatingPoint>(_ g0: S, _ g1: S, _ g2: S) -> Quad<S> {
-  let outer = g0 + g2
-  return Quad(g0, (outer + g1) / 2, (outer - g1) / 2, g2)
-}
-
-/// `Gᵀ u`, the adjoint of ``winogradFilterStep(_:_:_:)``:
-/// `(u0 + (u1 + u2)/2, (u1 − u2)/2, (u1 + u2)/2 + u3)`.
-@inlinable @inline(__always)
-func winogradFilterGradientStep<S: FloatingPoint>(_ u: Quad<S>) -> (S, S, S) {
-  let half = (u.x1 + u.x2) / 2
-  return (u.x0 + half, (u.x1 - u.x2) / 2, half + u.x3)
-}
-
 /// `Bᵀ d B` of the 4 × 4 tile whose entry `(i, j)` is `load(i, j)`; stores
 /// point `ξ = 4i + j` through `store(ξ, value)`.
 @inlinable @inline(__always)
@@ -285,6 +290,13 @@ func forEachLaneBlock(count: Int, lanes: Int, _ body: (_ start: Int) -> Void) {
   }
 }
 
+/// The distance between the matrices of consecutive transform points,
+/// each of `size` scalars: 16 scalars more, so that the same entry of the
+/// 16 points never lies a multiple of 4 KiB away from another, where they
+/// would all fall into one set of the L1 cache and evict one another.
+@inlinable @inline(__always)
+func winogradPointStride(_ size: Int) -> Int { size + 16 }
+
 /// A register of `R` from `pointer`, which need not be aligned.
 @inlinable @inline(__always)
 func loadRegister<R: SIMD>(_: R.Type, _ pointer: UnsafePointer<R.Scalar>) -> R {
@@ -295,6 +307,38 @@ func loadRegister<R: SIMD>(_: R.Type, _ pointer: UnsafePointer<R.Scalar>) -> R {
 @inlinable @inline(__always)
 func storeRegister<R: SIMD>(_ value: R, _ pointer: UnsafeMutablePointer<R.Scalar>) {
   UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: R.self)
+}
+
+/// Stores `even` and `odd` interleaved from `target` on: `target[2l] =
+/// even[l]`, `target[2l + 1] = odd[l]` (one register twice as wide, for
+/// registers of 4, 8 or 16 lanes).
+@inlinable @inline(__always)
+func storeInterleaved<R: SIMD, S: SIMDScalar>(
+  _ even: R, _ odd: R, _ target: UnsafeMutablePointer<S>
+)
+where R.Scalar == S {
+  switch R.scalarCount {
+  case 16:
+    var pair = SIMD32<S>()
+    pair.evenHalf = unsafeBitCast(even, to: SIMD16<S>.self)
+    pair.oddHalf = unsafeBitCast(odd, to: SIMD16<S>.self)
+    storeRegister(pair, target)
+  case 8:
+    var pair = SIMD16<S>()
+    pair.evenHalf = unsafeBitCast(even, to: SIMD8<S>.self)
+    pair.oddHalf = unsafeBitCast(odd, to: SIMD8<S>.self)
+    storeRegister(pair, target)
+  case 4:
+    var pair = SIMD8<S>()
+    pair.evenHalf = unsafeBitCast(even, to: SIMD4<S>.self)
+    pair.oddHalf = unsafeBitCast(odd, to: SIMD4<S>.self)
+    storeRegister(pair, target)
+  default:
+    for lane in 0..<R.scalarCount {
+      target[2 &* lane] = even[lane]
+      target[2 &* lane &+ 1] = odd[lane]
+    }
+  }
 }
 
 // MARK: - Forward pass and input gradient
@@ -318,13 +362,18 @@ extension KernelSet {
     let (rows, depth) = (w.filters, w.channels)
     let panelCount = roundUp(rows, tileRows(V.self)) * depth
     let scratch = PackingScratch.forCurrentThread
-    let transformed = scratch.columnBuffer(V.Scalar.self, count: 16 * rows * depth)
-    transformFilters(filters, rows: rows, depth: depth, flipped: flipped, into: transformed)
+    let pointStride = winogradPointStride(rows * depth)
+    let transformed = scratch.columnBuffer(V.Scalar.self, count: 16 * pointStride)
+    transformFilters(
+      V.self, filters, count: rows * depth, flipped: flipped, into: transformed,
+      pointStride: pointStride)
     let packed = scratch.operandBuffer(V.Scalar.self, count: 16 * panelCount)
     for point in 0..<16 {
+      // `U[ξ]` is `[K, C]`, or, for flipped filters, its transpose.
       prepackPanelsA(
-        V.self, Operand(transformed + point * rows * depth, depth, false), rows: rows,
-        depth: depth, into: packed + point * panelCount)
+        V.self,
+        Operand(transformed + point * pointStride, flipped ? rows : depth, flipped),
+        rows: rows, depth: depth, into: packed + point * panelCount)
     }
     let inputCount = w.channels * w.input.height * w.input.width
     let outputCount = w.filters * w.output.height * w.output.width
@@ -352,14 +401,17 @@ extension KernelSet {
     band: Range<Int>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     typealias S = V.Scalar
-    let tiles = band.count * w.tiles.width
     let scratch = PackingScratch.forCurrentThread
     let phaseCount = w.channels * (2 * band.count + 2) * 2 * w.phaseLength
     let phases = scratch.planeBuffer(bytes: phaseCount * MemoryLayout<S>.stride)
       .bindMemory(to: S.self, capacity: phaseCount)
     writeColumnPhases(input, w, band: band, into: phases)
-    let transformed = scratch.columnBuffer(S.self, count: 16 * tiles * (w.channels + w.filters))
-    let products = transformed + 16 * tiles * w.channels
+    let columns = w.paddedTiles(rows: band.count)
+    let (tileStride, productStride) = (
+      winogradPointStride(w.channels * columns), winogradPointStride(w.filters * columns)
+    )
+    let transformed = scratch.columnBuffer(S.self, count: 16 * (tileStride + productStride))
+    let products = transformed + 16 * tileStride
     if w.tiles.width >= V.scalarCount {
       transformInputTiles(V.self, phases, w, bandRows: band.count, into: transformed)
     } else if w.tiles.width >= 8 {
@@ -367,19 +419,26 @@ extension KernelSet {
     } else {
       transformInputTiles(SIMD4<S>.self, phases, w, bandRows: band.count, into: transformed)
     }
-    // `V[ξ][c, t]` lies at `c·tiles + t`.
-    let tables = scratch.tableBuffer(count: w.channels + tiles)
-    for c in 0..<w.channels { tables[c] = c * tiles }
-    for t in 0..<tiles { tables[w.channels + t] = t }
+    let tiles = band.count * w.tiles.width
+    for point in 0..<16 {
+      for c in 0..<w.channels {
+        (transformed + point * tileStride + c * columns + tiles).update(
+          repeating: 0, count: columns - tiles)
+      }
+    }
+    // `V[ξ][c, t]` lies at `c·columns + t`.
+    let tables = scratch.tableBuffer(count: w.channels + columns)
+    for c in 0..<w.channels { tables[c] = c * columns }
+    for t in 0..<columns { tables[w.channels + t] = t }
     let panelCount = roundUp(w.filters, tileRows(V.self)) * w.channels
     for point in 0..<16 {
-      let columns = IndexedMatrix(
-        base: UnsafePointer(transformed + point * w.channels * tiles), rowOffsets: tables,
+      let tileColumns = IndexedMatrix(
+        base: UnsafePointer(transformed + point * tileStride), rowOffsets: tables,
         columnOffsets: tables + w.channels)
       multiplyPanels(
-        V.self, m: w.filters, n: tiles, k: w.channels,
-        a: .prepacked(packedFilters + point * panelCount), b: .indexed(columns),
-        c: products + point * w.filters * tiles, ldc: tiles, accumulate: false)
+        V.self, m: w.filters, n: columns, k: w.channels,
+        a: .prepacked(packedFilters + point * panelCount), b: .indexed(tileColumns),
+        c: products + point * productStride, ldc: columns, accumulate: false)
     }
     if w.tiles.width >= V.scalarCount {
       transformOutputTiles(V.self, products, bias: bias, w, band: band, into: output)
@@ -390,39 +449,24 @@ extension KernelSet {
     }
   }
 
-  /// `U[ξ]` (`[rows, depth]` for each of the 16 points, one after the
-  /// other) `= G g Gᵀ` for the filter `g` of each row and depth: `filters`
-  /// `[rows, depth, 3, 3]`, or, when `flipped`, `[depth, rows, 3, 3]` read
-  /// with both axes of each window reversed.
+  /// `U[ξ] = G g Gᵀ` for `count` filters `g`, as one product
+  /// `U = T · g` of the `[16, 9]` matrix `T = G ⊗ G` (``winogradFilterMatrix(_:flipped:)``)
+  /// and the filters' taps `[9, count]`, read from `filters` (`count`
+  /// windows of 9 taps one after the other; taps reversed when `flipped`).
+  /// `transformed` is `[16, count]`, its rows `pointStride` apart. Every entry of `T` is 0, ±1, ±½ or
+  /// ±¼, so every product is exact and every set, fused or not, gives
+  /// the same bits.
   @inlinable
-  static func transformFilters<S: BinaryFloatingPoint>(
-    _ filters: UnsafePointer<S>, rows: Int, depth: Int, flipped: Bool,
-    into transformed: UnsafeMutablePointer<S>
-  ) {
-    let pointStride = rows * depth
-    for row in 0..<rows {
-      for d in 0..<depth {
-        let g = filters + (flipped ? d * rows + row : row * depth + d) * 9
-        @inline(__always) func tap(_ i: Int, _ j: Int) -> S {
-          flipped ? g[8 - 3 * i - j] : g[3 * i + j]
-        }
-        // `G g` column by column, then `(G g) Gᵀ` row by row.
-        let c0 = winogradFilterStep(tap(0, 0), tap(1, 0), tap(2, 0))
-        let c1 = winogradFilterStep(tap(0, 1), tap(1, 1), tap(2, 1))
-        let c2 = winogradFilterStep(tap(0, 2), tap(1, 2), tap(2, 2))
-        let target = transformed + row * depth + d
-        @inline(__always) func store(_ i: Int, _ g0: S, _ g1: S, _ g2: S) {
-          let u = winogradFilterStep(g0, g1, g2)
-          target[(4 * i) * pointStride] = u.x0
-          target[(4 * i + 1) * pointStride] = u.x1
-          target[(4 * i + 2) * pointStride] = u.x2
-          target[(4 * i + 3) * pointStride] = u.x3
-        }
-        store(0, c0.x0, c1.x0, c2.x0)
-        store(1, c0.x1, c1.x1, c2.x1)
-        store(2, c0.x2, c1.x2, c2.x2)
-        store(3, c0.x3, c1.x3, c2.x3)
-      }
+  static func transformFilters<V: SIMD>(
+    _: V.Type, _ filters: UnsafePointer<V.Scalar>, count: Int, flipped: Bool,
+    into transformed: UnsafeMutablePointer<V.Scalar>, pointStride: Int
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    withUnsafeTemporaryAllocation(of: V.Scalar.self, capacity: 16 * 9) { matrix in
+      winogradFilterMatrix(matrix.baseAddress!, flipped: flipped)
+      multiplyPanels(
+        V.self, m: 16, n: count, k: 9, a: .matrix(Operand(matrix.baseAddress!, 9, false)),
+        b: .matrix(Operand(filters, 9, true)), c: transformed, ldc: pointStride,
+        accumulate: false)
     }
   }
 
@@ -433,11 +477,11 @@ extension KernelSet {
   /// column `j` of consecutive tiles is one run, `t + j / 2` in phase
   /// `j % 2`. Rows and columns past the input are zero.
   @inlinable
-  static func writeColumnPhases<S: BinaryFloatingPoint>(
+  static func writeColumnPhases<S: BinaryFloatingPoint & SIMDScalar>(
     _ image: UnsafePointer<S>, _ w: WinogradGeometry, band: Range<Int>,
     into phases: UnsafeMutablePointer<S>
   ) {
-    let length = w.phaseLength
+    let (length, pad) = (w.phaseLength, w.padding.width)
     let rows = 2 * band.count + 2
     let (height, width) = (w.input.height, w.input.width)
     phases.update(repeating: 0, count: w.channels * rows * 2 * length)
@@ -447,14 +491,27 @@ extension KernelSet {
         guard y >= 0 && y < height else { continue }
         let line = phases + (c * rows + r) * 2 * length
         let source = image + (c * height + y) * width
-        for x in w.padding.width..<(w.padding.width + width) {
-          line[(x & 1) &* length &+ (x >> 1)] = source[x &- w.padding.width]
+        // Input column `iw` is padded column `iw + P`: even inputs go to
+        // phase `P % 2`, odd ones to the other, sixteen at a time.
+        let (evenPhase, oddPhase) = (line + (pad & 1) * length, line + ((pad + 1) & 1) * length)
+        let (evenStart, oddStart) = (pad >> 1, (pad + 1) >> 1)
+        var iw = 0
+        while iw + 16 <= width {
+          let run = loadRegister(SIMD16<S>.self, source + iw)
+          storeRegister(run.evenHalf, evenPhase + evenStart + iw / 2)
+          storeRegister(run.oddHalf, oddPhase + oddStart + iw / 2)
+          iw += 16
+        }
+        while iw < width {
+          line[((iw + pad) & 1) * length + ((iw + pad) >> 1)] = source[iw]
+          iw += 1
         }
       }
     }
   }
 
-  /// `V[ξ]` (`[C, tiles]` for each of the 16 points, one after the other)
+  /// `V[ξ]` (`[C, columns]` for each of the 16 points, one after the
+  /// other, ``WinogradGeometry/paddedTiles(rows:)`` columns)
   /// for the `bandRows` tile rows whose input rows
   /// ``writeColumnPhases(_:_:band:into:)`` wrote: `R.scalarCount`
   /// neighbouring tiles of a row at a time, each a lane.
@@ -465,12 +522,12 @@ extension KernelSet {
   ) where R.Scalar: BinaryFloatingPoint {
     let length = w.phaseLength
     let rows = 2 * bandRows + 2
-    let tiles = bandRows * w.tiles.width
-    let pointStride = w.channels * tiles
+    let columns = w.paddedTiles(rows: bandRows)
+    let pointStride = winogradPointStride(w.channels * columns)
     for c in 0..<w.channels {
       for tileRow in 0..<bandRows {
         let top = phases + (c * rows + 2 * tileRow) * 2 * length
-        let target = transformed + c * tiles + tileRow * w.tiles.width
+        let target = transformed + c * columns + tileRow * w.tiles.width
         forEachLaneBlock(count: w.tiles.width, lanes: R.scalarCount) { tx in
           winogradInputTile(
             { (i: Int, j: Int) -> R in
@@ -484,23 +541,23 @@ extension KernelSet {
   }
 
   /// The outputs of the tile rows `band` from their products `M[ξ]`
-  /// (`[K, tiles]` for each point): `Aᵀ M A` plus the bias, for
+  /// (`[K, columns]` for each point): `Aᵀ M A` plus the bias, for
   /// `R.scalarCount` neighbouring tiles at a time; outputs past the
   /// plane are dropped.
   @inlinable
   static func transformOutputTiles<R: SIMD>(
     _: R.Type, _ products: UnsafePointer<R.Scalar>, bias: UnsafePointer<R.Scalar>?,
     _ w: WinogradGeometry, band: Range<Int>, into output: UnsafeMutablePointer<R.Scalar>
-  ) where R.Scalar: BinaryFloatingPoint {
-    let tiles = band.count * w.tiles.width
-    let pointStride = w.filters * tiles
+  ) where R.Scalar: BinaryFloatingPoint & SIMDScalar {
+    let columns = w.paddedTiles(rows: band.count)
+    let pointStride = winogradPointStride(w.filters * columns)
     let (height, width) = (w.output.height, w.output.width)
     let lanes = R.scalarCount
     for k in 0..<w.filters {
       let plane = output + k * height * width
       let shift = bias.map { R(repeating: $0[k]) }
       for tileRow in 0..<band.count {
-        let source = products + k * tiles + tileRow * w.tiles.width
+        let source = products + k * columns + tileRow * w.tiles.width
         let oh = 2 * (band.lowerBound + tileRow)
         let bothRows = oh + 1 < height
         forEachLaneBlock(count: w.tiles.width, lanes: lanes) { tx in
@@ -513,12 +570,8 @@ extension KernelSet {
           }
           let top = plane + oh * width + 2 * tx
           if bothRows && 2 * (tx + lanes) <= width {
-            for lane in 0..<lanes {
-              top[2 &* lane] = y.x0.x0.value[lane]
-              top[2 &* lane &+ 1] = y.x0.x1.value[lane]
-              top[width &+ 2 &* lane] = y.x1.x0.value[lane]
-              top[width &+ 2 &* lane &+ 1] = y.x1.x1.value[lane]
-            }
+            storeInterleaved(y.x0.x0.value, y.x0.x1.value, top)
+            storeInterleaved(y.x1.x0.value, y.x1.x1.value, top + width)
             return
           }
           for lane in 0..<lanes {
@@ -541,148 +594,152 @@ extension KernelSet {
   /// `filterGradient += ∂W` over the images `images`, `filterGradient`
   /// `[K, 3, 3, C]`: `∂U[ξ] = Σ ∂M[ξ] · V[ξ]ᵀ` summed over every tile of
   /// every image in order
-  /// (``winogradFilterGradientBlock(_:upstream:input:sums:_:band:)``), then
-  /// `∂g = Gᵀ ∂U G` once.
+  /// (``winogradFilterGradientBlock(_:inputPlanes:gradientPlanes:sums:_:band:)``),
+  /// then `∂g = Gᵀ ∂U G` once. Each image and its output gradient are
+  /// first copied channels-last (``PaddedPlanes``), zero-padded out to
+  /// whole tiles, so that a register holds one tap of consecutive
+  /// channels.
   @inlinable
   static func winogradFilterGradient<V: SIMD>(
     _: V.Type, upstream: UnsafePointer<V.Scalar>, input: UnsafePointer<V.Scalar>,
     filterGradient: UnsafeMutablePointer<V.Scalar>, _ w: WinogradGeometry, images: Range<Int>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
-    let count = 16 * w.filters * w.channels
-    let sums = PackingScratch.forCurrentThread.operandBuffer(V.Scalar.self, count: count)
+    typealias S = V.Scalar
+    let count = 16 * winogradPointStride(w.filters * w.channels)
+    let scratch = PackingScratch.forCurrentThread
+    let sums = scratch.operandBuffer(S.self, count: count)
     sums.update(repeating: 0, count: count)
+    let (inputPadded, gradientPadded) = w.channelsLastPlanes
+    let planes = scratch.planeBuffer(
+      bytes: (inputPadded.count + gradientPadded.count) * MemoryLayout<S>.stride
+    ).bindMemory(to: S.self, capacity: inputPadded.count + gradientPadded.count)
+    let gradientPlanes = planes + inputPadded.count
+    inputPadded.clear(planes)
+    gradientPadded.clear(gradientPlanes)
     let inputCount = w.channels * w.input.height * w.input.width
     let outputCount = w.filters * w.output.height * w.output.width
     for n in images {
+      inputPadded.copyInteriorChannelsLast(planes, from: input + n * inputCount)
+      gradientPadded.copyInteriorChannelsLast(gradientPlanes, from: upstream + n * outputCount)
       for block in 0..<w.blocksPerImage {
         winogradFilterGradientBlock(
-          V.self, upstream: upstream + n * outputCount, input: input + n * inputCount,
-          sums: sums, w, band: w.tileRows(block: block))
+          V.self, inputPlanes: planes, gradientPlanes: gradientPlanes, sums: sums, w,
+          band: w.tileRows(block: block))
       }
     }
-    addFilterGradient(sums, w, into: filterGradient)
+    addFilterGradient(V.self, sums, w, into: filterGradient)
   }
 
-  /// `∂U[ξ] += ∂M[ξ] · V[ξ]ᵀ` (`[K, C]` for each point) over the tile
-  /// rows `band` of one image. Both transforms run on channels-last
-  /// copies of the band, a register of channels at a time, and are
-  /// written tiles by channels (`[tiles, C]` and `[tiles, K]` per point),
-  /// the layouts the product packs as runs.
+  /// `∂U[ξ]ᵀ += V[ξ] · ∂M[ξ]ᵀ` (`[C, K]` for each point) over the tile
+  /// rows `band` of one image, from its channels-last copies
+  /// (``WinogradGeometry/channelsLastPlanes``). Both transforms run a
+  /// register of channels at a time and are written tiles by channels
+  /// (`[tiles, C]` and `[tiles, K]` per point): the product packs the
+  /// first as runs and reads the second where it lies.
   @inlinable
   static func winogradFilterGradientBlock<V: SIMD>(
-    _: V.Type, upstream: UnsafePointer<V.Scalar>, input: UnsafePointer<V.Scalar>,
+    _: V.Type, inputPlanes: UnsafePointer<V.Scalar>, gradientPlanes: UnsafePointer<V.Scalar>,
     sums: UnsafeMutablePointer<V.Scalar>, _ w: WinogradGeometry, band: Range<Int>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
-    typealias S = V.Scalar
     let (channels, filters) = (w.channels, w.filters)
     let tiles = band.count * w.tiles.width
-    let inputExtent = Extent(height: 2 * band.count + 2, width: 2 * w.tiles.width + 2)
-    let gradientExtent = Extent(height: 2 * band.count, width: 2 * w.tiles.width)
-    let inputCount = inputExtent.height * inputExtent.width * channels
-    let gradientCount = gradientExtent.height * gradientExtent.width * filters
-    let scratch = PackingScratch.forCurrentThread
-    let planes = scratch.planeBuffer(bytes: (inputCount + gradientCount) * MemoryLayout<S>.stride)
-      .bindMemory(to: S.self, capacity: inputCount + gradientCount)
-    let gradientPlanes = planes + inputCount
-    writeChannelsLast(
-      input, channels: channels, plane: w.input,
-      origin: (2 * band.lowerBound - w.padding.height, -w.padding.width), extent: inputExtent,
-      into: planes)
-    writeChannelsLast(
-      upstream, channels: filters, plane: w.output, origin: (2 * band.lowerBound, 0),
-      extent: gradientExtent, into: gradientPlanes)
-    let transformed = scratch.columnBuffer(S.self, count: 16 * tiles * (channels + filters))
-    let gradients = transformed + 16 * tiles * channels
+    let (inputPadded, gradientPadded) = w.channelsLastPlanes
+    let (tileStride, gradientStride) = (
+      winogradPointStride(tiles * channels), winogradPointStride(tiles * filters)
+    )
+    let transformed = PackingScratch.forCurrentThread.columnBuffer(
+      V.Scalar.self, count: 16 * (tileStride + gradientStride))
+    let gradients = transformed + 16 * tileStride
     for tileRow in 0..<band.count {
+      let y = 2 * (band.lowerBound + tileRow)
       for tx in 0..<w.tiles.width {
         let t = tileRow * w.tiles.width + tx
-        let corner = planes + (2 * tileRow * inputExtent.width + 2 * tx) * channels
+        let corner = inputPlanes + (y * inputPadded.width + 2 * tx) * channels
         forEachLaneBlock(count: channels, lanes: V.scalarCount) { c in
           winogradInputTile(
             { (i: Int, j: Int) -> V in
-              let offset: Int = (i &* inputExtent.width &+ j) &* channels &+ c
+              let offset: Int = (i &* inputPadded.width &+ j) &* channels &+ c
               return loadRegister(V.self, corner + offset)
             },
             { (point: Int, v: V) in
-              let offset: Int = (point &* tiles &+ t) &* channels &+ c
+              let offset: Int = point &* tileStride &+ t &* channels &+ c
               storeRegister(v, transformed + offset)
             })
         }
-        let gradientCorner =
-          gradientPlanes + (2 * tileRow * gradientExtent.width + 2 * tx) * filters
+        let gradientCorner = gradientPlanes + (y * gradientPadded.width + 2 * tx) * filters
         forEachLaneBlock(count: filters, lanes: V.scalarCount) { k in
           winogradOutputGradientTile(
             { (i: Int, j: Int) -> V in
-              let offset: Int = (i &* gradientExtent.width &+ j) &* filters &+ k
+              let offset: Int = (i &* gradientPadded.width &+ j) &* filters &+ k
               return loadRegister(V.self, gradientCorner + offset)
             },
             { (point: Int, v: V) in
-              let offset: Int = (point &* tiles &+ t) &* filters &+ k
+              let offset: Int = point &* gradientStride &+ t &* filters &+ k
               storeRegister(v, gradients + offset)
             })
         }
       }
     }
+    // `∂M[ξ][t, k]` lies at `t·K + k`: B is read where it lies.
+    let tables = PackingScratch.forCurrentThread.tableBuffer(count: tiles + filters)
+    for t in 0..<tiles { tables[t] = t * filters }
+    for k in 0..<filters { tables[tiles + k] = k }
     for point in 0..<16 {
+      let gradientColumns = IndexedMatrix(
+        base: UnsafePointer(gradients + point * gradientStride), rowOffsets: tables,
+        columnOffsets: tables + tiles)
       multiplyPanels(
-        V.self, m: filters, n: channels, k: tiles,
-        a: .matrix(Operand(gradients + point * tiles * filters, filters, true)),
-        b: .matrix(Operand(transformed + point * tiles * channels, channels, false)),
-        c: sums + point * filters * channels, ldc: channels, accumulate: true)
-    }
-  }
-
-  /// Copies the window of `extent` from `origin` (row, column; it may
-  /// start before the plane or reach past it) of each of the `channels`
-  /// planes of `image` into `buffer` `[rows, columns, channels]`, zero
-  /// where it lies outside the planes.
-  @inlinable
-  static func writeChannelsLast<S: BinaryFloatingPoint>(
-    _ image: UnsafePointer<S>, channels: Int, plane: Extent, origin: (Int, Int), extent: Extent,
-    into buffer: UnsafeMutablePointer<S>
-  ) {
-    buffer.update(repeating: 0, count: extent.height * extent.width * channels)
-    let rows = max(0, -origin.0)..<min(extent.height, plane.height - origin.0)
-    let columns = max(0, -origin.1)..<min(extent.width, plane.width - origin.1)
-    guard !rows.isEmpty && !columns.isEmpty else { return }
-    for c in 0..<channels {
-      for r in rows {
-        let source = image + (c * plane.height + origin.0 + r) * plane.width + origin.1
-        let target = buffer + r * extent.width * channels + c
-        for x in columns { target[x &* channels] = source[x] }
-      }
+        V.self, m: channels, n: filters, k: tiles,
+        a: .matrix(Operand(transformed + point * tileStride, channels, true)),
+        b: .indexed(gradientColumns), c: sums + point * winogradPointStride(channels * filters),
+        ldc: filters, accumulate: true)
     }
   }
 
   /// `filterGradient[k, i, j, c] += (Gᵀ ∂U G)[i, j]` for the sums
-  /// `∂U[ξ][k, c]` of every filter and channel.
+  /// `∂U[ξ][c, k]` (`[16, C·K]`, rows ``winogradPointStride(_:)`` apart)
+  /// of every channel and filter, as one
+  /// product `Tᵀ · ∂U` (`[9, C·K]`, exact products as in
+  /// ``transformFilters(_:_:count:flipped:into:)``).
   @inlinable
-  static func addFilterGradient<S: BinaryFloatingPoint>(
-    _ sums: UnsafePointer<S>, _ w: WinogradGeometry, into filterGradient: UnsafeMutablePointer<S>
-  ) {
+  static func addFilterGradient<V: SIMD>(
+    _: V.Type, _ sums: UnsafePointer<V.Scalar>, _ w: WinogradGeometry,
+    into filterGradient: UnsafeMutablePointer<V.Scalar>
+  ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
     let (channels, filters) = (w.channels, w.filters)
-    let pointStride = filters * channels
+    let count = filters * channels
+    let taps = PackingScratch.forCurrentThread.columnBuffer(V.Scalar.self, count: 9 * count)
+    withUnsafeTemporaryAllocation(of: V.Scalar.self, capacity: 16 * 9) { matrix in
+      winogradFilterMatrix(matrix.baseAddress!, flipped: false)
+      multiplyPanels(
+        V.self, m: 9, n: count, k: 16, a: .matrix(Operand(matrix.baseAddress!, 9, true)),
+        b: .matrix(Operand(sums, winogradPointStride(count), false)), c: taps, ldc: count,
+        accumulate: false)
+    }
     for k in 0..<filters {
-      for c in 0..<channels {
-        let u = sums + k * channels + c
-        // `Gᵀ ∂U` column by column, then `(Gᵀ ∂U) G` row by row.
-        @inline(__always) func column(_ j: Int) -> (S, S, S) {
-          winogradFilterGradientStep(
-            Quad(
-              u[j * pointStride], u[(4 + j) * pointStride], u[(8 + j) * pointStride],
-              u[(12 + j) * pointStride]))
+      for tap in 0..<9 {
+        let (source, target) = (taps + tap * count + k, filterGradient + (k * 9 + tap) * channels)
+        for c in 0..<channels { target[c] += source[c * filters] }
+      }
+    }
+  }
+}
+
+/// Writes `T = G ⊗ G` (`[16, 9]`): `T[4a + b, 3i + j] = G[a, i]·G[b, j]`,
+/// so that `(G g Gᵀ)[ξ] = Σ T[ξ, t]·g[t]` over the taps `t` of `g`; with
+/// `flipped`, the taps in reverse order.
+@inlinable
+func winogradFilterMatrix<S: BinaryFloatingPoint>(_ matrix: UnsafeMutablePointer<S>, flipped: Bool)
+{
+  // `G` row by row.
+  let g: [S] = [1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1]
+  for a in 0..<4 {
+    for b in 0..<4 {
+      for i in 0..<3 {
+        for j in 0..<3 {
+          let tap = flipped ? 8 - (3 * i + j) : 3 * i + j
+          matrix[(4 * a + b) * 9 + tap] = g[3 * a + i] * g[3 * b + j]
         }
-        let (c0, c1, c2, c3) = (column(0), column(1), column(2), column(3))
-        let target = filterGradient + k * 9 * channels + c
-        @inline(__always) func add(_ i: Int, _ row: Quad<S>) {
-          let (g0, g1, g2) = winogradFilterGradientStep(row)
-          target[(3 * i) * channels] += g0
-          target[(3 * i + 1) * channels] += g1
-          target[(3 * i + 2) * channels] += g2
-        }
-        add(0, Quad(c0.0, c1.0, c2.0, c3.0))
-        add(1, Quad(c0.1, c1.1, c2.1, c3.1))
-        add(2, Quad(c0.2, c1.2, c2.2, c3.2))
       }
     }
   }

@@ -122,12 +122,14 @@ extension KernelSet {
       let out = panels + p * width
       for panel in 0..<fullPanels {
         let (target, source) = (out + panel * panelSize, run + panel * width)
-        if width > 16 {
+        // An A panel's 6 or 8 rows: a few moves of a constant count, not
+        // a library call.
+        switch width {
+        case 6: for j in 0..<6 { target[j] = source[j] }
+        case 8: for j in 0..<8 { target[j] = source[j] }
+        default:
           UnsafeMutableRawPointer(target).copyMemory(
             from: source, byteCount: width * MemoryLayout<S>.stride)
-        } else {
-          // A few scalars (an A panel's rows): a loop, not a library call.
-          for j in 0..<width { target[j] = source[j] }
         }
       }
       if rest > 0 {

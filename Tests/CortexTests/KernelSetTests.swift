@@ -122,8 +122,8 @@ import Testing
     let kernels = ComputeSettings.kernels(for: set)
     var generator = SeededGenerator(seed: 21)
     // The two 3×3 cases of 16 channels and 150 filters run Winograd's
-    // transforms, which round about twice as much as a direct sum: up to
-    // 1.7e-4 on input gradients of 1,350 terms of up to 4.
+    // transforms, which round more than a direct sum: up to 1.7e-4 on
+    // input gradients of 1,350 terms of up to 4.
     let tolerance = S.self == Float.self ? 2e-4 : 1e-11
     // Random windows with 1 to 3 or 16 channels and 1 to 64 filters, then
     // two larger products: 150 filters (more rows of A than one block of

@@ -453,13 +453,14 @@ extension KernelSet {
     }
   }
 
-  /// `U[ξ] = G g Gᵀ` for `count` filters `g`, as one product
-  /// `U = T · g` of the `[16, 9]` matrix `T = G ⊗ G` (``winogradFilterMatrix(_:flipped:)``)
-  /// and the filters' taps `[9, count]`, read from `filters` (`count`
-  /// windows of 9 taps one after the other; taps reversed when `flipped`).
-  /// `transformed` is `[16, count]`, its rows `pointStride` apart. Every entry of `T` is 0, ±1, ±½ or
-  /// ±¼, so every product is exact and every set, fused or not, gives
-  /// the same bits.
+  /// `U[ξ] = G g Gᵀ` for `count` filters `g`, as one product `U = T · g`
+  /// of the `[16, 9]` matrix `T = G ⊗ G`
+  /// (``winogradFilterMatrix(_:flipped:)``) and the filters' taps
+  /// `[9, count]`, read from `filters` (`count` windows of 9 taps one
+  /// after the other; taps reversed when `flipped`). `transformed` is
+  /// `[16, count]`, its rows `pointStride` apart. Every entry of `T` is
+  /// 0, ±1, ±½ or ±¼, so every product is exact and every set, fused or
+  /// not, gives the same bits.
   @inlinable
   static func transformFilters<V: SIMD>(
     _: V.Type, _ filters: UnsafePointer<V.Scalar>, count: Int, flipped: Bool,

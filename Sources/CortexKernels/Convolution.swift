@@ -444,6 +444,12 @@ extension KernelSet {
     bias: UnsafePointer<V.Scalar>?, output: UnsafeMutablePointer<V.Scalar>,
     _ g: ConvolutionGeometry, images: Range<Int>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    if let winograd = WinogradGeometry(g) {
+      winogradConvolution(
+        V.self, input: input, filters: filters, flipped: false, bias: bias, output: output,
+        winograd, images: images)
+      return
+    }
     let (positions, patch) = (g.plane.outputCount, g.patchSize)
     let scratch = PackingScratch.forCurrentThread
     let packedFilters = scratch.operandBuffer(
@@ -491,6 +497,12 @@ extension KernelSet {
     // (at most an eighth of the rows empty with 6-row tiles, none with
     // 8-row tiles). The choice must not depend on the set, so that every
     // set sums in the same order.
+    if let winograd = WinogradGeometry(g) {
+      winogradConvolution(
+        V.self, input: upstream, filters: filters, flipped: true, bias: nil,
+        output: inputGradient, winograd.transposed, images: images)
+      return
+    }
     let fillsTiles = g.channels >= 16 && g.channels % 8 == 0
     if !g.isPointwise, fillsTiles, let transposed = g.plane.transposed {
       convolutionInputGradientTransposed(
@@ -571,6 +583,12 @@ extension KernelSet {
     _: V.Type, upstream: UnsafePointer<V.Scalar>, input: UnsafePointer<V.Scalar>,
     filterGradient: UnsafeMutablePointer<V.Scalar>, _ g: ConvolutionGeometry, images: Range<Int>
   ) where V.Scalar: BinaryFloatingPoint & SIMDScalar {
+    if let winograd = WinogradGeometry(g) {
+      winogradFilterGradient(
+        V.self, upstream: upstream, input: input, filterGradient: filterGradient, winograd,
+        images: images)
+      return
+    }
     let (positions, patch) = (g.plane.outputCount, g.patchSize)
     let padded = PaddedPlanes(g.plane, channels: g.channels)
     let windows = padded.columnMatrix(V.Scalar.self, channelsLast: true)

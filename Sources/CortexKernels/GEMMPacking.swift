@@ -121,9 +121,16 @@ extension KernelSet {
       let run = base + p * stride
       let out = panels + p * width
       for panel in 0..<fullPanels {
-        // A constant size, once inlined: a few vector moves.
-        UnsafeMutableRawPointer(out + panel * panelSize).copyMemory(
-          from: run + panel * width, byteCount: width * MemoryLayout<S>.stride)
+        let (target, source) = (out + panel * panelSize, run + panel * width)
+        // An A panel's 6 or 8 rows: a few moves of a constant count, not
+        // a library call.
+        switch width {
+        case 6: for j in 0..<6 { target[j] = source[j] }
+        case 8: for j in 0..<8 { target[j] = source[j] }
+        default:
+          UnsafeMutableRawPointer(target).copyMemory(
+            from: source, byteCount: width * MemoryLayout<S>.stride)
+        }
       }
       if rest > 0 {
         let last = out + fullPanels * panelSize

@@ -34,6 +34,8 @@ import Testing
       input: [2, 1, 7, 6], filters: [2, 1, 2, 2], strides: (2, 3), paddings: (1, 1),
       dilations: (2, 1), bias: false),
     Case(input: [2, 2, 6, 6], filters: [3, 2, 3, 3], strides: (2, 2), rounding: .floor),
+    // Winograd's transforms: 16 channels and filters, 3 × 3, stride 1.
+    Case(input: [1, 16, 8, 9], filters: [16, 16, 3, 3], paddings: (1, 1)),
   ]
 
   @Test(arguments: gradientCases)

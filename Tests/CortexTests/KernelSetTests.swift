@@ -166,7 +166,10 @@ import Testing
   func checkConvolutions<S: TensorScalar>(_: S.Type, on set: InstructionSet) {
     let kernels = ComputeSettings.kernels(for: set)
     var generator = SeededGenerator(seed: 21)
-    let tolerance = S.self == Float.self ? 1e-4 : 1e-11
+    // The two 3×3 cases of 16 channels and 150 filters run Winograd's
+    // transforms, which round more than a direct sum: up to 1.7e-4 on
+    // input gradients of 1,350 terms of up to 4.
+    let tolerance = S.self == Float.self ? 2e-4 : 1e-11
     // Random windows with 1 to 3 or 16 channels and 1 to 64 filters, then
     // two larger products: 150 filters (more rows of A than one block of
     // the tile holds, run on both threads) over rows of 16 and of 24

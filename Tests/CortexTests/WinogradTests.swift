@@ -147,22 +147,22 @@ import Testing
           upstream.withUnsafeBufferPointer { u in
             let (x, w, b, u) = (x.baseAddress!, w.baseAddress!, b.baseAddress!, u.baseAddress!)
             output.withUnsafeMutableBufferPointer { y in
-              runKernel(
-                .convolution(
+              kernels.run(
+                KernelCall<S>.convolution(
                   input: x, filters: w, bias: b, output: y.baseAddress!, geometry: g,
-                  images: shape.images), using: kernels)
+                  images: shape.images))
             }
             inputGradient.withUnsafeMutableBufferPointer { dx in
-              runKernel(
-                .convolutionInputGradient(
+              kernels.run(
+                KernelCall<S>.convolutionInputGradient(
                   upstream: u, filters: w, inputGradient: dx.baseAddress!, geometry: g,
-                  images: shape.images), using: kernels)
+                  images: shape.images))
             }
             filterGradient.withUnsafeMutableBufferPointer { dw in
-              runKernel(
-                .convolutionFilterGradient(
+              kernels.run(
+                KernelCall<S>.convolutionFilterGradient(
                   upstream: u, input: x, filterGradient: dw.baseAddress!, geometry: g,
-                  images: shape.images), using: kernels)
+                  images: shape.images))
             }
           }
         }

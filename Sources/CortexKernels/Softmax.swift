@@ -60,40 +60,87 @@ extension KernelSet {
   static func softmaxRowFloat(
     _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int, logarithm: Bool
   ) {
-    var maxima = SIMD8<Float>(repeating: -.infinity)
-    var j = 0
-    while j < length {
-      let v = lanes(x + j, count: length - j, fill: -.infinity)
-      maxima = maxima.replacing(with: v, where: .!(v .<= maxima))
-      j += 8
+    guard length >= 8 else {
+      softmaxShortRowFloat(x, out, length: length, logarithm: logarithm)
+      return
     }
+    // Whole registers, then the row's last eight lanes, of which `fresh`
+    // are the ones the whole registers did not cover. (`out` may be `x`.)
+    let (whole, last) = (length / 8 * 8, length - 8)
+    let fresh = freshLanes(length)
+    var maxima = SIMD8<Float>(repeating: -.infinity)
+    for j in stride(from: 0, to: whole, by: 8) {
+      let v = lanes(x + j, count: 8)
+      maxima = maxima.replacing(with: v, where: .!(v .<= maxima))
+    }
+    let lastValues = lanes(x + last, count: 8)
+    maxima = maxima.replacing(with: lastValues, where: .!(lastValues .<= maxima))
     var largest = maxima[0]
     for lane in 1..<8 where !(maxima[lane] <= largest) { largest = maxima[lane] }
     let m = SIMD8<Float>(repeating: largest)
     var sums = SIMD8<Float>()
-    j = 0
-    while j < length {
-      let e = exp8(lanes(x + j, count: length - j, fill: -.infinity) - m)
-      if !logarithm { store(e, out + j, count: length - j) }
+    for j in stride(from: 0, to: whole, by: 8) {
+      let e = exp8(lanes(x + j, count: 8) - m)
+      if !logarithm { store(e, out + j, count: 8) }
       sums += e
-      j += 8
+    }
+    if whole < length {
+      let e = exp8(lastValues - m)
+      if !logarithm { store(keeping(out + last, e, where: fresh), out + last, count: 8) }
+      sums += e.replacing(with: 0, where: .!fresh)
     }
     let total = total(sums)
-    j = 0
     if logarithm {
       let shift = SIMD8<Float>(repeating: largest + Float.log(total))
-      while j < length {
-        store(lanes(x + j, count: length - j) - shift, out + j, count: length - j)
-        j += 8
+      for j in stride(from: 0, to: whole, by: 8) {
+        store(lanes(x + j, count: 8) - shift, out + j, count: 8)
+      }
+      if whole < length {
+        store(keeping(out + last, lastValues - shift, where: fresh), out + last, count: 8)
       }
     } else {
       let divisor = SIMD8<Float>(repeating: total)
-      while j < length {
-        let e = lanes(UnsafePointer(out + j), count: length - j)
-        store(e / divisor, out + j, count: length - j)
-        j += 8
+      for j in stride(from: 0, to: whole, by: 8) {
+        store(lanes(UnsafePointer(out + j), count: 8) / divisor, out + j, count: 8)
+      }
+      if whole < length {
+        let e = lanes(UnsafePointer(out + last), count: 8)
+        store(e.replacing(with: e / divisor, where: fresh), out + last, count: 8)
       }
     }
+  }
+
+  /// Which of a row's last eight lanes (from `length − 8`, for `length`
+  /// of at least 8) lie past its last whole register: none when `length`
+  /// is a multiple of 8.
+  @inlinable @inline(__always)
+  static func freshLanes(_ length: Int) -> SIMDMask<SIMD8<Int32>> {
+    SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8(repeating: Int32(8 - length % 8))
+  }
+
+  /// `v` in the `fresh` lanes, and what `p` holds in the others.
+  @inlinable @inline(__always)
+  static func keeping(
+    _ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, where fresh: SIMDMask<SIMD8<Int32>>
+  ) -> SIMD8<Float> {
+    lanes(UnsafePointer(p), count: 8).replacing(with: v, where: fresh)
+  }
+
+  /// A row of fewer than eight, in one partial register.
+  @inlinable
+  static func softmaxShortRowFloat(
+    _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int, logarithm: Bool
+  ) {
+    let values = lanes(x, count: length, fill: -.infinity)
+    var largest = values[0]
+    for lane in 1..<8 where !(values[lane] <= largest) { largest = values[lane] }
+    let e = exp8(values - SIMD8(repeating: largest))
+    let total = total(e)
+    let result =
+      logarithm
+      ? lanes(x, count: length) - SIMD8(repeating: largest + Float.log(total))
+      : e / SIMD8(repeating: total)
+    store(result, out, count: length)
   }
 
   @inlinable

@@ -31,13 +31,7 @@ extension KernelSet {
   /// `e^(−u²/2)` for `0 ≤ u < 15`, relative error below 1e-8.
   @usableFromInline @_transparent
   static func gaussian(_ u: Double) -> Double {
-    let h = u * u * -0.5
-    // n = round(h / ln 2), by adding and subtracting 1.5·2⁵².
-    let shifter = 6_755_399_441_055_744.0
-    let shifted = multiplyAdd(h, 1.442_695_040_888_963_4, shifter)
-    let n = shifted - shifter
-    let whole = Int64(bitPattern: shifted.bitPattern) &- Int64(bitPattern: shifter.bitPattern)
-    let r = multiplyAdd(n, -0.693_147_180_559_945_3, h)
+    let (n, r) = reducedExponent(u * u * -0.5)
     var p = 1.0 / 5040
     p = multiplyAdd(p, r, 1 / 720)
     p = multiplyAdd(p, r, 1 / 120)
@@ -46,7 +40,7 @@ extension KernelSet {
     p = multiplyAdd(p, r, 1 / 2)
     p = multiplyAdd(p, r, 1)
     p = multiplyAdd(p, r, 1)
-    return p * Double(bitPattern: UInt64(bitPattern: (whole &+ 1023) &<< 52))
+    return p * powerOfTwo(n)
   }
 
   /// `t = (u − 4)/(u + 4)`, the variable of the tail's polynomials.

@@ -33,6 +33,27 @@ extension KernelSet {
     fusesMultiplyAdd ? c.addingProduct(a, b) : c + a * b
   }
 
+  /// `x = n·ln 2 + r` with `n = round(x / ln 2)` and `|r| ≤ ln 2 / 2`
+  /// (Cody and Waite), for `|x| ≤ 708`: `n` as an integer, and `r`.
+  @usableFromInline @_transparent
+  static func reducedExponent(_ x: Double) -> (n: Int64, r: Double) {
+    // n = round(x / ln 2), by adding and subtracting 1.5·2⁵².
+    let shifter = 6_755_399_441_055_744.0
+    let shifted = multiplyAdd(x, 1.442_695_040_888_963_4, shifter)
+    let n = shifted - shifter
+    let whole = Int64(bitPattern: shifted.bitPattern) &- Int64(bitPattern: shifter.bitPattern)
+    // ln 2 in two parts, the first with 32 significant bits: n times it is
+    // exact.
+    let r = multiplyAdd(n, -6.931_471_803_691_238_164_90e-01, x)
+    return (whole, multiplyAdd(n, -1.908_214_929_270_587_700_02e-10, r))
+  }
+
+  /// `2ⁿ` for a normal power, built in the exponent bits.
+  @usableFromInline @_transparent
+  static func powerOfTwo(_ n: Int64) -> Double {
+    Double(bitPattern: UInt64(bitPattern: (n &+ 1023) &<< 52))
+  }
+
   /// `eʸ`, relative error below 1e-14: `y = n·ln 2 + r` with
   /// `|r| ≤ ln 2 / 2` (Cody and Waite), `eʳ` by its Taylor polynomial of
   /// degree 11, `2ⁿ` built in the exponent bits. Below −708 the result is
@@ -41,15 +62,7 @@ extension KernelSet {
   @usableFromInline @_transparent
   static func wideExp(_ y: Double) -> Double {
     let x = y > 708 ? 708 : (y >= -708 ? y : -708)
-    // n = round(y / ln 2), by adding and subtracting 1.5·2⁵².
-    let shifter = 6_755_399_441_055_744.0
-    let shifted = multiplyAdd(x, 1.442_695_040_888_963_4, shifter)
-    let n = shifted - shifter
-    let whole = Int64(bitPattern: shifted.bitPattern) &- Int64(bitPattern: shifter.bitPattern)
-    // ln 2 in two parts, the first with 32 significant bits: n times it is
-    // exact.
-    var r = multiplyAdd(n, -6.931_471_803_691_238_164_90e-01, x)
-    r = multiplyAdd(n, -1.908_214_929_270_587_700_02e-10, r)
+    let (whole, r) = reducedExponent(x)
     var p = 1.0 / 39_916_800
     p = multiplyAdd(p, r, 1 / 3_628_800)
     p = multiplyAdd(p, r, 1 / 362_880)
@@ -62,7 +75,7 @@ extension KernelSet {
     p = multiplyAdd(p, r, 1 / 2)
     p = multiplyAdd(p, r, 1)
     p = multiplyAdd(p, r, 1)
-    let result = p * Double(bitPattern: UInt64(bitPattern: (whole &+ 1023) &<< 52))
+    let result = p * powerOfTwo(whole)
     let saturated = y > 708 ? .infinity : (y < -708 ? 0 : result)
     return y != y ? y : saturated
   }

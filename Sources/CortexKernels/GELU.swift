@@ -32,15 +32,7 @@ extension KernelSet {
   @usableFromInline @_transparent
   static func gaussian(_ u: Double) -> Double {
     let (n, r) = reducedExponent(u * u * -0.5)
-    var p = 1.0 / 5040
-    p = multiplyAdd(p, r, 1 / 720)
-    p = multiplyAdd(p, r, 1 / 120)
-    p = multiplyAdd(p, r, 1 / 24)
-    p = multiplyAdd(p, r, 1 / 6)
-    p = multiplyAdd(p, r, 1 / 2)
-    p = multiplyAdd(p, r, 1)
-    p = multiplyAdd(p, r, 1)
-    return p * powerOfTwo(n)
+    return exponentialSeries(1 / 5040, r) * powerOfTwo(n)
   }
 
   /// `t = (u − 4)/(u + 4)`, the variable of the tail's polynomials.

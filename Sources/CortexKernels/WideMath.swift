@@ -48,6 +48,19 @@ extension KernelSet {
     return (whole, multiplyAdd(n, -1.908_214_929_270_587_700_02e-10, r))
   }
 
+  /// The last seven steps of `eʳ`'s Taylor polynomial by Horner's rule:
+  /// `p` holds the coefficients from `1/7!` up, already evaluated.
+  @usableFromInline @_transparent
+  static func exponentialSeries(_ p: Double, _ r: Double) -> Double {
+    var p = multiplyAdd(p, r, 1 / 720)
+    p = multiplyAdd(p, r, 1 / 120)
+    p = multiplyAdd(p, r, 1 / 24)
+    p = multiplyAdd(p, r, 1 / 6)
+    p = multiplyAdd(p, r, 1 / 2)
+    p = multiplyAdd(p, r, 1)
+    return multiplyAdd(p, r, 1)
+  }
+
   /// `2ⁿ` for a normal power, built in the exponent bits.
   @usableFromInline @_transparent
   static func powerOfTwo(_ n: Int64) -> Double {
@@ -67,15 +80,7 @@ extension KernelSet {
     p = multiplyAdd(p, r, 1 / 3_628_800)
     p = multiplyAdd(p, r, 1 / 362_880)
     p = multiplyAdd(p, r, 1 / 40_320)
-    p = multiplyAdd(p, r, 1 / 5_040)
-    p = multiplyAdd(p, r, 1 / 720)
-    p = multiplyAdd(p, r, 1 / 120)
-    p = multiplyAdd(p, r, 1 / 24)
-    p = multiplyAdd(p, r, 1 / 6)
-    p = multiplyAdd(p, r, 1 / 2)
-    p = multiplyAdd(p, r, 1)
-    p = multiplyAdd(p, r, 1)
-    let result = p * powerOfTwo(whole)
+    let result = exponentialSeries(multiplyAdd(p, r, 1 / 5_040), r) * powerOfTwo(whole)
     let saturated = y > 708 ? .infinity : (y < -708 ? 0 : result)
     return y != y ? y : saturated
   }

@@ -55,7 +55,8 @@ extension KernelSet {
     weightGradient: UnsafeMutablePointer<S>?, biasGradient: UnsafeMutablePointer<S>?, rows: Int,
     length: Int
   ) {
-    let blocks = (rows + layerNormBlockRows - 1) / layerNormBlockRows
+    // At least one block, so that no rows give gradients of 0.
+    let blocks = Swift.max(1, (rows + layerNormBlockRows - 1) / layerNormBlockRows)
     // Per block, the weight gradient's sums and then the bias gradient's.
     let partial =
       weightGradient == nil ? nil : UnsafeMutablePointer<S>.allocate(capacity: blocks * 2 * length)
@@ -74,7 +75,7 @@ extension KernelSet {
       }
     }
     guard let partial, let weightGradient, let biasGradient else { return }
-    for block in 1..<Swift.max(blocks, 1) {
+    for block in 1..<blocks {
       let sums = partial + block * 2 * length
       for j in 0..<2 * length { partial[j] += sums[j] }
     }

@@ -148,22 +148,35 @@ extension KernelSet {
     _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
     length: Int, logarithm: Bool
   ) {
-    var sums = SIMD8<Float>()
-    var j = 0
-    while j < length {
-      let upstream = lanes(g + j, count: length - j)
-      sums += logarithm ? upstream : upstream * lanes(y + j, count: length - j)
-      j += 8
+    @inline(__always) func terms(_ j: Int, count: Int) -> SIMD8<Float> {
+      let upstream = lanes(g + j, count: count)
+      return logarithm ? upstream : upstream * lanes(y + j, count: count)
     }
+    @inline(__always) func gradient(_ j: Int, count: Int, _ total: SIMD8<Float>) -> SIMD8<Float> {
+      let (values, upstream) = (lanes(y + j, count: count), lanes(g + j, count: count))
+      return logarithm ? upstream - exp8(values) * total : values * (upstream - total)
+    }
+    guard length >= 8 else {
+      let total = SIMD8<Float>(repeating: total(terms(0, count: length)))
+      store(gradient(0, count: length, total), out, count: length)
+      return
+    }
+    // As in the forward pass: whole registers, then the row's last eight
+    // lanes, of which only the `fresh` ones count in the sum and are
+    // stored. The last lanes are computed before anything is written, so
+    // `out` may be `g` or `y`.
+    let (whole, last) = (length / 8 * 8, length - 8)
+    let fresh = freshLanes(length)
+    var sums = SIMD8<Float>()
+    for j in stride(from: 0, to: whole, by: 8) { sums += terms(j, count: 8) }
+    if whole < length { sums += terms(last, count: 8).replacing(with: 0, where: .!fresh) }
     let total = SIMD8<Float>(repeating: total(sums))
-    j = 0
-    while j < length {
-      let (values, upstream) = (
-        lanes(y + j, count: length - j), lanes(g + j, count: length - j)
-      )
-      let gradient = logarithm ? upstream - exp8(values) * total : values * (upstream - total)
-      store(gradient, out + j, count: length - j)
-      j += 8
+    let lastGradient = gradient(last, count: 8, total)
+    for j in stride(from: 0, to: whole, by: 8) {
+      store(gradient(j, count: 8, total), out + j, count: 8)
+    }
+    if whole < length {
+      store(keeping(out + last, lastGradient, where: fresh), out + last, count: 8)
     }
   }
 

@@ -8,7 +8,8 @@ import Foundation
 /// a task the thread runs, and, for the convolutions, the zero-padded
 /// planes of an image, the filters packed once for a chunk of images, the
 /// offset tables of an ``IndexedMatrix``, a column matrix, and the partial
-/// gradients of a convolution's chunks of images.
+/// gradients of a convolution's chunks of images or a layer norm's blocks
+/// of rows.
 @usableFromInline
 final class PackingScratch {
   private var blocks = GrowingBuffer()
@@ -62,7 +63,8 @@ final class PackingScratch {
   }
 
   /// Room for the partial filter and bias gradients of every chunk of a
-  /// convolution's batch, which the chunks' threads write side by side.
+  /// convolution's batch, or the partial weight and bias gradients of a
+  /// layer norm's blocks of rows, which their threads write side by side.
   @usableFromInline
   func partialsBuffer<S>(_: S.Type, count: Int) -> UnsafeMutablePointer<S> {
     partials.reserve(max(count, 1) * MemoryLayout<S>.stride).bindMemory(to: S.self, capacity: count)

@@ -58,9 +58,11 @@ extension KernelSet {
     // At least one block, so that no rows give gradients of 0.
     let blocks = Swift.max(1, (rows + layerNormBlockRows - 1) / layerNormBlockRows)
     // Per block, the weight gradient's sums and then the bias gradient's.
+    // The calling thread's buffer, kept from call to call: the blocks'
+    // threads write into it side by side.
     let partial =
-      weightGradient == nil ? nil : UnsafeMutablePointer<S>.allocate(capacity: blocks * 2 * length)
-    defer { partial?.deallocate() }
+      weightGradient == nil
+      ? nil : PackingScratch.forCurrentThread.partialsBuffer(S.self, count: blocks * 2 * length)
     forEachChunk(of: blocks, costPerItem: 8 * length * layerNormBlockRows) { _, range in
       for block in range {
         let sums = partial.map { $0 + block * 2 * length }

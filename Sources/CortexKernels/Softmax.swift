@@ -138,7 +138,7 @@ extension KernelSet {
     let total = total(e)
     let result =
       logarithm
-      ? lanes(x, count: length) - SIMD8(repeating: largest + Float.log(total))
+      ? values - SIMD8(repeating: largest + Float.log(total))
       : e / SIMD8(repeating: total)
     store(result, out, count: length)
   }

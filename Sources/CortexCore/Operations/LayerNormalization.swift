@@ -44,7 +44,7 @@ public func layerNorm<Scalar>(
     "layerNorm", inputs: [x, weight, bias], output: output,
     composed: { composedLayerNorm($0[0], weight: $0[1], bias: $0[2], epsilon: epsilon) }
   ) { g, needs in
-    let (weight, normalized) = (weight.withoutDerivative, normalized)
+    let weight = weight.withoutDerivative
     if needs[1] || needs[2],
       let gradients = backend.layerNormGradients(
         g, normalized: normalized, inverseDeviation: inverseDeviation, weight: weight)

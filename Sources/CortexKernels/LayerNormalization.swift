@@ -19,13 +19,8 @@ extension KernelSet {
       for row in range {
         let offset = row * length
         let (source, xHat, target) = (x + offset, normalized + offset, out + offset)
-        let mean = rowSum(length) { j, count in lanes(source + j, count: count) } / S(length)
-        let means = SIMD8<S>(repeating: mean)
-        let variance = rowSum(length) { j, count in
-          var centered = lanes(source + j, count: count) - means
-          if count < 8 { for lane in count..<8 { centered[lane] = 0 } }
-          return centered * centered
-        }
+        let mean = rowSum(source, length: length) / S(length)
+        let variance = rowSumOfSquares(source, around: mean, length: length)
         let inverse = 1 / (variance / S(length) + epsilon).squareRoot()
         inverseDeviation[row] = inverse
         // Plain loops, which the compiler vectorizes: the same operations
@@ -97,75 +92,119 @@ extension KernelSet {
     weight: UnsafePointer<S>, _ target: UnsafeMutablePointer<S>, length: Int,
     sums: UnsafeMutablePointer<S>?
   ) {
-    let (sumA, sumProduct) = rowSums(length) { j, count in
-      let a = lanes(upstream + j, count: count) * lanes(weight + j, count: count)
-      return (a, a * lanes(xHat + j, count: count))
-    }
+    let (sumA, sumProduct) = gradientRowSums(
+      upstream, weight: weight, normalized: xHat, length: length)
     let meanA = sumA / S(length)
     let meanProduct = sumProduct / S(length)
-    // Plain loops, which the compiler vectorizes.
-    for j in 0..<length {
-      let a = upstream[j] * weight[j]
-      target[j] = (a - meanA - xHat[j] * meanProduct) * inverse
+    guard let sums else {
+      // A plain loop, which the compiler vectorizes.
+      for j in 0..<length {
+        let a = upstream[j] * weight[j]
+        target[j] = (a - meanA - xHat[j] * meanProduct) * inverse
+      }
+      return
     }
-    guard let sums else { return }
-    // In registers: as a plain loop the compiler could not rule out that
-    // `sums` overlaps the rows, and kept it scalar.
+    // In registers, with the sums: as a plain loop the compiler could not
+    // rule out that `sums` overlaps the rows, and kept it scalar. The
+    // operations are the plain loop's, so the tail's lanes agree.
+    let (weightSums, biasSums) = (sums, sums + length)
+    let (meanAs, meanProducts, inverses) = (
+      SIMD8(repeating: meanA), SIMD8(repeating: meanProduct), SIMD8(repeating: inverse)
+    )
     var j = 0
+    while j &+ 8 <= length {
+      let (g, x) = (lanes(upstream + j, count: 8), lanes(xHat + j, count: 8))
+      let a = g * lanes(weight + j, count: 8)
+      store((a - meanAs - x * meanProducts) * inverses, target + j, count: 8)
+      store(lanes(UnsafePointer(weightSums + j), count: 8) + g * x, weightSums + j, count: 8)
+      store(lanes(UnsafePointer(biasSums + j), count: 8) + g, biasSums + j, count: 8)
+      j &+= 8
+    }
     while j < length {
-      let count = Swift.min(length - j, 8)
-      let (weightSums, biasSums) = (sums + j, sums + length + j)
-      let g = lanes(upstream + j, count: count)
-      store(
-        lanes(UnsafePointer(weightSums), count: count) + g * lanes(xHat + j, count: count),
-        weightSums,
-        count: count)
-      store(lanes(UnsafePointer(biasSums), count: count) + g, biasSums, count: count)
-      j += 8
+      let (g, x) = (upstream[j], xHat[j])
+      let a = g * weight[j]
+      target[j] = (a - meanA - x * meanProduct) * inverse
+      weightSums[j] += g * x
+      biasSums[j] += g
+      j &+= 1
     }
   }
 
-  /// `Σ element(j)` over a row of `length`, eight lanes at a time, in four
+  /// `Σ p[j]` over a row of `length`, eight lanes at a time, in four
   /// interleaved partial sums (so the additions do not wait on each
-  /// other), added in a fixed order; `element(j, count)` gives the lanes
-  /// at `j`, those past `count` zero.
+  /// other), added in a fixed order.
   @inlinable @inline(__always)
-  static func rowSum<S: KernelScalar & SIMDScalar>(
-    _ length: Int, _ element: (_ j: Int, _ count: Int) -> SIMD8<S>
-  ) -> S {
+  static func rowSum<S: KernelScalar & SIMDScalar>(_ p: UnsafePointer<S>, length: Int) -> S {
     var (s0, s1, s2, s3) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
     var j = 0
-    while j + 32 <= length {
-      s0 += element(j, 8)
-      s1 += element(j + 8, 8)
-      s2 += element(j + 16, 8)
-      s3 += element(j + 24, 8)
-      j += 32
+    while j &+ 32 <= length {
+      s0 += lanes(p + j, count: 8)
+      s1 += lanes(p + (j &+ 8), count: 8)
+      s2 += lanes(p + (j &+ 16), count: 8)
+      s3 += lanes(p + (j &+ 24), count: 8)
+      j &+= 32
     }
     while j < length {
-      s0 += element(j, Swift.min(length - j, 8))
-      j += 8
+      s0 += lanes(p + j, count: Swift.min(length &- j, 8))
+      j &+= 8
     }
     return total((s0 + s1) + (s2 + s3))
   }
 
-  /// Two sums like ``rowSum(_:_:)`` in one pass.
+  /// `Σ (p[j] − mean)²` over a row of `length`, summed as ``rowSum(_:length:)``.
   @inlinable @inline(__always)
-  static func rowSums<S: KernelScalar & SIMDScalar>(
-    _ length: Int, _ element: (_ j: Int, _ count: Int) -> (SIMD8<S>, SIMD8<S>)
+  static func rowSumOfSquares<S: KernelScalar & SIMDScalar>(
+    _ p: UnsafePointer<S>, around mean: S, length: Int
+  ) -> S {
+    let means = SIMD8<S>(repeating: mean)
+    @inline(__always) func square(_ j: Int) -> SIMD8<S> {
+      let centered = lanes(p + j, count: 8) - means
+      return centered * centered
+    }
+    var (s0, s1, s2, s3) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
+    var j = 0
+    while j &+ 32 <= length {
+      s0 += square(j)
+      s1 += square(j &+ 8)
+      s2 += square(j &+ 16)
+      s3 += square(j &+ 24)
+      j &+= 32
+    }
+    while j &+ 8 <= length {
+      s0 += square(j)
+      j &+= 8
+    }
+    if j < length {
+      // The missing lanes are the mean, which centres to 0.
+      let centered = lanes(p + j, count: length &- j, fill: mean) - means
+      s0 += centered * centered
+    }
+    return total((s0 + s1) + (s2 + s3))
+  }
+
+  /// `Σ a` and `Σ a·x̂` with `a = g·γ`, over a row of `length`, in two
+  /// interleaved partial sums each, added in a fixed order.
+  @inlinable @inline(__always)
+  static func gradientRowSums<S: KernelScalar & SIMDScalar>(
+    _ g: UnsafePointer<S>, weight: UnsafePointer<S>, normalized xHat: UnsafePointer<S>,
+    length: Int
   ) -> (S, S) {
+    @inline(__always) func terms(_ j: Int, _ count: Int) -> (SIMD8<S>, SIMD8<S>) {
+      let a = lanes(g + j, count: count) * lanes(weight + j, count: count)
+      return (a, a * lanes(xHat + j, count: count))
+    }
     var (a0, a1, b0, b1) = (SIMD8<S>(), SIMD8<S>(), SIMD8<S>(), SIMD8<S>())
     var j = 0
-    while j + 16 <= length {
-      let (a, b) = element(j, 8)
-      let (c, d) = element(j + 8, 8)
+    while j &+ 16 <= length {
+      let (a, b) = terms(j, 8)
+      let (c, d) = terms(j &+ 8, 8)
       (a0, b0, a1, b1) = (a0 + a, b0 + b, a1 + c, b1 + d)
-      j += 16
+      j &+= 16
     }
     while j < length {
-      let (a, b) = element(j, Swift.min(length - j, 8))
+      let (a, b) = terms(j, Swift.min(length &- j, 8))
       (a0, b0) = (a0 + a, b0 + b)
-      j += 8
+      j &+= 8
     }
     return (total(a0 + a1), total(b0 + b1))
   }

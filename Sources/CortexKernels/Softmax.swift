@@ -2,9 +2,10 @@
 /// pass over each row: the row's maximum, the exponentials and their sum,
 /// then the scaling, where the composed form writes a tensor at each step.
 /// Rows run in contiguous chunks across the pool's threads. In single
-/// precision the exponentials are the vector `exp` of VectorMath; sums
-/// run over eight lanes added in a fixed order, so every set that fuses
-/// multiply-adds gives the same bits.
+/// precision the exponentials are the vector `exp` of VectorMath, in
+/// registers of 16 lanes for rows of 16 or more (one AVX-512 register, two
+/// AVX2 ones); sums run over the lanes added in a fixed order, so every
+/// set that fuses multiply-adds gives the same bits.
 
 extension KernelSet {
   /// Each row of `x` (`rows` rows of `length`) mapped to its softmax, or
@@ -56,74 +57,141 @@ extension KernelSet {
     }
   }
 
-  @inlinable
+  /// One row in single precision: rows of 16 or more in registers of 16
+  /// lanes (two of eight where the set has no wider ones, with the same
+  /// sums), shorter rows in registers of eight.
+  @inlinable @inline(__always)
   static func softmaxRowFloat(
     _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int, logarithm: Bool
   ) {
-    guard length >= 8 else {
+    if length >= 16 {
+      softmaxRowFloat(SIMD16<Float>.self, x, out, length: length, logarithm: logarithm)
+    } else if length >= 8 {
+      softmaxRowFloat(SIMD8<Float>.self, x, out, length: length, logarithm: logarithm)
+    } else {
       softmaxShortRowFloat(x, out, length: length, logarithm: logarithm)
-      return
     }
-    // Whole registers, then the row's last eight lanes, of which `fresh`
-    // are the ones the whole registers did not cover. (`out` may be `x`.)
-    let (whole, last) = (length / 8 * 8, length - 8)
-    let fresh = freshLanes(length)
-    var maxima = SIMD8<Float>(repeating: -.infinity)
-    for j in stride(from: 0, to: whole, by: 8) {
-      let v = lanes(x + j, count: 8)
-      maxima = maxima.replacing(with: v, where: .!(v .<= maxima))
+  }
+
+  /// A row of at least `V.scalarCount`: whole registers, then the row's
+  /// last register, of which the `fresh` lanes are the ones the whole
+  /// registers did not cover. (`out` may be `x`.)
+  @inlinable @inline(__always)
+  static func softmaxRowFloat<V: FloatLanes>(
+    _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
+    logarithm: Bool
+  ) {
+    let width = V.scalarCount
+    let (whole, last) = (length / width * width, length &- width)
+    let fresh = freshLanes(V.self, length)
+    var maxima = V(repeating: -.infinity)
+    var j = 0
+    while j < whole {
+      let v: V = load(x + j)
+      maxima = maxima.replacing(with: v, where: .!V.lanes(v, atMost: maxima))
+      j &+= width
     }
-    let lastValues = lanes(x + last, count: 8)
-    maxima = maxima.replacing(with: lastValues, where: .!(lastValues .<= maxima))
-    var largest = maxima[0]
-    for lane in 1..<8 where !(maxima[lane] <= largest) { largest = maxima[lane] }
-    let m = SIMD8<Float>(repeating: largest)
-    var sums = SIMD8<Float>()
-    for j in stride(from: 0, to: whole, by: 8) {
-      let e = exp8(lanes(x + j, count: 8) - m)
-      if !logarithm { store(e, out + j, count: 8) }
+    let lastValues: V = load(x + last)
+    maxima = maxima.replacing(with: lastValues, where: .!V.lanes(lastValues, atMost: maxima))
+    let largest = laneMaximum(maxima)
+    let m = V(repeating: largest)
+    var sums = V()
+    j = 0
+    while j < whole {
+      let e = exponential(load(x + j) - m)
+      if !logarithm { store(e, out + j) }
       sums += e
+      j &+= width
     }
     if whole < length {
-      let e = exp8(lastValues - m)
-      if !logarithm { store(keeping(out + last, e, where: fresh), out + last, count: 8) }
+      let e = exponential(lastValues - m)
+      if !logarithm { store(keeping(out + last, e, where: fresh), out + last) }
       sums += e.replacing(with: 0, where: .!fresh)
     }
-    let total = total(sums)
+    let total = laneSum(sums)
     if logarithm {
-      let shift = SIMD8<Float>(repeating: largest + Float.log(total))
-      for j in stride(from: 0, to: whole, by: 8) {
-        store(lanes(x + j, count: 8) - shift, out + j, count: 8)
+      let shift = V(repeating: largest + Float.log(total))
+      j = 0
+      while j < whole {
+        store(load(x + j) - shift, out + j)
+        j &+= width
       }
-      if whole < length {
-        store(keeping(out + last, lastValues - shift, where: fresh), out + last, count: 8)
-      }
+      if whole < length { store(keeping(out + last, lastValues - shift, where: fresh), out + last) }
     } else {
-      let divisor = SIMD8<Float>(repeating: total)
-      for j in stride(from: 0, to: whole, by: 8) {
-        store(lanes(UnsafePointer(out + j), count: 8) / divisor, out + j, count: 8)
+      let divisor = V(repeating: total)
+      j = 0
+      while j < whole {
+        store(load(UnsafePointer(out + j)) / divisor, out + j)
+        j &+= width
       }
       if whole < length {
-        let e = lanes(UnsafePointer(out + last), count: 8)
-        store(e.replacing(with: e / divisor, where: fresh), out + last, count: 8)
+        let e: V = load(UnsafePointer(out + last))
+        store(e.replacing(with: e / divisor, where: fresh), out + last)
       }
     }
   }
 
-  /// Which of a row's last eight lanes (from `length − 8`, for `length`
-  /// of at least 8) lie past its last whole register: none when `length`
-  /// is a multiple of 8.
+  /// Which lanes of a row's last register (from `length − V.scalarCount`,
+  /// for `length` of at least that) lie past its last whole register: none
+  /// when `length` is a multiple of the register's width.
   @inlinable @inline(__always)
-  static func freshLanes(_ length: Int) -> SIMDMask<SIMD8<Int32>> {
-    SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8(repeating: Int32(8 - length % 8))
+  static func freshLanes<V: FloatLanes>(_: V.Type, _ length: Int) -> SIMDMask<V.MaskStorage> {
+    let width = V.scalarCount
+    var index = V()
+    for lane in 0..<width { index[lane] = Float(lane) }
+    return V.lanes(V(repeating: Float(width &- length % width)), atMost: index)
   }
 
   /// `v` in the `fresh` lanes, and what `p` holds in the others.
   @inlinable @inline(__always)
-  static func keeping(
-    _ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, where fresh: SIMDMask<SIMD8<Int32>>
-  ) -> SIMD8<Float> {
-    lanes(UnsafePointer(p), count: 8).replacing(with: v, where: fresh)
+  static func keeping<V: FloatLanes>(
+    _ p: UnsafeMutablePointer<Float>, _ v: V, where fresh: SIMDMask<V.MaskStorage>
+  ) -> V {
+    (load(UnsafePointer(p)) as V).replacing(with: v, where: fresh)
+  }
+
+  /// A register's lanes at `p`.
+  @inlinable @inline(__always)
+  static func load<V: FloatLanes>(_ p: UnsafePointer<Float>) -> V {
+    UnsafeRawPointer(p).loadUnaligned(as: V.self)
+  }
+
+  /// A register's lanes stored at `p`.
+  @inlinable @inline(__always)
+  static func store<V: FloatLanes>(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+  }
+
+  /// The sum of 8 or 16 lanes in a fixed order: 16 as the sum of their
+  /// halves, so that two registers of eight give the same bits.
+  @inlinable @inline(__always)
+  static func laneSum<V: FloatLanes>(_ v: V) -> Float {
+    if V.scalarCount == 16 {
+      let lanes = unsafeBitCast(v, to: SIMD16<Float>.self)
+      return total(lanes.lowHalf + lanes.highHalf)
+    }
+    return total(unsafeBitCast(v, to: SIMD8<Float>.self))
+  }
+
+  /// The largest of 8 or 16 lanes: halves of the register compared while
+  /// more than four remain. NaN lanes may or may not win; either way a row
+  /// with one ends all NaN.
+  @inlinable @inline(__always)
+  static func laneMaximum<V: FloatLanes>(_ v: V) -> Float {
+    @inline(__always) func larger(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+      a.replacing(with: b, where: .!(b .<= a))
+    }
+    var eight: SIMD8<Float>
+    if V.scalarCount == 16 {
+      let lanes = unsafeBitCast(v, to: SIMD16<Float>.self)
+      eight = larger(lanes.lowHalf, lanes.highHalf)
+    } else {
+      eight = unsafeBitCast(v, to: SIMD8<Float>.self)
+    }
+    eight = larger(eight, SIMD8(lowHalf: eight.highHalf, highHalf: eight.lowHalf))
+    var largest = eight[0]
+    for lane in 1..<4 where !(eight[lane] <= largest) { largest = eight[lane] }
+    return largest
   }
 
   /// A row of fewer than eight, in one partial register.
@@ -143,41 +211,61 @@ extension KernelSet {
     store(result, out, count: length)
   }
 
-  @inlinable
+  /// The gradient of one row in single precision, in registers as
+  /// ``softmaxRowFloat(_:_:length:logarithm:)`` runs it.
+  @inlinable @inline(__always)
   static func softmaxRowGradientFloat(
     _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
     length: Int, logarithm: Bool
   ) {
-    @inline(__always) func terms(_ j: Int, count: Int) -> SIMD8<Float> {
-      let upstream = lanes(g + j, count: count)
-      return logarithm ? upstream : upstream * lanes(y + j, count: count)
+    if length >= 16 {
+      softmaxRowGradientFloat(SIMD16<Float>.self, y, g, out, length: length, logarithm: logarithm)
+    } else if length >= 8 {
+      softmaxRowGradientFloat(SIMD8<Float>.self, y, g, out, length: length, logarithm: logarithm)
+    } else {
+      let (values, upstream) = (lanes(y, count: length), lanes(g, count: length))
+      let total = SIMD8<Float>(repeating: total(logarithm ? upstream : upstream * values))
+      let gradient =
+        logarithm ? upstream - exp8(values) * total : values * (upstream - total)
+      store(gradient, out, count: length)
     }
-    @inline(__always) func gradient(_ j: Int, count: Int, _ total: SIMD8<Float>) -> SIMD8<Float> {
-      let (values, upstream) = (lanes(y + j, count: count), lanes(g + j, count: count))
-      return logarithm ? upstream - exp8(values) * total : values * (upstream - total)
+  }
+
+  /// A row of at least `V.scalarCount`, as in the forward pass: whole
+  /// registers, then the row's last register, of which only the `fresh`
+  /// lanes count in the sum and are stored. The last lanes are computed
+  /// before anything is written, so `out` may be `g` or `y`.
+  @inlinable @inline(__always)
+  static func softmaxRowGradientFloat<V: FloatLanes>(
+    _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, length: Int, logarithm: Bool
+  ) {
+    @inline(__always) func terms(_ j: Int) -> V {
+      let upstream: V = load(g + j)
+      return logarithm ? upstream : upstream * load(y + j)
     }
-    guard length >= 8 else {
-      let total = SIMD8<Float>(repeating: total(terms(0, count: length)))
-      store(gradient(0, count: length, total), out, count: length)
-      return
+    @inline(__always) func gradient(_ j: Int, _ total: V) -> V {
+      let (values, upstream): (V, V) = (load(y + j), load(g + j))
+      return logarithm ? upstream - exponential(values) * total : values * (upstream - total)
     }
-    // As in the forward pass: whole registers, then the row's last eight
-    // lanes, of which only the `fresh` ones count in the sum and are
-    // stored. The last lanes are computed before anything is written, so
-    // `out` may be `g` or `y`.
-    let (whole, last) = (length / 8 * 8, length - 8)
-    let fresh = freshLanes(length)
-    var sums = SIMD8<Float>()
-    for j in stride(from: 0, to: whole, by: 8) { sums += terms(j, count: 8) }
-    if whole < length { sums += terms(last, count: 8).replacing(with: 0, where: .!fresh) }
-    let total = SIMD8<Float>(repeating: total(sums))
-    let lastGradient = gradient(last, count: 8, total)
-    for j in stride(from: 0, to: whole, by: 8) {
-      store(gradient(j, count: 8, total), out + j, count: 8)
+    let width = V.scalarCount
+    let (whole, last) = (length / width * width, length &- width)
+    let fresh = freshLanes(V.self, length)
+    var sums = V()
+    var j = 0
+    while j < whole {
+      sums += terms(j)
+      j &+= width
     }
-    if whole < length {
-      store(keeping(out + last, lastGradient, where: fresh), out + last, count: 8)
+    if whole < length { sums += terms(last).replacing(with: 0, where: .!fresh) }
+    let total = V(repeating: laneSum(sums))
+    let lastGradient = gradient(last, total)
+    j = 0
+    while j < whole {
+      store(gradient(j, total), out + j)
+      j &+= width
     }
+    if whole < length { store(keeping(out + last, lastGradient, where: fresh), out + last) }
   }
 
   /// One row in any precision, through the C library's `exp` and `log`.

@@ -8,6 +8,37 @@
 /// of the C library's. Double precision keeps the C library, which is exact
 /// to the last bit that the gradient checks rely on.
 
+/// Registers of single-precision lanes whose comparisons stay vector
+/// instructions in code generic over the register's width: the standard
+/// library's generic comparisons come out a lane at a time.
+@usableFromInline
+protocol FloatLanes: SIMD where Scalar == Float {
+  /// `a ≤ b` in each lane (false where either is NaN).
+  static func lanes(_ a: Self, atMost b: Self) -> SIMDMask<MaskStorage>
+  /// `a < b` in each lane (false where either is NaN).
+  static func lanes(_ a: Self, below b: Self) -> SIMDMask<MaskStorage>
+  /// `a ≠ b` in each lane (true where either is NaN).
+  static func lanes(_ a: Self, differentFrom b: Self) -> SIMDMask<MaskStorage>
+}
+
+extension SIMD8: FloatLanes where Scalar == Float {
+  @usableFromInline @inline(__always)
+  static func lanes(_ a: Self, atMost b: Self) -> SIMDMask<MaskStorage> { a .<= b }
+  @usableFromInline @inline(__always)
+  static func lanes(_ a: Self, below b: Self) -> SIMDMask<MaskStorage> { a .< b }
+  @usableFromInline @inline(__always)
+  static func lanes(_ a: Self, differentFrom b: Self) -> SIMDMask<MaskStorage> { a .!= b }
+}
+
+extension SIMD16: FloatLanes where Scalar == Float {
+  @usableFromInline @inline(__always)
+  static func lanes(_ a: Self, atMost b: Self) -> SIMDMask<MaskStorage> { a .<= b }
+  @usableFromInline @inline(__always)
+  static func lanes(_ a: Self, below b: Self) -> SIMDMask<MaskStorage> { a .< b }
+  @usableFromInline @inline(__always)
+  static func lanes(_ a: Self, differentFrom b: Self) -> SIMDMask<MaskStorage> { a .!= b }
+}
+
 extension KernelSet {
   /// `tanh` in single precision: `x·P(x²)/Q(x²)` (degrees 13 over 6, the
   /// coefficients of Eigen's `generic_fast_tanh_float`) on `x` clamped to
@@ -81,21 +112,27 @@ extension KernelSet {
   // (as `@inline(__always)` it stayed a call, with its constants loaded
   // again for every eight elements).
   @usableFromInline @_transparent
-  static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
-    let (upper, lower): (Float, Float) = (88.722_839_355_468_75, -103.972_084)
-    let x = v.replacing(with: 89, where: v .> 89).replacing(with: -104, where: .!(v .>= -104))
+  static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> { exponential(v) }
+
+  /// ``exp8(_:)`` on any number of lanes, each lane's result the same.
+  @usableFromInline @_transparent
+  static func exponential<V: FloatLanes>(_ v: V) -> V {
+    let (upper, lower) = (V(repeating: 88.722_839_355_468_75), V(repeating: -103.972_084))
+    let x = v.replacing(with: 89, where: V.lanes(V(repeating: 89), below: v))
+      .replacing(with: -104, where: .!V.lanes(V(repeating: -104), atMost: v))
     // n = round(x / ln 2), by adding and subtracting 1.5·2²³: the sum's
     // low bits hold n as an integer.
-    let shifter = SIMD8<Float>(repeating: 12_582_912)
+    let shifter = V(repeating: 12_582_912)
     var shifted = shifter
-    multiplyAdd(&shifted, x, SIMD8(repeating: 1.442_695_040_888_963_4))
+    multiplyAdd(&shifted, x, V(repeating: 1.442_695_040_888_963_4))
     let n = shifted - shifter
     let whole =
-      unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(shifter, to: SIMD8<Int32>.self)
+      unsafeBitCast(shifted, to: V.MaskStorage.self)
+      &- unsafeBitCast(shifter, to: V.MaskStorage.self)
     var r = x
-    multiplyAdd(&r, n, SIMD8(repeating: -0.693_359_375))
-    multiplyAdd(&r, n, SIMD8(repeating: 2.121_944_400_546_905_8e-4))
-    var p = SIMD8<Float>(repeating: 1 / 5040)
+    multiplyAdd(&r, n, V(repeating: -0.693_359_375))
+    multiplyAdd(&r, n, V(repeating: 2.121_944_400_546_905_8e-4))
+    var p = V(repeating: 1 / 5040)
     p = polynomialStep(p, r, 1 / 720)
     p = polynomialStep(p, r, 1 / 120)
     p = polynomialStep(p, r, 1 / 24)
@@ -104,22 +141,25 @@ extension KernelSet {
     p = polynomialStep(p, r, 1)
     p = polynomialStep(p, r, 1)
     // 2ⁿ as 2^(n − h) · 2^h with h = n / 2 rounded down, both normal.
-    let half = whole &>> 1
+    let (one, bias, exponentShift) = (
+      V.MaskStorage(repeating: 1), V.MaskStorage(repeating: 127), V.MaskStorage(repeating: 23)
+    )
+    let half = whole &>> one
     let rest = whole &- half
-    let scaleA = unsafeBitCast((half &+ 127) &<< 23, to: SIMD8<Float>.self)
-    let scaleB = unsafeBitCast((rest &+ 127) &<< 23, to: SIMD8<Float>.self)
+    let scaleA = unsafeBitCast((half &+ bias) &<< exponentShift, to: V.self)
+    let scaleB = unsafeBitCast((rest &+ bias) &<< exponentShift, to: V.self)
     let result = p * scaleA * scaleB
     return
       result
-      .replacing(with: Float.infinity, where: v .> upper)
-      .replacing(with: 0, where: v .< lower)
-      .replacing(with: v, where: v .!= v)
+      .replacing(with: Float.infinity, where: V.lanes(upper, below: v))
+      .replacing(with: 0, where: V.lanes(v, below: lower))
+      .replacing(with: v, where: V.lanes(v, differentFrom: v))
   }
 
   /// `acc · x + c`, fused on sets that fuse.
   @inlinable @inline(__always)
-  static func polynomialStep(_ acc: SIMD8<Float>, _ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
-    var result = SIMD8(repeating: c)
+  static func polynomialStep<V: SIMD>(_ acc: V, _ x: V, _ c: Float) -> V where V.Scalar == Float {
+    var result = V(repeating: c)
     multiplyAdd(&result, acc, x)
     return result
   }

@@ -107,8 +107,8 @@ import Testing
 
 /// Along the last axis, softmax and log-softmax run as one fused pass per
 /// row, forward and backward; elsewhere they are composed. The two agree,
-/// rows of any length (a partial register at the end included) and with
-/// −∞ entries.
+/// rows of any length (registers of 8 and of 16 lanes, a partial one at
+/// the end included) and with −∞ entries.
 @Suite struct FusedSoftmaxTests {
   /// `f` along the last axis, and the same along axis 0 of the transpose
   /// (the composed form), with the gradients of a fixed projection.
@@ -127,7 +127,7 @@ import Testing
     )
   }
 
-  @Test(arguments: [1, 2, 7, 8, 9, 16, 50, 67])
+  @Test(arguments: [1, 2, 7, 8, 9, 15, 16, 17, 32, 50, 67])
   func fusedRowsAgreeWithTheComposedForm(length: Int) {
     for logarithm in [false, true] {
       var x = Tensor<Double>.randomNormal([5, length], standardDeviation: 3, seed: UInt64(length))

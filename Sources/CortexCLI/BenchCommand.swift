@@ -250,6 +250,10 @@ struct BenchRow {
         name: "convnetjs_cifar_step_b64", model: ModelName.convnetjsCIFAR10.build(),
         input: [64, 3, 32, 32],
         threads: threads),
+      trainingStep(
+        name: "fashion_cnn_step_b64", model: ModelName.fashionCNN.build(),
+        input: [64, 1, 28, 28], threads: threads,
+        optimizer: { AdamW<Float>(learningRate: 0.002) }),
       attention(name: "attention_fwdbwd", shape: [64, 4, 50, 32], threads: threads),
       trainingStep(
         name: "vit_mnist_step_b128", model: ModelName.vitMNIST.build(), input: [128, 1, 28, 28],

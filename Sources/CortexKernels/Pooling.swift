@@ -175,13 +175,22 @@ extension KernelSet {
           output: UnsafeMutableRawPointer(output + o).assumingMemoryBound(to: Float.self),
           winners: winners + o, count: outputWidth)
       }
+      // Selections rather than branches: which input wins is data, and
+      // mispredicted branches made rows too short for the vector path
+      // (7×7 outputs) cost as much as the rest of the pooling.
       for ow in ow..<outputWidth {
         let first = top + 2 * ow
-        var best = first
-        if input[first + 1] > input[best] { best = first + 1 }
-        if input[first + width] > input[best] { best = first + width }
-        if input[first + width + 1] > input[best] { best = first + width + 1 }
-        output[o + ow] = input[best]
+        var (best, value) = (first, input[first])
+        @inline(__always) func consider(_ candidate: Int) {
+          let next = input[candidate]
+          let wins = next > value
+          best = wins ? candidate : best
+          value = wins ? next : value
+        }
+        consider(first + 1)
+        consider(first + width)
+        consider(first + width + 1)
+        output[o + ow] = value
         winners[o + ow] = Int32(truncatingIfNeeded: best)
       }
     }
@@ -189,8 +198,10 @@ extension KernelSet {
 
   /// ``routeToWinners(_:winners:gradient:inputCount:)`` for windows that
   /// ``WindowGeometry/tiles2x2``: each input's gradient is its window's
-  /// upstream gradient if it is the window's winner, else 0, written once
-  /// (no clearing pass, no scatter).
+  /// upstream gradient if it is the window's winner, else 0: in rows of
+  /// eight outputs or more written once, eight windows at a time; in
+  /// shorter rows (and a row's scalar end) cleared, then written at the
+  /// winners.
   @inlinable
   static func routeToWinners2x2<S: BinaryFloatingPoint>(
     _ upstream: UnsafePointer<S>, winners: UnsafePointer<Int32>,
@@ -207,15 +218,13 @@ extension KernelSet {
           gradient: UnsafeMutableRawPointer(gradient).assumingMemoryBound(to: Float.self),
           count: outputWidth)
       }
-      for ow in ow..<outputWidth {
-        let first = top + 2 * ow
-        let winner = Int(winners[o + ow])
-        let value = upstream[o + ow]
-        gradient[first] = winner == first ? value : 0
-        gradient[first + 1] = winner == first + 1 ? value : 0
-        gradient[first + width] = winner == first + width ? value : 0
-        gradient[first + width + 1] = winner == first + width + 1 ? value : 0
-      }
+      // The rest of the two input rows cleared (vector stores), then each
+      // window's gradient written at its winner.
+      guard ow < outputWidth else { return }
+      let (start, count) = (top + 2 * ow, 2 * (outputWidth - ow))
+      (gradient + start).update(repeating: 0, count: count)
+      (gradient + start + width).update(repeating: 0, count: count)
+      for ow in ow..<outputWidth { gradient[Int(winners[o + ow])] = upstream[o + ow] }
     }
   }
 }

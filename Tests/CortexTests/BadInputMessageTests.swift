@@ -84,7 +84,8 @@ import Testing
         == "Dense expects 10 input features, found 12 (input shape [2, 12])")
     #expect(
       message { try Dense<Float>(inputSize: 10, outputSize: 3).outputShape(for: [2, 2, 5]) }
-        == "Dense expects 10 input features, found 5 (input shape [2, 2, 5]); insert a Flatten to map whole volumes")
+        == "Dense expects 10 input features, found 5 (input shape [2, 2, 5]); insert a Flatten to map whole volumes"
+    )
     #expect(
       message { try maxoutOutputShape(input: [2, 10], pieces: 3) }
         == "10 features cannot be split into units of 3 pieces")

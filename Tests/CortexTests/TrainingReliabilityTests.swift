@@ -146,11 +146,12 @@ import Testing
     #expect(maxout.baseLearningRate == 0.005)
     #expect(!maxout.flipsHorizontally)
     let fashion = TrainingConfiguration(model: .fashionCNN)
-    #expect(fashion.epochs == 12)
+    #expect(fashion.epochs == 10)
+    #expect(fashion.schedule == .warmupCosine)
     #expect(fashion.maximumShift == 0)
     #expect(fashion.flipsHorizontally)
     #expect(fashion.optimizer == .adamw)
-    #expect(fashion.baseLearningRate == 0.001)
+    #expect(fashion.baseLearningRate == 0.002)
   }
 
   /// Every model `cortex train` offers trains one short epoch at its

@@ -22,7 +22,7 @@ import Testing
     #expect(table.count == 3)
     #expect(
       table[2].split(separator: " ") == [
-        "fashion-cnn", "12", "64", "adamw", "0.001", "cosine", "0", "yes",
+        "fashion-cnn", "10", "64", "adamw", "0.002", "warmup-cosine", "0", "yes",
       ])
   }
 

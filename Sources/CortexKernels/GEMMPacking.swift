@@ -122,11 +122,15 @@ extension KernelSet {
       let out = panels + p * width
       for panel in 0..<fullPanels {
         let (target, source) = (out + panel * panelSize, run + panel * width)
-        // An A panel's 6 or 8 rows: a few moves of a constant count, not
-        // a library call.
+        // An A panel's 6 or 8 rows: copies of a constant size, which the
+        // compiler inlines as a few vector moves, not a library call.
         switch width {
-        case 6: for j in 0..<6 { target[j] = source[j] }
-        case 8: for j in 0..<8 { target[j] = source[j] }
+        case 6:
+          UnsafeMutableRawPointer(target).copyMemory(
+            from: source, byteCount: 6 * MemoryLayout<S>.stride)
+        case 8:
+          UnsafeMutableRawPointer(target).copyMemory(
+            from: source, byteCount: 8 * MemoryLayout<S>.stride)
         default:
           UnsafeMutableRawPointer(target).copyMemory(
             from: source, byteCount: width * MemoryLayout<S>.stride)
@@ -156,15 +160,53 @@ extension KernelSet {
       let top = base + first * stride
       let height = min(width, count - first)
       if height < width { out.update(repeating: 0, count: width * depth) }
+      // A panel's 6 or 8 full rows eight steps at a time, transposed in
+      // registers; the rest a scalar at a time.
+      var done = 0
+      if height == width && width == 8 {
+        done = packEightSteps(top, stride, rows: 8, depth: depth, into: out)
+      } else if height == width && width == 6 {
+        done = packEightSteps(top, stride, rows: 6, depth: depth, into: out)
+      }
       for i in 0..<height {
         let row = top + i * stride
-        var target = out + i
-        for p in 0..<depth {
+        var target = out + done * width + i
+        for p in done..<depth {
           target.pointee = row[p]
           target += width
         }
       }
       out += width * depth
+    }
+  }
+
+  /// Packs the first multiple of eight of `depth` steps of `rows` rows
+  /// (a constant at each call: 6 or 8) into a panel of that width: each
+  /// row's eight scalars copied at once into a small buffer, then the
+  /// `8 · rows` scalars of the eight steps written in order, which the
+  /// compiler turns into register shuffles. Returns the steps packed.
+  @inlinable @inline(__always)
+  static func packEightSteps<S: BinaryFloatingPoint>(
+    _ top: UnsafePointer<S>, _ stride: Int, rows: Int, depth: Int,
+    into panel: UnsafeMutablePointer<S>
+  ) -> Int {
+    return withUnsafeTemporaryAllocation(of: S.self, capacity: 64) { buffer in
+      let lanes = buffer.baseAddress!
+      var p = 0
+      while p &+ 8 <= depth {
+        for i in 0..<rows {
+          let (source, copy) = (top + (i &* stride &+ p), lanes + i &* 8)
+          UnsafeMutableRawPointer(copy).copyMemory(
+            from: source, byteCount: 8 &* MemoryLayout<S>.stride)
+        }
+        let target = panel + p &* rows
+        for e in 0..<(8 &* rows) {
+          let (row, step) = (e % rows, e / rows)
+          target[e] = lanes[row &* 8 &+ step]
+        }
+        p &+= 8
+      }
+      return p
     }
   }
 }

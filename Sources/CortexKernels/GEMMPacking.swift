@@ -145,11 +145,13 @@ extension KernelSet {
   }
 
   /// Packs `count` rows of `base` (row stride `stride`), `depth` scalars
-  /// each, so that step `p` of a panel holds scalar `p` of `width` rows. Each
-  /// source row is read in order, one after the other: reading the `width`
-  /// rows side by side would touch `width` addresses a multiple of the row
-  /// stride apart, which for strides of a few kilobytes share a handful of
-  /// cache sets and evict one another.
+  /// each, so that step `p` of a panel holds scalar `p` of `width` rows.
+  /// Full panels of 6 or 8 rows go eight steps at a time, eight scalars
+  /// of each row; other rows are read in order, one after the other:
+  /// reading wide panels' rows a scalar each, side by side, would touch
+  /// `width` addresses a multiple of the row stride apart, which for
+  /// strides of a few kilobytes share a handful of cache sets and evict
+  /// one another.
   @inlinable @inline(__always)
   static func packGathered<S: BinaryFloatingPoint>(
     _ base: UnsafePointer<S>, _ stride: Int, _ count: Int, _ depth: Int, _ width: Int,

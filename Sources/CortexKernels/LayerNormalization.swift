@@ -175,8 +175,11 @@ extension KernelSet {
       j &+= 8
     }
     if j < length {
-      // The missing lanes are the mean, which centres to 0.
-      let centered = lanes(p + j, count: length &- j, fill: mean) - means
+      // The missing lanes zeroed after centring, so that an infinite mean
+      // leaves them 0 rather than NaN.
+      let count = length &- j
+      var centered = lanes(p + j, count: count) - means
+      for lane in count..<8 { centered[lane] = 0 }
       s0 += centered * centered
     }
     return total((s0 + s1) + (s2 + s3))

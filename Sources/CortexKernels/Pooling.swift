@@ -198,9 +198,9 @@ extension KernelSet {
 
   /// ``routeToWinners(_:winners:gradient:inputCount:)`` for windows that
   /// ``WindowGeometry/tiles2x2``: each input's gradient is its window's
-  /// upstream gradient if it is the window's winner, else 0: in rows of
-  /// eight outputs or more written once, eight windows at a time; in
-  /// shorter rows (and a row's scalar end) cleared, then written at the
+  /// upstream gradient if it is the window's winner, else 0: in single
+  /// precision, rows of eight outputs or more are written once, eight
+  /// windows at a time; other rows are cleared, then written at the
   /// winners.
   @inlinable
   static func routeToWinners2x2<S: BinaryFloatingPoint>(

@@ -351,13 +351,18 @@ import Testing
     let file = temporaryFolder()
     defer { try? FileManager.default.removeItem(at: file) }
     let descriptor = open(file.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let status = standardStreamRedirection.withLock { _ in
-      let saved = dup(STDOUT_FILENO)
-      dup2(descriptor, STDOUT_FILENO)
-      let status = runCommandLine(arguments)
-      dup2(saved, STDOUT_FILENO)
-      close(saved)
-      return status
+    // `--threads` sets the process's thread count, which the tests that
+    // change it hold while they run: this run takes its turn among them,
+    // so that the count it prints is its own, and leaves it as it was.
+    let status = withThreadCount(ComputeSettings.threadCount) {
+      standardStreamRedirection.withLock { _ in
+        let saved = dup(STDOUT_FILENO)
+        dup2(descriptor, STDOUT_FILENO)
+        let status = runCommandLine(arguments)
+        dup2(saved, STDOUT_FILENO)
+        close(saved)
+        return status
+      }
     }
     close(descriptor)
     let text = try String(contentsOf: file, encoding: .utf8)

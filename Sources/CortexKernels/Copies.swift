@@ -28,18 +28,43 @@ extension KernelSet {
       return
     }
     let sourceStrides = contiguousStrides(shape)
-    let outShape = permutation.map { shape[$0] }
-    let strides = permutation.map { sourceStrides[$0] }
-    let inner = outShape[rank - 1]
-    let innerStride = strides[rank - 1]
-    var index = [Int](repeating: 0, count: rank)
+    // The output's axes with the source strides they step by; axes of size
+    // 1 dropped, and an axis merged into the one before it where the two
+    // walk the source as one (as the head and feature axes do when heads
+    // are split apart).
+    var (outShape, strides) = ([Int](), [Int]())
+    for axis in permutation where shape[axis] != 1 {
+      let (size, stride) = (shape[axis], sourceStrides[axis])
+      if let last = strides.last, last == stride * size {
+        outShape[outShape.count - 1] *= size
+        strides[strides.count - 1] = stride
+      } else {
+        outShape.append(size)
+        strides.append(stride)
+      }
+    }
+    if outShape.isEmpty {
+      out[0] = source[0]
+      return
+    }
+    if outShape.count <= 4 {
+      let padding = 4 - outShape.count
+      outShape.insert(contentsOf: repeatElement(1, count: padding), at: 0)
+      strides.insert(contentsOf: repeatElement(0, count: padding), at: 0)
+      permuteRuns(source, shape: outShape, strides: strides, out)
+      return
+    }
+    let axes = outShape.count
+    let inner = outShape[axes - 1]
+    let innerStride = strides[axes - 1]
+    var index = [Int](repeating: 0, count: axes)
     var offset = 0
     var written = 0
     while written < count {
       let po = out + written
       for j in 0..<inner { po[j] = source[offset + j * innerStride] }
       written += inner
-      var axis = rank - 2
+      var axis = axes - 2
       while axis >= 0 {
         index[axis] += 1
         offset += strides[axis]
@@ -47,6 +72,31 @@ extension KernelSet {
         offset -= strides[axis] * outShape[axis]
         index[axis] = 0
         axis -= 1
+      }
+    }
+  }
+
+  /// ``permute(_:shape:permutation:_:)`` over four output axes of
+  /// `shape`, stepping the source by `strides`: three loops around runs of
+  /// the last axis, copied as contiguous runs where its stride is 1.
+  @inlinable
+  static func permuteRuns<S>(
+    _ source: UnsafePointer<S>, shape: [Int], strides: [Int], _ out: UnsafeMutablePointer<S>
+  ) {
+    let (n0, n1, n2, inner) = (shape[0], shape[1], shape[2], shape[3])
+    let (s0, s1, s2, innerStride) = (strides[0], strides[1], strides[2], strides[3])
+    var target = out
+    for i0 in 0..<n0 {
+      for i1 in 0..<n1 {
+        for i2 in 0..<n2 {
+          let run = source + (i0 &* s0 &+ i1 &* s1 &+ i2 &* s2)
+          if innerStride == 1 {
+            for j in 0..<inner { target[j] = run[j] }
+          } else {
+            for j in 0..<inner { target[j] = run[j &* innerStride] }
+          }
+          target += inner
+        }
       }
     }
   }

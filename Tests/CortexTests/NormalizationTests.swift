@@ -33,6 +33,35 @@ import Testing
     #expect(variance.isAlmostEqual(to: .ones([channels]), absoluteTolerance: 1e-5))
   }
 
+  /// Each channel's sums run over its planes in order, eight lanes at a
+  /// time added in a fixed order, the channels shared out among threads:
+  /// one thread and two, and every set that fuses multiply-adds, give the
+  /// same bits, forward and backward (planes of 81, a partial register at
+  /// each end).
+  @Test func thePassesDoNotDependOnTheThreadCountOrTheSet() throws {
+    let x = Tensor<Float>.randomNormal([8, 24, 9, 9], mean: 1, standardDeviation: 3, seed: 4)
+    let scale = Tensor<Float>.randomUniform([24], lower: 0.5, upper: 2, seed: 5)
+    let offset = Tensor<Float>.randomNormal([24], seed: 6)
+    let upstream = Tensor<Float>.randomUniform(x.shape, lower: -1, upper: 1, seed: 7)
+    func run() -> [[Float]] {
+      let (y, pullback) = valueWithPullback(at: [x, scale, offset]) { inputs in
+        var statistics = BatchNormStatistics<Float>(channels: 24)
+        return batchNorm(
+          inputs[0], scale: inputs[1], offset: inputs[2], statistics: &statistics,
+          training: true)
+      }
+      return [y.scalars] + pullback(upstream).map(\.scalars)
+    }
+    let reference = withThreadCount(1) { run() }
+    #expect(withThreadCount(2) { run() } == reference)
+    let saved = ComputeSettings.instructionSet
+    defer { try? ComputeSettings.setInstructionSet(saved) }
+    for set in InstructionSet.supported.filter(\.fusesMultiplyAdd) {
+      try ComputeSettings.setInstructionSet(set)
+      #expect(withThreadCount(1) { run() } == reference, "\(set)")
+    }
+  }
+
   @Test func runningStatisticsOfFeatures() {
     // Channel 0 holds 1, 2, 3, 4: mean 2.5, biased variance 1.25, unbiased 5/3.
     // Channel 1 holds 10, 20, 30, 60: mean 30, biased variance 350, unbiased 1400/3.

@@ -202,7 +202,7 @@ extension KernelSet {
     let values = lanes(x, count: length, fill: -.infinity)
     var largest = values[0]
     for lane in 1..<8 where !(values[lane] <= largest) { largest = values[lane] }
-    let e = exp8(values - SIMD8(repeating: largest))
+    let e = exponential(values - SIMD8(repeating: largest))
     let total = total(e)
     let result =
       logarithm
@@ -226,7 +226,7 @@ extension KernelSet {
       let (values, upstream) = (lanes(y, count: length), lanes(g, count: length))
       let total = SIMD8<Float>(repeating: total(logarithm ? upstream : upstream * values))
       let gradient =
-        logarithm ? upstream - exp8(values) * total : values * (upstream - total)
+        logarithm ? upstream - exponential(values) * total : values * (upstream - total)
       store(gradient, out, count: length)
     }
   }

@@ -105,16 +105,13 @@ extension KernelSet {
   /// product and may differ in the last bit.
   @inlinable
   static func expFloat(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
-    mapLanes(x, out, count: count, exp8)
+    mapLanes(x, out, count: count, exponential)
   }
 
-  // Transparent, so that it is inlined into the row loops of softmax
-  // (as `@inline(__always)` it stayed a call, with its constants loaded
-  // again for every eight elements).
-  @usableFromInline @_transparent
-  static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> { exponential(v) }
-
-  /// ``exp8(_:)`` on any number of lanes, each lane's result the same.
+  /// The `exp` of ``expFloat(_:_:count:)`` on a register of any number of
+  /// lanes, each lane's result the same. Transparent, so that it is
+  /// inlined into the row loops of softmax (as `@inline(__always)` it
+  /// stayed a call, with its constants loaded again for every register).
   @usableFromInline @_transparent
   static func exponential<V: FloatLanes>(_ v: V) -> V {
     let (upper, lower) = (V(repeating: 88.722_839_355_468_75), V(repeating: -103.972_084))

@@ -17,6 +17,13 @@ extension KernelSet {
     logarithm: Bool
   ) {
     forEachChunk(of: rows, costPerItem: 8 * length) { _, range in
+      if S.self == Float.self && length >= 16 {
+        softmaxRowsFloat(
+          SIMD16<Float>.self, UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+          UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), rows: range,
+          length: length, logarithm: logarithm)
+        return
+      }
       for row in range {
         let (source, target) = (x + row * length, out + row * length)
         if S.self == Float.self {
@@ -41,6 +48,14 @@ extension KernelSet {
     length: Int, logarithm: Bool
   ) {
     forEachChunk(of: rows, costPerItem: 4 * length) { _, range in
+      if S.self == Float.self && length >= 16 {
+        softmaxRowsGradientFloat(
+          SIMD16<Float>.self, UnsafeRawPointer(y).assumingMemoryBound(to: Float.self),
+          UnsafeRawPointer(g).assumingMemoryBound(to: Float.self),
+          UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), rows: range,
+          length: length, logarithm: logarithm)
+        return
+      }
       for row in range {
         let offset = row * length
         if S.self == Float.self {
@@ -81,9 +96,58 @@ extension KernelSet {
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
     logarithm: Bool
   ) {
+    let largest = rowMaximum(V.self, x, length: length)
+    let total = rowExponentials(
+      V.self, x, out, length: length, largest: largest, storing: !logarithm)
+    finishRow(V.self, x, out, length: length, largest: largest, total: total, logarithm: logarithm)
+  }
+
+  /// Rows `range` of `x`, each of at least `V.scalarCount`, in groups of
+  /// four taken a step at a time: the four maxima, then the four rows'
+  /// exponentials, then their scaling. Each row's steps are those of
+  /// ``softmaxRowFloat(_:_:_:length:logarithm:)``; grouping them lets one
+  /// row's reduction overlap the next row's work.
+  @inlinable @inline(__always)
+  static func softmaxRowsFloat<V: FloatLanes>(
+    _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+    rows range: Range<Int>,
+    length: Int, logarithm: Bool
+  ) {
+    var row = range.lowerBound
+    while row + 4 <= range.upperBound {
+      let (x0, x1, x2, x3) = (
+        x + row * length, x + (row + 1) * length, x + (row + 2) * length, x + (row + 3) * length
+      )
+      let (o0, o1, o2, o3) = (
+        out + row * length, out + (row + 1) * length, out + (row + 2) * length,
+        out + (row + 3) * length
+      )
+      let m0 = rowMaximum(V.self, x0, length: length)
+      let m1 = rowMaximum(V.self, x1, length: length)
+      let m2 = rowMaximum(V.self, x2, length: length)
+      let m3 = rowMaximum(V.self, x3, length: length)
+      let s0 = rowExponentials(V.self, x0, o0, length: length, largest: m0, storing: !logarithm)
+      let s1 = rowExponentials(V.self, x1, o1, length: length, largest: m1, storing: !logarithm)
+      let s2 = rowExponentials(V.self, x2, o2, length: length, largest: m2, storing: !logarithm)
+      let s3 = rowExponentials(V.self, x3, o3, length: length, largest: m3, storing: !logarithm)
+      finishRow(V.self, x0, o0, length: length, largest: m0, total: s0, logarithm: logarithm)
+      finishRow(V.self, x1, o1, length: length, largest: m1, total: s1, logarithm: logarithm)
+      finishRow(V.self, x2, o2, length: length, largest: m2, total: s2, logarithm: logarithm)
+      finishRow(V.self, x3, o3, length: length, largest: m3, total: s3, logarithm: logarithm)
+      row += 4
+    }
+    for row in row..<range.upperBound {
+      softmaxRowFloat(
+        V.self, x + row * length, out + row * length, length: length, logarithm: logarithm)
+    }
+  }
+
+  /// The largest of a row's values.
+  @inlinable @inline(__always)
+  static func rowMaximum<V: FloatLanes>(_: V.Type, _ x: UnsafePointer<Float>, length: Int) -> Float
+  {
     let width = V.scalarCount
-    let (whole, last) = (length / width * width, length &- width)
-    let fresh = freshLanes(V.self, length)
+    let whole = length / width * width
     var maxima = V(repeating: -.infinity)
     var j = 0
     while j < whole {
@@ -91,27 +155,55 @@ extension KernelSet {
       maxima = maxima.replacing(with: v, where: .!V.lanes(v, atMost: maxima))
       j &+= width
     }
-    let lastValues: V = load(x + last)
+    let lastValues: V = load(x + (length &- width))
     maxima = maxima.replacing(with: lastValues, where: .!V.lanes(lastValues, atMost: maxima))
-    let largest = laneMaximum(maxima)
+    return laneMaximum(maxima)
+  }
+
+  /// `Σ e^(xⱼ − largest)` over a row, each exponential stored in `out`
+  /// when `storing`.
+  @inlinable @inline(__always)
+  static func rowExponentials<V: FloatLanes>(
+    _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
+    largest: Float, storing: Bool
+  ) -> Float {
+    let width = V.scalarCount
+    let (whole, last) = (length / width * width, length &- width)
+    let fresh = freshLanes(V.self, length)
     let m = V(repeating: largest)
+    let lastValues: V = load(x + last)
     var sums = V()
-    j = 0
+    var j = 0
     while j < whole {
       let e = exponential(load(x + j) - m)
-      if !logarithm { store(e, out + j) }
+      if storing { store(e, out + j) }
       sums += e
       j &+= width
     }
     if whole < length {
       let e = exponential(lastValues - m)
-      if !logarithm { store(keeping(out + last, e, where: fresh), out + last) }
+      if storing { store(keeping(out + last, e, where: fresh), out + last) }
       sums += e.replacing(with: 0, where: .!fresh)
     }
-    let total = laneSum(sums)
+    return laneSum(sums)
+  }
+
+  /// The row's last step: the stored exponentials divided by their
+  /// `total`, or `x − (largest + ln total)` for the log-softmax. (The
+  /// last register's values are read before anything of it is written, so
+  /// `out` may be `x`.)
+  @inlinable @inline(__always)
+  static func finishRow<V: FloatLanes>(
+    _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
+    largest: Float, total: Float, logarithm: Bool
+  ) {
+    let width = V.scalarCount
+    let (whole, last) = (length / width * width, length &- width)
+    let fresh = freshLanes(V.self, length)
+    var j = 0
     if logarithm {
+      let lastValues: V = load(x + last)
       let shift = V(repeating: largest + Float.log(total))
-      j = 0
       while j < whole {
         store(load(x + j) - shift, out + j)
         j &+= width
@@ -119,7 +211,6 @@ extension KernelSet {
       if whole < length { store(keeping(out + last, lastValues - shift, where: fresh), out + last) }
     } else {
       let divisor = V(repeating: total)
-      j = 0
       while j < whole {
         store(load(UnsafePointer(out + j)) / divisor, out + j)
         j &+= width
@@ -233,39 +324,96 @@ extension KernelSet {
 
   /// A row of at least `V.scalarCount`, as in the forward pass: whole
   /// registers, then the row's last register, of which only the `fresh`
-  /// lanes count in the sum and are stored. The last lanes are computed
-  /// before anything is written, so `out` may be `g` or `y`.
+  /// lanes count in the sum and are stored.
   @inlinable @inline(__always)
   static func softmaxRowGradientFloat<V: FloatLanes>(
     _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
     _ out: UnsafeMutablePointer<Float>, length: Int, logarithm: Bool
   ) {
+    let total = rowGradientTotal(V.self, y, g, length: length, logarithm: logarithm)
+    finishRowGradient(V.self, y, g, out, length: length, total: total, logarithm: logarithm)
+  }
+
+  /// Rows `range` of the gradient in groups of four, the four totals
+  /// before the four rows' gradients, as ``softmaxRowsFloat`` groups the
+  /// forward pass.
+  @inlinable @inline(__always)
+  static func softmaxRowsGradientFloat<V: FloatLanes>(
+    _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, rows range: Range<Int>, length: Int, logarithm: Bool
+  ) {
+    var row = range.lowerBound
+    while row + 4 <= range.upperBound {
+      let (a, b, c, d) = (row * length, (row + 1) * length, (row + 2) * length, (row + 3) * length)
+      let ta = rowGradientTotal(V.self, y + a, g + a, length: length, logarithm: logarithm)
+      let tb = rowGradientTotal(V.self, y + b, g + b, length: length, logarithm: logarithm)
+      let tc = rowGradientTotal(V.self, y + c, g + c, length: length, logarithm: logarithm)
+      let td = rowGradientTotal(V.self, y + d, g + d, length: length, logarithm: logarithm)
+      finishRowGradient(
+        V.self, y + a, g + a, out + a, length: length, total: ta, logarithm: logarithm)
+      finishRowGradient(
+        V.self, y + b, g + b, out + b, length: length, total: tb, logarithm: logarithm)
+      finishRowGradient(
+        V.self, y + c, g + c, out + c, length: length, total: tc, logarithm: logarithm)
+      finishRowGradient(
+        V.self, y + d, g + d, out + d, length: length, total: td, logarithm: logarithm)
+      row += 4
+    }
+    for row in row..<range.upperBound {
+      let offset = row * length
+      softmaxRowGradientFloat(
+        V.self, y + offset, g + offset, out + offset, length: length, logarithm: logarithm)
+    }
+  }
+
+  /// `Σₖ gₖyₖ` over a row for the softmax, `Σₖ gₖ` for the log-softmax.
+  @inlinable @inline(__always)
+  static func rowGradientTotal<V: FloatLanes>(
+    _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, length: Int,
+    logarithm: Bool
+  ) -> Float {
     @inline(__always) func terms(_ j: Int) -> V {
       let upstream: V = load(g + j)
       return logarithm ? upstream : upstream * load(y + j)
     }
-    @inline(__always) func gradient(_ j: Int, _ total: V) -> V {
-      let (values, upstream): (V, V) = (load(y + j), load(g + j))
-      return logarithm ? upstream - exponential(values) * total : values * (upstream - total)
-    }
     let width = V.scalarCount
     let (whole, last) = (length / width * width, length &- width)
-    let fresh = freshLanes(V.self, length)
     var sums = V()
     var j = 0
     while j < whole {
       sums += terms(j)
       j &+= width
     }
-    if whole < length { sums += terms(last).replacing(with: 0, where: .!fresh) }
-    let total = V(repeating: laneSum(sums))
-    let lastGradient = gradient(last, total)
-    j = 0
+    if whole < length {
+      sums += terms(last).replacing(with: 0, where: .!freshLanes(V.self, length))
+    }
+    return laneSum(sums)
+  }
+
+  /// A row's gradient given its ``rowGradientTotal``. The last register
+  /// is computed before anything is written, so `out` may be `g` or `y`.
+  @inlinable @inline(__always)
+  static func finishRowGradient<V: FloatLanes>(
+    _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, length: Int, total: Float, logarithm: Bool
+  ) {
+    let broadcastTotal = V(repeating: total)
+    @inline(__always) func gradient(_ j: Int) -> V {
+      let (values, upstream): (V, V) = (load(y + j), load(g + j))
+      return logarithm
+        ? upstream - exponential(values) * broadcastTotal : values * (upstream - broadcastTotal)
+    }
+    let width = V.scalarCount
+    let (whole, last) = (length / width * width, length &- width)
+    let lastGradient = gradient(last)
+    var j = 0
     while j < whole {
-      store(gradient(j, total), out + j)
+      store(gradient(j), out + j)
       j &+= width
     }
-    if whole < length { store(keeping(out + last, lastGradient, where: fresh), out + last) }
+    if whole < length {
+      store(keeping(out + last, lastGradient, where: freshLanes(V.self, length)), out + last)
+    }
   }
 
   /// One row in any precision, through the C library's `exp` and `log`.

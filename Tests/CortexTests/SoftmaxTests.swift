@@ -148,6 +148,28 @@ import Testing
     }
   }
 
+  /// Rows run four at a time, a step of each row after the same step of
+  /// the others; each row comes out as it does alone.
+  @Test(arguments: [17, 50, 64])
+  func aRowIsTheSameBitsInAGroupAsAlone(length: Int) {
+    let x = Tensor<Float>.randomNormal([7, length], standardDeviation: 3, seed: 9)
+    let upstream = Tensor<Float>.randomNormal([7, length], seed: 10)
+    for logarithm in [false, true] {
+      let f: (Tensor<Float>) -> Tensor<Float> = { logarithm ? logSoftmax($0) : softmax($0) }
+      let (y, pullback) = valueWithPullback(at: x, of: f)
+      let gradient = pullback(upstream)
+      for row in 0..<7 {
+        let rows = row..<(row + 1)
+        let (alone, alonePullback) = valueWithPullback(at: x[alongAxis: 0, rows], of: f)
+        #expect(alone.scalars == y[alongAxis: 0, rows].scalars, "row \(row), \(logarithm)")
+        #expect(
+          alonePullback(upstream[alongAxis: 0, rows]).scalars
+            == gradient[alongAxis: 0, rows].scalars,
+          "gradient of row \(row), \(logarithm)")
+      }
+    }
+  }
+
   @Test func theFusedPassesAreTheSameBitsOnEveryFusedSet() throws {
     let x = Tensor<Float>.randomNormal([33, 50], standardDeviation: 3, seed: 7)
     let upstream = Tensor<Float>.randomNormal([33, 50], seed: 8)

@@ -77,19 +77,22 @@ extension KernelSet {
   }
 
   /// ``permute(_:shape:permutation:_:)`` over four output axes of
-  /// `shape`, stepping the source by `strides`: three loops around runs of
-  /// the last axis, copied as contiguous runs where its stride is 1.
+  /// `shape`, stepping the source by `strides`: loops around runs of the
+  /// last axis, copied as contiguous runs where its stride is 1. The
+  /// output's blocks along its first two axes are shared out among the
+  /// pool's threads.
   @inlinable
   static func permuteRuns<S>(
     _ source: UnsafePointer<S>, shape: [Int], strides: [Int], _ out: UnsafeMutablePointer<S>
   ) {
     let (n0, n1, n2, inner) = (shape[0], shape[1], shape[2], shape[3])
     let (s0, s1, s2, innerStride) = (strides[0], strides[1], strides[2], strides[3])
-    var target = out
-    for i0 in 0..<n0 {
-      for i1 in 0..<n1 {
+    forEachChunk(of: n0 * n1, costPerItem: n2 * inner) { _, blocks in
+      var target = out + blocks.lowerBound * n2 * inner
+      for block in blocks {
+        let start = source + ((block / n1) &* s0 &+ (block % n1) &* s1)
         for i2 in 0..<n2 {
-          let run = source + (i0 &* s0 &+ i1 &* s1 &+ i2 &* s2)
+          let run = start + i2 &* s2
           if innerStride == 1 {
             for j in 0..<inner { target[j] = run[j] }
           } else {

@@ -242,14 +242,14 @@ extension KernelSet {
   ///
   /// Operands of the result's shape are split in contiguous chunks across
   /// the pool's threads when there are enough elements to pay for it; a
-  /// broadcast runs on the calling thread.
+  /// broadcast is split along the result's first axis.
   @inlinable
   static func binary<S: KernelScalar>(
     _ f: BinaryFunction<S>, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
     shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int]
   ) {
     guard shapeA == result && shapeB == result else {
-      binaryChunk(f, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+      binaryBroadcast(f, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
       return
     }
     forEachChunk(of: result.reduce(1, *), costPerItem: f.costPerElement) { _, range in
@@ -257,6 +257,39 @@ extension KernelSet {
       binaryChunk(
         f, a + range.lowerBound, shapeA: shape, b + range.lowerBound, shapeB: shape,
         out + range.lowerBound, result: shape)
+    }
+  }
+
+  /// ``binary(_:_:shapeA:_:shapeB:_:result:)`` with broadcasting: blocks
+  /// of the result's first axis shared out among the pool's threads, each
+  /// operand either advancing with the block (where it has that axis) or
+  /// read whole by every block (where it is broadcast along it).
+  @inlinable
+  static func binaryBroadcast<S: KernelScalar>(
+    _ f: BinaryFunction<S>, _ a: UnsafePointer<S>, shapeA: [Int], _ b: UnsafePointer<S>,
+    shapeB: [Int], _ out: UnsafeMutablePointer<S>, result: [Int]
+  ) {
+    let count = result.reduce(1, *)
+    guard result.count >= 2, count > 0 else {
+      binaryChunk(f, a, shapeA: shapeA, b, shapeB: shapeB, out, result: result)
+      return
+    }
+    let rank = result.count
+    let paddedA = [Int](repeating: 1, count: rank - shapeA.count) + shapeA
+    let paddedB = [Int](repeating: 1, count: rank - shapeB.count) + shapeB
+    let rows = result[0]
+    let rowSize = count / rows
+    /// An operand's shape and start for the result's rows `range`.
+    func block(_ padded: [Int], _ range: Range<Int>) -> (shape: [Int], offset: Int) {
+      padded[0] == 1
+        ? (padded, 0)
+        : ([range.count] + padded.dropFirst(), range.lowerBound * padded.dropFirst().reduce(1, *))
+    }
+    forEachChunk(of: rows, costPerItem: f.costPerElement * rowSize) { _, range in
+      let (blockA, blockB) = (block(paddedA, range), block(paddedB, range))
+      binaryChunk(
+        f, a + blockA.offset, shapeA: blockA.shape, b + blockB.offset, shapeB: blockB.shape,
+        out + range.lowerBound * rowSize, result: [range.count] + result.dropFirst())
     }
   }
 

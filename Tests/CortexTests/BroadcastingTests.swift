@@ -70,6 +70,25 @@ func referenceBroadcast(
     #expect(b - a == referenceBroadcast(b, a, -))
   }
 
+  /// Broadcasts costly enough to be split along the result's first axis
+  /// across threads (`pow` counts as 32 multiply-adds an element), each
+  /// operand either advancing with the split or read whole, give the
+  /// reference's values on one thread and on two.
+  @Test func largeBroadcastsSplitAcrossThreadsMatchTheReference() {
+    let cases: [([Int], [Int])] = [
+      ([48, 9, 7], [9, 1]), ([48, 9, 7], [48, 1, 7]), ([1, 9, 7], [48, 1, 1]), ([48, 9, 7], [7]),
+      ([2100, 3], [1, 3]),
+    ]
+    for (index, (shapeA, shapeB)) in cases.enumerated() {
+      let a = random(shapeA, in: 0.5..<2, seed: UInt64(10 + index))
+      let b = random(shapeB, seed: UInt64(20 + index))
+      let expected = referenceBroadcast(a, b) { Foundation.pow($0, $1) }
+      for threads in [1, 2] {
+        #expect(withThreadCount(threads) { pow(a, b) } == expected, "\(shapeA), \(shapeB)")
+      }
+    }
+  }
+
   @Test func scalarsBroadcastEverywhere() {
     let t = Tensor<Double>(shape: [2, 2], scalars: [1, 2, 4, 8])
     #expect((t + 1).scalars == [2, 3, 5, 9])

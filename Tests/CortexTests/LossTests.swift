@@ -81,6 +81,36 @@ private func referenceCrossEntropy(_ row: [Double], label: Int) -> Double {
     #expect(report.passed, "\(report)")
   }
 
+  /// Rows of 8 classes or more run in vector registers, across threads:
+  /// the loss and its gradient agree with the same computation in
+  /// `Double`, and their bits depend on neither the thread count nor the
+  /// instruction set (among those that fuse multiply-adds).
+  @Test(arguments: [10, 50])
+  func floatRowsAgreeWithDoubleAndKeepTheirBits(classes: Int) throws {
+    let logits = Tensor<Float>.randomNormal([1000, classes], standardDeviation: 4, seed: 6)
+    let labels = randomLabels(1000, classes: classes, seed: 7)
+    func run() -> [[Float]] {
+      let (loss, pullback) = valueWithPullback(at: logits) {
+        softmaxCrossEntropy(logits: $0, labels: labels, reduction: .sum)
+      }
+      return [loss.scalars, pullback(Tensor(1)).scalars]
+    }
+    let reference = withThreadCount(1) { run() }
+    let (wideLoss, widePullback) = valueWithPullback(at: logits.converted(to: Double.self)) {
+      softmaxCrossEntropy(logits: $0, labels: labels, reduction: .sum)
+    }
+    #expect(Swift.abs(Double(reference[0][0]) - wideLoss.scalar) <= 1e-5 * wideLoss.scalar)
+    let wideGradient = widePullback(Tensor(1)).scalars
+    #expect(zip(reference[1], wideGradient).allSatisfy { Swift.abs(Double($0) - $1) <= 1e-6 })
+    #expect(withThreadCount(2) { run() } == reference)
+    let saved = ComputeSettings.instructionSet
+    defer { try? ComputeSettings.setInstructionSet(saved) }
+    for set in InstructionSet.supported.filter(\.fusesMultiplyAdd) {
+      try ComputeSettings.setInstructionSet(set)
+      #expect(withThreadCount(2) { run() } == reference, "\(set)")
+    }
+  }
+
   @Test func labelOutOfRangeTrapsNamingTheLabelAndClassCount() async {
     let result = await #expect(
       processExitsWith: .failure, observing: [\.standardErrorContent]

@@ -31,6 +31,29 @@ import Testing
     #expect(x.permuted([0, 1, 2]) == x)
   }
 
+  /// A permute large enough to be shared out among threads (as the heads
+  /// of a batch are split apart) moves every element where one thread
+  /// does, and where the definition says.
+  @Test func aLargePermuteIsTheSameOnOneThreadAndTwo() {
+    let shape = [32, 48, 4, 12]
+    let x = Tensor<Double>.arange(to: Double(shape.reduce(1, *))).reshaped(to: shape)
+    for permutation in [[0, 2, 1, 3], [2, 0, 3, 1], [1, 0, 2, 3]] {
+      let one = withThreadCount(1) { x.permuted(permutation) }
+      #expect(withThreadCount(2) { x.permuted(permutation) } == one, "\(permutation)")
+      let permutedShape = permutation.map { shape[$0] }
+      var index = [0, 0, 0, 0]
+      for flat in stride(from: 0, to: one.scalarCount, by: 97) {
+        var rest = flat
+        for axis in stride(from: 3, through: 0, by: -1) {
+          index[permutation[axis]] = rest % permutedShape[axis]
+          rest /= permutedShape[axis]
+        }
+        let source = ((index[0] * shape[1] + index[1]) * shape[2] + index[2]) * shape[3] + index[3]
+        #expect(one.scalars[flat] == Double(source), "\(permutation) at \(flat)")
+      }
+    }
+  }
+
   @Test func reshapeInfersMinusOne() {
     let x = Tensor<Double>.arange(to: 12)
     #expect(x.reshaped(to: [3, -1]).shape == [3, 4])

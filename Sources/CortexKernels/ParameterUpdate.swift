@@ -36,8 +36,24 @@ extension ParameterUpdate: Sendable where Scalar: Sendable {}
 extension KernelSet {
   /// One step of `update` over `count` elements, in place: `p` the
   /// parameter, `g` its gradient, `s` the rule's state buffers in order.
+  /// Each element is updated on its own, so contiguous chunks are shared
+  /// out among the pool's threads.
   @inlinable
   static func update<S: KernelScalar>(
+    _ update: ParameterUpdate<S>, parameter p: UnsafeMutablePointer<S>,
+    gradient g: UnsafePointer<S>, state s: [UnsafeMutablePointer<S>], count: Int
+  ) {
+    forEachChunk(of: count, costPerItem: 16) { _, range in
+      let start = range.lowerBound
+      updateChunk(
+        update, parameter: p + start, gradient: g + start, state: s.map { $0 + start },
+        count: range.count)
+    }
+  }
+
+  /// ``update(_:parameter:gradient:state:count:)`` on the calling thread.
+  @inlinable
+  static func updateChunk<S: KernelScalar>(
     _ update: ParameterUpdate<S>, parameter p: UnsafeMutablePointer<S>,
     gradient g: UnsafePointer<S>, state s: [UnsafeMutablePointer<S>], count: Int
   ) {

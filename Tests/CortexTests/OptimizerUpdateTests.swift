@@ -91,16 +91,17 @@ import Testing
     }
   }
 
-  /// Five steps on two parameters (the second frozen at the second step),
-  /// with fresh random gradients at each step.
+  /// Five steps on three parameters (the second frozen at the second step;
+  /// the third large enough for its update to be shared out among
+  /// threads), with fresh random gradients at each step.
   func runMatchesTheReference<S: TensorScalar>(_ configuration: Configuration, _: S.Type) {
-    let shapes = [[3, 5], [7]]
+    let shapes = [[3, 5], [7], [70, 80]]
     let parameters = shapes.enumerated().map { index, shape in
       Parameter(Tensor<S>.randomUniform(shape, lower: -1, upper: 1, seed: UInt64(index)))
     }
     var expected = parameters.map(\.value.scalars)
     var expectedState = expected.map { _ in [[S]]() }
-    var updates = [0, 0]
+    var updates = [0, 0, 0]
     let optimizer = configuration.optimizer(S.self)
     for step in 0..<5 {
       parameters[1].isTrainable = step != 1
@@ -123,7 +124,7 @@ import Testing
         #expect(optimizer.state[i].map(\.scalars) == expectedState[i], "state \(i), step \(step)")
       }
     }
-    #expect(optimizer.updateCounts == [5, 4])
+    #expect(optimizer.updateCounts == [5, 4, 5])
   }
 
   @Test(arguments: Configuration.allCases)

@@ -50,6 +50,25 @@ func referenceReduce(
     #expect(Tensor<Double>.zeros([0, 2]).sum(alongAxes: 0) == Tensor([0, 0]))
   }
 
+  /// Sums large enough to be shared out among threads (by outer index or
+  /// by blocks of columns) add each output's inputs in the same order on
+  /// one thread and on two, and match the reference.
+  @Test func largeSumsAreTheSameBitsOnOneThreadAndTwo() {
+    let cases: [([Int], Int)] = [
+      ([3000, 40], 0), ([300, 400], 1), ([2, 500, 70], 1), ([7, 9000], 1),
+    ]
+    for (index, (shape, axis)) in cases.enumerated() {
+      let x = Tensor<Float>.randomNormal(shape, seed: UInt64(30 + index))
+      let one = withThreadCount(1) { x.sum(alongAxes: axis) }
+      #expect(withThreadCount(2) { x.sum(alongAxes: axis) } == one, "\(shape) along \(axis)")
+      let wide = x.converted(to: Double.self)
+      let reference = referenceReduce(wide, axes: [axis], initial: 0, +).scalars
+      #expect(
+        zip(one.scalars, reference).allSatisfy { Swift.abs(Double($0) - $1) < 1e-3 },
+        "\(shape) along \(axis)")
+    }
+  }
+
   @Test func sumOfACubeMatchesTheReference() {
     for axes in [[0], [1], [2], [0, 2], [1, 2], [0, 1, 2]] {
       let kept = cube.sum(alongAxes: axes, keepDims: true)

@@ -90,16 +90,18 @@ extension KernelSet {
 
   /// A row of at least `V.scalarCount`: whole registers, then the row's
   /// last register, of which the `fresh` lanes are the ones the whole
-  /// registers did not cover. (`out` may be `x`.)
-  @inlinable @inline(__always)
+  /// registers did not cover. (`out` may be `x`.) Returns the row's
+  /// maximum and the sum of its shifted exponentials.
+  @inlinable @inline(__always) @discardableResult
   static func softmaxRowFloat<V: FloatLanes>(
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
     logarithm: Bool
-  ) {
+  ) -> (largest: Float, total: Float) {
     let largest = rowMaximum(V.self, x, length: length)
     let total = rowExponentials(
       V.self, x, out, length: length, largest: largest, storing: !logarithm)
     finishRow(V.self, x, out, length: length, largest: largest, total: total, logarithm: logarithm)
+    return (largest, total)
   }
 
   /// Rows `range` of `x`, each of at least `V.scalarCount`, in groups of

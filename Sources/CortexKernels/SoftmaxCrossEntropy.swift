@@ -59,13 +59,9 @@ extension KernelSet {
     defer { losses.deallocate() }
     forEachChunk(of: labels.count, costPerItem: 8 * classes) { _, range in
       for example in range {
-        let (row, probability) = (logits + example * classes, probabilities + example * classes)
-        let largest = rowMaximum(V.self, row, length: classes)
-        let sum = rowExponentials(
-          V.self, row, probability, length: classes, largest: largest, storing: true)
-        finishRow(
-          V.self, row, probability, length: classes, largest: largest, total: sum,
-          logarithm: false)
+        let row = logits + example * classes
+        let (largest, sum) = softmaxRowFloat(
+          V.self, row, probabilities + example * classes, length: classes, logarithm: false)
         losses[example] = largest + Float.log(sum) - row[labels[example]]
       }
     }

@@ -169,25 +169,49 @@ extension KernelSet {
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
     largest: Float, storing: Bool
   ) -> Float {
-    let width = V.scalarCount
-    let (whole, last) = (length / width * width, length &- width)
-    let fresh = freshLanes(V.self, length)
-    let m = V(repeating: largest)
-    let lastValues: V = load(x + last)
-    var sums = V()
-    var j = 0
-    while j < whole {
-      let e = exponential(load(x + j) - m)
-      if storing { store(e, out + j) }
-      sums += e
-      j &+= width
+    let rest = length % V.scalarCount
+    let whole = length &- rest
+    // The last register's values are read before the whole registers are
+    // written, so `out` may be `x`.
+    if endsInHighHalf(V.self, rest) {
+      let lastValues: SIMD8<Float> = load(x + (length - 8))
+      var sums = unsafeBitCast(
+        wholeExponentials(V.self, x, out, whole: whole, largest, storing), to: SIMD16<Float>.self)
+      let e = exponentialOfNonpositive(lastValues - SIMD8(repeating: largest))
+      let fresh = lastLanes(SIMD8<Float>.self, rest)
+      if storing { store(keeping(out + (length - 8), e, where: fresh), out + (length - 8)) }
+      sums.highHalf += e.replacing(with: 0, where: .!fresh)
+      return laneSum(sums)
     }
-    if whole < length {
-      let e = exponential(lastValues - m)
-      if storing { store(keeping(out + last, e, where: fresh), out + last) }
+    let lastValues: V = load(x + (length - V.scalarCount))
+    var sums = wholeExponentials(V.self, x, out, whole: whole, largest, storing)
+    if rest > 0 {
+      let e = exponentialOfNonpositive(lastValues - V(repeating: largest))
+      let fresh = lastLanes(V.self, rest)
+      let last = out + (length - V.scalarCount)
+      if storing { store(keeping(last, e, where: fresh), last) }
       sums += e.replacing(with: 0, where: .!fresh)
     }
     return laneSum(sums)
+  }
+
+  /// The lane sums of `e^(xⱼ − largest)` over the whole registers before
+  /// `whole`, each stored in `out` when `storing`.
+  @inlinable @inline(__always)
+  static func wholeExponentials<V: FloatLanes>(
+    _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, whole: Int,
+    _ largest: Float, _ storing: Bool
+  ) -> V {
+    let m = V(repeating: largest)
+    var sums = V()
+    var j = 0
+    while j < whole {
+      let e = exponentialOfNonpositive(load(x + j) - m)
+      if storing { store(e, out + j) }
+      sums += e
+      j &+= V.scalarCount
+    }
+    return sums
   }
 
   /// The row's last step: the stored exponentials divided by their
@@ -199,40 +223,63 @@ extension KernelSet {
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
     largest: Float, total: Float, logarithm: Bool
   ) {
-    let width = V.scalarCount
-    let (whole, last) = (length / width * width, length &- width)
-    let fresh = freshLanes(V.self, length)
-    var j = 0
-    if logarithm {
-      let lastValues: V = load(x + last)
-      let shift = V(repeating: largest + Float.log(total))
+    let rest = length % V.scalarCount
+    let whole = length &- rest
+    let shift = logarithm ? largest + Float.log(total) : total
+    @inline(__always) func finishWhole() {
+      var j = 0
       while j < whole {
-        store(load(x + j) - shift, out + j)
-        j &+= width
+        store(finished(V.self, x + j, out + j, shift, logarithm), out + j)
+        j &+= V.scalarCount
       }
-      if whole < length { store(keeping(out + last, lastValues - shift, where: fresh), out + last) }
+    }
+    if rest == 0 {
+      finishWhole()
+    } else if endsInHighHalf(V.self, rest) {
+      let last = length &- 8
+      let values = finished(SIMD8<Float>.self, x + last, out + last, shift, logarithm)
+      finishWhole()
+      store(keeping(out + last, values, where: lastLanes(SIMD8<Float>.self, rest)), out + last)
     } else {
-      let divisor = V(repeating: total)
-      while j < whole {
-        store(load(UnsafePointer(out + j)) / divisor, out + j)
-        j &+= width
-      }
-      if whole < length {
-        let e: V = load(UnsafePointer(out + last))
-        store(e.replacing(with: e / divisor, where: fresh), out + last)
-      }
+      let last = length &- V.scalarCount
+      let values = finished(V.self, x + last, out + last, shift, logarithm)
+      finishWhole()
+      store(keeping(out + last, values, where: lastLanes(V.self, rest)), out + last)
     }
   }
 
-  /// Which lanes of a row's last register (from `length − V.scalarCount`,
-  /// for `length` of at least that) lie past its last whole register: none
-  /// when `length` is a multiple of the register's width.
+  /// A register of the finished row at `out`: `x − shift` for the
+  /// log-softmax, the stored exponentials divided by `shift` (their total)
+  /// for the softmax.
   @inlinable @inline(__always)
-  static func freshLanes<V: FloatLanes>(_: V.Type, _ length: Int) -> SIMDMask<V.MaskStorage> {
+  static func finished<W: FloatLanes>(
+    _: W.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ shift: Float,
+    _ logarithm: Bool
+  ) -> W {
+    logarithm
+      ? load(x) - W(repeating: shift) : load(UnsafePointer(out)) / W(repeating: shift)
+  }
+
+  /// The last `count` lanes of a register of `V`: in a register that ends
+  /// where the row does, the lanes past the row's last whole register.
+  @inlinable @inline(__always)
+  static func lastLanes<V: FloatLanes>(_: V.Type, _ count: Int) -> SIMDMask<V.MaskStorage> {
     let width = V.scalarCount
     var index = V()
     for lane in 0..<width { index[lane] = Float(lane) }
-    return V.lanes(V(repeating: Float(width &- length % width)), atMost: index)
+    return V.lanes(V(repeating: Float(width &- count)), atMost: index)
+  }
+
+  /// Whether the `rest` lanes past a row's whole registers of sixteen all
+  /// fall in the high half of the register that ends the row, on a set
+  /// whose registers hold eight. That half then ends the row on its own,
+  /// as a register of eight at `length − 8`: the same lanes of the same
+  /// sums, in one register where there were two. (Where registers hold
+  /// sixteen there is nothing to save, and eight-lane code compiled for
+  /// them came out in pieces of two lanes.)
+  @inlinable @inline(__always)
+  static func endsInHighHalf<V: FloatLanes>(_: V.Type, _ rest: Int) -> Bool {
+    V.scalarCount == 16 && FloatVector.scalarCount == 8 && rest <= 8
   }
 
   /// `v` in the `fresh` lanes, and what `p` holds in the others.
@@ -266,8 +313,8 @@ extension KernelSet {
     return total(unsafeBitCast(v, to: SIMD8<Float>.self))
   }
 
-  /// The largest of 8 or 16 lanes: halves of the register compared while
-  /// more than four remain. NaN lanes may or may not win; either way a row
+  /// The largest of 8 or 16 lanes: halves of the register compared until
+  /// one lane remains. NaN lanes may or may not win; either way a row
   /// with one ends all NaN.
   @inlinable @inline(__always)
   static func laneMaximum<V: FloatLanes>(_ v: V) -> Float {
@@ -281,10 +328,11 @@ extension KernelSet {
     } else {
       eight = unsafeBitCast(v, to: SIMD8<Float>.self)
     }
-    eight = larger(eight, SIMD8(lowHalf: eight.highHalf, highHalf: eight.lowHalf))
-    var largest = eight[0]
-    for lane in 1..<4 where !(eight[lane] <= largest) { largest = eight[lane] }
-    return largest
+    // Then halves of halves, in registers: a branch on each of the last
+    // lanes was mispredicted about once a row.
+    let four = larger(eight, SIMD8(lowHalf: eight.highHalf, highHalf: eight.lowHalf)).lowHalf
+    let two = four.lowHalf.replacing(with: four.highHalf, where: .!(four.highHalf .<= four.lowHalf))
+    return two[1] <= two[0] ? two[0] : two[1]
   }
 
   /// A row of fewer than eight, in one partial register.
@@ -374,22 +422,35 @@ extension KernelSet {
     _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, length: Int,
     logarithm: Bool
   ) -> Float {
-    @inline(__always) func terms(_ j: Int) -> V {
-      let upstream: V = load(g + j)
-      return logarithm ? upstream : upstream * load(y + j)
-    }
-    let width = V.scalarCount
-    let (whole, last) = (length / width * width, length &- width)
+    let rest = length % V.scalarCount
+    let whole = length &- rest
     var sums = V()
     var j = 0
     while j < whole {
-      sums += terms(j)
-      j &+= width
+      sums += gradientTerms(V.self, y + j, g + j, logarithm)
+      j &+= V.scalarCount
     }
-    if whole < length {
-      sums += terms(last).replacing(with: 0, where: .!freshLanes(V.self, length))
+    if rest == 0 { return laneSum(sums) }
+    if endsInHighHalf(V.self, rest) {
+      let terms = gradientTerms(SIMD8<Float>.self, y + (length - 8), g + (length - 8), logarithm)
+      var halves = unsafeBitCast(sums, to: SIMD16<Float>.self)
+      halves.highHalf += terms.replacing(with: 0, where: .!lastLanes(SIMD8<Float>.self, rest))
+      return laneSum(halves)
     }
+    let last = length &- V.scalarCount
+    sums += gradientTerms(V.self, y + last, g + last, logarithm)
+      .replacing(with: 0, where: .!lastLanes(V.self, rest))
     return laneSum(sums)
+  }
+
+  /// A register of the gradient total's terms: `gₖyₖ`, or `gₖ` for the
+  /// log-softmax.
+  @inlinable @inline(__always)
+  static func gradientTerms<W: FloatLanes>(
+    _: W.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ logarithm: Bool
+  ) -> W {
+    let upstream: W = load(g)
+    return logarithm ? upstream : upstream * load(y)
   }
 
   /// A row's gradient given its ``rowGradientTotal``. The last register
@@ -399,23 +460,42 @@ extension KernelSet {
     _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
     _ out: UnsafeMutablePointer<Float>, length: Int, total: Float, logarithm: Bool
   ) {
-    let broadcastTotal = V(repeating: total)
-    @inline(__always) func gradient(_ j: Int) -> V {
-      let (values, upstream): (V, V) = (load(y + j), load(g + j))
-      return logarithm
-        ? upstream - exponential(values) * broadcastTotal : values * (upstream - broadcastTotal)
+    let rest = length % V.scalarCount
+    let whole = length &- rest
+    @inline(__always) func finishWhole() {
+      var j = 0
+      while j < whole {
+        store(rowGradient(V.self, y + j, g + j, total, logarithm), out + j)
+        j &+= V.scalarCount
+      }
     }
-    let width = V.scalarCount
-    let (whole, last) = (length / width * width, length &- width)
-    let lastGradient = gradient(last)
-    var j = 0
-    while j < whole {
-      store(gradient(j), out + j)
-      j &+= width
+    if rest == 0 {
+      finishWhole()
+    } else if endsInHighHalf(V.self, rest) {
+      let last = length &- 8
+      let gradient = rowGradient(SIMD8<Float>.self, y + last, g + last, total, logarithm)
+      finishWhole()
+      store(keeping(out + last, gradient, where: lastLanes(SIMD8<Float>.self, rest)), out + last)
+    } else {
+      let last = length &- V.scalarCount
+      let gradient = rowGradient(V.self, y + last, g + last, total, logarithm)
+      finishWhole()
+      store(keeping(out + last, gradient, where: lastLanes(V.self, rest)), out + last)
     }
-    if whole < length {
-      store(keeping(out + last, lastGradient, where: freshLanes(V.self, length)), out + last)
-    }
+  }
+
+  /// A register of a row's gradient given its total: `yⱼ·(gⱼ − total)`,
+  /// or `gⱼ − e^(yⱼ)·total` for the log-softmax (whose `yⱼ` are at most 0).
+  @inlinable @inline(__always)
+  static func rowGradient<W: FloatLanes>(
+    _: W.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ total: Float,
+    _ logarithm: Bool
+  ) -> W {
+    let (values, upstream): (W, W) = (load(y), load(g))
+    let broadcastTotal = W(repeating: total)
+    return logarithm
+      ? upstream - exponentialOfNonpositive(values) * broadcastTotal
+      : values * (upstream - broadcastTotal)
   }
 
   /// One row in any precision, through the C library's `exp` and `log`.

@@ -117,6 +117,46 @@ extension KernelSet {
     let (upper, lower) = (V(repeating: 88.722_839_355_468_75), V(repeating: -103.972_084))
     let x = v.replacing(with: 89, where: V.lanes(V(repeating: 89), below: v))
       .replacing(with: -104, where: .!V.lanes(V(repeating: -104), atMost: v))
+    let (p, whole) = reducedExponential(x)
+    // 2ⁿ as 2^(n − h) · 2^h with h = n / 2 rounded down, both normal.
+    let (one, bias, exponentShift) = (
+      V.MaskStorage(repeating: 1), V.MaskStorage(repeating: 127), V.MaskStorage(repeating: 23)
+    )
+    let half = whole &>> one
+    let rest = whole &- half
+    let scaleA = unsafeBitCast((half &+ bias) &<< exponentShift, to: V.self)
+    let scaleB = unsafeBitCast((rest &+ bias) &<< exponentShift, to: V.self)
+    let result = p * scaleA * scaleB
+    return
+      result
+      .replacing(with: Float.infinity, where: V.lanes(upper, below: v))
+      .replacing(with: 0, where: V.lanes(v, below: lower))
+      .replacing(with: v, where: V.lanes(v, differentFrom: v))
+  }
+
+  /// `eˣ` for `x ≤ 0` or NaN, the arguments of softmax rows: the same bits
+  /// as ``exponential(_:)`` there, with less work. Nothing overflows, so
+  /// there is no upper clamp; arguments below −104 are raised to −104,
+  /// whose exponential rounds to 0 as theirs does (below −103.972 the
+  /// result is under half the least subnormal); NaN passes through the
+  /// arithmetic and stays NaN; and with `n` from −150 to 0, `2ⁿ` is
+  /// applied as `2ⁿ⁺⁶⁴` (the product exact) and then `2⁻⁶⁴` (rounding
+  /// once), where ``exponential(_:)`` splits it in two halves to the same
+  /// effect.
+  @usableFromInline @_transparent
+  static func exponentialOfNonpositive<V: FloatLanes>(_ v: V) -> V {
+    let x = v.replacing(with: -104, where: V.lanes(v, below: V(repeating: -104)))
+    let (p, whole) = reducedExponential(x)
+    let scale = unsafeBitCast(
+      (whole &+ V.MaskStorage(repeating: 127 + 64)) &<< V.MaskStorage(repeating: 23), to: V.self)
+    return p * scale * V(repeating: 0x1p-64)
+  }
+
+  /// The two exponentials' common part: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2`
+  /// (Cody and Waite: `n·ln 2` in two parts, the first exact), and `eʳ`
+  /// by its Taylor polynomial of degree 7. Returns `eʳ` and `n`.
+  @usableFromInline @_transparent
+  static func reducedExponential<V: FloatLanes>(_ x: V) -> (V, V.MaskStorage) {
     // n = round(x / ln 2), by adding and subtracting 1.5·2²³: the sum's
     // low bits hold n as an integer.
     let shifter = V(repeating: 12_582_912)
@@ -137,20 +177,7 @@ extension KernelSet {
     p = polynomialStep(p, r, 1 / 2)
     p = polynomialStep(p, r, 1)
     p = polynomialStep(p, r, 1)
-    // 2ⁿ as 2^(n − h) · 2^h with h = n / 2 rounded down, both normal.
-    let (one, bias, exponentShift) = (
-      V.MaskStorage(repeating: 1), V.MaskStorage(repeating: 127), V.MaskStorage(repeating: 23)
-    )
-    let half = whole &>> one
-    let rest = whole &- half
-    let scaleA = unsafeBitCast((half &+ bias) &<< exponentShift, to: V.self)
-    let scaleB = unsafeBitCast((rest &+ bias) &<< exponentShift, to: V.self)
-    let result = p * scaleA * scaleB
-    return
-      result
-      .replacing(with: Float.infinity, where: V.lanes(upper, below: v))
-      .replacing(with: 0, where: V.lanes(v, below: lower))
-      .replacing(with: v, where: V.lanes(v, differentFrom: v))
+    return (p, whole)
   }
 
   /// `acc · x + c`, fused on sets that fuse.

@@ -170,6 +170,49 @@ import Testing
     }
   }
 
+  /// The fused rows' exponential leaves out the checks that arguments of
+  /// at most 0 never need; it gives the `exp` kernel's bits all the same,
+  /// on every set. Seen through the log-softmax's gradient kernel: with
+  /// upstream 1 at each row's first element and 0 elsewhere, element
+  /// `j > 0` of the gradient is exactly `0 − e^(yⱼ)`. The rows' lengths
+  /// end in every way a row can (no rest, a rest of at most eight, more);
+  /// their values reach down past the subnormal results to −∞, and a NaN
+  /// stays NaN.
+  @Test(arguments: [64, 50, 25, 13])
+  func theRowsExponentialIsTheExpKernels(length: Int) {
+    var y: [Float] = []
+    for row in 0..<40 {
+      for j in 0..<length {
+        let step = Float(row % 20 * length + j) / Float(20 * length)
+        y.append(row < 20 ? -120 * step : -103.5 - 0.7 * step)
+      }
+    }
+    y[3] = -.infinity
+    y += [Float](repeating: -1, count: length)
+    y[y.count - 2] = .nan
+    let rows = y.count / length
+    let upstream = (0..<y.count).map { $0 % length == 0 ? Float(1) : 0 }
+    for set in InstructionSet.supported {
+      let kernels = ComputeSettings.kernels(for: set)
+      var (gradient, expected) = ([Float](repeating: 7, count: y.count), y)
+      gradient.withUnsafeMutableBufferPointer { out in
+        kernels.run(
+          .softmaxRowsGradient(
+            y: y, upstream: upstream, out: out.baseAddress!, rows: rows, length: length,
+            logarithm: true))
+      }
+      kernels.apply(.exp, y, &expected, count: y.count)
+      var mismatches = 0
+      for i in 0..<(rows - 1) * length where i % length != 0 {
+        if (0 - gradient[i]).bitPattern != expected[i].bitPattern { mismatches += 1 }
+      }
+      #expect(mismatches == 0, "\(set), length \(length): \(mismatches) exponentials differ")
+      let reachesSubnormals = expected.contains { $0 > 0 && !$0.isNormal }
+      #expect(expected.contains(0) && reachesSubnormals)
+      #expect(gradient[y.count - 2].isNaN, "\(set)")
+    }
+  }
+
   @Test func theFusedPassesAreTheSameBitsOnEveryFusedSet() throws {
     let x = Tensor<Float>.randomNormal([33, 50], standardDeviation: 3, seed: 7)
     let upstream = Tensor<Float>.randomNormal([33, 50], seed: 8)

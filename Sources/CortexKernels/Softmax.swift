@@ -90,8 +90,10 @@ extension KernelSet {
 
   /// A row of at least `V.scalarCount`: whole registers, then the row's
   /// last register, of which the `fresh` lanes are the ones the whole
-  /// registers did not cover. (`out` may be `x`.) Returns the row's
-  /// maximum and the sum of its shifted exponentials.
+  /// registers did not cover. Only those count in sums; the last register
+  /// is stored whole, its other lanes holding the bits the whole registers
+  /// gave them. (`out` may be `x`.) Returns the row's maximum and the sum
+  /// of its shifted exponentials.
   @inlinable @inline(__always) @discardableResult
   static func softmaxRowFloat<V: FloatLanes>(
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
@@ -175,24 +177,47 @@ extension KernelSet {
     // written, so `out` may be `x`.
     if endsInHighHalf(V.self, rest) {
       let lastValues: SIMD8<Float> = load(x + (length - 8))
-      var sums = unsafeBitCast(
-        wholeExponentials(V.self, x, out, whole: whole, largest, storing), to: SIMD16<Float>.self)
-      let e = exponentialOfNonpositive(lastValues - SIMD8(repeating: largest))
+      let sums = wholeExponentials(V.self, x, out, whole: whole, largest, storing)
+      let e = lastExponentials(lastValues, largest)
       let fresh = lastLanes(SIMD8<Float>.self, rest)
-      if storing { store(keeping(out + (length - 8), e, where: fresh), out + (length - 8)) }
-      sums.highHalf += e.replacing(with: 0, where: .!fresh)
-      return laneSum(sums)
+      if storing { store(e, out + (length - 8)) }
+      return laneSum(sums, highHalfPlus: e.replacing(with: 0, where: .!fresh))
     }
     let lastValues: V = load(x + (length - V.scalarCount))
     var sums = wholeExponentials(V.self, x, out, whole: whole, largest, storing)
     if rest > 0 {
-      let e = exponentialOfNonpositive(lastValues - V(repeating: largest))
+      let e = lastExponentials(lastValues, largest)
       let fresh = lastLanes(V.self, rest)
       let last = out + (length - V.scalarCount)
-      if storing { store(keeping(last, e, where: fresh), last) }
+      if storing { store(e, last) }
       sums += e.replacing(with: 0, where: .!fresh)
     }
     return laneSum(sums)
+  }
+
+  /// `e^(xⱼ − largest)` for the register that ends a row. On sets of
+  /// eight-lane registers each eight lanes go through a function of their
+  /// own: inlined into the row, that arithmetic came out in pieces of two
+  /// lanes, and so did sixteen lanes passed to a function.
+  @inlinable @inline(__always)
+  static func lastExponentials<V: FloatLanes>(_ values: V, _ largest: Float) -> V {
+    if FloatVector.scalarCount != 8 {
+      return exponentialOfNonpositive(values - V(repeating: largest))
+    }
+    if V.scalarCount == 8 {
+      return unsafeBitCast(
+        lastExponentials(unsafeBitCast(values, to: SIMD8<Float>.self), largest), to: V.self)
+    }
+    let halves = unsafeBitCast(values, to: SIMD16<Float>.self)
+    return unsafeBitCast(
+      SIMD16(
+        lowHalf: lastExponentials(halves.lowHalf, largest),
+        highHalf: lastExponentials(halves.highHalf, largest)), to: V.self)
+  }
+
+  @inlinable @inline(never)
+  static func lastExponentials(_ values: SIMD8<Float>, _ largest: Float) -> SIMD8<Float> {
+    exponentialOfNonpositive(values - SIMD8(repeating: largest))
   }
 
   /// The lane sums of `e^(xⱼ − largest)` over the whole registers before
@@ -239,12 +264,12 @@ extension KernelSet {
       let last = length &- 8
       let values = finished(SIMD8<Float>.self, x + last, out + last, shift, logarithm)
       finishWhole()
-      store(keeping(out + last, values, where: lastLanes(SIMD8<Float>.self, rest)), out + last)
+      store(values, out + last)
     } else {
       let last = length &- V.scalarCount
       let values = finished(V.self, x + last, out + last, shift, logarithm)
       finishWhole()
-      store(keeping(out + last, values, where: lastLanes(V.self, rest)), out + last)
+      store(values, out + last)
     }
   }
 
@@ -282,14 +307,6 @@ extension KernelSet {
     V.scalarCount == 16 && FloatVector.scalarCount == 8 && rest <= 8
   }
 
-  /// `v` in the `fresh` lanes, and what `p` holds in the others.
-  @inlinable @inline(__always)
-  static func keeping<V: FloatLanes>(
-    _ p: UnsafeMutablePointer<Float>, _ v: V, where fresh: SIMDMask<V.MaskStorage>
-  ) -> V {
-    (load(UnsafePointer(p)) as V).replacing(with: v, where: fresh)
-  }
-
   /// A register's lanes at `p`.
   @inlinable @inline(__always)
   static func load<V: FloatLanes>(_ p: UnsafePointer<Float>) -> V {
@@ -311,6 +328,14 @@ extension KernelSet {
       return total(lanes.lowHalf + lanes.highHalf)
     }
     return total(unsafeBitCast(v, to: SIMD8<Float>.self))
+  }
+
+  /// ``laneSum(_:)`` of 16 lanes with `last` added to their high half
+  /// first.
+  @inlinable @inline(__always)
+  static func laneSum<V: FloatLanes>(_ v: V, highHalfPlus last: SIMD8<Float>) -> Float {
+    let lanes = unsafeBitCast(v, to: SIMD16<Float>.self)
+    return total(lanes.lowHalf + (lanes.highHalf + last))
   }
 
   /// The largest of 8 or 16 lanes: halves of the register compared until
@@ -374,7 +399,7 @@ extension KernelSet {
 
   /// A row of at least `V.scalarCount`, as in the forward pass: whole
   /// registers, then the row's last register, of which only the `fresh`
-  /// lanes count in the sum and are stored.
+  /// lanes count in the sum.
   @inlinable @inline(__always)
   static func softmaxRowGradientFloat<V: FloatLanes>(
     _: V.Type, _ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
@@ -433,9 +458,8 @@ extension KernelSet {
     if rest == 0 { return laneSum(sums) }
     if endsInHighHalf(V.self, rest) {
       let terms = gradientTerms(SIMD8<Float>.self, y + (length - 8), g + (length - 8), logarithm)
-      var halves = unsafeBitCast(sums, to: SIMD16<Float>.self)
-      halves.highHalf += terms.replacing(with: 0, where: .!lastLanes(SIMD8<Float>.self, rest))
-      return laneSum(halves)
+      return laneSum(
+        sums, highHalfPlus: terms.replacing(with: 0, where: .!lastLanes(SIMD8<Float>.self, rest)))
     }
     let last = length &- V.scalarCount
     sums += gradientTerms(V.self, y + last, g + last, logarithm)
@@ -475,12 +499,12 @@ extension KernelSet {
       let last = length &- 8
       let gradient = rowGradient(SIMD8<Float>.self, y + last, g + last, total, logarithm)
       finishWhole()
-      store(keeping(out + last, gradient, where: lastLanes(SIMD8<Float>.self, rest)), out + last)
+      store(gradient, out + last)
     } else {
       let last = length &- V.scalarCount
       let gradient = rowGradient(V.self, y + last, g + last, total, logarithm)
       finishWhole()
-      store(keeping(out + last, gradient, where: lastLanes(V.self, rest)), out + last)
+      store(gradient, out + last)
     }
   }
 

@@ -18,10 +18,17 @@ extension KernelSet {
   ) {
     forEachChunk(of: rows, costPerItem: 8 * length) { _, range in
       if S.self == Float.self && length >= 16 {
-        softmaxRowsFloat(
-          SIMD16<Float>.self, UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
-          UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), rows: range,
-          length: length, logarithm: logarithm)
+        let (x, out) = (
+          UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+          UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+        )
+        // A constant `logarithm` in each call, so that no loop tests it.
+        if logarithm {
+          softmaxRowsFloat(SIMD16<Float>.self, x, out, rows: range, length: length, logarithm: true)
+        } else {
+          softmaxRowsFloat(
+            SIMD16<Float>.self, x, out, rows: range, length: length, logarithm: false)
+        }
         return
       }
       for row in range {
@@ -49,11 +56,18 @@ extension KernelSet {
   ) {
     forEachChunk(of: rows, costPerItem: 4 * length) { _, range in
       if S.self == Float.self && length >= 16 {
-        softmaxRowsGradientFloat(
-          SIMD16<Float>.self, UnsafeRawPointer(y).assumingMemoryBound(to: Float.self),
+        let (y, g, out) = (
+          UnsafeRawPointer(y).assumingMemoryBound(to: Float.self),
           UnsafeRawPointer(g).assumingMemoryBound(to: Float.self),
-          UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), rows: range,
-          length: length, logarithm: logarithm)
+          UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
+        )
+        if logarithm {
+          softmaxRowsGradientFloat(
+            SIMD16<Float>.self, y, g, out, rows: range, length: length, logarithm: true)
+        } else {
+          softmaxRowsGradientFloat(
+            SIMD16<Float>.self, y, g, out, rows: range, length: length, logarithm: false)
+        }
         return
       }
       for row in range {

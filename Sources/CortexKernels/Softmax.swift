@@ -10,7 +10,7 @@
 extension KernelSet {
   /// Each row of `x` (`rows` rows of `length`) mapped to its softmax, or
   /// to its log-softmax when `logarithm`: `yⱼ = e^(xⱼ − m) / s` or
-  /// `xⱼ − (m + ln s)`, with `m` the row's maximum and `s = Σ e^(xₖ − m)`.
+  /// `(xⱼ − m) − ln s`, with `m` the row's maximum and `s = Σ e^(xₖ − m)`.
   @inlinable
   static func softmaxRows<S: KernelScalar>(
     _ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, rows: Int, length: Int,
@@ -254,7 +254,7 @@ extension KernelSet {
   }
 
   /// The row's last step: the stored exponentials divided by their
-  /// `total`, or `x − (largest + ln total)` for the log-softmax. (The
+  /// `total`, or `(x − largest) − ln total` for the log-softmax. (The
   /// last register's values are read before anything of it is written, so
   /// `out` may be `x`.)
   @inlinable @inline(__always)
@@ -264,11 +264,11 @@ extension KernelSet {
   ) {
     let rest = length % V.scalarCount
     let whole = length &- rest
-    let shift = logarithm ? largest + Float.log(total) : total
+    let divisor = logarithm ? Float.log(total) : total
     @inline(__always) func finishWhole() {
       var j = 0
       while j < whole {
-        store(finished(V.self, x + j, out + j, shift, logarithm), out + j)
+        store(finished(V.self, x + j, out + j, largest, divisor, logarithm), out + j)
         j &+= V.scalarCount
       }
     }
@@ -276,27 +276,32 @@ extension KernelSet {
       finishWhole()
     } else if endsInHighHalf(V.self, rest) {
       let last = length &- 8
-      let values = finished(SIMD8<Float>.self, x + last, out + last, shift, logarithm)
+      let values = finished(SIMD8<Float>.self, x + last, out + last, largest, divisor, logarithm)
       finishWhole()
       store(values, out + last)
     } else {
       let last = length &- V.scalarCount
-      let values = finished(V.self, x + last, out + last, shift, logarithm)
+      let values = finished(V.self, x + last, out + last, largest, divisor, logarithm)
       finishWhole()
       store(values, out + last)
     }
   }
 
-  /// A register of the finished row at `out`: `x − shift` for the
-  /// log-softmax, the stored exponentials divided by `shift` (their total)
-  /// for the softmax.
+  /// A register of the finished row at `out`: `(x − largest) − ln total`
+  /// for the log-softmax (`divisor` is `ln total`), the stored
+  /// exponentials divided by `divisor` (their total) for the softmax. The
+  /// log-softmax subtracts the largest first: `x − largest` is exact near
+  /// the largest, so a log-probability near 0 keeps its relative
+  /// accuracy, where `x − (largest + ln total)` would round it to a
+  /// multiple of the largest's ulp.
   @inlinable @inline(__always)
   static func finished<W: FloatLanes>(
-    _: W.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ shift: Float,
-    _ logarithm: Bool
+    _: W.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ largest: Float,
+    _ divisor: Float, _ logarithm: Bool
   ) -> W {
     logarithm
-      ? load(x) - W(repeating: shift) : load(UnsafePointer(out)) / W(repeating: shift)
+      ? (load(x) - W(repeating: largest)) - W(repeating: divisor)
+      : load(UnsafePointer(out)) / W(repeating: divisor)
   }
 
   /// The last `count` lanes of a register of `V`: in a register that ends
@@ -386,7 +391,7 @@ extension KernelSet {
     let total = total(e)
     let result =
       logarithm
-      ? values - SIMD8(repeating: largest + Float.log(total))
+      ? (values - SIMD8(repeating: largest)) - SIMD8(repeating: Float.log(total))
       : e / SIMD8(repeating: total)
     store(result, out, count: length)
   }
@@ -550,8 +555,8 @@ extension KernelSet {
       total += e
     }
     if logarithm {
-      let shift = largest + S.log(total)
-      for j in 0..<length { out[j] = x[j] - shift }
+      let logTotal = S.log(total)
+      for j in 0..<length { out[j] = (x[j] - largest) - logTotal }
     } else {
       for j in 0..<length { out[j] /= total }
     }

@@ -42,7 +42,7 @@ extension KernelSet {
         sum += probability[j]
       }
       for j in 0..<classes { probability[j] /= sum }
-      total += largest + S.log(sum) - row[label]
+      total += (largest - row[label]) + S.log(sum)
     }
     loss.pointee = total
   }
@@ -62,7 +62,7 @@ extension KernelSet {
         let row = logits + example * classes
         let (largest, sum) = softmaxRowFloat(
           V.self, row, probabilities + example * classes, length: classes, logarithm: false)
-        losses[example] = largest + Float.log(sum) - row[labels[example]]
+        losses[example] = (largest - row[labels[example]]) + Float.log(sum)
       }
     }
     var total: Float = 0

@@ -11,7 +11,7 @@ extension ReferenceBackend {
 
   /// The softmax of `x` along its last axis, `e^(x − m) / Σ e^(x − m)` with
   /// `m` the row's largest element, or its log-softmax
-  /// `x − m − log Σ e^(x − m)` when `logarithm`. Returns: the shape of `x`.
+  /// `(x − m) − log Σ e^(x − m)` when `logarithm`. Returns: the shape of `x`.
   package func softmaxLastAxis<S: TensorScalar>(_ x: Tensor<S>, logarithm: Bool) -> Tensor<S> {
     let values = x.scalars
     let length = x.shape.last ?? 1
@@ -22,7 +22,7 @@ extension ReferenceBackend {
       let total = values[row].reduce(0) { $0 + S.exp($1 - largest) }
       for j in row {
         out[j] =
-          logarithm ? values[j] - (largest + S.log(total)) : S.exp(values[j] - largest) / total
+          logarithm ? (values[j] - largest) - S.log(total) : S.exp(values[j] - largest) / total
       }
     }
     return tensor(x.shape, out)

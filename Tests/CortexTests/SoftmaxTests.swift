@@ -55,6 +55,29 @@ import Testing
     #expect(report.maxRelativeError <= 1e-7, "\(report)")
   }
 
+  /// Large logits: each log-probability is `(x − m) − ln Σ`, with `x − m`
+  /// exact near the row's largest `m`, so the log-probabilities keep their
+  /// relative accuracy where `x − (m + ln Σ)` would round them to multiples
+  /// of `m`'s ulp (6e-5 at 1000, thousands of ulps of a log-probability
+  /// near −0.5). Rows of 5 (one partial register), 50 and 64 (registers
+  /// of sixteen), against the same inputs in `Double`; and the
+  /// cross-entropy's loss, computed the same way.
+  @Test(arguments: [5, 50, 64])
+  func largeLogitsKeepTheirLogProbabilitiesAccurate(length: Int) {
+    let x = Tensor<Float>.randomNormal([9, length], seed: 4) + 1000
+    let wide = x.converted(to: Double.self)
+    let expected = logSoftmax(wide).scalars
+    var worst = 0.0
+    for (y, e) in zip(logSoftmax(x).scalars, expected) where e < -1e-3 {
+      worst = max(worst, abs(Double(y) - e) / abs(e))
+    }
+    #expect(worst < 1e-6, "worst relative error \(worst)")
+    let labels = (0..<9).map { $0 * 7 % length }
+    let loss = Double(softmaxCrossEntropy(logits: x, labels: labels).scalar)
+    let wideLoss = softmaxCrossEntropy(logits: wide, labels: labels).scalar
+    #expect(abs(loss - wideLoss) / wideLoss < 1e-6, "\(loss) against \(wideLoss)")
+  }
+
   @Test func finiteForHugeLogits() {
     let x = Tensor<Double>([1e4, -1e4, 0])
     let weights = Tensor<Double>([0.3, -1.2, 0.7])

@@ -60,8 +60,9 @@ import Testing
   /// relative accuracy where `x − (m + ln Σ)` would round them to multiples
   /// of `m`'s ulp (6e-5 at 1000, thousands of ulps of a log-probability
   /// near −0.5). Rows of 5 (one partial register), 50 and 64 (registers
-  /// of sixteen), against the same inputs in `Double`; and the
-  /// cross-entropy's loss, computed the same way.
+  /// of sixteen), and the same values along the first axis (composed),
+  /// against the same inputs in `Double`; and the cross-entropy's loss,
+  /// computed the same way.
   @Test(arguments: [5, 50, 64])
   func largeLogitsKeepTheirLogProbabilitiesAccurate(length: Int) {
     let x = Tensor<Float>.randomNormal([9, length], seed: 4) + 1000
@@ -72,6 +73,13 @@ import Testing
       worst = max(worst, abs(Double(y) - e) / abs(e))
     }
     #expect(worst < 1e-6, "worst relative error \(worst)")
+    // The same rows along the first axis, where the log-softmax is composed.
+    worst = 0
+    let alongColumns = logSoftmax(x.transposed(), alongAxis: 0).transposed().scalars
+    for (y, e) in zip(alongColumns, expected) where e < -1e-3 {
+      worst = max(worst, abs(Double(y) - e) / abs(e))
+    }
+    #expect(worst < 1e-6, "along the first axis: worst relative error \(worst)")
     let labels = (0..<9).map { $0 * 7 % length }
     let loss = Double(softmaxCrossEntropy(logits: x, labels: labels).scalar)
     let wideLoss = softmaxCrossEntropy(logits: wide, labels: labels).scalar

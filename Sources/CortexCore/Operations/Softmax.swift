@@ -89,10 +89,17 @@ public func logSoftmax<Scalar>(_ x: Tensor<Scalar>, alongAxis axis: Int = -1) ->
   let axis = x.normalizedAxis(axis, "logSoftmax")
   let value = x.withoutDerivative
   let lastAxis = axis == x.rank - 1
-  let y =
-    lastAxis
-    ? x.backend("logSoftmax").softmaxLastAxis(value, logarithm: true)
-    : value - value.logSumExp(alongAxes: [axis], keepDims: true)
+  let y: Tensor<Scalar>
+  if lastAxis {
+    y = x.backend("logSoftmax").softmaxLastAxis(value, logarithm: true)
+  } else {
+    // (x − m) − log Σ e^(x − m): x − m is exact near the largest, so the
+    // log-probabilities there keep their relative accuracy, where
+    // x − logSumExp(x) rounds them to multiples of m's ulp.
+    let shift = value.max(alongAxes: [axis], keepDims: true).applying(.finiteOrZero, "logSoftmax")
+    let shifted = value - shift
+    y = shifted - log(exp(shifted).sum(alongAxes: [axis], keepDims: true))
+  }
   return record("logSoftmax", x, output: y) { g in
     if lastAxis && !isRecordingBackward {
       return commonBackend("logSoftmax", y, g).softmaxLastAxisGradient(

@@ -21,6 +21,8 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
   static func exp(_ x: Self) -> Self
   /// `ln x`.
   static func log(_ x: Self) -> Self
+  /// `ln(1 + x)`, accurate where `x` is small.
+  static func log1p(_ x: Self) -> Self
   /// `tanh x`.
   static func tanh(_ x: Self) -> Self
   /// `xʸ`.
@@ -30,6 +32,7 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
 extension Float: KernelScalar {
   @inlinable public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
   @inlinable public static func log(_ x: Float) -> Float { Foundation.logf(x) }
+  @inlinable public static func log1p(_ x: Float) -> Float { Foundation.log1pf(x) }
   @inlinable public static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
   @inlinable public static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
 }
@@ -37,6 +40,7 @@ extension Float: KernelScalar {
 extension Double: KernelScalar {
   @inlinable public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
   @inlinable public static func log(_ x: Double) -> Double { Foundation.log(x) }
+  @inlinable public static func log1p(_ x: Double) -> Double { Foundation.log1p(x) }
   @inlinable public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
   @inlinable public static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
 }

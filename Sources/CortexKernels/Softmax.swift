@@ -107,15 +107,17 @@ extension KernelSet {
   /// registers did not cover. Only those count in sums; the last register
   /// is stored whole, its other lanes holding the bits the whole registers
   /// gave them. (`out` may be `x`.) Returns the row's maximum and the sum
-  /// of its shifted exponentials.
+  /// of its shifted exponentials (for the log-softmax, its logarithm).
   @inlinable @inline(__always) @discardableResult
   static func softmaxRowFloat<V: FloatLanes>(
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
     logarithm: Bool
   ) -> (largest: Float, total: Float) {
     let largest = rowMaximum(V.self, x, length: length)
-    let total = rowExponentials(
-      V.self, x, out, length: length, largest: largest, storing: !logarithm)
+    let total =
+      logarithm
+      ? rowLogTotal(V.self, x, length: length, largest: largest)
+      : rowExponentials(V.self, x, out, length: length, largest: largest)
     finishRow(V.self, x, out, length: length, largest: largest, total: total, logarithm: logarithm)
     return (largest, total)
   }
@@ -144,10 +146,15 @@ extension KernelSet {
       let m1 = rowMaximum(V.self, x1, length: length)
       let m2 = rowMaximum(V.self, x2, length: length)
       let m3 = rowMaximum(V.self, x3, length: length)
-      let s0 = rowExponentials(V.self, x0, o0, length: length, largest: m0, storing: !logarithm)
-      let s1 = rowExponentials(V.self, x1, o1, length: length, largest: m1, storing: !logarithm)
-      let s2 = rowExponentials(V.self, x2, o2, length: length, largest: m2, storing: !logarithm)
-      let s3 = rowExponentials(V.self, x3, o3, length: length, largest: m3, storing: !logarithm)
+      @inline(__always) func total(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ largest: Float
+      ) -> Float {
+        logarithm
+          ? rowLogTotal(V.self, x, length: length, largest: largest)
+          : rowExponentials(V.self, x, out, length: length, largest: largest)
+      }
+      let (s0, s1) = (total(x0, o0, m0), total(x1, o1, m1))
+      let (s2, s3) = (total(x2, o2, m2), total(x3, o3, m3))
       finishRow(V.self, x0, o0, length: length, largest: m0, total: s0, logarithm: logarithm)
       finishRow(V.self, x1, o1, length: length, largest: m1, total: s1, logarithm: logarithm)
       finishRow(V.self, x2, o2, length: length, largest: m2, total: s2, logarithm: logarithm)
@@ -178,12 +185,11 @@ extension KernelSet {
     return laneMaximum(maxima)
   }
 
-  /// `Σ e^(xⱼ − largest)` over a row, each exponential stored in `out`
-  /// when `storing`.
+  /// `Σ e^(xⱼ − largest)` over a row, each exponential stored in `out`.
   @inlinable @inline(__always)
   static func rowExponentials<V: FloatLanes>(
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
-    largest: Float, storing: Bool
+    largest: Float
   ) -> Float {
     let rest = length % V.scalarCount
     let whole = length &- rest
@@ -191,22 +197,55 @@ extension KernelSet {
     // written, so `out` may be `x`.
     if endsInHighHalf(V.self, rest) {
       let lastValues: SIMD8<Float> = load(x + (length - 8))
-      let sums = wholeExponentials(V.self, x, out, whole: whole, largest, storing)
+      let sums = wholeExponentials(V.self, x, out, whole: whole, largest)
       let e = lastExponentials(lastValues, largest)
       let fresh = lastLanes(SIMD8<Float>.self, rest)
-      if storing { store(e, out + (length - 8)) }
+      store(e, out + (length - 8))
       return laneSum(sums, highHalfPlus: e.replacing(with: 0, where: .!fresh))
     }
     let lastValues: V = load(x + (length - V.scalarCount))
-    var sums = wholeExponentials(V.self, x, out, whole: whole, largest, storing)
+    var sums = wholeExponentials(V.self, x, out, whole: whole, largest)
     if rest > 0 {
       let e = lastExponentials(lastValues, largest)
       let fresh = lastLanes(V.self, rest)
-      let last = out + (length - V.scalarCount)
-      if storing { store(e, last) }
+      store(e, out + (length - V.scalarCount))
       sums += e.replacing(with: 0, where: .!fresh)
     }
     return laneSum(sums)
+  }
+
+  /// `ln Σ e^(xⱼ − largest)` over a row, for the log-softmax (nothing is
+  /// stored). The sum is the one ``rowExponentials(_:_:_:length:largest:)``
+  /// takes, lane for lane. Below 2 it holds exactly one term of 1, the
+  /// largest's, and is taken as `ln(1 + others)` through `log1p` with the
+  /// other terms summed apart: in `1 + others` a dominant logit's row
+  /// rounds them away (to 0 below 6e-8), and its log-probability with
+  /// them.
+  @inlinable @inline(__always)
+  static func rowLogTotal<V: FloatLanes>(
+    _: V.Type, _ x: UnsafePointer<Float>, length: Int, largest: Float
+  ) -> Float {
+    let rest = length % V.scalarCount
+    let m = V(repeating: largest)
+    var (sums, others) = (V(), V())
+    var j = 0
+    while j < length &- rest {
+      let shifted = load(x + j) - m
+      let e = exponentialOfNonpositive(shifted)
+      sums += e
+      others += e.replacing(with: 0, where: .!V.lanes(shifted, differentFrom: V()))
+      j &+= V.scalarCount
+    }
+    if rest > 0 {
+      let values: V = load(x + (length - V.scalarCount))
+      let e = lastExponentials(values, largest)
+      let fresh = lastLanes(V.self, rest)
+      sums += e.replacing(with: 0, where: .!fresh)
+      others += e.replacing(
+        with: 0, where: .!(fresh .& V.lanes(values - m, differentFrom: V())))
+    }
+    let total = laneSum(sums)
+    return total < 2 ? Float.log1p(laneSum(others)) : Float.log(total)
   }
 
   /// `e^(xⱼ − largest)` for the register that ends a row. On sets of
@@ -235,18 +274,18 @@ extension KernelSet {
   }
 
   /// The lane sums of `e^(xⱼ − largest)` over the whole registers before
-  /// `whole`, each stored in `out` when `storing`.
+  /// `whole`, each stored in `out`.
   @inlinable @inline(__always)
   static func wholeExponentials<V: FloatLanes>(
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, whole: Int,
-    _ largest: Float, _ storing: Bool
+    _ largest: Float
   ) -> V {
     let m = V(repeating: largest)
     var sums = V()
     var j = 0
     while j < whole {
       let e = exponentialOfNonpositive(load(x + j) - m)
-      if storing { store(e, out + j) }
+      store(e, out + j)
       sums += e
       j &+= V.scalarCount
     }
@@ -254,9 +293,9 @@ extension KernelSet {
   }
 
   /// The row's last step: the stored exponentials divided by their
-  /// `total`, or `(x − largest) − ln total` for the log-softmax. (The
-  /// last register's values are read before anything of it is written, so
-  /// `out` may be `x`.)
+  /// `total`, or `(x − largest) − total` for the log-softmax, whose
+  /// `total` is the sum's logarithm. (The last register's values are read
+  /// before anything of it is written, so `out` may be `x`.)
   @inlinable @inline(__always)
   static func finishRow<V: FloatLanes>(
     _: V.Type, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, length: Int,
@@ -264,11 +303,10 @@ extension KernelSet {
   ) {
     let rest = length % V.scalarCount
     let whole = length &- rest
-    let divisor = logarithm ? Float.log(total) : total
     @inline(__always) func finishWhole() {
       var j = 0
       while j < whole {
-        store(finished(V.self, x + j, out + j, largest, divisor, logarithm), out + j)
+        store(finished(V.self, x + j, out + j, largest, total, logarithm), out + j)
         j &+= V.scalarCount
       }
     }
@@ -276,12 +314,12 @@ extension KernelSet {
       finishWhole()
     } else if endsInHighHalf(V.self, rest) {
       let last = length &- 8
-      let values = finished(SIMD8<Float>.self, x + last, out + last, largest, divisor, logarithm)
+      let values = finished(SIMD8<Float>.self, x + last, out + last, largest, total, logarithm)
       finishWhole()
       store(values, out + last)
     } else {
       let last = length &- V.scalarCount
-      let values = finished(V.self, x + last, out + last, largest, divisor, logarithm)
+      let values = finished(V.self, x + last, out + last, largest, total, logarithm)
       finishWhole()
       store(values, out + last)
     }
@@ -389,10 +427,14 @@ extension KernelSet {
     for lane in 1..<8 where !(values[lane] <= largest) { largest = values[lane] }
     let e = exponential(values - SIMD8(repeating: largest))
     let total = total(e)
-    let result =
-      logarithm
-      ? (values - SIMD8(repeating: largest)) - SIMD8(repeating: Float.log(total))
-      : e / SIMD8(repeating: total)
+    if logarithm {
+      // As in rowLogTotal: below 2 the sum is 1 and the others.
+      let others = Self.total(e.replacing(with: 0, where: values .== SIMD8(repeating: largest)))
+      let logTotal = total < 2 ? Float.log1p(others) : Float.log(total)
+      store((values - SIMD8(repeating: largest)) - SIMD8(repeating: logTotal), out, count: length)
+      return
+    }
+    let result = e / SIMD8(repeating: total)
     store(result, out, count: length)
   }
 
@@ -548,14 +590,16 @@ extension KernelSet {
   ) {
     var largest = -S.infinity
     for j in 0..<length where !(x[j] <= largest) { largest = x[j] }
-    var total: S = 0
+    var (total, others): (S, S) = (0, 0)
     for j in 0..<length {
       let e = S.exp(x[j] - largest)
       if !logarithm { out[j] = e }
       total += e
+      if x[j] != largest { others += e }
     }
     if logarithm {
-      let logTotal = S.log(total)
+      // As in rowLogTotal: below 2 the sum is 1 and the others.
+      let logTotal = total < 2 ? S.log1p(others) : S.log(total)
       for j in 0..<length { out[j] = (x[j] - largest) - logTotal }
     } else {
       for j in 0..<length { out[j] /= total }

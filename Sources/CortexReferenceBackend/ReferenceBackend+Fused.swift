@@ -20,9 +20,12 @@ extension ReferenceBackend {
       let row = start..<(start + length)
       let largest = values[row].max()!
       let total = values[row].reduce(0) { $0 + S.exp($1 - largest) }
+      // Below 2 the sum is the largest's 1 and the other terms, whose
+      // logarithm `log1p` keeps where `1 + others` would round them away.
+      let others = values[row].reduce(0) { $1 == largest ? $0 : $0 + S.exp($1 - largest) }
+      let logTotal = total < 2 ? S.log1p(others) : S.log(total)
       for j in row {
-        out[j] =
-          logarithm ? (values[j] - largest) - S.log(total) : S.exp(values[j] - largest) / total
+        out[j] = logarithm ? (values[j] - largest) - logTotal : S.exp(values[j] - largest) / total
       }
     }
     return tensor(x.shape, out)

@@ -86,6 +86,24 @@ import Testing
     #expect(abs(loss - wideLoss) / wideLoss < 1e-6, "\(loss) against \(wideLoss)")
   }
 
+  /// One dominant logit: the row's sum is 1 plus terms below the float's
+  /// spacing at 1, and `ln Σ` is taken as `log1p` of those terms, so the
+  /// largest's log-probability keeps them (−49·e⁻²⁰ ≈ −1.0e-7, which
+  /// `ln(1 + …)` in single precision gives as −1.19e-7, or 0 below 6e-8).
+  /// Rows of 5, 13, 50 and 64, in `Float` and `Double`.
+  @Test(arguments: [5, 13, 50, 64])
+  func aDominantLogitKeepsItsLogProbability(length: Int) {
+    for gap in [20.0, 25.0, 12.0] {
+      let row = (0..<length).map { $0 == 1 ? gap : 0 }
+      let expected = -Foundation.log1p(Double(length - 1) * Foundation.exp(-gap))
+      let single = Double(
+        logSoftmax(Tensor<Float>(shape: [1, length], scalars: row.map(Float.init)))[0, 1])
+      let double = logSoftmax(Tensor<Double>(shape: [1, length], scalars: row))[0, 1]
+      #expect(abs(single - expected) <= 1e-6 * abs(expected), "\(gap): \(single) for \(expected)")
+      #expect(abs(double - expected) <= 1e-14 * abs(expected), "\(gap): \(double) for \(expected)")
+    }
+  }
+
   @Test func finiteForHugeLogits() {
     let x = Tensor<Double>([1e4, -1e4, 0])
     let weights = Tensor<Double>([0.3, -1.2, 0.7])

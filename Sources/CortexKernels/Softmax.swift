@@ -244,8 +244,16 @@ extension KernelSet {
       others += e.replacing(
         with: 0, where: .!(fresh .& V.lanes(values - m, differentFrom: V())))
     }
-    let total = laneSum(sums)
-    return total < 2 ? Float.log1p(laneSum(others)) : Float.log(total)
+    return logarithmOfTotal(laneSum(sums), others: laneSum(others))
+  }
+
+  /// `ln total` for a row's sum of `e^(xⱼ − largest)`, given also `others`,
+  /// the sum of its terms other than the largest's: below 2 the sum holds
+  /// exactly one term of 1, and `log1p(others)` keeps what `1 + others`
+  /// rounded away.
+  @inlinable @inline(__always)
+  static func logarithmOfTotal<S: KernelScalar>(_ total: S, others: S) -> S {
+    total < 2 ? S.log1p(others) : S.log(total)
   }
 
   /// `e^(xⱼ − largest)` for the register that ends a row. On sets of
@@ -428,9 +436,8 @@ extension KernelSet {
     let e = exponential(values - SIMD8(repeating: largest))
     let total = total(e)
     if logarithm {
-      // As in rowLogTotal: below 2 the sum is 1 and the others.
       let others = Self.total(e.replacing(with: 0, where: values .== SIMD8(repeating: largest)))
-      let logTotal = total < 2 ? Float.log1p(others) : Float.log(total)
+      let logTotal = logarithmOfTotal(total, others: others)
       store((values - SIMD8(repeating: largest)) - SIMD8(repeating: logTotal), out, count: length)
       return
     }
@@ -598,8 +605,7 @@ extension KernelSet {
       if x[j] != largest { others += e }
     }
     if logarithm {
-      // As in rowLogTotal: below 2 the sum is 1 and the others.
-      let logTotal = total < 2 ? S.log1p(others) : S.log(total)
+      let logTotal = logarithmOfTotal(total, others: others)
       for j in 0..<length { out[j] = (x[j] - largest) - logTotal }
     } else {
       for j in 0..<length { out[j] /= total }
